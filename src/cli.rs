@@ -1,0 +1,158 @@
+//! The command line. Flag names follow Marathon-LB's where they mean the same thing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::marathon::{self, AppsSnapshot};
+use crate::model::{Groups, ModelOptions};
+use crate::pipeline::Pipeline;
+use crate::report::RoutesReport;
+use crate::routing::BuildOptions;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about = "A Layer-7 load balancer for DC/OS that replaces Marathon-LB")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the routing table built from Marathon's apps, then every problem found: the
+    /// answer to "why is my app not routed?".
+    Routes(RoutesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RoutesArgs {
+    /// A `/v2/apps?embed=apps.tasks` JSON document to read instead of asking Marathon.
+    #[arg(long, value_name = "FILE", conflicts_with = "marathon", required_unless_present = "marathon")]
+    pub apps_file: Option<PathBuf>,
+    /// Marathon URL(s); the first that answers is used.
+    #[arg(long, short = 'm', value_name = "URL", num_args = 1..)]
+    pub marathon: Vec<String>,
+    /// Print JSON (the same document as the admin port's /routes).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub routing: RoutingFlags,
+}
+
+/// Flags that decide what is routed; shared by every command that builds a table.
+#[derive(Debug, Clone, Args)]
+pub struct RoutingFlags {
+    /// Serve apps whose HAPROXY_GROUP (or HAPROXY_{n}_GROUP) includes this group; repeatable;
+    /// `*` serves every app, including apps without a group.
+    #[arg(long, value_name = "GROUP", default_value = "external")]
+    pub group: Vec<String>,
+    /// Serve only ports labelled HAPROXY_{n}_ENABLED=true.
+    #[arg(long)]
+    pub strict_mode: bool,
+    /// Route only tasks whose Marathon health checks pass. On by default; accepted for
+    /// Marathon-LB compatibility.
+    #[arg(long, short = 'H', overrides_with = "no_health_check")]
+    pub health_check: bool,
+    /// Route tasks whatever their health-check results.
+    #[arg(long)]
+    pub no_health_check: bool,
+    /// Lowest service port auto-assigned to IP-per-task apps without service ports.
+    #[arg(long, default_value_t = 10050)]
+    pub min_serv_port_ip_per_task: u16,
+    /// Highest such port.
+    #[arg(long, default_value_t = 10100)]
+    pub max_serv_port_ip_per_task: u16,
+    /// The HTTP port (no service port may take it).
+    #[arg(long, default_value_t = 80)]
+    pub http_port: u16,
+    /// The HTTPS port.
+    #[arg(long, default_value_t = 443)]
+    pub https_port: u16,
+    /// The admin port.
+    #[arg(long, default_value_t = 9090)]
+    pub admin_port: u16,
+    /// The port that routes by the X-Marathon-App-Id header.
+    #[arg(long, default_value_t = 9091)]
+    pub app_id_port: u16,
+}
+
+impl RoutingFlags {
+    pub fn model_options(&self) -> Result<ModelOptions, String> {
+        if self.min_serv_port_ip_per_task > self.max_serv_port_ip_per_task {
+            return Err(format!(
+                "--min-serv-port-ip-per-task {} is above --max-serv-port-ip-per-task {}",
+                self.min_serv_port_ip_per_task, self.max_serv_port_ip_per_task
+            ));
+        }
+        let groups = Groups::parse(&self.group.join(","));
+        if groups.is_empty() {
+            return Err("--group needs at least one group name (or '*')".to_owned());
+        }
+        Ok(ModelOptions {
+            groups,
+            strict_mode: self.strict_mode,
+            health_check: !self.no_health_check,
+            framework_name: std::env::var("FRAMEWORK_NAME").ok().filter(|n| !n.is_empty()),
+            ip_per_task_ports: self.min_serv_port_ip_per_task..=self.max_serv_port_ip_per_task,
+        })
+    }
+
+    pub fn build_options(&self) -> BuildOptions {
+        BuildOptions {
+            reserved_ports: vec![
+                (self.http_port, "http"),
+                (self.https_port, "https"),
+                (self.admin_port, "admin"),
+                (self.app_id_port, "app-id"),
+            ],
+        }
+    }
+}
+
+/// Runs `switchyard routes`.
+pub async fn routes(args: RoutesArgs) -> ExitCode {
+    let model = match args.routing.model_options() {
+        Ok(model) => model,
+        Err(message) => return fail(&message),
+    };
+    let snapshot = match load_snapshot(&args).await {
+        Ok(snapshot) => snapshot,
+        Err(message) => return fail(&message),
+    };
+    let mut pipeline = Pipeline::new(model, args.routing.build_options());
+    let table = pipeline.rebuild(&snapshot).await;
+    let report = RoutesReport::new(&table);
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(err) => return fail(&format!("cannot render JSON: {err}")),
+        }
+    } else {
+        print!("{}", report.to_text(&table));
+    }
+    ExitCode::SUCCESS
+}
+
+async fn load_snapshot(args: &RoutesArgs) -> Result<AppsSnapshot, String> {
+    if let Some(path) = &args.apps_file {
+        let body = tokio::fs::read(path)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        return marathon::parse_apps(&body).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let client = marathon::client();
+    let mut last_error = String::from("no --marathon URL given");
+    for url in &args.marathon {
+        match marathon::fetch_apps(&client, url).await {
+            Ok(snapshot) => return Ok(snapshot),
+            Err(err) => last_error = err.to_string(),
+        }
+    }
+    Err(last_error)
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("switchyard: {message}");
+    ExitCode::FAILURE
+}

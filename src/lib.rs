@@ -1,0 +1,26 @@
+//! Switchyard: a Layer-7 load balancer for DC/OS that replaces Marathon-LB.
+//!
+//! Data flows one way; each stage is a module with a small typed interface:
+//!
+//! ```text
+//! marathon/   Marathon's wire format (/v2/apps) and how to fetch it. Knows nothing of routing.
+//!    │
+//! model/      apps → typed services: labels.rs is the only place a label string is read;
+//!    │        network.rs (modes, ports, addresses), health.rs (task filter), deployment.rs
+//!    │        (zero-downtime merge), from_marathon.rs (the whole conversion), problem.rs.
+//!    │        No I/O.
+//! routing/    services → an immutable RoutingTable (vhosts, service ports, app ids, backends,
+//!    │        problems), shared through one ArcSwap (SharedTable). Pure, deterministic.
+//! pipeline    one refresh: snapshot → resolve agents (resolve.rs) → model → table.
+//! report      the table for people (`switchyard routes`) and machines (`--json`).
+//! cli         the command line.
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod marathon;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod resolve;
+pub mod routing;

@@ -1,0 +1,30 @@
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use switchyard::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("switchyard: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Routes(args)) => runtime.block_on(cli::routes(args)),
+        None => {
+            // Serve mode arrives with the data plane; until then, say what there is.
+            let _ = Cli::command().print_help();
+            ExitCode::from(2)
+        }
+    }
+}

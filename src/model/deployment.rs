@@ -1,0 +1,219 @@
+//! Zero-downtime deployments (`HAPROXY_DEPLOYMENT_*`): apps sharing a deployment group merge
+//! into one, and some of the old app's tasks are drained, as Marathon-LB's `get_apps` does.
+//!
+//! The merged app takes the group name as its id and the older app's definition (labels and
+//! ports); its tasks are the old app's, then the new app's. Older means an earlier
+//! `HAPROXY_DEPLOYMENT_STARTED_AT` (an app without one counts as oldest). The number drained is
+//! `min(#old tasks, healthy new, max(0, healthy new + old instances − target))`, lowest task id
+//! first, where the target is `HAPROXY_DEPLOYMENT_TARGET_INSTANCES` when
+//! `HAPROXY_DEPLOYMENT_NEW_INSTANCES` is set, else 1.
+
+use chrono::DateTime;
+
+use super::labels::AppLabels;
+use crate::marathon::wire;
+
+/// An app as the rest of the model sees it: a plain app, or the merge of a deployment group.
+#[derive(Debug, Clone)]
+pub struct MergedApp<'a> {
+    pub id: String,
+    /// Whose labels, ports and health checks apply.
+    pub definition: &'a wire::App,
+    pub labels: AppLabels,
+    pub tasks: Vec<MergedTask<'a>>,
+    /// The ids of the apps merged into this one (just this app's id when not merged).
+    pub members: Vec<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct MergedTask<'a> {
+    pub task: &'a wire::Task,
+    pub draining: bool,
+}
+
+/// Merges deployment groups. `apps` must be sorted by id: the merge order, and so the result,
+/// then does not depend on the order Marathon listed the apps in.
+pub fn merge<'a>(apps: impl IntoIterator<Item = (&'a wire::App, AppLabels)>) -> Vec<MergedApp<'a>> {
+    let mut out: Vec<MergedApp<'a>> = Vec::new();
+    let mut group_slot: std::collections::HashMap<String, usize> = Default::default();
+    for (app, labels) in apps {
+        let tasks = app
+            .tasks
+            .iter()
+            .map(|task| MergedTask {
+                task,
+                draining: false,
+            })
+            .collect();
+        let Some(group) = labels.deployment.as_ref().map(|d| d.group.clone()) else {
+            out.push(MergedApp {
+                id: app.id.clone(),
+                definition: app,
+                labels,
+                tasks,
+                members: vec![&app.id],
+            });
+            continue;
+        };
+        let current = MergedApp {
+            id: group.clone(),
+            definition: app,
+            labels,
+            tasks,
+            members: vec![&app.id],
+        };
+        match group_slot.get(&group) {
+            Some(&slot) => {
+                let previous = out[slot].clone();
+                out[slot] = merge_two(previous, current);
+            }
+            None => {
+                group_slot.insert(group, out.len());
+                out.push(current);
+            }
+        }
+    }
+    out
+}
+
+fn merge_two<'a>(previous: MergedApp<'a>, current: MergedApp<'a>) -> MergedApp<'a> {
+    let started = |m: &MergedApp<'_>| m.labels.deployment.as_ref().and_then(|d| d.started_at);
+    let (mut old, mut new) = if started(&previous) < started(&current) {
+        (previous, current)
+    } else {
+        (current, previous)
+    };
+    let new_deployment = new.labels.deployment.clone();
+    let target = match &new_deployment {
+        Some(d) if d.has_new_instances => {
+            let scaled = |m: &MergedApp<'_>| {
+                m.definition
+                    .version_info
+                    .as_ref()
+                    .and_then(|v| v.last_scaling_at.as_deref())
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            };
+            if scaled(&old) > scaled(&new) {
+                std::mem::swap(&mut old, &mut new);
+            }
+            // An unreadable target drains nothing: every old task keeps serving.
+            d.target_instances
+        }
+        _ => Some(1),
+    };
+
+    let healthy_new = if new.definition.health_checks.is_empty() {
+        new.definition.instances as usize
+    } else {
+        new.tasks
+            .iter()
+            .filter(|t| {
+                t.task
+                    .health_check_results
+                    .as_ref()
+                    .is_some_and(|r| r.iter().any(|r| r.alive))
+            })
+            .count()
+    };
+    old.tasks.sort_by(|a, b| a.task.id.cmp(&b.task.id));
+    let drain = match target {
+        Some(target) => {
+            let drainable =
+                (healthy_new + old.definition.instances as usize).saturating_sub(target as usize);
+            old.tasks.len().min(healthy_new).min(drainable)
+        }
+        None => 0,
+    };
+    for task in old.tasks.iter_mut().take(drain) {
+        task.draining = true;
+    }
+    old.tasks.extend(new.tasks);
+    old.members.extend(new.members);
+    old.members.sort_unstable();
+    old
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(json: &str) -> wire::App {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn merged(apps: &[wire::App]) -> Vec<MergedApp<'_>> {
+        merge(apps.iter().map(|a| (a, AppLabels::parse(&a.labels))))
+    }
+
+    fn drained(m: &MergedApp<'_>) -> Vec<&str> {
+        m.tasks
+            .iter()
+            .filter(|t| t.draining)
+            .map(|t| t.task.id.as_str())
+            .collect()
+    }
+
+    const BLUE: &str = r#"{"id":"/web-blue","instances":3,
+        "labels":{"HAPROXY_DEPLOYMENT_GROUP":"web","HAPROXY_DEPLOYMENT_STARTED_AT":"2021-01-01T00:00:00Z","HAPROXY_0_VHOST":"old.example"},
+        "tasks":[{"id":"b3"},{"id":"b1"},{"id":"b2"}]}"#;
+
+    #[test]
+    fn merges_into_the_older_definition_and_drains_by_task_id() {
+        let green = r#"{"id":"/web-green","instances":2,
+            "labels":{"HAPROXY_DEPLOYMENT_GROUP":"web","HAPROXY_DEPLOYMENT_STARTED_AT":"2021-01-02T00:00:00Z",
+                      "HAPROXY_DEPLOYMENT_TARGET_INSTANCES":"3","HAPROXY_DEPLOYMENT_NEW_INSTANCES":"2",
+                      "HAPROXY_0_VHOST":"new.example"},
+            "tasks":[{"id":"g1"},{"id":"g2"}]}"#;
+        let apps = [app(BLUE), app(green)];
+        let out = merged(&apps);
+        assert_eq!(out.len(), 1);
+        let m = &out[0];
+        assert_eq!(m.id, "/web");
+        assert_eq!(m.definition.id, "/web-blue", "older app's labels and ports");
+        assert_eq!(m.members, ["/web-blue", "/web-green"]);
+        // healthy new = 2 (no health checks: instances), drainable = 2 + 3 - 3 = 2.
+        assert_eq!(drained(m), ["b1", "b2"]);
+        assert_eq!(m.tasks.len(), 5);
+    }
+
+    #[test]
+    fn without_new_instances_the_target_is_one() {
+        let green = r#"{"id":"/web-green","instances":1,
+            "labels":{"HAPROXY_DEPLOYMENT_GROUP":"/web","HAPROXY_DEPLOYMENT_STARTED_AT":"2021-01-02T00:00:00Z"},
+            "tasks":[{"id":"g1"}]}"#;
+        let apps = [app(green), app(BLUE)];
+        let out = merged(&apps);
+        // healthy new = 1, drainable = 1 + 3 - 1 = 3 → min(3, 1, 3) = 1.
+        assert_eq!(drained(&out[0]), ["b1"]);
+    }
+
+    #[test]
+    fn only_healthy_new_tasks_count_when_checked() {
+        let green = r#"{"id":"/web-green","instances":2,"healthChecks":[{"protocol":"HTTP"}],
+            "labels":{"HAPROXY_DEPLOYMENT_GROUP":"web","HAPROXY_DEPLOYMENT_STARTED_AT":"2021-01-02T00:00:00Z",
+                      "HAPROXY_DEPLOYMENT_TARGET_INSTANCES":"3","HAPROXY_DEPLOYMENT_NEW_INSTANCES":"2"},
+            "tasks":[{"id":"g1","healthCheckResults":[{"alive":true}]},{"id":"g2"}]}"#;
+        let apps = [app(BLUE), app(green)];
+        assert_eq!(drained(&merged(&apps)[0]), ["b1"]);
+    }
+
+    #[test]
+    fn unreadable_target_drains_nothing() {
+        let green = r#"{"id":"/web-green","instances":2,
+            "labels":{"HAPROXY_DEPLOYMENT_GROUP":"web","HAPROXY_DEPLOYMENT_STARTED_AT":"2021-01-02T00:00:00Z",
+                      "HAPROXY_DEPLOYMENT_TARGET_INSTANCES":"many","HAPROXY_DEPLOYMENT_NEW_INSTANCES":"2"},
+            "tasks":[{"id":"g1"}]}"#;
+        let apps = [app(BLUE), app(green)];
+        let out = merged(&apps);
+        assert!(drained(&out[0]).is_empty());
+        assert!(out[0].labels.issues.is_empty(), "the issue is on the new app's labels");
+    }
+
+    #[test]
+    fn plain_apps_pass_through() {
+        let apps = [app(r#"{"id":"/a","tasks":[{"id":"t"}]}"#)];
+        let out = merged(&apps);
+        assert_eq!(out[0].id, "/a");
+        assert!(drained(&out[0]).is_empty());
+    }
+}

@@ -1,0 +1,150 @@
+//! Which tasks get traffic: Marathon-LB's task-state filter and health filter.
+
+use std::collections::HashMap;
+
+use super::TaskState;
+use crate::marathon::wire;
+
+/// The state of a task that may be routed; `None` for every other state.
+///
+/// Routed: RUNNING, and optimistically LOST and UNREACHABLE (the task may still be up).
+/// A task without a state is treated as running, as Marathon-LB does.
+pub fn routable_state(task: &wire::Task) -> Option<TaskState> {
+    match task.state.as_deref() {
+        None | Some("TASK_RUNNING") => Some(TaskState::Running),
+        Some("TASK_LOST") => Some(TaskState::Lost),
+        Some("TASK_UNREACHABLE") => Some(TaskState::Unreachable),
+        // STAGING, STARTING, KILLING, FINISHED, FAILED, KILLED, ERROR, DROPPED, GONE,
+        // GONE_BY_OPERATOR, UNKNOWN and anything a later Marathon invents.
+        Some(_) => None,
+    }
+}
+
+/// The last health verdict of each task, so that a task whose results are briefly missing keeps
+/// its verdict (Marathon-LB's `healthCheckResultCache`). Carried from one refresh to the next;
+/// only tasks present in the latest snapshot are kept, so it never grows without bound.
+#[derive(Debug, Clone, Default)]
+pub struct HealthMemory {
+    verdicts: HashMap<Box<str>, bool>,
+}
+
+impl HealthMemory {
+    pub fn len(&self) -> usize {
+        self.verdicts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.verdicts.is_empty()
+    }
+}
+
+/// One refresh's view of the memory: reads the previous verdicts, records the new ones.
+#[derive(Debug)]
+pub struct HealthPass<'m> {
+    previous: &'m mut HealthMemory,
+    next: HashMap<Box<str>, bool>,
+}
+
+impl<'m> HealthPass<'m> {
+    pub fn new(previous: &'m mut HealthMemory) -> HealthPass<'m> {
+        HealthPass {
+            previous,
+            next: HashMap::new(),
+        }
+    }
+
+    /// Whether a task of an app with health checks is healthy: any result alive; with no
+    /// results yet, the last verdict (a brand-new task is not routed until its first success).
+    pub fn is_healthy(&mut self, task: &wire::Task) -> bool {
+        let verdict = match &task.health_check_results {
+            Some(results) if !results.is_empty() => results.iter().any(|r| r.alive),
+            _ => match self.previous.verdicts.get(task.id.as_str()) {
+                Some(&verdict) => verdict,
+                None => return false,
+            },
+        };
+        self.next.insert(task.id.as_str().into(), verdict);
+        verdict
+    }
+
+    /// Replaces the memory with this refresh's verdicts.
+    pub fn finish(self) {
+        self.previous.verdicts = self.next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, results: Option<&[bool]>) -> wire::Task {
+        wire::Task {
+            id: id.to_owned(),
+            health_check_results: results.map(|r| {
+                r.iter()
+                    .map(|&alive| wire::HealthCheckResult { alive })
+                    .collect()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn any_alive_result_is_healthy() {
+        let mut memory = HealthMemory::default();
+        let mut pass = HealthPass::new(&mut memory);
+        assert!(pass.is_healthy(&task("a", Some(&[false, true]))));
+        assert!(!pass.is_healthy(&task("b", Some(&[false]))));
+        assert!(!pass.is_healthy(&task("c", None)), "new task without results");
+    }
+
+    #[test]
+    fn last_verdict_survives_missing_results_then_is_forgotten() {
+        let mut memory = HealthMemory::default();
+        let mut pass = HealthPass::new(&mut memory);
+        assert!(pass.is_healthy(&task("a", Some(&[true]))));
+        assert!(!pass.is_healthy(&task("b", Some(&[false]))));
+        pass.finish();
+
+        let mut pass = HealthPass::new(&mut memory);
+        assert!(pass.is_healthy(&task("a", None)), "remembered healthy");
+        assert!(!pass.is_healthy(&task("b", Some(&[]))), "remembered unhealthy");
+        pass.finish();
+        assert_eq!(memory.len(), 2);
+
+        // A refresh without task "b" forgets it.
+        let mut pass = HealthPass::new(&mut memory);
+        assert!(pass.is_healthy(&task("a", None)));
+        pass.finish();
+        assert_eq!(memory.len(), 1);
+    }
+
+    #[test]
+    fn states() {
+        let with_state = |s: &str| wire::Task {
+            state: Some(s.to_owned()),
+            ..Default::default()
+        };
+        assert_eq!(routable_state(&with_state("TASK_RUNNING")), Some(TaskState::Running));
+        assert_eq!(routable_state(&with_state("TASK_LOST")), Some(TaskState::Lost));
+        assert_eq!(
+            routable_state(&with_state("TASK_UNREACHABLE")),
+            Some(TaskState::Unreachable)
+        );
+        for s in [
+            "TASK_STAGING",
+            "TASK_STARTING",
+            "TASK_KILLING",
+            "TASK_FINISHED",
+            "TASK_FAILED",
+            "TASK_KILLED",
+            "TASK_ERROR",
+            "TASK_DROPPED",
+            "TASK_GONE",
+            "TASK_GONE_BY_OPERATOR",
+            "TASK_UNKNOWN",
+        ] {
+            assert_eq!(routable_state(&with_state(s)), None, "{s}");
+        }
+    }
+}

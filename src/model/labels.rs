@@ -1,0 +1,506 @@
+//! Marathon-LB's labels: the ONLY place a label string is read.
+//!
+//! [`AppLabels::parse`] turns an app's `labels` map into typed values once, at the edge. Every
+//! problem it finds is a [`LabelIssue`] carrying the label's name and the reason; an invalid
+//! per-port value excludes that port only, never the app's other ports or other apps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset};
+use ipnet::IpNet;
+use serde::Serialize;
+
+use super::path::{PathMatch, UriPath};
+use super::vhost::VHost;
+
+/// How a service port is proxied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Http,
+    Tcp,
+}
+
+/// `HAPROXY_{n}_BALANCE`: how an endpoint is picked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    LeastConn,
+    /// A hash of the client address.
+    Source,
+}
+
+/// A comma-separated group list (`HAPROXY_GROUP`, `HAPROXY_{n}_GROUP`, `--group`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Groups(Vec<Box<str>>);
+
+/// `HAPROXY_{n}_AUTH` = `realm:user:crypt-hash`.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct BasicAuth {
+    pub realm: Box<str>,
+    pub user: Box<str>,
+    /// A crypt(3) hash. Not a password, but still not something to print: never serialized.
+    #[serde(skip)]
+    pub hash: Box<str>,
+}
+
+/// The `HAPROXY_DEPLOYMENT_*` labels of a zero-downtime (blue/green) deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// The merged app's id: the group name with a leading `/`.
+    pub group: String,
+    pub started_at: Option<DateTime<FixedOffset>>,
+    pub target_instances: Option<u32>,
+    /// Whether `HAPROXY_DEPLOYMENT_NEW_INSTANCES` is set (it decides how the target is read).
+    pub has_new_instances: bool,
+    pub alt_port: Option<u16>,
+    pub colour: Option<String>,
+}
+
+/// The typed `HAPROXY_{n}_*` values of one service-port index.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortLabels {
+    pub vhosts: Vec<VHost>,
+    pub path: Option<PathMatch>,
+    pub backend_weight: Option<i64>,
+    pub port: Option<u16>,
+    pub mode: Option<Mode>,
+    pub balance: Balance,
+    pub sticky: bool,
+    pub enabled: Option<bool>,
+    pub groups: Option<Groups>,
+    pub redirect_to_https: bool,
+    pub use_hsts: bool,
+    pub auth: Option<BasicAuth>,
+    pub ssl_cert: Option<PathBuf>,
+    pub bind_addr: Option<IpAddr>,
+    pub proxypass_path: Option<UriPath>,
+    pub revproxy_path: Option<UriPath>,
+    pub redirect_root_to: Option<UriPath>,
+    pub allowed_networks: Option<Vec<IpNet>>,
+    pub healthcheck_port_index: Option<usize>,
+}
+
+/// One problem with one label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LabelIssue {
+    pub label: String,
+    pub kind: LabelIssueKind,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelIssueKind {
+    /// A value Switchyard cannot use: the port it belongs to is not served.
+    Invalid,
+    /// A Marathon-LB HAProxy template override: not supported, ignored, reported.
+    UnsupportedTemplate,
+    /// A Marathon-LB label that has no meaning here: ignored, reported.
+    Unsupported,
+    /// An `HAPROXY_` label Marathon-LB does not define either (a typo?): ignored, reported.
+    Unknown,
+}
+
+/// An app's labels, typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppLabels {
+    pub groups: Option<Groups>,
+    pub deployment: Option<Deployment>,
+    /// Per service-port index.
+    pub ports: BTreeMap<usize, PortLabelSet>,
+    /// Issues with app-level labels; they never exclude the app.
+    pub issues: Vec<LabelIssue>,
+}
+
+/// The labels of one port index and their issues.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortLabelSet {
+    pub labels: PortLabels,
+    pub issues: Vec<LabelIssue>,
+}
+
+// === impl AppLabels ===
+
+impl AppLabels {
+    /// Reads every `HAPROXY_*` label; other labels are the app's own business.
+    pub fn parse(labels: &HashMap<String, String>) -> AppLabels {
+        let mut out = AppLabels::default();
+        // Sorted, so that issues come out in the same order whatever the map's order.
+        let mut keys: Vec<&String> = labels.keys().filter(|k| k.starts_with(PREFIX)).collect();
+        keys.sort_unstable();
+        for key in keys {
+            let value = &labels[key];
+            let rest = &key[PREFIX.len()..];
+            match split_port_index(rest) {
+                Some((index, name)) => {
+                    let set = out.ports.entry(index).or_default();
+                    if let Err(issue) = set.labels.apply(key, name, value) {
+                        set.issues.push(issue);
+                    }
+                }
+                None => out.apply_app_level(key, rest, value),
+            }
+        }
+        out.finish_deployment(labels);
+        out
+    }
+
+    /// The labels of a port index (defaults when the app sets none).
+    pub fn port(&self, index: usize) -> Option<&PortLabelSet> {
+        self.ports.get(&index)
+    }
+
+    fn apply_app_level(&mut self, key: &str, name: &str, value: &str) {
+        match name {
+            "GROUP" => self.groups = Some(Groups::parse(value)),
+            // Read together in `finish_deployment`.
+            "DEPLOYMENT_GROUP"
+            | "DEPLOYMENT_ALT_PORT"
+            | "DEPLOYMENT_COLOUR"
+            | "DEPLOYMENT_STARTED_AT"
+            | "DEPLOYMENT_TARGET_INSTANCES"
+            | "DEPLOYMENT_NEW_INSTANCES" => {}
+            _ => self.issues.push(LabelIssue {
+                label: key.to_owned(),
+                kind: LabelIssueKind::Unknown,
+                reason: "not a Marathon-LB app label (per-port labels are HAPROXY_{n}_NAME)"
+                    .to_owned(),
+            }),
+        }
+    }
+
+    fn finish_deployment(&mut self, labels: &HashMap<String, String>) {
+        let Some(group) = labels.get("HAPROXY_DEPLOYMENT_GROUP").map(|g| g.trim()) else {
+            return;
+        };
+        if group.is_empty() || group == "/" {
+            self.issues.push(invalid("HAPROXY_DEPLOYMENT_GROUP", "empty group name"));
+            return;
+        }
+        let mut issues = Vec::new();
+        let read = |name: &'static str| labels.get(name).map(|v| (name, v.trim()));
+        let started_at = read("HAPROXY_DEPLOYMENT_STARTED_AT").and_then(|(name, v)| {
+            DateTime::parse_from_rfc3339(v)
+                .map_err(|e| issues.push(invalid(name, &format!("`{v}` is not an ISO-8601 time: {e}"))))
+                .ok()
+        });
+        let target_instances = read("HAPROXY_DEPLOYMENT_TARGET_INSTANCES")
+            .and_then(|(name, v)| parse_number::<u32>(name, v).map_err(|e| issues.push(e)).ok());
+        let has_new_instances = labels.contains_key("HAPROXY_DEPLOYMENT_NEW_INSTANCES");
+        let alt_port = read("HAPROXY_DEPLOYMENT_ALT_PORT")
+            .and_then(|(name, v)| parse_port(name, v).map_err(|e| issues.push(e)).ok());
+        let colour = read("HAPROXY_DEPLOYMENT_COLOUR").map(|(_, v)| v.to_owned());
+        self.issues.extend(issues);
+        self.deployment = Some(Deployment {
+            group: if group.starts_with('/') {
+                group.to_owned()
+            } else {
+                format!("/{group}")
+            },
+            started_at,
+            target_instances,
+            has_new_instances,
+            alt_port,
+            colour,
+        });
+    }
+}
+
+impl PortLabelSet {
+    /// Whether any label of this port is unusable (the port is then not served).
+    pub fn is_invalid(&self) -> bool {
+        self.issues.iter().any(|i| i.kind == LabelIssueKind::Invalid)
+    }
+}
+
+// === impl PortLabels ===
+
+impl PortLabels {
+    /// Applies one `HAPROXY_{n}_NAME` label. `key` is the full label name, for messages.
+    fn apply(&mut self, key: &str, name: &str, value: &str) -> Result<(), LabelIssue> {
+        let v = value.trim();
+        match name {
+            "VHOST" => {
+                self.vhosts = v
+                    .split(',')
+                    .filter(|h| !h.trim().is_empty())
+                    .map(|h| h.parse::<VHost>().map_err(|e| invalid(key, &e.to_string())))
+                    .collect::<Result<_, _>>()?;
+                self.vhosts.sort();
+                self.vhosts.dedup();
+            }
+            "PATH" => self.path = Some(v.parse().map_err(|e: super::path::PathError| invalid(key, &e.to_string()))?),
+            "BACKEND_WEIGHT" => self.backend_weight = Some(parse_number(key, v)?),
+            "PORT" => self.port = Some(parse_port(key, v)?),
+            "MODE" => {
+                self.mode = Some(match v.to_ascii_lowercase().as_str() {
+                    "http" => Mode::Http,
+                    "tcp" => Mode::Tcp,
+                    _ => return Err(invalid(key, &format!("`{v}` is not `http` or `tcp`"))),
+                })
+            }
+            "BALANCE" => {
+                self.balance = match v.to_ascii_lowercase().as_str() {
+                    "roundrobin" => Balance::RoundRobin,
+                    "leastconn" => Balance::LeastConn,
+                    "source" => Balance::Source,
+                    _ => {
+                        return Err(invalid(
+                            key,
+                            &format!("`{v}` is not one of roundrobin, leastconn, source"),
+                        ))
+                    }
+                }
+            }
+            "STICKY" => self.sticky = parse_bool(key, v)?,
+            "ENABLED" => self.enabled = Some(parse_bool(key, v)?),
+            "GROUP" => self.groups = Some(Groups::parse(v)),
+            "REDIRECT_TO_HTTPS" => self.redirect_to_https = parse_bool(key, v)?,
+            "USE_HSTS" => self.use_hsts = parse_bool(key, v)?,
+            "AUTH" => self.auth = Some(parse_auth(key, v)?),
+            "SSL_CERT" => {
+                if v.is_empty() {
+                    return Err(invalid(key, "empty certificate path"));
+                }
+                self.ssl_cert = Some(PathBuf::from(v));
+            }
+            "BIND_ADDR" => {
+                self.bind_addr = Some(
+                    v.parse()
+                        .map_err(|_| invalid(key, &format!("`{v}` is not an IP address")))?,
+                )
+            }
+            "BIND_OPTIONS" => {
+                return Err(LabelIssue {
+                    label: key.to_owned(),
+                    kind: LabelIssueKind::Unsupported,
+                    reason: "HAProxy bind options have no meaning here; timeouts, limits and TLS \
+                             are set by Switchyard's flags (the port is still served)"
+                        .to_owned(),
+                })
+            }
+            "HTTP_BACKEND_PROXYPASS_PATH" => self.proxypass_path = Some(parse_uri_path(key, v)?),
+            "HTTP_BACKEND_REVPROXY_PATH" => self.revproxy_path = Some(parse_uri_path(key, v)?),
+            "HTTP_BACKEND_REDIR" => self.redirect_root_to = Some(parse_uri_path(key, v)?),
+            "BACKEND_NETWORK_ALLOWED_ACL" => self.allowed_networks = Some(parse_networks(key, v)?),
+            "BACKEND_HEALTHCHECK_PORT_INDEX" => {
+                self.healthcheck_port_index = Some(parse_number(key, v)?)
+            }
+            _ if TEMPLATES.contains(&name) => {
+                return Err(LabelIssue {
+                    label: key.to_owned(),
+                    kind: LabelIssueKind::UnsupportedTemplate,
+                    reason: "HAProxy template overrides are not supported; the label is ignored \
+                             (the port is still served)"
+                        .to_owned(),
+                })
+            }
+            _ => {
+                return Err(LabelIssue {
+                    label: key.to_owned(),
+                    kind: LabelIssueKind::Unknown,
+                    reason: "not a Marathon-LB label; ignored".to_owned(),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
+// === impl Groups ===
+
+impl Groups {
+    pub fn parse(value: &str) -> Groups {
+        let mut groups: Vec<Box<str>> = value
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(Into::into)
+            .collect();
+        groups.sort();
+        groups.dedup();
+        Groups(groups)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|g| &**g)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether an app in these groups is served by a balancer started with `served`
+    /// (`--group`): the sets must intersect, and `*` serves every app, even one with no group.
+    pub fn served_by(&self, served: &Groups) -> bool {
+        served.0.iter().any(|g| &**g == "*") || self.0.iter().any(|g| served.0.contains(g))
+    }
+}
+
+impl fmt::Display for Groups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("realm", &self.realm)
+            .field("user", &self.user)
+            .field("hash", &"<redacted>")
+            .finish()
+    }
+}
+
+// === value parsers ===
+
+const PREFIX: &str = "HAPROXY_";
+
+/// `0_VHOST` → `(0, "VHOST")`; `GROUP` → `None`.
+fn split_port_index(rest: &str) -> Option<(usize, &str)> {
+    let (digits, name) = rest.split_once('_')?;
+    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits.parse().ok()?, name))
+}
+
+fn invalid(label: &str, reason: &str) -> LabelIssue {
+    LabelIssue {
+        label: label.to_owned(),
+        kind: LabelIssueKind::Invalid,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Marathon-LB reads `true`/`t`/`yes`/`y` as true and anything else as false; here anything
+/// that is neither a true word nor a false word is an error, so a typo does not pass silently.
+fn parse_bool(key: &str, v: &str) -> Result<bool, LabelIssue> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "t" | "yes" | "y" | "1" => Ok(true),
+        "false" | "f" | "no" | "n" | "0" | "" => Ok(false),
+        _ => Err(invalid(key, &format!("`{v}` is not a boolean (true/false, yes/no)"))),
+    }
+}
+
+fn parse_number<T: FromStr>(key: &str, v: &str) -> Result<T, LabelIssue>
+where
+    T::Err: fmt::Display,
+{
+    v.parse()
+        .map_err(|e| invalid(key, &format!("`{v}` is not a valid number: {e}")))
+}
+
+fn parse_port(key: &str, v: &str) -> Result<u16, LabelIssue> {
+    match v.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(invalid(key, &format!("`{v}` is not a port number (1-65535)"))),
+    }
+}
+
+fn parse_uri_path(key: &str, v: &str) -> Result<UriPath, LabelIssue> {
+    v.parse().map_err(|e: super::path::PathError| invalid(key, &e.to_string()))
+}
+
+fn parse_networks(key: &str, v: &str) -> Result<Vec<IpNet>, LabelIssue> {
+    let nets = v
+        .split_ascii_whitespace()
+        .map(|word| {
+            word.parse::<IpNet>()
+                .or_else(|_| word.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| invalid(key, &format!("`{word}` is not an IP address or CIDR")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if nets.is_empty() {
+        return Err(invalid(key, "no address given (an empty list would allow nobody)"));
+    }
+    Ok(nets)
+}
+
+/// `realm:user:hash`, where the hash is one of the crypt(3) formats HAProxy accepts.
+fn parse_auth(key: &str, v: &str) -> Result<BasicAuth, LabelIssue> {
+    let mut parts = v.splitn(3, ':');
+    let (Some(realm), Some(user), Some(hash)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid(key, "expected `realm:user:crypt-hash`"));
+    };
+    if realm.is_empty() || user.is_empty() {
+        return Err(invalid(key, "expected `realm:user:crypt-hash` with a realm and a user"));
+    }
+    if !is_crypt_hash(hash) {
+        // Never echo the value: it may be a plain password pasted by mistake.
+        return Err(invalid(
+            key,
+            "the third field is not a crypt(3) hash ($1$, $5$, $6$, $2a$/$2b$/$2y$ or 13-character DES)",
+        ));
+    }
+    Ok(BasicAuth {
+        realm: realm.into(),
+        user: user.into(),
+        hash: hash.into(),
+    })
+}
+
+fn is_crypt_hash(hash: &str) -> bool {
+    let crypt_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '/');
+    let modular = ["$1$", "$5$", "$6$", "$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| hash.starts_with(p) && hash.len() > p.len() + 8);
+    let des = hash.len() == 13 && hash.chars().all(crypt_char);
+    (modular && hash.chars().all(|c| crypt_char(c) || c == '$' || c == '=' || c == ','))
+        || des
+}
+
+/// Marathon-LB's per-port HAProxy template overrides (its `config.py` label list).
+const TEMPLATES: &[&str] = &[
+    "FRONTEND_HEAD",
+    "USERLIST_HEAD",
+    "BACKEND_REDIRECT_HTTP_TO_HTTPS",
+    "BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH",
+    "BACKEND_HEAD",
+    "HTTP_FRONTEND_ACL",
+    "MAP_HTTP_FRONTEND_ACL",
+    "HTTP_FRONTEND_ACL_ONLY",
+    "MAP_HTTP_FRONTEND_ACL_ONLY",
+    "HTTP_FRONTEND_ROUTING_ONLY",
+    "HTTP_FRONTEND_ROUTING_ONLY_WITH_AUTH",
+    "HTTP_FRONTEND_ACL_WITH_AUTH",
+    "HTTP_FRONTEND_ACL_WITH_PATH",
+    "HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH",
+    "HTTP_FRONTEND_ACL_ONLY_WITH_PATH",
+    "HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH",
+    "HTTPS_FRONTEND_ACL_ONLY_WITH_PATH",
+    "HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH",
+    "HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH",
+    "HTTP_FRONTEND_APPID_ACL",
+    "MAP_HTTP_FRONTEND_APPID_ACL",
+    "HTTPS_FRONTEND_ACL",
+    "MAP_HTTPS_FRONTEND_ACL",
+    "HTTPS_FRONTEND_ACL_WITH_AUTH",
+    "HTTPS_FRONTEND_ACL_WITH_PATH",
+    "HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH",
+    "BACKEND_HTTP_OPTIONS",
+    "HTTP_BACKEND_PROXYPASS_GLUE",
+    "HTTP_BACKEND_REVPROXY_GLUE",
+    "BACKEND_HSTS_OPTIONS",
+    "BACKEND_HTTP_HEALTHCHECK_OPTIONS",
+    "BACKEND_TCP_HEALTHCHECK_OPTIONS",
+    "BACKEND_STICKY_OPTIONS",
+    "BACKEND_SERVER_OPTIONS",
+    "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS",
+    "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS",
+    "FRONTEND_BACKEND_GLUE",
+    "HTTP_BACKEND_NETWORK_ALLOWED_ACL",
+    "TCP_BACKEND_NETWORK_ALLOWED_ACL",
+];
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,192 @@
+//! Virtual host names: `HAPROXY_{n}_VHOST` entries and request `Host` values.
+//!
+//! A [`VHost`] is either an exact name or a `*.suffix` wildcard, always lower case, without a
+//! trailing dot. Request hosts are normalised the same way by [`normalize_host`], into a caller's
+//! stack buffer so that a lookup allocates nothing.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The longest DNS name (RFC 1035): a longer `Host` can match nothing.
+pub const MAX_HOST_LEN: usize = 253;
+
+/// A virtual host an app asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VHost {
+    /// `shop.example.org`: matches that name only.
+    Exact(Box<str>),
+    /// `*.example.org`, stored as `example.org`: matches any name with at least one more label
+    /// in front (`a.example.org`, `a.b.example.org`), not `example.org` itself.
+    Wildcard(Box<str>),
+}
+
+/// Why a vhost entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VHostError {
+    #[error("empty host name")]
+    Empty,
+    #[error("host name longer than {MAX_HOST_LEN} characters")]
+    TooLong,
+    #[error("`{0}` is not a valid host name (letters, digits, `-`, `_` and `.` only; a port is not allowed)")]
+    BadCharacter(String),
+    #[error("`{0}` has an empty label")]
+    EmptyLabel(String),
+    #[error("`{0}`: a wildcard must be the whole first label, as in `*.example.com`")]
+    BadWildcard(String),
+}
+
+impl VHost {
+    /// The name (exact) or the suffix after `*.` (wildcard).
+    pub fn name(&self) -> &str {
+        match self {
+            VHost::Exact(name) | VHost::Wildcard(name) => name,
+        }
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, VHost::Wildcard(_))
+    }
+
+    /// Whether a normalised request host (see [`normalize_host`]) matches.
+    pub fn matches(&self, host: &str) -> bool {
+        match self {
+            VHost::Exact(name) => **name == *host,
+            VHost::Wildcard(suffix) => {
+                host.len() > suffix.len() + 1
+                    && host.ends_with(&**suffix)
+                    && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+            }
+        }
+    }
+}
+
+impl FromStr for VHost {
+    type Err = VHostError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let trimmed = raw.trim();
+        let name = trimmed.strip_suffix('.').unwrap_or(trimmed).to_ascii_lowercase();
+        if name.is_empty() {
+            return Err(VHostError::Empty);
+        }
+        if name.len() > MAX_HOST_LEN {
+            return Err(VHostError::TooLong);
+        }
+        let (wildcard, rest) = match name.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, name.as_str()),
+        };
+        if rest.contains('*') {
+            return Err(VHostError::BadWildcard(trimmed.to_owned()));
+        }
+        if !rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(VHostError::BadCharacter(trimmed.to_owned()));
+        }
+        if rest.is_empty() || rest.split('.').any(str::is_empty) {
+            return Err(VHostError::EmptyLabel(trimmed.to_owned()));
+        }
+        let rest: Box<str> = rest.into();
+        Ok(if wildcard {
+            VHost::Wildcard(rest)
+        } else {
+            VHost::Exact(rest)
+        })
+    }
+}
+
+impl fmt::Display for VHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VHost::Exact(name) => f.write_str(name),
+            VHost::Wildcard(suffix) => write!(f, "*.{suffix}"),
+        }
+    }
+}
+
+impl serde::Serialize for VHost {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Normalises a request `Host` (or SNI) value into `buf`: port stripped, lower case, trailing
+/// dot removed. IPv6 literals keep their brackets (`[::1]`). Returns `None` for a value that
+/// cannot name any vhost (empty, too long, not ASCII), without allocating.
+pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST_LEN]) -> Option<&'b str> {
+    let host = if raw.first() == Some(&b'[') {
+        // `[v6]` or `[v6]:port`: keep up to the closing bracket.
+        let end = raw.iter().position(|&b| b == b']')?;
+        &raw[..=end]
+    } else {
+        match raw.iter().rposition(|&b| b == b':') {
+            Some(colon) => &raw[..colon],
+            None => raw,
+        }
+    };
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    if host.is_empty() || host.len() > MAX_HOST_LEN || !host.is_ascii() {
+        return None;
+    }
+    let out = &mut buf[..host.len()];
+    for (dst, src) in out.iter_mut().zip(host) {
+        *dst = src.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exact_and_wildcard() {
+        assert_eq!(
+            " Shop.Example.ORG. ".parse::<VHost>(),
+            Ok(VHost::Exact("shop.example.org".into()))
+        );
+        assert_eq!(
+            "*.example.org".parse::<VHost>(),
+            Ok(VHost::Wildcard("example.org".into()))
+        );
+        assert_eq!("*.example.org".parse::<VHost>().unwrap().to_string(), "*.example.org");
+    }
+
+    #[test]
+    fn refuses_bad_names() {
+        assert_eq!("".parse::<VHost>(), Err(VHostError::Empty));
+        assert!(matches!("a.*.com".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
+        assert!(matches!("*".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
+        assert!(matches!("*.".parse::<VHost>(), Err(VHostError::EmptyLabel(_))));
+        assert!(matches!("foo*.com".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
+        assert!(matches!("a..b".parse::<VHost>(), Err(VHostError::EmptyLabel(_))));
+        assert!(matches!("a.com:80".parse::<VHost>(), Err(VHostError::BadCharacter(_))));
+        assert!(matches!("a b.com".parse::<VHost>(), Err(VHostError::BadCharacter(_))));
+        assert!(matches!("héllo.com".parse::<VHost>(), Err(VHostError::BadCharacter(_))));
+        assert_eq!("a".repeat(254).parse::<VHost>(), Err(VHostError::TooLong));
+    }
+
+    #[test]
+    fn wildcard_needs_a_label_in_front() {
+        let w: VHost = "*.example.org".parse().unwrap();
+        assert!(w.matches("a.example.org"));
+        assert!(w.matches("a.b.example.org"));
+        assert!(!w.matches("example.org"));
+        assert!(!w.matches(".example.org"));
+        assert!(!w.matches("aexample.org"));
+    }
+
+    #[test]
+    fn normalizes_request_hosts() {
+        let mut buf = [0; MAX_HOST_LEN];
+        assert_eq!(normalize_host(b"Shop.Example.org:8080", &mut buf), Some("shop.example.org"));
+        assert_eq!(normalize_host(b"shop.example.org.", &mut buf), Some("shop.example.org"));
+        assert_eq!(normalize_host(b"[::1]:80", &mut buf), Some("[::1]"));
+        assert_eq!(normalize_host(b"", &mut buf), None);
+        assert_eq!(normalize_host(b":80", &mut buf), None);
+        assert_eq!(normalize_host("é.com".as_bytes(), &mut buf), None);
+        assert_eq!(normalize_host(&[b'a'; 300], &mut buf), None);
+    }
+}

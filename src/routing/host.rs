@@ -1,0 +1,115 @@
+//! Host → routes: exact names in a hash map, wildcards by suffix, each with its routes in
+//! Marathon-LB's rule order. A lookup allocates nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Backend;
+use crate::model::vhost::{normalize_host, MAX_HOST_LEN};
+use crate::model::{PathMatch, VHost};
+
+/// One vhost rule: host (+ optional path prefixes) → backend.
+#[derive(Debug, Clone)]
+pub struct HttpRoute {
+    pub vhost: VHost,
+    pub path: Option<PathMatch>,
+    /// Higher is tried first; see [`super::RoutingTable`] for the full order.
+    pub weight: i64,
+    pub backend: Arc<Backend>,
+}
+
+impl HttpRoute {
+    fn matches_path(&self, path: &str) -> bool {
+        self.path.as_ref().is_none_or(|p| p.matches(path))
+    }
+}
+
+/// The vhost index.
+#[derive(Debug, Default)]
+pub struct HostRouter {
+    exact: HashMap<Box<str>, Box<[HttpRoute]>>,
+    /// Keyed by the suffix after `*.`.
+    wildcard: HashMap<Box<str>, Box<[HttpRoute]>>,
+}
+
+impl HostRouter {
+    /// Builds the index; `routes` must already be in rule order (the sort is stable per host).
+    pub fn new(routes: Vec<HttpRoute>) -> HostRouter {
+        let mut exact: HashMap<Box<str>, Vec<HttpRoute>> = HashMap::new();
+        let mut wildcard: HashMap<Box<str>, Vec<HttpRoute>> = HashMap::new();
+        for route in routes {
+            let map = if route.vhost.is_wildcard() {
+                &mut wildcard
+            } else {
+                &mut exact
+            };
+            map.entry(route.vhost.name().into()).or_default().push(route);
+        }
+        let finish = |map: HashMap<Box<str>, Vec<HttpRoute>>| {
+            map.into_iter()
+                .map(|(host, mut routes)| {
+                    // Stable: equal weights keep (app id, service port) order.
+                    routes.sort_by(|a, b| b.weight.cmp(&a.weight));
+                    (host, routes.into_boxed_slice())
+                })
+                .collect()
+        };
+        HostRouter {
+            exact: finish(exact),
+            wildcard: finish(wildcard),
+        }
+    }
+
+    /// The route for a raw `Host` value (any case, maybe with a port) and a request path.
+    ///
+    /// The exact name's routes are tried first, in rule order; if none matches the path, the
+    /// wildcards from the most specific suffix (`*.a.example.com`) to the least.
+    pub fn route(&self, host: &[u8], path: &str) -> Option<&HttpRoute> {
+        let mut buf = [0u8; MAX_HOST_LEN];
+        let host = normalize_host(host, &mut buf)?;
+        self.route_normalized(host, path)
+    }
+
+    /// As [`HostRouter::route`] for a host already normalised (lower case, no port).
+    pub fn route_normalized(&self, host: &str, path: &str) -> Option<&HttpRoute> {
+        let first_match = |routes: &'_ [HttpRoute]| -> Option<usize> {
+            routes.iter().position(|r| r.matches_path(path))
+        };
+        if let Some(routes) = self.exact.get(host) {
+            if let Some(i) = first_match(routes) {
+                return Some(&routes[i]);
+            }
+        }
+        if self.wildcard.is_empty() {
+            return None;
+        }
+        // Every suffix after a dot, longest first: `a.b.example.com` tries `b.example.com`,
+        // then `example.com`, then `com`.
+        let mut rest = host;
+        while let Some(dot) = rest.find('.') {
+            rest = &rest[dot + 1..];
+            if let Some(routes) = self.wildcard.get(rest) {
+                if let Some(i) = first_match(routes) {
+                    return Some(&routes[i]);
+                }
+            }
+        }
+        None
+    }
+
+    /// Every route, exact hosts then wildcards, each host's routes in rule order, hosts sorted.
+    pub fn routes(&self) -> Vec<&HttpRoute> {
+        let mut hosts: Vec<(&VHost, &[HttpRoute])> = self
+            .exact
+            .values()
+            .chain(self.wildcard.values())
+            .filter_map(|routes| routes.first().map(|r| (&r.vhost, &**routes)))
+            .collect();
+        hosts.sort_by(|a, b| a.0.cmp(b.0));
+        hosts.into_iter().flat_map(|(_, routes)| routes).collect()
+    }
+
+    pub fn host_count(&self) -> usize {
+        self.exact.len() + self.wildcard.len()
+    }
+}

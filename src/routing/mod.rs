@@ -1,0 +1,239 @@
+//! The routing table: immutable, built in one pass from a [`Catalog`], shared as one `Arc`.
+//!
+//! Pure and deterministic: no I/O, and the same catalog always builds the same table. The
+//! control plane builds it; the proxy only reads it.
+//!
+//! Rule order on a host is Marathon-LB's: services sorted by (app id, service port), then a
+//! stable sort by weight, highest first (`HAPROXY_{n}_PATH` raises a weight of 0 to 1, so path
+//! rules come before path-less ones; of two apps with equal weight the smaller id wins). An exact
+//! host beats a wildcard; see [`HostRouter::route`].
+
+mod host;
+mod shared;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use host::{HostRouter, HttpRoute};
+pub use shared::SharedTable;
+
+use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemKind, Service};
+
+/// What the build needs besides the catalog: the balancer's own ports, which no service port
+/// may take.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub reserved_ports: Vec<(u16, &'static str)>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            reserved_ports: vec![(80, "http"), (443, "https"), (9090, "admin"), (9091, "app-id")],
+        }
+    }
+}
+
+/// One snapshot of everything the data plane routes by.
+#[derive(Debug, Default)]
+pub struct RoutingTable {
+    generation: u64,
+    /// Sorted by (app id, port index).
+    backends: Vec<Arc<Backend>>,
+    http: HostRouter,
+    service_ports: BTreeMap<u16, ServicePortFrontend>,
+    app_ids: HashMap<Box<str>, Arc<Backend>>,
+    /// Sorted.
+    problems: Vec<Problem>,
+}
+
+/// One app port and where its traffic goes: Marathon-LB's backend.
+#[derive(Debug)]
+pub struct Backend {
+    /// Marathon-LB's backend name: app id without the leading `/`, `/` → `_`, then
+    /// `_<service port>` (`/shop/web` on 10010 → `shop_web_10010`).
+    pub name: Box<str>,
+    pub service: Service,
+}
+
+impl Backend {
+    pub fn app_id(&self) -> &AppId {
+        &self.service.app_id
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.service.mode
+    }
+
+    pub fn labels(&self) -> &PortLabels {
+        &self.service.labels
+    }
+
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.service.endpoints
+    }
+}
+
+/// The listener for one service port.
+#[derive(Debug, Clone)]
+pub struct ServicePortFrontend {
+    pub port: u16,
+    /// `HAPROXY_{n}_BIND_ADDR`; `None` = the balancer's bind address.
+    pub bind_addr: Option<IpAddr>,
+    pub mode: Mode,
+    pub backend: Arc<Backend>,
+}
+
+impl RoutingTable {
+    /// Builds a table from a catalog. Conflicts are settled deterministically and reported.
+    pub fn build(catalog: &Catalog, options: &BuildOptions, generation: u64) -> RoutingTable {
+        let mut problems = catalog.problems.clone();
+        let mut services: Vec<&Service> = catalog.services.iter().collect();
+        // Marathon-LB's order: (app id, service port).
+        services.sort_by(|a, b| {
+            (&a.app_id, a.service_port, a.port_index).cmp(&(&b.app_id, b.service_port, b.port_index))
+        });
+
+        let mut backends = Vec::with_capacity(services.len());
+        let mut routes = Vec::new();
+        let mut service_ports = BTreeMap::new();
+        let mut app_ids: HashMap<Box<str>, Arc<Backend>> = HashMap::new();
+        for service in services {
+            let backend = Arc::new(Backend {
+                name: backend_name(&service.app_id, service.service_port).into(),
+                service: service.clone(),
+            });
+            for vhost in &service.labels.vhosts {
+                routes.push(HttpRoute {
+                    vhost: vhost.clone(),
+                    path: service.labels.path.clone(),
+                    weight: service.weight,
+                    backend: backend.clone(),
+                });
+            }
+            if service.mode == Mode::Http {
+                app_ids
+                    .entry(service.app_id.as_str().into())
+                    .or_insert_with(|| backend.clone());
+            }
+            claim_service_port(service, &backend, options, &mut service_ports, &mut problems);
+            backends.push(backend);
+        }
+        backends.sort_by(|a, b| {
+            (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
+        });
+        problems.sort();
+        RoutingTable {
+            generation,
+            backends,
+            http: HostRouter::new(routes),
+            service_ports,
+            app_ids,
+            problems,
+        }
+    }
+
+    /// Increases with every table published.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The vhost route for a raw `Host` value and a path (ports 80/443).
+    pub fn route(&self, host: &[u8], path: &str) -> Option<&HttpRoute> {
+        self.http.route(host, path)
+    }
+
+    /// The frontend of a service-port listener.
+    pub fn service_port(&self, port: u16) -> Option<&ServicePortFrontend> {
+        self.service_ports.get(&port)
+    }
+
+    /// The backend for an `X-Marathon-App-Id` value (port 9091).
+    pub fn app(&self, app_id: &str) -> Option<&Arc<Backend>> {
+        self.app_ids.get(app_id)
+    }
+
+    pub fn backends(&self) -> &[Arc<Backend>] {
+        &self.backends
+    }
+
+    pub fn http_routes(&self) -> Vec<&HttpRoute> {
+        self.http.routes()
+    }
+
+    pub fn service_ports(&self) -> impl Iterator<Item = &ServicePortFrontend> {
+        self.service_ports.values()
+    }
+
+    /// The app-id map, sorted by app id.
+    pub fn app_ids(&self) -> Vec<(&str, &Arc<Backend>)> {
+        let mut ids: Vec<_> = self.app_ids.iter().map(|(k, v)| (&**k, v)).collect();
+        ids.sort_by(|a, b| a.0.cmp(b.0));
+        ids
+    }
+
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+fn backend_name(app_id: &AppId, service_port: u16) -> String {
+    let id = app_id.as_str();
+    let id = id.strip_prefix('/').unwrap_or(id).replace('/', "_");
+    format!("{id}_{service_port}")
+}
+
+/// Gives the service's port a listener unless the balancer or an earlier service holds it.
+fn claim_service_port(
+    service: &Service,
+    backend: &Arc<Backend>,
+    options: &BuildOptions,
+    ports: &mut BTreeMap<u16, ServicePortFrontend>,
+    problems: &mut Vec<Problem>,
+) {
+    let port = service.service_port;
+    let label = || service.labels.port.map(|_| format!("HAPROXY_{}_PORT", service.port_index));
+    if let Some((_, what)) = options.reserved_ports.iter().find(|(p, _)| *p == port) {
+        let routed = if service.labels.vhosts.is_empty() {
+            ""
+        } else {
+            "; its vhost routes still work"
+        };
+        problems.push(Problem {
+            label: label(),
+            ..Problem::port(
+                service.app_id.as_str(),
+                service.port_index,
+                ProblemKind::ReservedPort,
+                format!("service port {port} is the balancer's {what} port; no listener opened for it{routed}"),
+            )
+        });
+        return;
+    }
+    if let Some(holder) = ports.get(&port) {
+        problems.push(Problem {
+            label: label(),
+            ..Problem::port(
+                service.app_id.as_str(),
+                service.port_index,
+                ProblemKind::PortConflict,
+                format!(
+                    "service port {port} is already bound by {} (port index {}); no listener opened for this one",
+                    holder.backend.app_id(),
+                    holder.backend.service.port_index
+                ),
+            )
+        });
+        return;
+    }
+    ports.insert(
+        port,
+        ServicePortFrontend {
+            port,
+            bind_addr: service.labels.bind_addr,
+            mode: service.mode,
+            backend: backend.clone(),
+        },
+    );
+}
