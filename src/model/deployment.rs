@@ -145,7 +145,7 @@ mod tests {
         merge(apps.iter().map(|a| (a, AppLabels::parse(&a.labels))))
     }
 
-    fn drained(m: &MergedApp<'_>) -> Vec<&str> {
+    fn drained<'a>(m: &MergedApp<'a>) -> Vec<&'a str> {
         m.tasks
             .iter()
             .filter(|t| t.draining)

@@ -159,7 +159,8 @@ mod tests {
         assert_eq!("".parse::<VHost>(), Err(VHostError::Empty));
         assert!(matches!("a.*.com".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
         assert!(matches!("*".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
-        assert!(matches!("*.".parse::<VHost>(), Err(VHostError::EmptyLabel(_))));
+        assert!(matches!("*.".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
+        assert!(matches!("*..com".parse::<VHost>(), Err(VHostError::EmptyLabel(_))));
         assert!(matches!("foo*.com".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
         assert!(matches!("a..b".parse::<VHost>(), Err(VHostError::EmptyLabel(_))));
         assert!(matches!("a.com:80".parse::<VHost>(), Err(VHostError::BadCharacter(_))));
