@@ -14,6 +14,7 @@
 //! pipeline    one refresh: snapshot → resolve agents (resolve.rs) → model → table.
 //! report      the table for people (`switchyard routes`) and machines (`--json`).
 //! cli         the command line.
+//! synthetic   generated app sets for benchmarks, load tests and the demo.
 //! ```
 #![forbid(unsafe_code)]
 
@@ -24,3 +25,4 @@ pub mod pipeline;
 pub mod report;
 pub mod resolve;
 pub mod routing;
+pub mod synthetic;

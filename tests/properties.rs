@@ -1,0 +1,158 @@
+//! Property tests: the table does not depend on input order, and no input panics the parsers.
+
+mod support;
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use switchyard::model::labels::AppLabels;
+use switchyard::model::vhost::{normalize_host, MAX_HOST_LEN};
+use switchyard::model::VHost;
+use switchyard::report::RoutesReport;
+
+const HOSTS: &[&str] = &["a.example.com", "b.example.com", "*.example.com", "*.b.example.com", "c.example.org"];
+const PATHS: &[&str] = &["/api", "/v2 /v3", "-i /Admin", "/"];
+const STATES: &[&str] = &["TASK_RUNNING", "TASK_RUNNING", "TASK_STAGING", "TASK_LOST", "TASK_KILLING"];
+
+/// One random app: a few ports, labels drawn from small pools so that apps collide on vhosts,
+/// paths and service ports, tasks with random states and health.
+fn app_strategy(index: usize) -> impl Strategy<Value = Value> {
+    (
+        1usize..=2,
+        prop::collection::vec((0..HOSTS.len(), prop::option::of(0..PATHS.len()), -1i64..3), 2),
+        prop::collection::vec((0..STATES.len(), prop::option::of(any::<bool>()), 1u8..=3), 0..4),
+        0u16..4,
+        any::<bool>(),
+        any::<bool>(),
+        (any::<bool>(), prop::option::of(1u8..=3)),
+    )
+        .prop_map(move |(ports, port_labels, tasks, port_base, has_checks, in_group, (ip_per_task, deployment))| {
+            let mut labels = serde_json::Map::new();
+            if in_group {
+                labels.insert("HAPROXY_GROUP".into(), json!("external"));
+            }
+            for (i, (host, path, weight)) in port_labels.iter().enumerate().take(ports) {
+                labels.insert(format!("HAPROXY_{i}_VHOST"), json!(HOSTS[*host]));
+                if let Some(p) = path {
+                    labels.insert(format!("HAPROXY_{i}_PATH"), json!(PATHS[*p]));
+                }
+                if *weight != 0 {
+                    labels.insert(format!("HAPROXY_{i}_BACKEND_WEIGHT"), json!(weight.to_string()));
+                }
+            }
+            if let Some(day) = deployment {
+                // Apps sharing a deployment group merge, so input order must not matter there either.
+                labels.insert("HAPROXY_DEPLOYMENT_GROUP".into(), json!("dg"));
+                labels.insert("HAPROXY_DEPLOYMENT_STARTED_AT".into(), json!(format!("2021-01-0{day}T00:00:00Z")));
+            }
+            let id = format!("/app-{index:02}");
+            if ip_per_task {
+                // 1.4 IP-per-task without service ports: ports are auto-assigned in app order.
+                return json!({
+                    "id": id,
+                    "labels": labels,
+                    "ipAddress": {"discovery": {"ports": (0..ports).map(|p| json!({"number": 8080 + p})).collect::<Vec<_>>()}},
+                    "tasks": tasks.iter().enumerate().map(|(t, (state, _, host))| json!({
+                        "id": format!("app-{index:02}.task-{t}"),
+                        "host": "127.0.0.1",
+                        "state": STATES[*state],
+                        "ipAddresses": [{"ipAddress": format!("127.0.1.{host}"), "protocol": "IPv4"}],
+                    })).collect::<Vec<_>>(),
+                });
+            }
+            json!({
+                "id": id,
+                "labels": labels,
+                "healthChecks": if has_checks { json!([{"protocol": "MESOS_TCP", "portIndex": 0}]) } else { json!([]) },
+                "portDefinitions": (0..ports).map(|p| json!({"port": 10000 + port_base + p as u16})).collect::<Vec<_>>(),
+                "tasks": tasks.iter().enumerate().map(|(t, (state, alive, host))| {
+                    let mut task = json!({
+                        "id": format!("app-{index:02}.task-{t}"),
+                        "host": format!("127.0.0.{host}"),
+                        "state": STATES[*state],
+                        "ports": [20000 + t as u16, 21000 + t as u16],
+                    });
+                    if let Some(alive) = alive {
+                        task["healthCheckResults"] = json!([{"alive": alive}]);
+                    }
+                    task
+                }).collect::<Vec<_>>(),
+            })
+        })
+}
+
+fn apps_strategy() -> impl Strategy<Value = Vec<Value>> {
+    (1usize..8).prop_flat_map(|n| (0..n).map(app_strategy).collect::<Vec<_>>())
+}
+
+fn dump(apps: Vec<Value>) -> String {
+    let table = support::table(Value::Array(apps), &support::options());
+    serde_json::to_string(&RoutesReport::new(&table)).unwrap()
+}
+
+fn shuffled(mut apps: Vec<Value>, seed: u64) -> Vec<Value> {
+    // A small deterministic shuffle driven by the seed (apps and each app's tasks).
+    let mut state = seed | 1;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    for i in (1..apps.len()).rev() {
+        apps.swap(i, next(i + 1));
+    }
+    for app in &mut apps {
+        if let Some(tasks) = app["tasks"].as_array_mut() {
+            for i in (1..tasks.len()).rev() {
+                tasks.swap(i, next(i + 1));
+            }
+        }
+    }
+    apps
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn shuffled_input_builds_the_same_table(apps in apps_strategy(), seed in any::<u64>()) {
+        let expected = dump(apps.clone());
+        prop_assert_eq!(dump(shuffled(apps, seed)), expected);
+    }
+
+    #[test]
+    fn lookups_agree_with_the_listing(apps in apps_strategy(), host in 0..HOSTS.len(), sub in "[a-z]{1,3}") {
+        // Whatever the table, a lookup returns a route the table lists for a matching vhost.
+        let table = support::table(Value::Array(apps), &support::options());
+        let name = HOSTS[host].replace('*', &sub);
+        if let Some(route) = table.route(name.as_bytes(), "/api/x") {
+            prop_assert!(route.vhost.matches(&name));
+            let listed = table.http_routes().iter().any(|r| std::ptr::eq(*r, route));
+            prop_assert!(listed);
+        }
+    }
+
+    #[test]
+    fn vhost_parsing_never_panics(raw in "\\PC{0,80}") {
+        if let Ok(vhost) = raw.parse::<VHost>() {
+            // Whatever parses prints back to something that parses to the same value.
+            prop_assert_eq!(vhost.to_string().parse::<VHost>(), Ok(vhost));
+        }
+    }
+
+    #[test]
+    fn host_normalisation_never_panics(raw in prop::collection::vec(any::<u8>(), 0..300)) {
+        let mut buf = [0u8; MAX_HOST_LEN];
+        if let Some(host) = normalize_host(&raw, &mut buf) {
+            prop_assert!(!host.bytes().any(|b| b.is_ascii_uppercase()));
+        }
+    }
+
+    #[test]
+    fn label_parsing_never_panics(pairs in prop::collection::vec(("HAPROXY_[0-9]{0,2}_?[A-Z_]{0,40}", "\\PC{0,40}"), 0..12)) {
+        let map: HashMap<String, String> = pairs.into_iter().collect();
+        let _ = AppLabels::parse(&map);
+    }
+}
