@@ -1,1 +1,117 @@
-fn main(){}
+//! Routing-core benchmarks: table build from 10,000 apps × 3 tasks, and host+path lookups among
+//! 10,000 exact and 1,000 wildcard vhosts with 20 path prefixes.
+//!
+//! `cargo bench --bench routing`
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use switchyard::marathon::parse_apps;
+use switchyard::model::{self, AgentAddrs, HealthMemory, ModelOptions};
+use switchyard::routing::{BuildOptions, RoutingTable};
+use switchyard::synthetic::{self, Shape};
+
+// The binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn build_options() -> BuildOptions {
+    BuildOptions::default()
+}
+
+fn table_build(c: &mut Criterion) {
+    let apps = synthetic::apps(&Shape {
+        exact_apps: 9_000,
+        wildcard_apps: 980,
+        path_apps: 20,
+        tasks_per_app: 3,
+        ..Shape::default()
+    });
+    let options = ModelOptions::default();
+    let agents = AgentAddrs::default();
+    let mut group = c.benchmark_group("table_build_10k_apps_30k_tasks");
+    group.sample_size(20);
+
+    group.bench_function("model_and_table", |b| {
+        b.iter_batched(
+            HealthMemory::default,
+            |mut memory| {
+                let catalog = model::catalog(black_box(&apps), &options, &agents, &mut memory);
+                RoutingTable::build(catalog, &build_options(), 1)
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    group.bench_function("model_only", |b| {
+        b.iter_batched(
+            HealthMemory::default,
+            |mut memory| model::catalog(black_box(&apps), &options, &agents, &mut memory),
+            BatchSize::LargeInput,
+        )
+    });
+
+    let catalog = model::catalog(&apps, &options, &agents, &mut HealthMemory::default());
+    group.bench_function("table_only", |b| {
+        b.iter_batched(
+            || catalog.clone(),
+            |catalog| RoutingTable::build(black_box(catalog), &build_options(), 1),
+            BatchSize::LargeInput,
+        )
+    });
+    // Freeing a table this size: paid when the last request holding the old table finishes,
+    // on whichever thread drops it, not by the build.
+    group.bench_function("drop_table", |b| {
+        b.iter_batched(
+            || RoutingTable::build(catalog.clone(), &build_options(), 1),
+            drop,
+            BatchSize::LargeInput,
+        )
+    });
+
+    // The JSON parse of the same document, app by app, for scale.
+    let body = serde_json::to_vec(&serde_json::json!({
+        "apps": apps.iter().map(|a| serde_json::json!({
+            "id": a.id,
+            "labels": a.labels,
+            "instances": a.instances,
+            "portDefinitions": [{"port": a.port_definitions[0].port}],
+            "tasks": a.tasks.iter().map(|t| serde_json::json!({
+                "id": t.id, "host": t.host, "state": t.state, "ports": t.ports,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>()
+    }))
+    .unwrap();
+    group.bench_function("parse_json", |b| b.iter(|| parse_apps(black_box(&body)).unwrap()));
+    group.finish();
+}
+
+fn lookup(c: &mut Criterion) {
+    let apps = synthetic::apps(&Shape {
+        exact_apps: 10_000,
+        wildcard_apps: 1_000,
+        path_apps: 20,
+        tasks_per_app: 1,
+        ..Shape::default()
+    });
+    let catalog = model::catalog(&apps, &ModelOptions::default(), &AgentAddrs::default(), &mut HealthMemory::default());
+    let table = RoutingTable::build(catalog, &build_options(), 1);
+    assert!(table.route(b"app-5000.example.com", "/").is_some());
+
+    let mut group = c.benchmark_group("lookup_10k_exact_1k_wildcard_20_paths");
+    let cases: [(&str, &[u8], &str); 6] = [
+        ("exact", b"app-5000.example.com", "/index.html"),
+        ("exact_mixed_case_with_port", b"App-5000.Example.COM:8080", "/index.html"),
+        ("wildcard", b"www.wild-10500.example.net", "/"),
+        ("path_last_of_20", b"paths.example.com", "/p19/resource"),
+        ("miss", b"nobody.example.org", "/"),
+        ("miss_deep_wildcard_walk", b"a.b.c.d.e.example.org", "/"),
+    ];
+    for (name, host, path) in cases {
+        group.bench_function(name, |b| b.iter(|| table.route(black_box(host), black_box(path)).is_some()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, table_build, lookup);
+criterion_main!(benches);

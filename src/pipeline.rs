@@ -38,6 +38,6 @@ impl Pipeline {
                 Problem::app(&e.app_id, ProblemKind::MalformedApp, e.to_string())
             }));
         self.generation += 1;
-        RoutingTable::build(&catalog, &self.build, self.generation)
+        RoutingTable::build(catalog, &self.build, self.generation)
     }
 }

@@ -41,7 +41,7 @@ fn lookups_do_not_allocate() {
         ..Shape::default()
     });
     let catalog = model::catalog(&apps, &ModelOptions::default(), &Default::default(), &mut Default::default());
-    let table = RoutingTable::build(&catalog, &BuildOptions::default(), 1);
+    let table = RoutingTable::build(catalog, &BuildOptions::default(), 1);
 
     let cases: [(&[u8], &str, Option<&str>); 6] = [
         (b"APP-1999.example.com:80", "/", Some("/synthetic/app-01999")),

@@ -510,7 +510,7 @@ fn marathon_1_4_and_1_11_documents_give_the_same_routes() {
             &Default::default(),
             &mut Default::default(),
         );
-        switchyard::routing::RoutingTable::build(&catalog, &Default::default(), 1)
+        switchyard::routing::RoutingTable::build(catalog, &Default::default(), 1)
     };
     let (old, new) = (build(&v14), build(&v111));
     let summary = |t: &switchyard::routing::RoutingTable| {

@@ -1,11 +1,12 @@
 //! Wire apps → [`Catalog`]: services with typed labels and routable endpoints, plus problems.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::deployment::{self, MergedApp};
 use super::health::{routable_state, HealthPass};
-use super::labels::{AppLabels, Mode, PortLabelSet};
+use super::labels::{AppLabels, Mode, PortLabelSet, PortLabels};
 use super::network::{self, AgentAddrs, NetworkMode, ServicePortAssigner, TaskIp};
 use super::{
     AppId, Catalog, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service,
@@ -42,10 +43,11 @@ pub fn catalog(
         agents,
         health: HealthPass::new(health),
         assigner: ServicePortAssigner::new(options.ip_per_task_ports.clone()),
-        services: Vec::new(),
+        services: Vec::with_capacity(merged.len()),
         problems,
+        agent_names: HashMap::new(),
     };
-    for app in &merged {
+    for app in merged {
         builder.add_app(app);
     }
     builder.health.finish();
@@ -70,26 +72,26 @@ struct Builder<'o, 'm> {
     assigner: ServicePortAssigner,
     services: Vec<Service>,
     problems: Vec<Problem>,
+    /// One shared name per agent, however many tasks run there.
+    agent_names: HashMap<String, Arc<str>>,
 }
 
 /// A service port being built, before its endpoints are known.
-struct PortPlan<'l> {
+struct PortPlan {
     index: usize,
-    labels: &'l PortLabelSet,
     service: Service,
 }
 
 impl Builder<'_, '_> {
-    fn add_app(&mut self, app: &MergedApp<'_>) {
+    fn add_app(&mut self, mut app: MergedApp<'_>) {
         let definition = app.definition;
         let mode = NetworkMode::of(definition);
-        let service_ports = self.service_ports(app, mode);
-        let defaults = PortLabelSet::default();
+        let service_ports = self.service_ports(&app, mode);
 
         for &index in app.labels.ports.keys() {
             if index >= service_ports.len() {
                 self.problems.push(Problem {
-                    label: set_label_names(app, index),
+                    label: set_label_names(&app, index),
                     ..Problem::port(
                         &app.id,
                         index,
@@ -105,8 +107,8 @@ impl Builder<'_, '_> {
 
         let mut plans = Vec::new();
         for (index, &declared) in service_ports.iter().enumerate() {
-            let set = app.labels.port(index).unwrap_or(&defaults);
-            if let Some(plan) = self.plan_port(app, index, declared, set) {
+            let set = app.labels.ports.remove(&index).unwrap_or_default();
+            if let Some(plan) = self.plan_port(&app, index, declared, set) {
                 plans.push(plan);
             }
         }
@@ -143,8 +145,17 @@ impl Builder<'_, '_> {
                 }
             };
             let ports = network::task_ports(definition, mode, task);
+            let ports = &*ports;
             let task_id: Arc<str> = task.id.as_str().into();
-            let agent: Arc<str> = task.host.as_deref().unwrap_or_default().into();
+            let host = task.host.as_deref().unwrap_or_default();
+            let agent = match self.agent_names.get(host) {
+                Some(agent) => agent.clone(),
+                None => {
+                    let agent: Arc<str> = host.into();
+                    self.agent_names.insert(host.to_owned(), agent.clone());
+                    agent
+                }
+            };
             for plan in &mut plans {
                 // Service port i pairs with task port i; versions with fewer ports pair fewer.
                 let Some(port) = ports.get(plan.index).and_then(|&p| u16::try_from(p).ok()) else {
@@ -154,7 +165,7 @@ impl Builder<'_, '_> {
                     continue;
                 }
                 let health_check_port = plan
-                    .labels
+                    .service
                     .labels
                     .healthcheck_port_index
                     .and_then(|i| ports.get(i))
@@ -198,7 +209,8 @@ impl Builder<'_, '_> {
             return Vec::new();
         };
         network::task_ports(app.definition, mode, first)
-            .into_iter()
+            .iter()
+            .copied()
             .enumerate()
             .map(|(index, task_port)| {
                 let assigned = self.assigner.assign(&app.id, task_port);
@@ -220,15 +232,16 @@ impl Builder<'_, '_> {
     }
 
     /// Decides whether a port is served and with what configuration; reports why not.
-    fn plan_port<'l>(
+    fn plan_port(
         &mut self,
         app: &MergedApp<'_>,
         index: usize,
         declared: Option<u16>,
-        set: &'l PortLabelSet,
-    ) -> Option<PortPlan<'l>> {
+        set: PortLabelSet,
+    ) -> Option<PortPlan> {
         let declared = declared?;
-        let labels = &set.labels;
+        let invalid = set.is_invalid();
+        let PortLabelSet { labels, issues } = set;
         let groups = labels.groups.as_ref().or(app.labels.groups.as_ref());
         let served = match groups {
             Some(groups) => groups.served_by(&self.options.groups),
@@ -249,11 +262,11 @@ impl Builder<'_, '_> {
                 .push(Problem::port(&app.id, index, ProblemKind::NotInGroup, message));
             return None;
         }
-        for issue in &set.issues {
+        for issue in issues {
             self.problems
-                .push(Problem::from_label(&app.id, Some(index), issue.clone()));
+                .push(Problem::from_label(&app.id, Some(index), issue));
         }
-        if set.is_invalid() {
+        if invalid {
             return None;
         }
         let enabled = labels.enabled.unwrap_or(!self.options.strict_mode);
@@ -270,7 +283,7 @@ impl Builder<'_, '_> {
             return None;
         }
 
-        let mode = self.resolve_mode(app.definition, index, set);
+        let mode = self.resolve_mode(app.definition, index, &labels);
         if mode == Mode::Tcp && !labels.vhosts.is_empty() {
             self.problems.push(Problem {
                 label: Some(format!("HAPROXY_{index}_MODE")),
@@ -289,22 +302,21 @@ impl Builder<'_, '_> {
         };
         Some(PortPlan {
             index,
-            labels: set,
             service: Service {
                 app_id: AppId::new(&app.id),
                 port_index: index,
                 service_port: labels.port.unwrap_or(declared),
                 mode,
                 weight,
-                labels: labels.clone(),
+                labels,
                 endpoints: Vec::new(),
             },
         })
     }
 
     /// `HAPROXY_{n}_MODE` > a health check with protocol exactly `HTTP` > http for a vhost > tcp.
-    fn resolve_mode(&self, app: &wire::App, index: usize, set: &PortLabelSet) -> Mode {
-        if let Some(mode) = set.labels.mode {
+    fn resolve_mode(&self, app: &wire::App, index: usize, labels: &PortLabels) -> Mode {
+        if let Some(mode) = labels.mode {
             return mode;
         }
         fn protocol(check: &wire::HealthCheck) -> &str {
@@ -315,8 +327,7 @@ impl Builder<'_, '_> {
             Some(_) => {}
             None => {
                 // A port health-checked through another port's check is http when that check is.
-                let borrowed = set
-                    .labels
+                let borrowed = labels
                     .healthcheck_port_index
                     .and_then(|other| health_check_for(app, other));
                 if borrowed.is_some_and(|c| {
@@ -326,7 +337,7 @@ impl Builder<'_, '_> {
                 }
             }
         }
-        if set.labels.vhosts.is_empty() {
+        if labels.vhosts.is_empty() {
             Mode::Tcp
         } else {
             Mode::Http

@@ -113,7 +113,7 @@ pub enum LabelIssueKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppLabels {
     pub groups: Option<Groups>,
-    pub deployment: Option<Deployment>,
+    pub deployment: Option<Box<Deployment>>,
     /// Per service-port index.
     pub ports: BTreeMap<usize, PortLabelSet>,
     /// Issues with app-level labels; they never exclude the app.
@@ -123,7 +123,8 @@ pub struct AppLabels {
 /// The labels of one port index and their issues.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortLabelSet {
-    pub labels: PortLabels,
+    /// Boxed: it moves from here into the service, and on into the table, without copying.
+    pub labels: Box<PortLabels>,
     pub issues: Vec<LabelIssue>,
 }
 
@@ -199,7 +200,7 @@ impl AppLabels {
             .and_then(|(name, v)| parse_port(name, v).map_err(|e| issues.push(e)).ok());
         let colour = read("HAPROXY_DEPLOYMENT_COLOUR").map(|(_, v)| v.to_owned());
         self.issues.extend(issues);
-        self.deployment = Some(Deployment {
+        self.deployment = Some(Box::new(Deployment {
             group: if group.starts_with('/') {
                 group.to_owned()
             } else {
@@ -210,7 +211,7 @@ impl AppLabels {
             has_new_instances,
             alt_port,
             colour,
-        });
+        }));
     }
 }
 

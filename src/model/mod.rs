@@ -41,6 +41,11 @@ impl AppId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id as a shared string (cloning it is a reference count, not a copy).
+    pub fn shared(&self) -> &Arc<str> {
+        &self.0
+    }
 }
 
 impl fmt::Display for AppId {
@@ -94,7 +99,8 @@ pub struct Service {
     pub mode: Mode,
     /// Route order among routes of one host; `HAPROXY_{n}_PATH` raises 0 to 1.
     pub weight: i64,
-    pub labels: PortLabels,
+    /// Boxed: a service moves several times on its way into the table.
+    pub labels: Box<PortLabels>,
     /// Sorted by task id.
     pub endpoints: Vec<Endpoint>,
 }

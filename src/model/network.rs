@@ -1,6 +1,7 @@
 //! Networking modes, service ports and task addresses, as Marathon-LB derives them
 //! (its `utils.py`; spec `marathon-dcos-universe.md` §1.5).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -68,13 +69,17 @@ pub fn declared_service_ports(app: &wire::App, mode: NetworkMode) -> Vec<u32> {
 }
 
 /// The ports a task listens on, paired by index with the service ports.
-pub fn task_ports(app: &wire::App, mode: NetworkMode, task: &wire::Task) -> Vec<u32> {
-    let definition_ports = || app.port_definitions.iter().filter_map(|d| d.port).collect();
-    let container_ports = || port_mappings(app).iter().filter_map(|m| m.container_port).collect();
+///
+/// Borrowed in the common case (the task's own host ports), so a refresh of thousands of tasks
+/// does not copy them.
+pub fn task_ports<'a>(app: &wire::App, mode: NetworkMode, task: &'a wire::Task) -> Cow<'a, [u32]> {
+    let definition_ports = || Cow::Owned(app.port_definitions.iter().filter_map(|d| d.port).collect());
+    let container_ports =
+        || Cow::Owned(port_mappings(app).iter().filter_map(|m| m.container_port).collect());
     match mode {
-        NetworkMode::Host if !task.ports.is_empty() => task.ports.clone(),
+        NetworkMode::Host if !task.ports.is_empty() => Cow::Borrowed(&task.ports),
         NetworkMode::Host => definition_ports(),
-        NetworkMode::Bridge if !task.ports.is_empty() => task.ports.clone(),
+        NetworkMode::Bridge if !task.ports.is_empty() => Cow::Borrowed(&task.ports),
         NetworkMode::Bridge if !app.port_definitions.is_empty() => definition_ports(),
         NetworkMode::Bridge => container_ports(),
         NetworkMode::Container => {
@@ -87,7 +92,7 @@ pub fn task_ports(app: &wire::App, mode: NetworkMode, task: &wire::Task) -> Vec<
             if discovery.is_empty() {
                 container_ports()
             } else {
-                discovery
+                Cow::Owned(discovery)
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The longest DNS name (RFC 1035): a longer `Host` can match nothing.
 pub const MAX_HOST_LEN: usize = 253;
@@ -14,10 +15,10 @@ pub const MAX_HOST_LEN: usize = 253;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VHost {
     /// `shop.example.org`: matches that name only.
-    Exact(Box<str>),
+    Exact(Arc<str>),
     /// `*.example.org`, stored as `example.org`: matches any name with at least one more label
     /// in front (`a.example.org`, `a.b.example.org`), not `example.org` itself.
-    Wildcard(Box<str>),
+    Wildcard(Arc<str>),
 }
 
 /// Why a vhost entry was refused.
@@ -38,6 +39,11 @@ pub enum VHostError {
 impl VHost {
     /// The name (exact) or the suffix after `*.` (wildcard).
     pub fn name(&self) -> &str {
+        self.shared_name()
+    }
+
+    /// The name as a shared string (cloning it is a reference count, not a copy).
+    pub fn shared_name(&self) -> &Arc<str> {
         match self {
             VHost::Exact(name) | VHost::Wildcard(name) => name,
         }
@@ -88,7 +94,7 @@ impl FromStr for VHost {
         if rest.is_empty() || rest.split('.').any(str::is_empty) {
             return Err(VHostError::EmptyLabel(trimmed.to_owned()));
         }
-        let rest: Box<str> = rest.into();
+        let rest: Arc<str> = rest.into();
         Ok(if wildcard {
             VHost::Wildcard(rest)
         } else {
@@ -112,10 +118,11 @@ impl serde::Serialize for VHost {
     }
 }
 
-/// Normalises a request `Host` (or SNI) value into `buf`: port stripped, lower case, trailing
-/// dot removed. IPv6 literals keep their brackets (`[::1]`). Returns `None` for a value that
-/// cannot name any vhost (empty, too long, not ASCII), without allocating.
-pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST_LEN]) -> Option<&'b str> {
+/// Normalises a request `Host` (or SNI) value: port stripped, lower case, trailing dot removed.
+/// IPv6 literals keep their brackets (`[::1]`). Returns `None` for a value that cannot name any
+/// vhost (empty, too long, not UTF-8), without allocating: an already lower-case host is
+/// borrowed as it is, any other is lower-cased into `buf`.
+pub fn normalize_host<'a>(raw: &'a [u8], buf: &'a mut [u8; MAX_HOST_LEN]) -> Option<&'a str> {
     let host = if raw.first() == Some(&b'[') {
         // `[v6]` or `[v6]:port`: keep up to the closing bracket.
         let end = raw.iter().position(|&b| b == b']')?;
@@ -127,13 +134,15 @@ pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST_LEN]) -> Option
         }
     };
     let host = host.strip_suffix(b".").unwrap_or(host);
-    if host.is_empty() || host.len() > MAX_HOST_LEN || !host.is_ascii() {
+    if host.is_empty() || host.len() > MAX_HOST_LEN {
         return None;
     }
-    let out = &mut buf[..host.len()];
-    for (dst, src) in out.iter_mut().zip(host) {
-        *dst = src.to_ascii_lowercase();
+    if !host.iter().any(u8::is_ascii_uppercase) {
+        return std::str::from_utf8(host).ok();
     }
+    let out = &mut buf[..host.len()];
+    out.copy_from_slice(host);
+    out.make_ascii_lowercase();
     std::str::from_utf8(out).ok()
 }
 
@@ -187,7 +196,8 @@ mod tests {
         assert_eq!(normalize_host(b"[::1]:80", &mut buf), Some("[::1]"));
         assert_eq!(normalize_host(b"", &mut buf), None);
         assert_eq!(normalize_host(b":80", &mut buf), None);
-        assert_eq!(normalize_host("é.com".as_bytes(), &mut buf), None);
+        assert_eq!(normalize_host(b"\xff.com", &mut buf), None, "not UTF-8");
+        assert_eq!(normalize_host("É.com".as_bytes(), &mut buf), Some("É.com"), "matches no vhost");
         assert_eq!(normalize_host(&[b'a'; 300], &mut buf), None);
     }
 }

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ahash::RandomState;
+
 use super::Backend;
 use crate::model::vhost::{normalize_host, MAX_HOST_LEN};
 use crate::model::{PathMatch, VHost};
@@ -24,39 +26,47 @@ impl HttpRoute {
     }
 }
 
+/// Request hosts are client input: a keyed hash (random per process) keeps crafted names from
+/// colliding, and is several times faster than the standard SipHash on short keys.
+type HostMap = HashMap<Arc<str>, Vec<HttpRoute>, RandomState>;
+
 /// The vhost index.
 #[derive(Debug, Default)]
 pub struct HostRouter {
-    exact: HashMap<Box<str>, Box<[HttpRoute]>>,
+    exact: HostMap,
     /// Keyed by the suffix after `*.`.
-    wildcard: HashMap<Box<str>, Box<[HttpRoute]>>,
+    wildcard: HostMap,
+    /// Shortest and longest wildcard suffix: no other suffix of a request host can match, so
+    /// the walk skips their hash lookups.
+    wildcard_lengths: (usize, usize),
 }
 
 impl HostRouter {
     /// Builds the index; `routes` must already be in rule order (the sort is stable per host).
     pub fn new(routes: Vec<HttpRoute>) -> HostRouter {
-        let mut exact: HashMap<Box<str>, Vec<HttpRoute>> = HashMap::new();
-        let mut wildcard: HashMap<Box<str>, Vec<HttpRoute>> = HashMap::new();
+        let mut exact = HostMap::with_capacity_and_hasher(routes.len(), RandomState::new());
+        let mut wildcard = HostMap::default();
         for route in routes {
             let map = if route.vhost.is_wildcard() {
                 &mut wildcard
             } else {
                 &mut exact
             };
-            map.entry(route.vhost.name().into()).or_default().push(route);
+            map.entry(route.vhost.shared_name().clone())
+                .or_default()
+                .push(route);
         }
-        let finish = |map: HashMap<Box<str>, Vec<HttpRoute>>| {
-            map.into_iter()
-                .map(|(host, mut routes)| {
-                    // Stable: equal weights keep (app id, service port) order.
-                    routes.sort_by(|a, b| b.weight.cmp(&a.weight));
-                    (host, routes.into_boxed_slice())
-                })
-                .collect()
-        };
+        let wildcard_lengths = wildcard
+            .keys()
+            .fold((usize::MAX, 0), |(lo, hi), k| (lo.min(k.len()), hi.max(k.len())));
+        for routes in exact.values_mut().chain(wildcard.values_mut()) {
+            // Stable: equal weights keep (app id, service port) order.
+            routes.sort_by(|a, b| b.weight.cmp(&a.weight));
+        }
         HostRouter {
-            exact: finish(exact),
-            wildcard: finish(wildcard),
+            exact,
+            wildcard,
+            wildcard_lengths,
         }
     }
 
@@ -72,7 +82,7 @@ impl HostRouter {
 
     /// As [`HostRouter::route`] for a host already normalised (lower case, no port).
     pub fn route_normalized(&self, host: &str, path: &str) -> Option<&HttpRoute> {
-        let first_match = |routes: &'_ [HttpRoute]| -> Option<usize> {
+        let first_match = |routes: &[HttpRoute]| -> Option<usize> {
             routes.iter().position(|r| r.matches_path(path))
         };
         if let Some(routes) = self.exact.get(host) {
@@ -85,9 +95,16 @@ impl HostRouter {
         }
         // Every suffix after a dot, longest first: `a.b.example.com` tries `b.example.com`,
         // then `example.com`, then `com`.
+        let (shortest, longest) = self.wildcard_lengths;
         let mut rest = host;
         while let Some(dot) = rest.find('.') {
             rest = &rest[dot + 1..];
+            if rest.len() > longest {
+                continue;
+            }
+            if rest.len() < shortest {
+                break;
+            }
             if let Some(routes) = self.wildcard.get(rest) {
                 if let Some(i) = first_match(routes) {
                     return Some(&routes[i]);
@@ -99,11 +116,11 @@ impl HostRouter {
 
     /// Every route, exact hosts then wildcards, each host's routes in rule order, hosts sorted.
     pub fn routes(&self) -> Vec<&HttpRoute> {
-        let mut hosts: Vec<(&VHost, &[HttpRoute])> = self
+        let mut hosts: Vec<(&VHost, &Vec<HttpRoute>)> = self
             .exact
             .values()
             .chain(self.wildcard.values())
-            .filter_map(|routes| routes.first().map(|r| (&r.vhost, &**routes)))
+            .filter_map(|routes| routes.first().map(|r| (&r.vhost, routes)))
             .collect();
         hosts.sort_by(|a, b| a.0.cmp(b.0));
         hosts.into_iter().flat_map(|(_, routes)| routes).collect()

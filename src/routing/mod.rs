@@ -43,7 +43,7 @@ pub struct RoutingTable {
     backends: Vec<Arc<Backend>>,
     http: HostRouter,
     service_ports: BTreeMap<u16, ServicePortFrontend>,
-    app_ids: HashMap<Box<str>, Arc<Backend>>,
+    app_ids: HashMap<Arc<str>, Arc<Backend>, ahash::RandomState>,
     /// Sorted.
     problems: Vec<Problem>,
 }
@@ -86,10 +86,13 @@ pub struct ServicePortFrontend {
 }
 
 impl RoutingTable {
-    /// Builds a table from a catalog. Conflicts are settled deterministically and reported.
-    pub fn build(catalog: &Catalog, options: &BuildOptions, generation: u64) -> RoutingTable {
-        let mut problems = catalog.problems.clone();
-        let mut services: Vec<&Service> = catalog.services.iter().collect();
+    /// Builds a table from a catalog (consumed: its services move into the table).
+    /// Conflicts are settled deterministically and reported.
+    pub fn build(catalog: Catalog, options: &BuildOptions, generation: u64) -> RoutingTable {
+        let Catalog {
+            mut services,
+            mut problems,
+        } = catalog;
         // Marathon-LB's order: (app id, service port).
         services.sort_by(|a, b| {
             (&a.app_id, a.service_port, a.port_index).cmp(&(&b.app_id, b.service_port, b.port_index))
@@ -98,12 +101,13 @@ impl RoutingTable {
         let mut backends = Vec::with_capacity(services.len());
         let mut routes = Vec::new();
         let mut service_ports = BTreeMap::new();
-        let mut app_ids: HashMap<Box<str>, Arc<Backend>> = HashMap::new();
+        let mut app_ids = HashMap::with_capacity_and_hasher(services.len(), ahash::RandomState::new());
         for service in services {
             let backend = Arc::new(Backend {
                 name: backend_name(&service.app_id, service.service_port).into(),
-                service: service.clone(),
+                service,
             });
+            let service = &backend.service;
             for vhost in &service.labels.vhosts {
                 routes.push(HttpRoute {
                     vhost: vhost.clone(),
@@ -114,10 +118,10 @@ impl RoutingTable {
             }
             if service.mode == Mode::Http {
                 app_ids
-                    .entry(service.app_id.as_str().into())
+                    .entry(service.app_id.shared().clone())
                     .or_insert_with(|| backend.clone());
             }
-            claim_service_port(service, &backend, options, &mut service_ports, &mut problems);
+            claim_service_port(&backend, options, &mut service_ports, &mut problems);
             backends.push(backend);
         }
         backends.sort_by(|a, b| {
@@ -180,18 +184,23 @@ impl RoutingTable {
 
 fn backend_name(app_id: &AppId, service_port: u16) -> String {
     let id = app_id.as_str();
-    let id = id.strip_prefix('/').unwrap_or(id).replace('/', "_");
-    format!("{id}_{service_port}")
+    let id = id.strip_prefix('/').unwrap_or(id);
+    let port = service_port.to_string();
+    let mut name = String::with_capacity(id.len() + 1 + port.len());
+    name.extend(id.chars().map(|c| if c == '/' { '_' } else { c }));
+    name.push('_');
+    name.push_str(&port);
+    name
 }
 
 /// Gives the service's port a listener unless the balancer or an earlier service holds it.
 fn claim_service_port(
-    service: &Service,
     backend: &Arc<Backend>,
     options: &BuildOptions,
     ports: &mut BTreeMap<u16, ServicePortFrontend>,
     problems: &mut Vec<Problem>,
 ) {
+    let service = &backend.service;
     let port = service.service_port;
     let label = || service.labels.port.map(|_| format!("HAPROXY_{}_PORT", service.port_index));
     if let Some((_, what)) = options.reserved_ports.iter().find(|(p, _)| *p == port) {

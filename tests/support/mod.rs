@@ -28,7 +28,7 @@ pub fn table_with_memory(apps: Value, options: &ModelOptions, memory: &mut Healt
     let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
     let snapshot = parse_apps(&body).unwrap();
     let catalog = model::catalog(&snapshot.apps, options, &AgentAddrs::default(), memory);
-    RoutingTable::build(&catalog, &BuildOptions::default(), 1)
+    RoutingTable::build(catalog, &BuildOptions::default(), 1)
 }
 
 /// A host-networking app with one task per `(host, port)` on service port `service_port`.
