@@ -82,7 +82,9 @@ fn table_build(c: &mut Criterion) {
         })).collect::<Vec<_>>()
     }))
     .unwrap();
-    group.bench_function("parse_json", |b| b.iter(|| parse_apps(black_box(&body)).unwrap()));
+    group.bench_function("parse_json", |b| {
+        b.iter(|| parse_apps(black_box(&body)).unwrap())
+    });
     group.finish();
 }
 
@@ -94,21 +96,32 @@ fn lookup(c: &mut Criterion) {
         tasks_per_app: 1,
         ..Shape::default()
     });
-    let catalog = model::catalog(&apps, &ModelOptions::default(), &AgentAddrs::default(), &mut HealthMemory::default());
+    let catalog = model::catalog(
+        &apps,
+        &ModelOptions::default(),
+        &AgentAddrs::default(),
+        &mut HealthMemory::default(),
+    );
     let table = RoutingTable::build(catalog, &build_options(), 1);
     assert!(table.route(b"app-5000.example.com", "/").is_some());
 
     let mut group = c.benchmark_group("lookup_10k_exact_1k_wildcard_20_paths");
     let cases: [(&str, &[u8], &str); 6] = [
         ("exact", b"app-5000.example.com", "/index.html"),
-        ("exact_mixed_case_with_port", b"App-5000.Example.COM:8080", "/index.html"),
+        (
+            "exact_mixed_case_with_port",
+            b"App-5000.Example.COM:8080",
+            "/index.html",
+        ),
         ("wildcard", b"www.wild-10500.example.net", "/"),
         ("path_last_of_20", b"paths.example.com", "/p19/resource"),
         ("miss", b"nobody.example.org", "/"),
         ("miss_deep_wildcard_walk", b"a.b.c.d.e.example.org", "/"),
     ];
     for (name, host, path) in cases {
-        group.bench_function(name, |b| b.iter(|| table.route(black_box(host), black_box(path)).is_some()));
+        group.bench_function(name, |b| {
+            b.iter(|| table.route(black_box(host), black_box(path)).is_some())
+        });
     }
     group.finish();
 }

@@ -12,7 +12,11 @@ use crate::report::RoutesReport;
 use crate::routing::BuildOptions;
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "A Layer-7 load balancer for DC/OS that replaces Marathon-LB")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A Layer-7 load balancer for DC/OS that replaces Marathon-LB"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -28,7 +32,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RoutesArgs {
     /// A `/v2/apps?embed=apps.tasks` JSON document to read instead of asking Marathon.
-    #[arg(long, value_name = "FILE", conflicts_with = "marathon", required_unless_present = "marathon")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "marathon",
+        required_unless_present = "marathon"
+    )]
     pub apps_file: Option<PathBuf>,
     /// Marathon URL(s); the first that answers is used.
     #[arg(long, short = 'm', value_name = "URL", num_args = 1..)]
@@ -93,7 +102,9 @@ impl RoutingFlags {
             groups,
             strict_mode: self.strict_mode,
             health_check: !self.no_health_check,
-            framework_name: std::env::var("FRAMEWORK_NAME").ok().filter(|n| !n.is_empty()),
+            framework_name: std::env::var("FRAMEWORK_NAME")
+                .ok()
+                .filter(|n| !n.is_empty()),
             ip_per_task_ports: self.min_serv_port_ip_per_task..=self.max_serv_port_ip_per_task,
         })
     }

@@ -32,11 +32,12 @@ impl Pipeline {
     pub async fn rebuild(&mut self, snapshot: &AppsSnapshot) -> RoutingTable {
         let agents = self.resolver.resolve(&snapshot.apps).await;
         let mut catalog = model::catalog(&snapshot.apps, &self.model, &agents, &mut self.health);
-        catalog
-            .problems
-            .extend(snapshot.errors.iter().map(|e| {
-                Problem::app(&e.app_id, ProblemKind::MalformedApp, e.to_string())
-            }));
+        catalog.problems.extend(
+            snapshot
+                .errors
+                .iter()
+                .map(|e| Problem::app(&e.app_id, ProblemKind::MalformedApp, e.to_string())),
+        );
         self.generation += 1;
         RoutingTable::build(catalog, &self.build, self.generation)
     }

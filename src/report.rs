@@ -50,7 +50,10 @@ impl<'t> RoutesReport<'t> {
             routes.push(RouteRow {
                 listener: "vhost".to_owned(),
                 host: route.vhost.to_string(),
-                path: route.path.as_ref().map_or("*".to_owned(), ToString::to_string),
+                path: route
+                    .path
+                    .as_ref()
+                    .map_or("*".to_owned(), ToString::to_string),
                 app_id: route.backend.app_id().as_str(),
                 backend: &route.backend.name,
             });
@@ -133,7 +136,11 @@ impl<'t> RoutesReport<'t> {
                 w3 = widths[3]
             );
         }
-        let errors = self.problems.iter().filter(|p| p.severity() == Severity::Error).count();
+        let errors = self
+            .problems
+            .iter()
+            .filter(|p| p.severity() == Severity::Error)
+            .count();
         let _ = writeln!(
             out,
             "\n{} route(s), {} backend(s), {} problem(s) ({} error(s))",

@@ -93,6 +93,9 @@ mod tests {
         let addrs = resolver
             .resolve_names(["agent.invalid".to_owned()].into_iter().collect())
             .await;
-        assert_eq!(addrs.get("agent.invalid"), Some("10.0.0.9".parse().unwrap()));
+        assert_eq!(
+            addrs.get("agent.invalid"),
+            Some("10.0.0.9".parse().unwrap())
+        );
     }
 }

@@ -40,13 +40,30 @@ fn lookups_do_not_allocate() {
         tasks_per_app: 1,
         ..Shape::default()
     });
-    let catalog = model::catalog(&apps, &ModelOptions::default(), &Default::default(), &mut Default::default());
+    let catalog = model::catalog(
+        &apps,
+        &ModelOptions::default(),
+        &Default::default(),
+        &mut Default::default(),
+    );
     let table = RoutingTable::build(catalog, &BuildOptions::default(), 1);
 
     let cases: [(&[u8], &str, Option<&str>); 6] = [
-        (b"APP-1999.example.com:80", "/", Some("/synthetic/app-01999")),
-        (b"x.y.wild-2100.example.net", "/a", Some("/synthetic/app-02100")),
-        (b"paths.example.com", "/p7/deep", Some("/synthetic/app-02207")),
+        (
+            b"APP-1999.example.com:80",
+            "/",
+            Some("/synthetic/app-01999"),
+        ),
+        (
+            b"x.y.wild-2100.example.net",
+            "/a",
+            Some("/synthetic/app-02100"),
+        ),
+        (
+            b"paths.example.com",
+            "/p7/deep",
+            Some("/synthetic/app-02207"),
+        ),
         (b"paths.example.com", "/nope", None),
         (b"unknown.example.org", "/", None),
         (&[b'a'; 400], "/", None),
@@ -56,6 +73,11 @@ fn lookups_do_not_allocate() {
         let found = table.route(host, path).map(|r| r.backend.app_id().as_str());
         let after = ALLOCATIONS.load(Ordering::Relaxed);
         assert_eq!(found, expected, "{}", String::from_utf8_lossy(host));
-        assert_eq!(after - before, 0, "lookup of {} allocated", String::from_utf8_lossy(host));
+        assert_eq!(
+            after - before,
+            0,
+            "lookup of {} allocated",
+            String::from_utf8_lossy(host)
+        );
     }
 }

@@ -11,9 +11,21 @@ use switchyard::model::vhost::{normalize_host, MAX_HOST_LEN};
 use switchyard::model::VHost;
 use switchyard::report::RoutesReport;
 
-const HOSTS: &[&str] = &["a.example.com", "b.example.com", "*.example.com", "*.b.example.com", "c.example.org"];
+const HOSTS: &[&str] = &[
+    "a.example.com",
+    "b.example.com",
+    "*.example.com",
+    "*.b.example.com",
+    "c.example.org",
+];
 const PATHS: &[&str] = &["/api", "/v2 /v3", "-i /Admin", "/"];
-const STATES: &[&str] = &["TASK_RUNNING", "TASK_RUNNING", "TASK_STAGING", "TASK_LOST", "TASK_KILLING"];
+const STATES: &[&str] = &[
+    "TASK_RUNNING",
+    "TASK_RUNNING",
+    "TASK_STAGING",
+    "TASK_LOST",
+    "TASK_KILLING",
+];
 
 /// One random app: a few ports, labels drawn from small pools so that apps collide on vhosts,
 /// paths and service ports, tasks with random states and health.

@@ -12,18 +12,46 @@ const B: &str = "127.0.0.2";
 #[test]
 fn exact_vhost_beats_wildcard_and_wildcards_go_most_specific_first() {
     let apps = json!([
-        host_app("/exact", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "api.example.com"}), &[(A, 1)]),
-        host_app("/wild", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.example.com"}), &[(A, 2)]),
-        host_app("/deeper", 10003, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.eu.example.com"}), &[(A, 3)]),
+        host_app(
+            "/exact",
+            10001,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "api.example.com"}),
+            &[(A, 1)]
+        ),
+        host_app(
+            "/wild",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.example.com"}),
+            &[(A, 2)]
+        ),
+        host_app(
+            "/deeper",
+            10003,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.eu.example.com"}),
+            &[(A, 3)]
+        ),
     ]);
     let t = table(apps, &options());
-    assert_eq!(routed(&t, "api.example.com", "/").as_deref(), Some("/exact"));
-    assert_eq!(routed(&t, "API.Example.COM:8080", "/x").as_deref(), Some("/exact"));
+    assert_eq!(
+        routed(&t, "api.example.com", "/").as_deref(),
+        Some("/exact")
+    );
+    assert_eq!(
+        routed(&t, "API.Example.COM:8080", "/x").as_deref(),
+        Some("/exact")
+    );
     assert_eq!(routed(&t, "www.example.com", "/").as_deref(), Some("/wild"));
     assert_eq!(routed(&t, "a.b.example.com", "/").as_deref(), Some("/wild"));
-    assert_eq!(routed(&t, "shop.eu.example.com", "/").as_deref(), Some("/deeper"));
+    assert_eq!(
+        routed(&t, "shop.eu.example.com", "/").as_deref(),
+        Some("/deeper")
+    );
     assert_eq!(routed(&t, "eu.example.com", "/").as_deref(), Some("/wild"));
-    assert_eq!(routed(&t, "example.com", "/"), None, "a wildcard needs a label in front");
+    assert_eq!(
+        routed(&t, "example.com", "/"),
+        None,
+        "a wildcard needs a label in front"
+    );
     assert_eq!(routed(&t, "example.org", "/"), None);
     assert_eq!(routed(&t, "", "/"), None);
 }
@@ -31,37 +59,96 @@ fn exact_vhost_beats_wildcard_and_wildcards_go_most_specific_first() {
 #[test]
 fn exact_host_without_a_matching_path_falls_back_to_a_wildcard() {
     let apps = json!([
-        host_app("/api", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/api"}), &[(A, 1)]),
-        host_app("/catchall", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.example.com"}), &[(A, 2)]),
+        host_app(
+            "/api",
+            10001,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/api"}),
+            &[(A, 1)]
+        ),
+        host_app(
+            "/catchall",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.example.com"}),
+            &[(A, 2)]
+        ),
     ]);
     let t = table(apps, &options());
-    assert_eq!(routed(&t, "shop.example.com", "/api/v1").as_deref(), Some("/api"));
-    assert_eq!(routed(&t, "shop.example.com", "/").as_deref(), Some("/catchall"));
+    assert_eq!(
+        routed(&t, "shop.example.com", "/api/v1").as_deref(),
+        Some("/api")
+    );
+    assert_eq!(
+        routed(&t, "shop.example.com", "/").as_deref(),
+        Some("/catchall")
+    );
 }
 
 #[test]
 fn two_apps_on_one_vhost_without_paths_the_smaller_id_takes_everything() {
     let apps = json!([
-        host_app("/b-app", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shared.example.com"}), &[(A, 2)]),
-        host_app("/a-app", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shared.example.com"}), &[(A, 1)]),
+        host_app(
+            "/b-app",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shared.example.com"}),
+            &[(A, 2)]
+        ),
+        host_app(
+            "/a-app",
+            10001,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shared.example.com"}),
+            &[(A, 1)]
+        ),
     ]);
     let t = table(apps, &options());
-    assert_eq!(routed(&t, "shared.example.com", "/").as_deref(), Some("/a-app"));
-    assert_eq!(routed(&t, "shared.example.com", "/anything").as_deref(), Some("/a-app"));
+    assert_eq!(
+        routed(&t, "shared.example.com", "/").as_deref(),
+        Some("/a-app")
+    );
+    assert_eq!(
+        routed(&t, "shared.example.com", "/anything").as_deref(),
+        Some("/a-app")
+    );
 }
 
 #[test]
 fn path_routes_come_before_path_less_routes_on_the_same_vhost() {
     let apps = json!([
-        host_app("/a-web", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com"}), &[(A, 1)]),
-        host_app("/z-api", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/api /v2"}), &[(A, 2)]),
+        host_app(
+            "/a-web",
+            10001,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com"}),
+            &[(A, 1)]
+        ),
+        host_app(
+            "/z-api",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/api /v2"}),
+            &[(A, 2)]
+        ),
     ]);
     let t = table(apps, &options());
-    assert_eq!(routed(&t, "shop.example.com", "/api/cart").as_deref(), Some("/z-api"));
-    assert_eq!(routed(&t, "shop.example.com", "/v2").as_deref(), Some("/z-api"));
-    assert_eq!(routed(&t, "shop.example.com", "/apiary").as_deref(), Some("/z-api"), "path_beg is a plain prefix");
-    assert_eq!(routed(&t, "shop.example.com", "/").as_deref(), Some("/a-web"));
-    assert_eq!(routed(&t, "shop.example.com", "/API").as_deref(), Some("/a-web"), "case-sensitive without -i");
+    assert_eq!(
+        routed(&t, "shop.example.com", "/api/cart").as_deref(),
+        Some("/z-api")
+    );
+    assert_eq!(
+        routed(&t, "shop.example.com", "/v2").as_deref(),
+        Some("/z-api")
+    );
+    assert_eq!(
+        routed(&t, "shop.example.com", "/apiary").as_deref(),
+        Some("/z-api"),
+        "path_beg is a plain prefix"
+    );
+    assert_eq!(
+        routed(&t, "shop.example.com", "/").as_deref(),
+        Some("/a-web")
+    );
+    assert_eq!(
+        routed(&t, "shop.example.com", "/API").as_deref(),
+        Some("/a-web"),
+        "case-sensitive without -i"
+    );
 }
 
 #[test]
@@ -69,12 +156,30 @@ fn backend_weight_orders_routes_on_a_vhost() {
     // Without weights the path rule (weight raised to 1) would win; a weight of 5 puts the
     // path-less app first, and it then takes everything.
     let apps = json!([
-        host_app("/api", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "w.example.com", "HAPROXY_0_PATH": "/api"}), &[(A, 1)]),
-        host_app("/heavy", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "w.example.com", "HAPROXY_0_BACKEND_WEIGHT": "5"}), &[(A, 2)]),
-        host_app("/light", 10003, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "w.example.com", "HAPROXY_0_PATH": "/light", "HAPROXY_0_BACKEND_WEIGHT": "-1"}), &[(A, 3)]),
+        host_app(
+            "/api",
+            10001,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "w.example.com", "HAPROXY_0_PATH": "/api"}),
+            &[(A, 1)]
+        ),
+        host_app(
+            "/heavy",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "w.example.com", "HAPROXY_0_BACKEND_WEIGHT": "5"}),
+            &[(A, 2)]
+        ),
+        host_app(
+            "/light",
+            10003,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "w.example.com", "HAPROXY_0_PATH": "/light", "HAPROXY_0_BACKEND_WEIGHT": "-1"}),
+            &[(A, 3)]
+        ),
     ]);
     let t = table(apps, &options());
-    assert_eq!(routed(&t, "w.example.com", "/api").as_deref(), Some("/heavy"));
+    assert_eq!(
+        routed(&t, "w.example.com", "/api").as_deref(),
+        Some("/heavy")
+    );
     let order: Vec<_> = t
         .http_routes()
         .iter()
@@ -82,13 +187,27 @@ fn backend_weight_orders_routes_on_a_vhost() {
         .collect();
     assert_eq!(
         order,
-        [("/heavy".to_owned(), 5), ("/api".to_owned(), 1), ("/light".to_owned(), -1)]
+        [
+            ("/heavy".to_owned(), 5),
+            ("/api".to_owned(), 1),
+            ("/light".to_owned(), -1)
+        ]
     );
 
     // An explicit weight of 0 with a path is raised to 1, as in Marathon-LB.
     let apps = json!([
-        host_app("/a", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "z.example.com"}), &[(A, 1)]),
-        host_app("/b", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "z.example.com", "HAPROXY_0_PATH": "/b", "HAPROXY_0_BACKEND_WEIGHT": "0"}), &[(A, 2)]),
+        host_app(
+            "/a",
+            10001,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "z.example.com"}),
+            &[(A, 1)]
+        ),
+        host_app(
+            "/b",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "z.example.com", "HAPROXY_0_PATH": "/b", "HAPROXY_0_BACKEND_WEIGHT": "0"}),
+            &[(A, 2)]
+        ),
     ]);
     let t = table(apps, &options());
     assert_eq!(routed(&t, "z.example.com", "/b").as_deref(), Some("/b"));
@@ -96,24 +215,54 @@ fn backend_weight_orders_routes_on_a_vhost() {
 
 #[test]
 fn an_app_in_two_groups_is_served_by_either() {
-    let app = || json!([host_app("/both", 10001, json!({"HAPROXY_GROUP": "external,internal", "HAPROXY_0_VHOST": "both.example.com"}), &[(A, 1)])]);
+    let app = || {
+        json!([host_app(
+            "/both",
+            10001,
+            json!({"HAPROXY_GROUP": "external,internal", "HAPROXY_0_VHOST": "both.example.com"}),
+            &[(A, 1)]
+        )])
+    };
     for groups in ["external", "internal", "*", "other,internal"] {
         let t = table(app(), &options_with_groups(groups));
-        assert_eq!(routed(&t, "both.example.com", "/").as_deref(), Some("/both"), "--group {groups}");
+        assert_eq!(
+            routed(&t, "both.example.com", "/").as_deref(),
+            Some("/both"),
+            "--group {groups}"
+        );
     }
     let t = table(app(), &options_with_groups("other"));
     assert_eq!(routed(&t, "both.example.com", "/"), None);
     let hidden = problems_of(&t, ProblemKind::NotInGroup);
     assert_eq!(hidden.len(), 1);
-    assert!(hidden[0].message.contains("external,internal"), "{}", hidden[0].message);
+    assert!(
+        hidden[0].message.contains("external,internal"),
+        "{}",
+        hidden[0].message
+    );
 }
 
 #[test]
 fn apps_without_a_group_need_the_star_group() {
-    let app = || json!([host_app("/nogroup", 10001, json!({"HAPROXY_0_VHOST": "n.example.com"}), &[(A, 1)])]);
-    assert_eq!(routed(&table(app(), &options()), "n.example.com", "/"), None);
+    let app = || {
+        json!([host_app(
+            "/nogroup",
+            10001,
+            json!({"HAPROXY_0_VHOST": "n.example.com"}),
+            &[(A, 1)]
+        )])
+    };
     assert_eq!(
-        routed(&table(app(), &options_with_groups("*")), "n.example.com", "/").as_deref(),
+        routed(&table(app(), &options()), "n.example.com", "/"),
+        None
+    );
+    assert_eq!(
+        routed(
+            &table(app(), &options_with_groups("*")),
+            "n.example.com",
+            "/"
+        )
+        .as_deref(),
         Some("/nogroup")
     );
 }
@@ -132,12 +281,18 @@ fn a_port_group_overrides_the_app_group() {
         "tasks": [{"id": "mixed.t1", "host": A, "state": "TASK_RUNNING", "ports": [31001, 31002]}]
     }]);
     let t = table(app.clone(), &options_with_groups("external"));
-    assert_eq!(routed(&t, "public.example.com", "/").as_deref(), Some("/mixed"));
+    assert_eq!(
+        routed(&t, "public.example.com", "/").as_deref(),
+        Some("/mixed")
+    );
     assert_eq!(routed(&t, "private.example.com", "/"), None);
     assert_eq!(endpoints(&t, "/mixed", 0), ["127.0.0.1:31001"]);
     let t = table(app, &options_with_groups("internal"));
     assert_eq!(routed(&t, "public.example.com", "/"), None);
-    assert_eq!(routed(&t, "private.example.com", "/").as_deref(), Some("/mixed"));
+    assert_eq!(
+        routed(&t, "private.example.com", "/").as_deref(),
+        Some("/mixed")
+    );
     assert_eq!(endpoints(&t, "/mixed", 1), ["127.0.0.1:31002"]);
 }
 
@@ -145,9 +300,24 @@ fn a_port_group_overrides_the_app_group() {
 fn strict_mode_serves_only_enabled_ports() {
     let apps = || {
         json!([
-            host_app("/on", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "on.example.com", "HAPROXY_0_ENABLED": "true"}), &[(A, 1)]),
-            host_app("/unset", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "unset.example.com"}), &[(A, 2)]),
-            host_app("/off", 10003, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "off.example.com", "HAPROXY_0_ENABLED": "false"}), &[(A, 3)]),
+            host_app(
+                "/on",
+                10001,
+                json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "on.example.com", "HAPROXY_0_ENABLED": "true"}),
+                &[(A, 1)]
+            ),
+            host_app(
+                "/unset",
+                10002,
+                json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "unset.example.com"}),
+                &[(A, 2)]
+            ),
+            host_app(
+                "/off",
+                10003,
+                json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "off.example.com", "HAPROXY_0_ENABLED": "false"}),
+                &[(A, 3)]
+            ),
         ])
     };
     let strict = ModelOptions {
@@ -161,7 +331,10 @@ fn strict_mode_serves_only_enabled_ports() {
     assert_eq!(problems_of(&t, ProblemKind::Disabled).len(), 2);
 
     let t = table(apps(), &options());
-    assert_eq!(routed(&t, "unset.example.com", "/").as_deref(), Some("/unset"));
+    assert_eq!(
+        routed(&t, "unset.example.com", "/").as_deref(),
+        Some("/unset")
+    );
     assert_eq!(routed(&t, "off.example.com", "/"), None);
 }
 
@@ -212,11 +385,25 @@ fn addresses_follow_the_networking_mode() {
     assert_eq!(endpoints(&t, "/bridge", 0), ["127.0.0.3:31005"]);
     assert_eq!(endpoints(&t, "/ippertask", 0), ["127.0.9.9:8080"]);
     assert_eq!(endpoints(&t, "/host", 0), ["127.0.0.4:31007"]);
-    assert_eq!(endpoints(&t, "/legacy-user", 0), ["127.0.9.10:8443"], "task without an IP yet is skipped");
+    assert_eq!(
+        endpoints(&t, "/legacy-user", 0),
+        ["127.0.9.10:8443"],
+        "task without an IP yet is skipped"
+    );
     assert_eq!(endpoints(&t, "/v6", 0), ["[::1]:80"]);
-    let legacy = t.backends().iter().find(|b| b.app_id().as_str() == "/legacy-user").unwrap();
-    assert!((10050..=10100).contains(&legacy.service.service_port), "auto-assigned from the range");
-    assert_eq!(routed(&t, "legacy.example.com", "/").as_deref(), Some("/legacy-user"));
+    let legacy = t
+        .backends()
+        .iter()
+        .find(|b| b.app_id().as_str() == "/legacy-user")
+        .unwrap();
+    assert!(
+        (10050..=10100).contains(&legacy.service.service_port),
+        "auto-assigned from the range"
+    );
+    assert_eq!(
+        routed(&t, "legacy.example.com", "/").as_deref(),
+        Some("/legacy-user")
+    );
     assert!(t.problems().is_empty(), "{:#?}", t.problems());
 }
 
@@ -240,12 +427,37 @@ fn task_states_and_health_decide_what_is_routed() {
     };
     let mut memory = Default::default();
     let first = app(vec![
-        task("t1-healthy", "TASK_RUNNING", 1, Some(json!([{"alive": false}, {"alive": true}]))),
-        task("t2-unhealthy", "TASK_RUNNING", 2, Some(json!([{"alive": false}]))),
+        task(
+            "t1-healthy",
+            "TASK_RUNNING",
+            1,
+            Some(json!([{"alive": false}, {"alive": true}])),
+        ),
+        task(
+            "t2-unhealthy",
+            "TASK_RUNNING",
+            2,
+            Some(json!([{"alive": false}])),
+        ),
         task("t3-new", "TASK_RUNNING", 3, None),
-        task("t4-staging", "TASK_STAGING", 4, Some(json!([{"alive": true}]))),
-        task("t5-unreachable", "TASK_UNREACHABLE", 5, Some(json!([{"alive": true}]))),
-        task("t6-killing", "TASK_KILLING", 6, Some(json!([{"alive": true}]))),
+        task(
+            "t4-staging",
+            "TASK_STAGING",
+            4,
+            Some(json!([{"alive": true}])),
+        ),
+        task(
+            "t5-unreachable",
+            "TASK_UNREACHABLE",
+            5,
+            Some(json!([{"alive": true}])),
+        ),
+        task(
+            "t6-killing",
+            "TASK_KILLING",
+            6,
+            Some(json!([{"alive": true}])),
+        ),
         task("t7-lost", "TASK_LOST", 7, Some(json!([{"alive": true}]))),
         task("t8-starting", "TASK_STARTING", 8, None),
     ]);
@@ -269,14 +481,30 @@ fn task_states_and_health_decide_what_is_routed() {
         health_check: false,
         ..options()
     };
-    let t = table(app(vec![task("t2-unhealthy", "TASK_RUNNING", 2, Some(json!([{"alive": false}])))]), &unchecked);
+    let t = table(
+        app(vec![task(
+            "t2-unhealthy",
+            "TASK_RUNNING",
+            2,
+            Some(json!([{"alive": false}])),
+        )]),
+        &unchecked,
+    );
     assert_eq!(endpoints(&t, "/checked", 0), ["127.0.0.1:2"]);
 }
 
 #[test]
 fn apps_without_health_checks_route_every_running_task() {
-    let apps = json!([host_app("/plain", 10001, json!({"HAPROXY_GROUP": "external"}), &[(A, 1), (B, 2)])]);
-    assert_eq!(endpoints(&table(apps, &options()), "/plain", 0), ["127.0.0.1:1", "127.0.0.2:2"]);
+    let apps = json!([host_app(
+        "/plain",
+        10001,
+        json!({"HAPROXY_GROUP": "external"}),
+        &[(A, 1), (B, 2)]
+    )]);
+    assert_eq!(
+        endpoints(&table(apps, &options()), "/plain", 0),
+        ["127.0.0.1:1", "127.0.0.2:2"]
+    );
 }
 
 #[test]
@@ -292,9 +520,18 @@ fn a_bad_label_excludes_its_port_only() {
     ]);
     let t = table(apps, &options());
     assert!(t.service_port(10001).is_none());
-    assert_eq!(t.service_port(10002).unwrap().backend.app_id().as_str(), "/two-ports");
-    assert_eq!(routed(&t, "fine.example.com", "/").as_deref(), Some("/two-ports"));
-    assert_eq!(routed(&t, "n.example.com", "/").as_deref(), Some("/neighbour"));
+    assert_eq!(
+        t.service_port(10002).unwrap().backend.app_id().as_str(),
+        "/two-ports"
+    );
+    assert_eq!(
+        routed(&t, "fine.example.com", "/").as_deref(),
+        Some("/two-ports")
+    );
+    assert_eq!(
+        routed(&t, "n.example.com", "/").as_deref(),
+        Some("/neighbour")
+    );
     let bad = problems_of(&t, ProblemKind::InvalidLabel);
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].app_id.as_deref(), Some("/two-ports"));
@@ -312,10 +549,16 @@ fn a_malformed_app_is_a_problem_and_the_rest_is_served() {
     .unwrap();
     let snapshot = switchyard::marathon::parse_apps(&body).unwrap();
     assert_eq!(snapshot.errors.len(), 1);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut pipeline = switchyard::pipeline::Pipeline::new(options(), Default::default());
     let t = runtime.block_on(pipeline.rebuild(&snapshot));
-    assert_eq!(routed(&t, "good.example.com", "/").as_deref(), Some("/good"));
+    assert_eq!(
+        routed(&t, "good.example.com", "/").as_deref(),
+        Some("/good")
+    );
     let malformed = problems_of(&t, ProblemKind::MalformedApp);
     assert_eq!(malformed.len(), 1);
     assert_eq!(malformed[0].app_id.as_deref(), Some("/broken"));
@@ -334,62 +577,164 @@ fn mode_precedence_label_then_http_check_then_vhost_then_tcp() {
     };
     let g = |extra: serde_json::Value| {
         let mut labels = json!({"HAPROXY_GROUP": "external"});
-        labels.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        labels
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         labels
     };
     let apps = json!([
         app("/plain", g(json!({})), json!([]), 10010),
-        app("/vhost", g(json!({"HAPROXY_0_VHOST": "v.example.com"})), json!([]), 10020),
-        app("/httpcheck", g(json!({})), json!([{"protocol": "HTTP", "portIndex": 0}]), 10030),
-        app("/mesoshttp", g(json!({})), json!([{"protocol": "MESOS_HTTP", "portIndex": 0}]), 10040),
-        app("/label", g(json!({"HAPROXY_0_MODE": "tcp"})), json!([{"protocol": "HTTP", "portIndex": 0}]), 10050),
-        app("/borrowed", g(json!({"HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX": "1"})), json!([{"protocol": "MESOS_HTTP", "portIndex": 1}]), 10060),
-        app("/explicitport", g(json!({})), json!([{"protocol": "HTTP", "port": 8080}]), 10070),
-        app("/conflict", g(json!({"HAPROXY_0_VHOST": "c.example.com", "HAPROXY_0_MODE": "tcp"})), json!([]), 10080),
+        app(
+            "/vhost",
+            g(json!({"HAPROXY_0_VHOST": "v.example.com"})),
+            json!([]),
+            10020
+        ),
+        app(
+            "/httpcheck",
+            g(json!({})),
+            json!([{"protocol": "HTTP", "portIndex": 0}]),
+            10030
+        ),
+        app(
+            "/mesoshttp",
+            g(json!({})),
+            json!([{"protocol": "MESOS_HTTP", "portIndex": 0}]),
+            10040
+        ),
+        app(
+            "/label",
+            g(json!({"HAPROXY_0_MODE": "tcp"})),
+            json!([{"protocol": "HTTP", "portIndex": 0}]),
+            10050
+        ),
+        app(
+            "/borrowed",
+            g(json!({"HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX": "1"})),
+            json!([{"protocol": "MESOS_HTTP", "portIndex": 1}]),
+            10060
+        ),
+        app(
+            "/explicitport",
+            g(json!({})),
+            json!([{"protocol": "HTTP", "port": 8080}]),
+            10070
+        ),
+        app(
+            "/conflict",
+            g(json!({"HAPROXY_0_VHOST": "c.example.com", "HAPROXY_0_MODE": "tcp"})),
+            json!([]),
+            10080
+        ),
     ]);
     let t = table(apps, &options());
     let mode = |port: u16| t.service_port(port).map(|f| f.mode);
     assert_eq!(mode(10010), Some(Mode::Tcp));
     assert_eq!(mode(10020), Some(Mode::Http));
     assert_eq!(mode(10030), Some(Mode::Http));
-    assert_eq!(mode(10031), Some(Mode::Tcp), "the check is for port index 0 only");
-    assert_eq!(mode(10040), Some(Mode::Tcp), "MESOS_HTTP does not flip the mode");
-    assert_eq!(mode(10050), Some(Mode::Tcp), "the label overrides the check");
-    assert_eq!(mode(10060), Some(Mode::Http), "borrowed MESOS_HTTP check through PORT_INDEX");
+    assert_eq!(
+        mode(10031),
+        Some(Mode::Tcp),
+        "the check is for port index 0 only"
+    );
+    assert_eq!(
+        mode(10040),
+        Some(Mode::Tcp),
+        "MESOS_HTTP does not flip the mode"
+    );
+    assert_eq!(
+        mode(10050),
+        Some(Mode::Tcp),
+        "the label overrides the check"
+    );
+    assert_eq!(
+        mode(10060),
+        Some(Mode::Http),
+        "borrowed MESOS_HTTP check through PORT_INDEX"
+    );
     let borrowed = t.service_port(10060).unwrap();
     assert_eq!(borrowed.backend.endpoints()[0].health_check_port, Some(2));
     assert_eq!(mode(10070), Some(Mode::Http));
-    assert_eq!(mode(10071), Some(Mode::Http), "a check with an explicit port applies to every port");
-    assert_eq!(mode(10080), None, "vhost with MODE=tcp is an error on that port");
+    assert_eq!(
+        mode(10071),
+        Some(Mode::Http),
+        "a check with an explicit port applies to every port"
+    );
+    assert_eq!(
+        mode(10080),
+        None,
+        "vhost with MODE=tcp is an error on that port"
+    );
     let conflict = problems_of(&t, ProblemKind::InvalidLabel);
     assert_eq!(conflict[0].label.as_deref(), Some("HAPROXY_0_MODE"));
-    assert_eq!(mode(10081), Some(Mode::Tcp), "the other port of that app is unaffected");
+    assert_eq!(
+        mode(10081),
+        Some(Mode::Tcp),
+        "the other port of that app is unaffected"
+    );
 }
 
 #[test]
 fn service_port_conflicts_are_settled_by_app_id_and_reported() {
     let apps = json!([
-        host_app("/zeta", 10001, json!({"HAPROXY_GROUP": "external"}), &[(A, 2)]),
-        host_app("/alpha", 10001, json!({"HAPROXY_GROUP": "external"}), &[(A, 1)]),
-        host_app("/web", 10002, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_PORT": "80", "HAPROXY_0_VHOST": "w.example.com"}), &[(A, 3)]),
-        host_app("/admin-clash", 9090, json!({"HAPROXY_GROUP": "external"}), &[(A, 4)]),
+        host_app(
+            "/zeta",
+            10001,
+            json!({"HAPROXY_GROUP": "external"}),
+            &[(A, 2)]
+        ),
+        host_app(
+            "/alpha",
+            10001,
+            json!({"HAPROXY_GROUP": "external"}),
+            &[(A, 1)]
+        ),
+        host_app(
+            "/web",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_PORT": "80", "HAPROXY_0_VHOST": "w.example.com"}),
+            &[(A, 3)]
+        ),
+        host_app(
+            "/admin-clash",
+            9090,
+            json!({"HAPROXY_GROUP": "external"}),
+            &[(A, 4)]
+        ),
     ]);
     let t = table(apps, &options());
-    assert_eq!(t.service_port(10001).unwrap().backend.app_id().as_str(), "/alpha");
+    assert_eq!(
+        t.service_port(10001).unwrap().backend.app_id().as_str(),
+        "/alpha"
+    );
     let conflict = problems_of(&t, ProblemKind::PortConflict);
     assert_eq!(conflict.len(), 1);
     assert_eq!(conflict[0].app_id.as_deref(), Some("/zeta"));
     assert!(conflict[0].message.contains("/alpha"));
 
     assert!(t.service_port(80).is_none());
-    assert!(t.service_port(10002).is_none(), "HAPROXY_0_PORT replaces the service port");
-    assert_eq!(routed(&t, "w.example.com", "/").as_deref(), Some("/web"), "vhost still routed");
+    assert!(
+        t.service_port(10002).is_none(),
+        "HAPROXY_0_PORT replaces the service port"
+    );
+    assert_eq!(
+        routed(&t, "w.example.com", "/").as_deref(),
+        Some("/web"),
+        "vhost still routed"
+    );
     assert!(t.service_port(9090).is_none());
     let reserved = problems_of(&t, ProblemKind::ReservedPort);
-    let reserved: Vec<_> = reserved.iter().map(|p| (p.app_id.as_deref(), p.label.as_deref())).collect();
+    let reserved: Vec<_> = reserved
+        .iter()
+        .map(|p| (p.app_id.as_deref(), p.label.as_deref()))
+        .collect();
     assert_eq!(
         reserved,
-        [(Some("/admin-clash"), None), (Some("/web"), Some("HAPROXY_0_PORT"))]
+        [
+            (Some("/admin-clash"), None),
+            (Some("/web"), Some("HAPROXY_0_PORT"))
+        ]
     );
 }
 
@@ -408,8 +753,11 @@ fn service_port_settings_and_the_app_id_map() {
     let t = table(apps, &options());
     let p0 = t.service_port(10003).unwrap();
     assert_eq!(p0.bind_addr, Some("127.0.0.5".parse().unwrap()));
-    assert_eq!(t.service_port(10001).unwrap().backend.labels().sticky, true);
-    assert_eq!(t.service_port(10002).unwrap().backend.labels().balance, Balance::Source);
+    assert!(t.service_port(10001).unwrap().backend.labels().sticky);
+    assert_eq!(
+        t.service_port(10002).unwrap().backend.labels().balance,
+        Balance::Source
+    );
     assert_eq!(t.service_port(10002).unwrap().mode, Mode::Tcp);
     // The app-id map takes the app's lowest HTTP service port, as Marathon-LB's map file does.
     assert_eq!(t.app("/multi").unwrap().service.service_port, 10001);
@@ -419,7 +767,14 @@ fn service_port_settings_and_the_app_id_map() {
 
 #[test]
 fn the_balancer_skips_its_own_app() {
-    let apps = || json!([host_app("/marathon-lb", 10001, json!({"HAPROXY_GROUP": "external"}), &[(A, 1)])]);
+    let apps = || {
+        json!([host_app(
+            "/marathon-lb",
+            10001,
+            json!({"HAPROXY_GROUP": "external"}),
+            &[(A, 1)]
+        )])
+    };
     let own = ModelOptions {
         framework_name: Some("marathon-lb".to_owned()),
         ..options()
@@ -430,13 +785,21 @@ fn the_balancer_skips_its_own_app() {
 
 #[test]
 fn labels_for_missing_ports_and_unsupported_templates_are_reported() {
-    let apps = json!([host_app("/t", 10001, json!({
-        "HAPROXY_GROUP": "external",
-        "HAPROXY_0_BACKEND_HEAD": "option x",
-        "HAPROXY_3_VHOST": "three.example.com"
-    }), &[(A, 1)])]);
+    let apps = json!([host_app(
+        "/t",
+        10001,
+        json!({
+            "HAPROXY_GROUP": "external",
+            "HAPROXY_0_BACKEND_HEAD": "option x",
+            "HAPROXY_3_VHOST": "three.example.com"
+        }),
+        &[(A, 1)]
+    )]);
     let t = table(apps, &options());
-    assert!(t.service_port(10001).is_some(), "templates never exclude a port");
+    assert!(
+        t.service_port(10001).is_some(),
+        "templates never exclude a port"
+    );
     let template = problems_of(&t, ProblemKind::UnsupportedTemplate);
     assert_eq!(template[0].label.as_deref(), Some("HAPROXY_0_BACKEND_HEAD"));
     let missing = problems_of(&t, ProblemKind::LabelWithoutPort);
@@ -476,7 +839,11 @@ fn deployment_group_merges_into_one_backend_and_drains_old_tasks() {
     assert_eq!(backend.app_id().as_str(), "/web");
     assert_eq!(backend.service.service_port, 10001, "older app's port");
     assert_eq!(routed(&t, "web.example.com", "/").as_deref(), Some("/web"));
-    assert_eq!(routed(&t, "green-only.example.com", "/"), None, "newer app's labels are not used");
+    assert_eq!(
+        routed(&t, "green-only.example.com", "/"),
+        None,
+        "newer app's labels are not used"
+    );
     // healthy new = 2, drainable = 2 + 3 − 3 = 2 → blue.1 and blue.2 drain. The merged app
     // uses blue's definition, which has no health checks, so every running task is routed.
     let state: Vec<_> = backend
@@ -518,7 +885,13 @@ fn marathon_1_4_and_1_11_documents_give_the_same_routes() {
             .iter()
             .map(|b| {
                 let eps: Vec<_> = b.endpoints().iter().map(|e| e.addr.to_string()).collect();
-                format!("{} {} {:?} {:?}", b.name, b.service.service_port, b.mode(), eps)
+                format!(
+                    "{} {} {:?} {:?}",
+                    b.name,
+                    b.service.service_port,
+                    b.mode(),
+                    eps
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -531,5 +904,8 @@ fn marathon_1_4_and_1_11_documents_give_the_same_routes() {
             "users_10077 10077 Tcp [\"127.0.8.1:9000\"]",
         ]
     );
-    assert_eq!(routed(&new, "shop.example.com", "/").as_deref(), Some("/shop/web"));
+    assert_eq!(
+        routed(&new, "shop.example.com", "/").as_deref(),
+        Some("/shop/web")
+    );
 }

@@ -86,22 +86,6 @@ fn redact(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_lose_credentials_in_messages() {
-        let (request, shown) = apps_url("http://user:secret@marathon.mesos:8080/").unwrap();
-        assert_eq!(request, "http://user:secret@marathon.mesos:8080/v2/apps?embed=apps.tasks");
-        assert_eq!(shown, "http://marathon.mesos:8080/v2/apps?embed=apps.tasks");
-        let err = apps_url("ftp://user:secret@x").unwrap_err().to_string();
-        assert!(!err.contains("secret"), "{err}");
-        let (request, _) = apps_url("https://master/service/marathon").unwrap();
-        assert_eq!(request, "https://master/service/marathon/v2/apps?embed=apps.tasks");
-    }
-}
-
 /// A client with Marathon-LB's connect timeout and gzip on.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -110,4 +94,26 @@ pub fn client() -> reqwest::Client {
         .gzip(true)
         .build()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_in_messages() {
+        let (request, shown) = apps_url("http://user:secret@marathon.mesos:8080/").unwrap();
+        assert_eq!(
+            request,
+            "http://user:secret@marathon.mesos:8080/v2/apps?embed=apps.tasks"
+        );
+        assert_eq!(shown, "http://marathon.mesos:8080/v2/apps?embed=apps.tasks");
+        let err = apps_url("ftp://user:secret@x").unwrap_err().to_string();
+        assert!(!err.contains("secret"), "{err}");
+        let (request, _) = apps_url("https://master/service/marathon").unwrap();
+        assert_eq!(
+            request,
+            "https://master/service/marathon/v2/apps?embed=apps.tasks"
+        );
+    }
 }

@@ -206,7 +206,10 @@ mod tests {
         let apps = [app(BLUE), app(green)];
         let out = merged(&apps);
         assert!(drained(&out[0]).is_empty());
-        assert!(out[0].labels.issues.is_empty(), "the issue is on the new app's labels");
+        assert!(
+            out[0].labels.issues.is_empty(),
+            "the issue is on the new app's labels"
+        );
     }
 
     #[test]

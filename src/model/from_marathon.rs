@@ -1,16 +1,14 @@
 //! Wire apps → [`Catalog`]: services with typed labels and routable endpoints, plus problems.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::deployment::{self, MergedApp};
 use super::health::{routable_state, HealthPass};
 use super::labels::{AppLabels, Mode, PortLabelSet, PortLabels};
 use super::network::{self, AgentAddrs, NetworkMode, ServicePortAssigner, TaskIp};
-use super::{
-    AppId, Catalog, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service,
-};
+use super::{AppId, Catalog, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service};
 use crate::marathon::wire;
 
 /// Builds the catalog of one refresh. Deterministic: the result does not depend on the order of
@@ -45,7 +43,7 @@ pub fn catalog(
         assigner: ServicePortAssigner::new(options.ip_per_task_ports.clone()),
         services: Vec::with_capacity(merged.len()),
         problems,
-        agent_names: HashMap::new(),
+        agent_cache: HashMap::default(),
     };
     for app in merged {
         builder.add_app(app);
@@ -65,15 +63,15 @@ fn is_the_balancer_itself(app: &wire::App, options: &ModelOptions) -> bool {
         .is_some_and(|name| app.id.strip_prefix('/') == Some(name))
 }
 
-struct Builder<'o, 'm> {
+struct Builder<'a, 'o, 'm> {
     options: &'o ModelOptions,
     agents: &'o AgentAddrs,
     health: HealthPass<'m>,
     assigner: ServicePortAssigner,
     services: Vec<Service>,
     problems: Vec<Problem>,
-    /// One shared name per agent, however many tasks run there.
-    agent_names: HashMap<String, Arc<str>>,
+    /// Each agent once: its shared name and address, however many tasks run there.
+    agent_cache: HashMap<&'a str, (Arc<str>, Option<IpAddr>), ahash::RandomState>,
 }
 
 /// A service port being built, before its endpoints are known.
@@ -82,8 +80,8 @@ struct PortPlan {
     service: Service,
 }
 
-impl Builder<'_, '_> {
-    fn add_app(&mut self, mut app: MergedApp<'_>) {
+impl<'a> Builder<'a, '_, '_> {
+    fn add_app(&mut self, mut app: MergedApp<'a>) {
         let definition = app.definition;
         let mode = NetworkMode::of(definition);
         let service_ports = self.service_ports(&app, mode);
@@ -116,19 +114,30 @@ impl Builder<'_, '_> {
             return;
         }
 
-        let mut tasks: Vec<_> = app.tasks.iter().collect();
-        tasks.sort_by(|a, b| a.task.id.cmp(&b.task.id));
+        let mut tasks = std::mem::take(&mut app.tasks);
+        if !tasks.is_sorted_by(|a, b| a.task.id <= b.task.id) {
+            tasks.sort_unstable_by(|a, b| a.task.id.cmp(&b.task.id));
+        }
         let checked = self.options.health_check && !definition.health_checks.is_empty();
         for merged in tasks {
-            let task = merged.task;
-            let Some(state) = routable_state(task) else { continue };
-            if task.host.as_deref().is_none_or(str::is_empty) {
+            let task: &'a wire::Task = merged.task;
+            let Some(state) = routable_state(task) else {
                 continue;
-            }
+            };
+            let host = match task.host.as_deref() {
+                Some(host) if !host.is_empty() => host,
+                _ => continue,
+            };
             if checked && !self.health.is_healthy(task) {
                 continue;
             }
-            let ip = match network::task_ip(mode, task, self.agents) {
+            let agents = self.agents;
+            let (agent, agent_ip) = self
+                .agent_cache
+                .entry(host)
+                .or_insert_with(|| (host.into(), agents.get(host)))
+                .clone();
+            let ip = match network::task_ip(mode, task, agent_ip) {
                 TaskIp::Ip(ip) => ip,
                 TaskIp::NotYet => continue,
                 TaskIp::Unresolved => {
@@ -147,15 +156,6 @@ impl Builder<'_, '_> {
             let ports = network::task_ports(definition, mode, task);
             let ports = &*ports;
             let task_id: Arc<str> = task.id.as_str().into();
-            let host = task.host.as_deref().unwrap_or_default();
-            let agent = match self.agent_names.get(host) {
-                Some(agent) => agent.clone(),
-                None => {
-                    let agent: Arc<str> = host.into();
-                    self.agent_names.insert(host.to_owned(), agent.clone());
-                    agent
-                }
-            };
             for plan in &mut plans {
                 // Service port i pairs with task port i; versions with fewer ports pair fewer.
                 let Some(port) = ports.get(plan.index).and_then(|&p| u16::try_from(p).ok()) else {
@@ -205,7 +205,12 @@ impl Builder<'_, '_> {
                 .collect();
         }
         // IP-per-task without service ports: assign from the range, from the first task's ports.
-        let Some(first) = app.tasks.iter().map(|t| t.task).min_by(|a, b| a.id.cmp(&b.id)) else {
+        let Some(first) = app
+            .tasks
+            .iter()
+            .map(|t| t.task)
+            .min_by(|a, b| a.id.cmp(&b.id))
+        else {
             return Vec::new();
         };
         network::task_ports(app.definition, mode, first)
@@ -258,8 +263,12 @@ impl Builder<'_, '_> {
                     self.options.groups
                 ),
             };
-            self.problems
-                .push(Problem::port(&app.id, index, ProblemKind::NotInGroup, message));
+            self.problems.push(Problem::port(
+                &app.id,
+                index,
+                ProblemKind::NotInGroup,
+                message,
+            ));
             return None;
         }
         for issue in issues {

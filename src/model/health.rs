@@ -95,7 +95,10 @@ mod tests {
         let mut pass = HealthPass::new(&mut memory);
         assert!(pass.is_healthy(&task("a", Some(&[false, true]))));
         assert!(!pass.is_healthy(&task("b", Some(&[false]))));
-        assert!(!pass.is_healthy(&task("c", None)), "new task without results");
+        assert!(
+            !pass.is_healthy(&task("c", None)),
+            "new task without results"
+        );
     }
 
     #[test]
@@ -108,7 +111,10 @@ mod tests {
 
         let mut pass = HealthPass::new(&mut memory);
         assert!(pass.is_healthy(&task("a", None)), "remembered healthy");
-        assert!(!pass.is_healthy(&task("b", Some(&[]))), "remembered unhealthy");
+        assert!(
+            !pass.is_healthy(&task("b", Some(&[]))),
+            "remembered unhealthy"
+        );
         pass.finish();
         assert_eq!(memory.len(), 2);
 
@@ -125,8 +131,14 @@ mod tests {
             state: Some(s.to_owned()),
             ..Default::default()
         };
-        assert_eq!(routable_state(&with_state("TASK_RUNNING")), Some(TaskState::Running));
-        assert_eq!(routable_state(&with_state("TASK_LOST")), Some(TaskState::Lost));
+        assert_eq!(
+            routable_state(&with_state("TASK_RUNNING")),
+            Some(TaskState::Running)
+        );
+        assert_eq!(
+            routable_state(&with_state("TASK_LOST")),
+            Some(TaskState::Lost)
+        );
         assert_eq!(
             routable_state(&with_state("TASK_UNREACHABLE")),
             Some(TaskState::Unreachable)

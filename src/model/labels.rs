@@ -183,18 +183,27 @@ impl AppLabels {
             return;
         };
         if group.is_empty() || group == "/" {
-            self.issues.push(invalid("HAPROXY_DEPLOYMENT_GROUP", "empty group name"));
+            self.issues
+                .push(invalid("HAPROXY_DEPLOYMENT_GROUP", "empty group name"));
             return;
         }
         let mut issues = Vec::new();
         let read = |name: &'static str| labels.get(name).map(|v| (name, v.trim()));
         let started_at = read("HAPROXY_DEPLOYMENT_STARTED_AT").and_then(|(name, v)| {
             DateTime::parse_from_rfc3339(v)
-                .map_err(|e| issues.push(invalid(name, &format!("`{v}` is not an ISO-8601 time: {e}"))))
+                .map_err(|e| {
+                    issues.push(invalid(
+                        name,
+                        &format!("`{v}` is not an ISO-8601 time: {e}"),
+                    ))
+                })
                 .ok()
         });
-        let target_instances = read("HAPROXY_DEPLOYMENT_TARGET_INSTANCES")
-            .and_then(|(name, v)| parse_number::<u32>(name, v).map_err(|e| issues.push(e)).ok());
+        let target_instances = read("HAPROXY_DEPLOYMENT_TARGET_INSTANCES").and_then(|(name, v)| {
+            parse_number::<u32>(name, v)
+                .map_err(|e| issues.push(e))
+                .ok()
+        });
         let has_new_instances = labels.contains_key("HAPROXY_DEPLOYMENT_NEW_INSTANCES");
         let alt_port = read("HAPROXY_DEPLOYMENT_ALT_PORT")
             .and_then(|(name, v)| parse_port(name, v).map_err(|e| issues.push(e)).ok());
@@ -218,7 +227,9 @@ impl AppLabels {
 impl PortLabelSet {
     /// Whether any label of this port is unusable (the port is then not served).
     pub fn is_invalid(&self) -> bool {
-        self.issues.iter().any(|i| i.kind == LabelIssueKind::Invalid)
+        self.issues
+            .iter()
+            .any(|i| i.kind == LabelIssueKind::Invalid)
     }
 }
 
@@ -238,7 +249,12 @@ impl PortLabels {
                 self.vhosts.sort();
                 self.vhosts.dedup();
             }
-            "PATH" => self.path = Some(v.parse().map_err(|e: super::path::PathError| invalid(key, &e.to_string()))?),
+            "PATH" => {
+                self.path = Some(
+                    v.parse()
+                        .map_err(|e: super::path::PathError| invalid(key, &e.to_string()))?,
+                )
+            }
             "BACKEND_WEIGHT" => self.backend_weight = Some(parse_number(key, v)?),
             "PORT" => self.port = Some(parse_port(key, v)?),
             "MODE" => {
@@ -389,7 +405,10 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, LabelIssue> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "t" | "yes" | "y" | "1" => Ok(true),
         "false" | "f" | "no" | "n" | "0" | "" => Ok(false),
-        _ => Err(invalid(key, &format!("`{v}` is not a boolean (true/false, yes/no)"))),
+        _ => Err(invalid(
+            key,
+            &format!("`{v}` is not a boolean (true/false, yes/no)"),
+        )),
     }
 }
 
@@ -404,12 +423,16 @@ where
 fn parse_port(key: &str, v: &str) -> Result<u16, LabelIssue> {
     match v.parse::<u16>() {
         Ok(port) if port > 0 => Ok(port),
-        _ => Err(invalid(key, &format!("`{v}` is not a port number (1-65535)"))),
+        _ => Err(invalid(
+            key,
+            &format!("`{v}` is not a port number (1-65535)"),
+        )),
     }
 }
 
 fn parse_uri_path(key: &str, v: &str) -> Result<UriPath, LabelIssue> {
-    v.parse().map_err(|e: super::path::PathError| invalid(key, &e.to_string()))
+    v.parse()
+        .map_err(|e: super::path::PathError| invalid(key, &e.to_string()))
 }
 
 fn parse_networks(key: &str, v: &str) -> Result<Vec<IpNet>, LabelIssue> {
@@ -422,7 +445,10 @@ fn parse_networks(key: &str, v: &str) -> Result<Vec<IpNet>, LabelIssue> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     if nets.is_empty() {
-        return Err(invalid(key, "no address given (an empty list would allow nobody)"));
+        return Err(invalid(
+            key,
+            "no address given (an empty list would allow nobody)",
+        ));
     }
     Ok(nets)
 }
@@ -434,7 +460,10 @@ fn parse_auth(key: &str, v: &str) -> Result<BasicAuth, LabelIssue> {
         return Err(invalid(key, "expected `realm:user:crypt-hash`"));
     };
     if realm.is_empty() || user.is_empty() {
-        return Err(invalid(key, "expected `realm:user:crypt-hash` with a realm and a user"));
+        return Err(invalid(
+            key,
+            "expected `realm:user:crypt-hash` with a realm and a user",
+        ));
     }
     if !is_crypt_hash(hash) {
         // Never echo the value: it may be a plain password pasted by mistake.
@@ -456,7 +485,10 @@ fn is_crypt_hash(hash: &str) -> bool {
         .iter()
         .any(|p| hash.starts_with(p) && hash.len() > p.len() + 8);
     let des = hash.len() == 13 && hash.chars().all(crypt_char);
-    (modular && hash.chars().all(|c| crypt_char(c) || c == '$' || c == '=' || c == ','))
+    (modular
+        && hash
+            .chars()
+            .all(|c| crypt_char(c) || c == '$' || c == '=' || c == ','))
         || des
 }
 

@@ -73,9 +73,16 @@ pub fn declared_service_ports(app: &wire::App, mode: NetworkMode) -> Vec<u32> {
 /// Borrowed in the common case (the task's own host ports), so a refresh of thousands of tasks
 /// does not copy them.
 pub fn task_ports<'a>(app: &wire::App, mode: NetworkMode, task: &'a wire::Task) -> Cow<'a, [u32]> {
-    let definition_ports = || Cow::Owned(app.port_definitions.iter().filter_map(|d| d.port).collect());
-    let container_ports =
-        || Cow::Owned(port_mappings(app).iter().filter_map(|m| m.container_port).collect());
+    let definition_ports =
+        || Cow::Owned(app.port_definitions.iter().filter_map(|d| d.port).collect());
+    let container_ports = || {
+        Cow::Owned(
+            port_mappings(app)
+                .iter()
+                .filter_map(|m| m.container_port)
+                .collect(),
+        )
+    };
     match mode {
         NetworkMode::Host if !task.ports.is_empty() => Cow::Borrowed(&task.ports),
         NetworkMode::Host => definition_ports(),
@@ -124,9 +131,10 @@ pub enum TaskIp {
     Unresolved,
 }
 
-/// The task's IP: its own (`ipAddresses[0]`) with IP-per-task; otherwise the agent's address.
-/// Never the Docker bridge address Marathon reports in bridge mode: other hosts cannot reach it.
-pub fn task_ip(mode: NetworkMode, task: &wire::Task, agents: &AgentAddrs) -> TaskIp {
+/// The task's IP: its own (`ipAddresses[0]`) with IP-per-task; otherwise its agent's address
+/// (`agent`, from [`AgentAddrs::get`]). Never the Docker bridge address Marathon reports in
+/// bridge mode: other hosts cannot reach it.
+pub fn task_ip(mode: NetworkMode, task: &wire::Task, agent: Option<IpAddr>) -> TaskIp {
     match mode {
         NetworkMode::Container => task
             .ip_addresses
@@ -134,10 +142,7 @@ pub fn task_ip(mode: NetworkMode, task: &wire::Task, agents: &AgentAddrs) -> Tas
             .and_then(|a| a.ip_address.as_deref())
             .and_then(|ip| ip.parse().ok())
             .map_or(TaskIp::NotYet, TaskIp::Ip),
-        NetworkMode::Host | NetworkMode::Bridge => match task.host.as_deref() {
-            Some(host) => agents.get(host).map_or(TaskIp::Unresolved, TaskIp::Ip),
-            None => TaskIp::NotYet,
-        },
+        NetworkMode::Host | NetworkMode::Bridge => agent.map_or(TaskIp::Unresolved, TaskIp::Ip),
     }
 }
 
@@ -223,7 +228,9 @@ mod tests {
             NetworkMode::Host
         );
         assert_eq!(
-            NetworkMode::of(&app(r#"{"id":"/a","networks":[{"mode":"container/bridge"}]}"#)),
+            NetworkMode::of(&app(
+                r#"{"id":"/a","networks":[{"mode":"container/bridge"}]}"#
+            )),
             NetworkMode::Bridge
         );
         assert_eq!(
@@ -231,11 +238,15 @@ mod tests {
             NetworkMode::Container
         );
         assert_eq!(
-            NetworkMode::of(&app(r#"{"id":"/a","container":{"docker":{"network":"BRIDGE"}}}"#)),
+            NetworkMode::of(&app(
+                r#"{"id":"/a","container":{"docker":{"network":"BRIDGE"}}}"#
+            )),
             NetworkMode::Bridge
         );
         assert_eq!(
-            NetworkMode::of(&app(r#"{"id":"/a","container":{"docker":{"network":"USER"}}}"#)),
+            NetworkMode::of(&app(
+                r#"{"id":"/a","container":{"docker":{"network":"USER"}}}"#
+            )),
             NetworkMode::Container
         );
         assert_eq!(
@@ -251,17 +262,26 @@ mod tests {
     #[test]
     fn service_ports_from_each_location() {
         let host = app(r#"{"id":"/a","portDefinitions":[{"port":10001},{"port":10002}]}"#);
-        assert_eq!(declared_service_ports(&host, NetworkMode::Host), [10001, 10002]);
+        assert_eq!(
+            declared_service_ports(&host, NetworkMode::Host),
+            [10001, 10002]
+        );
         let legacy = app(r#"{"id":"/a","ports":[10003]}"#);
         assert_eq!(declared_service_ports(&legacy, NetworkMode::Host), [10003]);
         let bridge14 = app(
             r#"{"id":"/a","container":{"docker":{"network":"BRIDGE","portMappings":[{"containerPort":80,"servicePort":10004}]}},"ports":[10004]}"#,
         );
-        assert_eq!(declared_service_ports(&bridge14, NetworkMode::Bridge), [10004]);
+        assert_eq!(
+            declared_service_ports(&bridge14, NetworkMode::Bridge),
+            [10004]
+        );
         let bridge15 = app(
             r#"{"id":"/a","networks":[{"mode":"container/bridge"}],"container":{"portMappings":[{"containerPort":80,"servicePort":10005},{"containerPort":81}]}}"#,
         );
-        assert_eq!(declared_service_ports(&bridge15, NetworkMode::Bridge), [10005]);
+        assert_eq!(
+            declared_service_ports(&bridge15, NetworkMode::Bridge),
+            [10005]
+        );
         let user14 = app(r#"{"id":"/a","ipAddress":{"discovery":{"ports":[{"number":80}]}}}"#);
         assert!(declared_service_ports(&user14, NetworkMode::Container).is_empty());
     }

@@ -161,9 +161,21 @@ mod tests {
     fn refuses_bad_paths() {
         assert_eq!("".parse::<PathMatch>(), Err(PathError::Empty));
         assert_eq!("-i".parse::<PathMatch>(), Err(PathError::Empty));
-        assert!(matches!("api".parse::<PathMatch>(), Err(PathError::NotAbsolute(_))));
-        assert!(matches!("-m /x".parse::<PathMatch>(), Err(PathError::UnknownFlag(_))));
-        assert!(matches!("/a?b".parse::<UriPath>(), Err(PathError::BadCharacter(_))));
-        assert!(matches!("/a\u{7f}".parse::<UriPath>(), Err(PathError::BadCharacter(_))));
+        assert!(matches!(
+            "api".parse::<PathMatch>(),
+            Err(PathError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            "-m /x".parse::<PathMatch>(),
+            Err(PathError::UnknownFlag(_))
+        ));
+        assert!(matches!(
+            "/a?b".parse::<UriPath>(),
+            Err(PathError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            "/a\u{7f}".parse::<UriPath>(),
+            Err(PathError::BadCharacter(_))
+        ));
     }
 }

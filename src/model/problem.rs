@@ -144,7 +144,12 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<7} {}", format!("{:?}", self.severity()).to_lowercase(), self.kind.as_str())?;
+        write!(
+            f,
+            "{:<7} {}",
+            format!("{:?}", self.severity()).to_lowercase(),
+            self.kind.as_str()
+        )?;
         if let Some(app) = &self.app_id {
             write!(f, " app={app}")?;
         }

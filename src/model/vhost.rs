@@ -71,7 +71,10 @@ impl FromStr for VHost {
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let trimmed = raw.trim();
-        let name = trimmed.strip_suffix('.').unwrap_or(trimmed).to_ascii_lowercase();
+        let name = trimmed
+            .strip_suffix('.')
+            .unwrap_or(trimmed)
+            .to_ascii_lowercase();
         if name.is_empty() {
             return Err(VHostError::Empty);
         }
@@ -160,21 +163,51 @@ mod tests {
             "*.example.org".parse::<VHost>(),
             Ok(VHost::Wildcard("example.org".into()))
         );
-        assert_eq!("*.example.org".parse::<VHost>().unwrap().to_string(), "*.example.org");
+        assert_eq!(
+            "*.example.org".parse::<VHost>().unwrap().to_string(),
+            "*.example.org"
+        );
     }
 
     #[test]
     fn refuses_bad_names() {
         assert_eq!("".parse::<VHost>(), Err(VHostError::Empty));
-        assert!(matches!("a.*.com".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
-        assert!(matches!("*".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
-        assert!(matches!("*.".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
-        assert!(matches!("*..com".parse::<VHost>(), Err(VHostError::EmptyLabel(_))));
-        assert!(matches!("foo*.com".parse::<VHost>(), Err(VHostError::BadWildcard(_))));
-        assert!(matches!("a..b".parse::<VHost>(), Err(VHostError::EmptyLabel(_))));
-        assert!(matches!("a.com:80".parse::<VHost>(), Err(VHostError::BadCharacter(_))));
-        assert!(matches!("a b.com".parse::<VHost>(), Err(VHostError::BadCharacter(_))));
-        assert!(matches!("héllo.com".parse::<VHost>(), Err(VHostError::BadCharacter(_))));
+        assert!(matches!(
+            "a.*.com".parse::<VHost>(),
+            Err(VHostError::BadWildcard(_))
+        ));
+        assert!(matches!(
+            "*".parse::<VHost>(),
+            Err(VHostError::BadWildcard(_))
+        ));
+        assert!(matches!(
+            "*.".parse::<VHost>(),
+            Err(VHostError::BadWildcard(_))
+        ));
+        assert!(matches!(
+            "*..com".parse::<VHost>(),
+            Err(VHostError::EmptyLabel(_))
+        ));
+        assert!(matches!(
+            "foo*.com".parse::<VHost>(),
+            Err(VHostError::BadWildcard(_))
+        ));
+        assert!(matches!(
+            "a..b".parse::<VHost>(),
+            Err(VHostError::EmptyLabel(_))
+        ));
+        assert!(matches!(
+            "a.com:80".parse::<VHost>(),
+            Err(VHostError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            "a b.com".parse::<VHost>(),
+            Err(VHostError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            "héllo.com".parse::<VHost>(),
+            Err(VHostError::BadCharacter(_))
+        ));
         assert_eq!("a".repeat(254).parse::<VHost>(), Err(VHostError::TooLong));
     }
 
@@ -191,13 +224,23 @@ mod tests {
     #[test]
     fn normalizes_request_hosts() {
         let mut buf = [0; MAX_HOST_LEN];
-        assert_eq!(normalize_host(b"Shop.Example.org:8080", &mut buf), Some("shop.example.org"));
-        assert_eq!(normalize_host(b"shop.example.org.", &mut buf), Some("shop.example.org"));
+        assert_eq!(
+            normalize_host(b"Shop.Example.org:8080", &mut buf),
+            Some("shop.example.org")
+        );
+        assert_eq!(
+            normalize_host(b"shop.example.org.", &mut buf),
+            Some("shop.example.org")
+        );
         assert_eq!(normalize_host(b"[::1]:80", &mut buf), Some("[::1]"));
         assert_eq!(normalize_host(b"", &mut buf), None);
         assert_eq!(normalize_host(b":80", &mut buf), None);
         assert_eq!(normalize_host(b"\xff.com", &mut buf), None, "not UTF-8");
-        assert_eq!(normalize_host("É.com".as_bytes(), &mut buf), Some("É.com"), "matches no vhost");
+        assert_eq!(
+            normalize_host("É.com".as_bytes(), &mut buf),
+            Some("É.com"),
+            "matches no vhost"
+        );
         assert_eq!(normalize_host(&[b'a'; 300], &mut buf), None);
     }
 }

@@ -56,12 +56,12 @@ impl HostRouter {
                 .or_default()
                 .push(route);
         }
-        let wildcard_lengths = wildcard
-            .keys()
-            .fold((usize::MAX, 0), |(lo, hi), k| (lo.min(k.len()), hi.max(k.len())));
+        let wildcard_lengths = wildcard.keys().fold((usize::MAX, 0), |(lo, hi), k| {
+            (lo.min(k.len()), hi.max(k.len()))
+        });
         for routes in exact.values_mut().chain(wildcard.values_mut()) {
             // Stable: equal weights keep (app id, service port) order.
-            routes.sort_by(|a, b| b.weight.cmp(&a.weight));
+            routes.sort_by_key(|r| std::cmp::Reverse(r.weight));
         }
         HostRouter {
             exact,

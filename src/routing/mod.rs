@@ -30,7 +30,12 @@ pub struct BuildOptions {
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            reserved_ports: vec![(80, "http"), (443, "https"), (9090, "admin"), (9091, "app-id")],
+            reserved_ports: vec![
+                (80, "http"),
+                (443, "https"),
+                (9090, "admin"),
+                (9091, "app-id"),
+            ],
         }
     }
 }
@@ -95,13 +100,18 @@ impl RoutingTable {
         } = catalog;
         // Marathon-LB's order: (app id, service port).
         services.sort_by(|a, b| {
-            (&a.app_id, a.service_port, a.port_index).cmp(&(&b.app_id, b.service_port, b.port_index))
+            (&a.app_id, a.service_port, a.port_index).cmp(&(
+                &b.app_id,
+                b.service_port,
+                b.port_index,
+            ))
         });
 
         let mut backends = Vec::with_capacity(services.len());
         let mut routes = Vec::new();
         let mut service_ports = BTreeMap::new();
-        let mut app_ids = HashMap::with_capacity_and_hasher(services.len(), ahash::RandomState::new());
+        let mut app_ids =
+            HashMap::with_capacity_and_hasher(services.len(), ahash::RandomState::new());
         for service in services {
             let backend = Arc::new(Backend {
                 name: backend_name(&service.app_id, service.service_port).into(),
@@ -202,7 +212,12 @@ fn claim_service_port(
 ) {
     let service = &backend.service;
     let port = service.service_port;
-    let label = || service.labels.port.map(|_| format!("HAPROXY_{}_PORT", service.port_index));
+    let label = || {
+        service
+            .labels
+            .port
+            .map(|_| format!("HAPROXY_{}_PORT", service.port_index))
+    };
     if let Some((_, what)) = options.reserved_ports.iter().find(|(p, _)| *p == port) {
         let routed = if service.labels.vhosts.is_empty() {
             ""

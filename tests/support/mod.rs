@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 use switchyard::marathon::parse_apps;
-use switchyard::model::{self, AgentAddrs, Groups, HealthMemory, ModelOptions, Problem, ProblemKind};
+use switchyard::model::{
+    self, AgentAddrs, Groups, HealthMemory, ModelOptions, Problem, ProblemKind,
+};
 use switchyard::routing::{BuildOptions, RoutingTable};
 
 /// Options as the Universe package runs Marathon-LB: `--group external --health-check`.
@@ -24,7 +26,11 @@ pub fn table(apps: Value, options: &ModelOptions) -> RoutingTable {
     table_with_memory(apps, options, &mut HealthMemory::default())
 }
 
-pub fn table_with_memory(apps: Value, options: &ModelOptions, memory: &mut HealthMemory) -> RoutingTable {
+pub fn table_with_memory(
+    apps: Value,
+    options: &ModelOptions,
+    memory: &mut HealthMemory,
+) -> RoutingTable {
     let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
     let snapshot = parse_apps(&body).unwrap();
     let catalog = model::catalog(&snapshot.apps, options, &AgentAddrs::default(), memory);

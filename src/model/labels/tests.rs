@@ -17,7 +17,10 @@ fn port0(pairs: &[(&str, &str)]) -> PortLabelSet {
 #[test]
 fn every_per_port_label_becomes_a_typed_value() {
     let set = port0(&[
-        ("HAPROXY_0_VHOST", " A.example.com ,*.B.example.com,, a.example.com"),
+        (
+            "HAPROXY_0_VHOST",
+            " A.example.com ,*.B.example.com,, a.example.com",
+        ),
         ("HAPROXY_0_PATH", "-i /api /v2"),
         ("HAPROXY_0_BACKEND_WEIGHT", "-3"),
         ("HAPROXY_0_PORT", "10080"),
@@ -28,13 +31,19 @@ fn every_per_port_label_becomes_a_typed_value() {
         ("HAPROXY_0_GROUP", "external, internal"),
         ("HAPROXY_0_REDIRECT_TO_HTTPS", "y"),
         ("HAPROXY_0_USE_HSTS", "true"),
-        ("HAPROXY_0_AUTH", "shop:admin:$6$saltsalt$0123456789abcdefABCDEF./"),
+        (
+            "HAPROXY_0_AUTH",
+            "shop:admin:$6$saltsalt$0123456789abcdefABCDEF./",
+        ),
         ("HAPROXY_0_SSL_CERT", "/etc/ssl/shop.pem"),
         ("HAPROXY_0_BIND_ADDR", "10.0.0.42"),
         ("HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH", "/api"),
         ("HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH", "/shop/api"),
         ("HAPROXY_0_HTTP_BACKEND_REDIR", "/home"),
-        ("HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL", "10.1.40.0/24 10.1.55.43 ::1"),
+        (
+            "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL",
+            "10.1.40.0/24 10.1.55.43 ::1",
+        ),
         ("HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX", "1"),
     ]);
     assert!(set.issues.is_empty(), "{:?}", set.issues);
@@ -55,12 +64,18 @@ fn every_per_port_label_becomes_a_typed_value() {
     assert_eq!(l.balance, Balance::LeastConn);
     assert!(l.sticky);
     assert_eq!(l.enabled, Some(true));
-    assert_eq!(l.groups.unwrap().iter().collect::<Vec<_>>(), ["external", "internal"]);
+    assert_eq!(
+        l.groups.unwrap().iter().collect::<Vec<_>>(),
+        ["external", "internal"]
+    );
     assert!(l.redirect_to_https);
     assert!(l.use_hsts);
     let auth = l.auth.unwrap();
     assert_eq!((&*auth.realm, &*auth.user), ("shop", "admin"));
-    assert!(!format!("{auth:?}").contains("saltsalt"), "hash is redacted in Debug");
+    assert!(
+        !format!("{auth:?}").contains("saltsalt"),
+        "hash is redacted in Debug"
+    );
     assert_eq!(l.ssl_cert.unwrap().to_str(), Some("/etc/ssl/shop.pem"));
     assert_eq!(l.bind_addr, Some("10.0.0.42".parse().unwrap()));
     assert_eq!(l.proxypass_path.unwrap().as_str(), "/api");
@@ -85,7 +100,11 @@ fn every_bad_value_is_an_invalid_issue_naming_its_label() {
     let cases: &[(&str, &str, &str)] = &[
         ("HAPROXY_0_VHOST", "a.com,b c.com", "not a valid host name"),
         ("HAPROXY_0_VHOST", "a.*.com", "wildcard"),
-        ("HAPROXY_0_VHOST", "shop.example.com:80", "a port is not allowed"),
+        (
+            "HAPROXY_0_VHOST",
+            "shop.example.com:80",
+            "a port is not allowed",
+        ),
         ("HAPROXY_0_PATH", "api", "does not start with `/`"),
         ("HAPROXY_0_PATH", "-m /api", "only the `-i` flag"),
         ("HAPROXY_0_PATH", "  ", "no path given"),
@@ -101,16 +120,48 @@ fn every_bad_value_is_an_invalid_issue_naming_its_label() {
         ("HAPROXY_0_REDIRECT_TO_HTTPS", "always", "not a boolean"),
         ("HAPROXY_0_USE_HSTS", "2", "not a boolean"),
         ("HAPROXY_0_AUTH", "realm:user", "realm:user:crypt-hash"),
-        ("HAPROXY_0_AUTH", ":user:$1$abcdefgh$abcdefghijklmnopqrstuv", "with a realm and a user"),
-        ("HAPROXY_0_AUTH", "realm:user:plaintext-password", "not a crypt(3) hash"),
+        (
+            "HAPROXY_0_AUTH",
+            ":user:$1$abcdefgh$abcdefghijklmnopqrstuv",
+            "with a realm and a user",
+        ),
+        (
+            "HAPROXY_0_AUTH",
+            "realm:user:plaintext-password",
+            "not a crypt(3) hash",
+        ),
         ("HAPROXY_0_SSL_CERT", " ", "empty certificate path"),
         ("HAPROXY_0_BIND_ADDR", "eth0", "not an IP address"),
-        ("HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH", "api", "does not start with `/`"),
-        ("HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH", "/a b", "control character"),
-        ("HAPROXY_0_HTTP_BACKEND_REDIR", "https://x/", "does not start with `/`"),
-        ("HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL", "10.0.0.0/33", "not an IP address or CIDR"),
-        ("HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL", "", "would allow nobody"),
-        ("HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX", "-1", "not a valid number"),
+        (
+            "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH",
+            "api",
+            "does not start with `/`",
+        ),
+        (
+            "HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH",
+            "/a b",
+            "control character",
+        ),
+        (
+            "HAPROXY_0_HTTP_BACKEND_REDIR",
+            "https://x/",
+            "does not start with `/`",
+        ),
+        (
+            "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL",
+            "10.0.0.0/33",
+            "not an IP address or CIDR",
+        ),
+        (
+            "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL",
+            "",
+            "would allow nobody",
+        ),
+        (
+            "HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX",
+            "-1",
+            "not a valid number",
+        ),
     ];
     for (label, value, reason) in cases {
         let set = port0(&[(label, value)]);
@@ -159,18 +210,35 @@ fn templates_and_unknown_labels_are_reported_not_fatal() {
     ]);
     let p0 = &labels.ports[&0];
     assert!(!p0.is_invalid());
-    let kinds: Vec<_> = p0.issues.iter().map(|i| (i.label.as_str(), i.kind)).collect();
+    let kinds: Vec<_> = p0
+        .issues
+        .iter()
+        .map(|i| (i.label.as_str(), i.kind))
+        .collect();
     assert_eq!(
         kinds,
         [
-            ("HAPROXY_0_BACKEND_HEAD", LabelIssueKind::UnsupportedTemplate),
+            (
+                "HAPROXY_0_BACKEND_HEAD",
+                LabelIssueKind::UnsupportedTemplate
+            ),
             ("HAPROXY_0_BIND_OPTIONS", LabelIssueKind::Unsupported),
-            ("HAPROXY_0_FRONTEND_HEAD", LabelIssueKind::UnsupportedTemplate),
+            (
+                "HAPROXY_0_FRONTEND_HEAD",
+                LabelIssueKind::UnsupportedTemplate
+            ),
             ("HAPROXY_0_VHOTS", LabelIssueKind::Unknown),
         ]
     );
-    assert_eq!(labels.ports[&1].issues[0].kind, LabelIssueKind::UnsupportedTemplate);
-    let app: Vec<_> = labels.issues.iter().map(|i| (i.label.as_str(), i.kind)).collect();
+    assert_eq!(
+        labels.ports[&1].issues[0].kind,
+        LabelIssueKind::UnsupportedTemplate
+    );
+    let app: Vec<_> = labels
+        .issues
+        .iter()
+        .map(|i| (i.label.as_str(), i.kind))
+        .collect();
     assert_eq!(
         app,
         [
@@ -182,13 +250,22 @@ fn templates_and_unknown_labels_are_reported_not_fatal() {
 
 #[test]
 fn app_group_and_port_group() {
-    let labels = parse(&[("HAPROXY_GROUP", "external,internal"), ("HAPROXY_1_GROUP", "internal")]);
+    let labels = parse(&[
+        ("HAPROXY_GROUP", "external,internal"),
+        ("HAPROXY_1_GROUP", "internal"),
+    ]);
     assert_eq!(
         labels.groups.as_ref().unwrap().iter().collect::<Vec<_>>(),
         ["external", "internal"]
     );
     assert_eq!(
-        labels.ports[&1].labels.groups.as_ref().unwrap().iter().collect::<Vec<_>>(),
+        labels.ports[&1]
+            .labels
+            .groups
+            .as_ref()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
         ["internal"]
     );
 }
@@ -236,7 +313,10 @@ fn bad_deployment_labels_are_reported_and_read_as_unset() {
     ]);
     let d = labels.deployment.as_ref().unwrap();
     assert_eq!(d.group, "/web");
-    assert_eq!((d.started_at, d.target_instances, d.alt_port), (None, None, None));
+    assert_eq!(
+        (d.started_at, d.target_instances, d.alt_port),
+        (None, None, None)
+    );
     let named: Vec<_> = labels.issues.iter().map(|i| i.label.as_str()).collect();
     assert_eq!(
         named,
