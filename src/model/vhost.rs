@@ -11,7 +11,8 @@ use std::sync::Arc;
 /// The longest DNS name (RFC 1035): a longer `Host` can match nothing.
 pub const MAX_HOST_LEN: usize = 253;
 
-/// A virtual host an app asked for.
+/// A virtual host an app asked for. The name is shared (`Arc`): every route of a vhost clones
+/// it by reference count.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum VHost {
     /// `shop.example.org`: matches that name only.
@@ -39,11 +40,6 @@ pub enum VHostError {
 impl VHost {
     /// The name (exact) or the suffix after `*.` (wildcard).
     pub fn name(&self) -> &str {
-        self.shared_name()
-    }
-
-    /// The name as a shared string (cloning it is a reference count, not a copy).
-    pub fn shared_name(&self) -> &Arc<str> {
         match self {
             VHost::Exact(name) | VHost::Wildcard(name) => name,
         }
@@ -121,11 +117,10 @@ impl serde::Serialize for VHost {
     }
 }
 
-/// Normalises a request `Host` (or SNI) value: port stripped, lower case, trailing dot removed.
-/// IPv6 literals keep their brackets (`[::1]`). Returns `None` for a value that cannot name any
-/// vhost (empty, too long, not UTF-8), without allocating: an already lower-case host is
-/// borrowed as it is, any other is lower-cased into `buf`.
-pub fn normalize_host<'a>(raw: &'a [u8], buf: &'a mut [u8; MAX_HOST_LEN]) -> Option<&'a str> {
+/// The host part of a request `Host` (or SNI) value: port and trailing dot removed; IPv6
+/// literals keep their brackets (`[::1]`). `None` when it cannot name any vhost (empty or longer
+/// than a DNS name). Case is left as it is.
+pub fn host_part(raw: &[u8]) -> Option<&[u8]> {
     let host = if raw.first() == Some(&b'[') {
         // `[v6]` or `[v6]:port`: keep up to the closing bracket.
         let end = raw.iter().position(|&b| b == b']')?;
@@ -137,9 +132,14 @@ pub fn normalize_host<'a>(raw: &'a [u8], buf: &'a mut [u8; MAX_HOST_LEN]) -> Opt
         }
     };
     let host = host.strip_suffix(b".").unwrap_or(host);
-    if host.is_empty() || host.len() > MAX_HOST_LEN {
-        return None;
-    }
+    (!host.is_empty() && host.len() <= MAX_HOST_LEN).then_some(host)
+}
+
+/// Normalises a request `Host` (or SNI) value: [`host_part`], lower-cased. Returns `None` for a
+/// value that cannot name any vhost (see [`host_part`], or not UTF-8), without allocating: an
+/// already lower-case host is borrowed as it is, any other is lower-cased into `buf`.
+pub fn normalize_host<'a>(raw: &'a [u8], buf: &'a mut [u8; MAX_HOST_LEN]) -> Option<&'a str> {
+    let host = host_part(raw)?;
     if !host.iter().any(u8::is_ascii_uppercase) {
         return std::str::from_utf8(host).ok();
     }

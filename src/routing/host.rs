@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ahash::RandomState;
 
 use super::Backend;
-use crate::model::vhost::{normalize_host, MAX_HOST_LEN};
+use crate::model::vhost::{host_part, MAX_HOST_LEN};
 use crate::model::{PathMatch, VHost};
 
 /// One vhost rule: host (+ optional path prefixes) → backend.
@@ -28,7 +28,9 @@ impl HttpRoute {
 
 /// Request hosts are client input: a keyed hash (random per process) keeps crafted names from
 /// colliding, and is several times faster than the standard SipHash on short keys.
-type HostMap = HashMap<Arc<str>, Vec<HttpRoute>, RandomState>;
+/// Keyed by bytes: a request host is looked up as it came off the wire, never re-validated as
+/// UTF-8.
+type HostMap = HashMap<Box<[u8]>, Vec<HttpRoute>, RandomState>;
 
 /// The vhost index.
 #[derive(Debug, Default)]
@@ -52,9 +54,12 @@ impl HostRouter {
             } else {
                 &mut exact
             };
-            map.entry(route.vhost.shared_name().clone())
-                .or_default()
-                .push(route);
+            match map.get_mut(route.vhost.name().as_bytes()) {
+                Some(routes) => routes.push(route),
+                None => {
+                    map.insert(route.vhost.name().as_bytes().into(), vec![route]);
+                }
+            }
         }
         let wildcard_lengths = wildcard.keys().fold((usize::MAX, 0), |(lo, hi), k| {
             (lo.min(k.len()), hi.max(k.len()))
@@ -75,14 +80,20 @@ impl HostRouter {
     /// The exact name's routes are tried first, in rule order; if none matches the path, the
     /// wildcards from the most specific suffix (`*.a.example.com`) to the least.
     pub fn route(&self, host: &[u8], path: &str) -> Option<&HttpRoute> {
+        let host = host_part(host)?;
+        if !host.iter().any(u8::is_ascii_uppercase) {
+            return self.route_lowercase(host, path);
+        }
         let mut buf = [0u8; MAX_HOST_LEN];
-        let host = normalize_host(host, &mut buf)?;
-        self.route_normalized(host, path)
+        let lower = &mut buf[..host.len()];
+        lower.copy_from_slice(host);
+        lower.make_ascii_lowercase();
+        self.route_lowercase(lower, path)
     }
 
-    /// As [`HostRouter::route`] for a host already normalised (lower case, no port).
-    pub fn route_normalized(&self, host: &str, path: &str) -> Option<&HttpRoute> {
-        let first_match = |routes: &[HttpRoute]| -> Option<usize> {
+    /// As [`HostRouter::route`] for a host already lower case, without port.
+    pub fn route_lowercase(&self, host: &[u8], path: &str) -> Option<&HttpRoute> {
+        let first_match = |routes: &'_ [HttpRoute]| -> Option<usize> {
             routes.iter().position(|r| r.matches_path(path))
         };
         if let Some(routes) = self.exact.get(host) {
@@ -97,7 +108,7 @@ impl HostRouter {
         // then `example.com`, then `com`.
         let (shortest, longest) = self.wildcard_lengths;
         let mut rest = host;
-        while let Some(dot) = rest.find('.') {
+        while let Some(dot) = rest.iter().position(|&b| b == b'.') {
             rest = &rest[dot + 1..];
             if rest.len() > longest {
                 continue;
