@@ -77,7 +77,7 @@ fn table_build(c: &mut Criterion) {
             "instances": a.instances,
             "portDefinitions": [{"port": a.port_definitions[0].port}],
             "tasks": a.tasks.iter().map(|t| serde_json::json!({
-                "id": t.id, "host": t.host, "state": t.state, "ports": t.ports,
+                "id": t.id, "host": t.host, "state": "TASK_RUNNING", "ports": t.ports,
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()
     }))

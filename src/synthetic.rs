@@ -64,7 +64,7 @@ pub fn apps(shape: &Shape) -> Vec<wire::App> {
                     .map(|t| wire::Task {
                         id: format!("synthetic_app-{i:05}.instance-{t:04}._app.1"),
                         host: Some(format!("127.0.{}.{}", (t / 250) % 250, t % 250 + 1)),
-                        state: Some("TASK_RUNNING".to_owned()),
+                        state: Some(wire::TaskStatus::Running),
                         ports: vec![20000 + (i % 40000) as u32],
                         ..Default::default()
                     })

@@ -192,7 +192,7 @@ pub struct Task {
     #[serde(default)]
     pub host: Option<String>,
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Option<TaskStatus>,
     #[serde(default, deserialize_with = "null_default")]
     pub ports: Vec<u32>,
     #[serde(default, deserialize_with = "null_default")]
@@ -202,6 +202,42 @@ pub struct Task {
     pub health_check_results: Option<Vec<HealthCheckResult>>,
     #[serde(default)]
     pub version: Option<String>,
+}
+
+/// A task's state as Marathon reports it (the Mesos state names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TaskStatus {
+    #[serde(rename = "TASK_STAGING")]
+    Staging,
+    #[serde(rename = "TASK_STARTING")]
+    Starting,
+    #[serde(rename = "TASK_RUNNING")]
+    Running,
+    #[serde(rename = "TASK_KILLING")]
+    Killing,
+    #[serde(rename = "TASK_FINISHED")]
+    Finished,
+    #[serde(rename = "TASK_FAILED")]
+    Failed,
+    #[serde(rename = "TASK_KILLED")]
+    Killed,
+    #[serde(rename = "TASK_ERROR")]
+    Error,
+    #[serde(rename = "TASK_LOST")]
+    Lost,
+    #[serde(rename = "TASK_DROPPED")]
+    Dropped,
+    #[serde(rename = "TASK_UNREACHABLE")]
+    Unreachable,
+    #[serde(rename = "TASK_GONE")]
+    Gone,
+    #[serde(rename = "TASK_GONE_BY_OPERATOR")]
+    GoneByOperator,
+    #[serde(rename = "TASK_UNKNOWN")]
+    Unknown,
+    /// A state a later Marathon or Mesos invents.
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

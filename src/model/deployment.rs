@@ -8,6 +8,8 @@
 //! first, where the target is `HAPROXY_DEPLOYMENT_TARGET_INSTANCES` when
 //! `HAPROXY_DEPLOYMENT_NEW_INSTANCES` is set, else 1.
 
+use std::borrow::Cow;
+
 use chrono::DateTime;
 
 use super::labels::AppLabels;
@@ -16,7 +18,7 @@ use crate::marathon::wire;
 /// An app as the rest of the model sees it: a plain app, or the merge of a deployment group.
 #[derive(Debug, Clone)]
 pub struct MergedApp<'a> {
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// Whose labels, ports and health checks apply.
     pub definition: &'a wire::App,
     pub labels: AppLabels,
@@ -47,7 +49,7 @@ pub fn merge<'a>(apps: impl IntoIterator<Item = (&'a wire::App, AppLabels)>) -> 
             .collect();
         let Some(group) = labels.deployment.as_ref().map(|d| d.group.clone()) else {
             out.push(MergedApp {
-                id: app.id.clone(),
+                id: Cow::Borrowed(&app.id),
                 definition: app,
                 labels,
                 tasks,
@@ -56,7 +58,7 @@ pub fn merge<'a>(apps: impl IntoIterator<Item = (&'a wire::App, AppLabels)>) -> 
             continue;
         };
         let current = MergedApp {
-            id: group.clone(),
+            id: Cow::Owned(group.clone()),
             definition: app,
             labels,
             tasks,

@@ -10,13 +10,25 @@ use crate::marathon::wire;
 /// Routed: RUNNING, and optimistically LOST and UNREACHABLE (the task may still be up).
 /// A task without a state is treated as running, as Marathon-LB does.
 pub fn routable_state(task: &wire::Task) -> Option<TaskState> {
-    match task.state.as_deref() {
-        None | Some("TASK_RUNNING") => Some(TaskState::Running),
-        Some("TASK_LOST") => Some(TaskState::Lost),
-        Some("TASK_UNREACHABLE") => Some(TaskState::Unreachable),
-        // STAGING, STARTING, KILLING, FINISHED, FAILED, KILLED, ERROR, DROPPED, GONE,
-        // GONE_BY_OPERATOR, UNKNOWN and anything a later Marathon invents.
-        Some(_) => None,
+    use wire::TaskStatus as S;
+    match task.state {
+        None | Some(S::Running) => Some(TaskState::Running),
+        Some(S::Lost) => Some(TaskState::Lost),
+        Some(S::Unreachable) => Some(TaskState::Unreachable),
+        Some(
+            S::Staging
+            | S::Starting
+            | S::Killing
+            | S::Finished
+            | S::Failed
+            | S::Killed
+            | S::Error
+            | S::Dropped
+            | S::Gone
+            | S::GoneByOperator
+            | S::Unknown
+            | S::Other,
+        ) => None,
     }
 }
 
@@ -128,7 +140,7 @@ mod tests {
     #[test]
     fn states() {
         let with_state = |s: &str| wire::Task {
-            state: Some(s.to_owned()),
+            state: Some(serde_json::from_value(serde_json::json!(s)).unwrap()),
             ..Default::default()
         };
         assert_eq!(
@@ -155,6 +167,7 @@ mod tests {
             "TASK_GONE",
             "TASK_GONE_BY_OPERATOR",
             "TASK_UNKNOWN",
+            "TASK_FROM_THE_FUTURE",
         ] {
             assert_eq!(routable_state(&with_state(s)), None, "{s}");
         }

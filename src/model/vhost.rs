@@ -4,6 +4,7 @@
 //! trailing dot. Request hosts are normalised the same way by [`normalize_host`], into a caller's
 //! stack buffer so that a lookup allocates nothing.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -67,10 +68,13 @@ impl FromStr for VHost {
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let trimmed = raw.trim();
-        let name = trimmed
-            .strip_suffix('.')
-            .unwrap_or(trimmed)
-            .to_ascii_lowercase();
+        let name = trimmed.strip_suffix('.').unwrap_or(trimmed);
+        // Most names are already lower case: copy only the others.
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
         if name.is_empty() {
             return Err(VHostError::Empty);
         }
@@ -79,7 +83,7 @@ impl FromStr for VHost {
         }
         let (wildcard, rest) = match name.strip_prefix("*.") {
             Some(rest) => (true, rest),
-            None => (false, name.as_str()),
+            None => (false, &*name),
         };
         if rest.contains('*') {
             return Err(VHostError::BadWildcard(trimmed.to_owned()));
