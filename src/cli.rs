@@ -9,17 +9,40 @@ use crate::marathon::{self, AppsSnapshot};
 use crate::model::{Groups, ModelOptions};
 use crate::pipeline::Pipeline;
 use crate::report::RoutesReport;
+use crate::proxy::ProxyConfig;
 use crate::routing::BuildOptions;
+use crate::serve::{self, BoundListeners, ServeOptions};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard",
     version,
-    about = "A Layer-7 load balancer for DC/OS that replaces Marathon-LB"
+    about = "A Layer-7 load balancer for DC/OS that replaces Marathon-LB",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Without a subcommand: run the balancer.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Serve mode (no subcommand).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A `/v2/apps?embed=apps.tasks` JSON document to serve; re-read when it changes and on
+    /// SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub apps_file: Option<PathBuf>,
+    /// Address the listeners bind to.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: std::net::IpAddr,
+    /// Seconds between checks of the apps file for changes.
+    #[arg(long, default_value_t = 1.0)]
+    pub apps_file_poll: f64,
+    #[command(flatten)]
+    pub routing: RoutingFlags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +142,80 @@ impl RoutingFlags {
             ],
         }
     }
+}
+
+/// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source.
+pub async fn serve(args: ServeArgs) -> ExitCode {
+    let Some(apps_file) = args.apps_file.clone() else {
+        return fail("serve mode needs --apps-file FILE (the Marathon source comes later)");
+    };
+    let model = match args.routing.model_options() {
+        Ok(model) => model,
+        Err(message) => return fail(&message),
+    };
+    if !(args.apps_file_poll.is_finite() && args.apps_file_poll > 0.0) {
+        return fail("--apps-file-poll must be a positive number of seconds");
+    }
+    let ip = args.bind_address;
+    let bind = |port: u16| async move {
+        tokio::net::TcpListener::bind((ip, port))
+            .await
+            .map_err(|e| format!("cannot bind {ip}:{port}: {e}"))
+    };
+    let listeners = match async {
+        Ok::<_, String>(BoundListeners {
+            http: bind(args.routing.http_port).await?,
+            app_id: bind(args.routing.app_id_port).await?,
+            admin: bind(args.routing.admin_port).await?,
+        })
+    }
+    .await
+    {
+        Ok(listeners) => listeners,
+        Err(message) => return fail(&message),
+    };
+    let options = ServeOptions {
+        model,
+        build: args.routing.build_options(),
+        apps_file,
+        poll_interval: std::time::Duration::from_secs_f64(args.apps_file_poll),
+        bind_address: ip,
+        proxy: ProxyConfig::default(),
+    };
+    let handle = match serve::start(options, listeners) {
+        Ok(handle) => handle,
+        Err(err) => return fail(&format!("cannot start: {err}")),
+    };
+    tracing::info!(http = %handle.http_addr, app_id = %handle.app_id_addr, admin = %handle.admin_addr, "switchyard serving");
+    wait_for_signals(&handle).await;
+    tracing::info!("stopping: draining connections");
+    handle.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+#[cfg(unix)]
+async fn wait_for_signals(handle: &serve::Handle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stopping");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => handle.reload(),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signals(_handle: &serve::Handle) {
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Runs `switchyard routes`.

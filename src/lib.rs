@@ -11,6 +11,7 @@
 //!    │        No I/O.
 //! routing/    services → an immutable RoutingTable (vhosts, service ports, app ids, backends,
 //!    │        problems), shared through one ArcSwap (SharedTable). Pure, deterministic.
+//! balance/    endpoint picking (atomics only) and per-endpoint state that outlives tables.
 //! pipeline    one refresh: snapshot → resolve agents (resolve.rs) → model → table.
 //! report      the table for people (`switchyard routes`) and machines (`--json`).
 //! cli         the command line.
@@ -18,11 +19,14 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod balance;
 pub mod cli;
 pub mod marathon;
 pub mod model;
+pub mod proxy;
 pub mod pipeline;
 pub mod report;
 pub mod resolve;
 pub mod routing;
+pub mod serve;
 pub mod synthetic;

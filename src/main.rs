@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -29,10 +29,10 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Routes(args)) => runtime.block_on(cli::routes(args)),
-        None => {
-            // Serve mode arrives with the data plane; until then, say what there is.
+        None if cli.serve.apps_file.is_none() => {
             let _ = Cli::command().print_help();
             ExitCode::from(2)
         }
+        None => runtime.block_on(cli::serve(cli.serve)),
     }
 }

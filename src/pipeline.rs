@@ -1,10 +1,12 @@
 //! One refresh, end to end: a `/v2/apps` snapshot → model → routing table.
 //!
 //! The control loop (and `switchyard routes`) owns a [`Pipeline`]; it carries what must outlive
-//! one refresh: the table generation, the last health verdicts and the resolved agents.
+//! one refresh: the table generation, the last health verdicts, the resolved agents and the
+//! endpoints' runtime state.
 
 use crate::marathon::AppsSnapshot;
 use crate::model::{self, HealthMemory, ModelOptions, Problem, ProblemKind};
+use crate::balance::Registry;
 use crate::resolve::AgentResolver;
 use crate::routing::{BuildOptions, RoutingTable};
 
@@ -14,6 +16,7 @@ pub struct Pipeline {
     build: BuildOptions,
     resolver: AgentResolver,
     health: HealthMemory,
+    registry: Registry,
     generation: u64,
 }
 
@@ -24,6 +27,7 @@ impl Pipeline {
             build,
             resolver: AgentResolver::default(),
             health: HealthMemory::default(),
+            registry: Registry::default(),
             generation: 0,
         }
     }
@@ -39,6 +43,6 @@ impl Pipeline {
                 .map(|e| Problem::app(&e.app_id, ProblemKind::MalformedApp, e.to_string())),
         );
         self.generation += 1;
-        RoutingTable::build(catalog, &self.build, self.generation)
+        RoutingTable::build_with(catalog, &self.build, self.generation, &self.registry)
     }
 }

@@ -11,13 +11,14 @@
 mod host;
 mod shared;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use host::{HostRouter, HttpRoute};
 pub use shared::SharedTable;
 
+use crate::balance::{Registry, Selector, Target};
 use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemKind, Service};
 
 /// What the build needs besides the catalog: the balancer's own ports, which no service port
@@ -60,6 +61,9 @@ pub struct Backend {
     /// `_<service port>` (`/shop/web` on 10010 → `shop_web_10010`).
     pub name: Box<str>,
     pub service: Service,
+    /// The endpoints with their runtime state, in `service.endpoints` order.
+    pub targets: Vec<Target>,
+    pub selector: Selector,
 }
 
 impl Backend {
@@ -91,9 +95,22 @@ pub struct ServicePortFrontend {
 }
 
 impl RoutingTable {
-    /// Builds a table from a catalog (consumed: its services move into the table).
-    /// Conflicts are settled deterministically and reported.
+    /// Builds a table with fresh endpoint state (tools and tests; the balancer uses
+    /// [`RoutingTable::build_with`]).
     pub fn build(catalog: Catalog, options: &BuildOptions, generation: u64) -> RoutingTable {
+        RoutingTable::build_with(catalog, options, generation, &Registry::default())
+    }
+
+    /// Builds a table from a catalog (consumed: its services move into the table).
+    /// Conflicts are settled deterministically and reported. Endpoint state (in-flight
+    /// counts, passive health, pooled connections) comes from `registry` by address, so it
+    /// carries over from the previous table; addresses no longer present are forgotten.
+    pub fn build_with(
+        catalog: Catalog,
+        options: &BuildOptions,
+        generation: u64,
+        registry: &Registry,
+    ) -> RoutingTable {
         let Catalog {
             mut services,
             mut problems,
@@ -112,9 +129,20 @@ impl RoutingTable {
         let mut service_ports = BTreeMap::new();
         let mut app_ids =
             HashMap::with_capacity_and_hasher(services.len(), ahash::RandomState::new());
+        let mut live = HashSet::new();
         for service in services {
+            let targets = service
+                .endpoints
+                .iter()
+                .map(|e| {
+                    live.insert(e.addr);
+                    Target::new(registry.state(e.addr), e.draining)
+                })
+                .collect();
             let backend = Arc::new(Backend {
                 name: backend_name(&service.app_id, service.service_port).into(),
+                selector: Selector::new(service.labels.balance),
+                targets,
                 service,
             });
             let service = &backend.service;
@@ -138,6 +166,7 @@ impl RoutingTable {
             (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
         });
         problems.sort();
+        registry.retain(&live);
         RoutingTable {
             generation,
             backends,

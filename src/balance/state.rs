@@ -1,0 +1,158 @@
+//! Per-endpoint runtime state that outlives any one routing table: in-flight count, passive
+//! health and the idle upstream connections, keyed by address and carried into every new table.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+
+/// Idle upstream connections kept per endpoint.
+const IDLE_CONNECTIONS: usize = 128;
+/// First passive-health back-off after a failed connect; doubles per failure up to the cap.
+const BACKOFF_BASE: Duration = Duration::from_secs(2);
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+/// The runtime side of one endpoint. Every field is atomic or lock-free: it is read and written
+/// on the request path.
+#[derive(Debug)]
+pub struct EndpointState<C> {
+    pub addr: SocketAddr,
+    in_flight: AtomicUsize,
+    /// Milliseconds since the process epoch until which the endpoint is skipped (0 = healthy).
+    down_until_ms: AtomicU64,
+    consecutive_failures: AtomicU32,
+    /// Idle pooled connections to this endpoint.
+    pub idle: ArrayQueue<C>,
+}
+
+impl<C> EndpointState<C> {
+    fn new(addr: SocketAddr) -> EndpointState<C> {
+        EndpointState {
+            addr,
+            in_flight: AtomicUsize::new(0),
+            down_until_ms: AtomicU64::new(0),
+            consecutive_failures: AtomicU32::new(0),
+            idle: ArrayQueue::new(IDLE_CONNECTIONS),
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request until the guard is dropped.
+    pub fn begin(self: &Arc<Self>) -> InFlight<C> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// Whether passive health currently skips this endpoint.
+    pub fn is_down(&self) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) > now_ms()
+    }
+
+    /// A connect failed: skip the endpoint for a back-off that grows with each failure.
+    pub fn mark_failed(&self) {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed).min(16);
+        let backoff = BACKOFF_BASE
+            .saturating_mul(1 << failures.min(4))
+            .min(BACKOFF_CAP);
+        let until = now_ms() + backoff.as_millis() as u64;
+        self.down_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// A connect or response succeeded.
+    pub fn mark_ok(&self) {
+        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+            self.down_until_ms.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Decrements the in-flight count when dropped.
+#[derive(Debug)]
+pub struct InFlight<C>(Arc<EndpointState<C>>);
+
+impl<C> Drop for InFlight<C> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every endpoint's state by address. Only the control plane touches the map (when a table is
+/// built); the request path holds the `Arc`s the table hands it.
+#[derive(Debug)]
+pub struct EndpointRegistry<C> {
+    states: Mutex<HashMap<SocketAddr, Arc<EndpointState<C>>>>,
+}
+
+impl<C> Default for EndpointRegistry<C> {
+    fn default() -> Self {
+        EndpointRegistry {
+            states: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<C> EndpointRegistry<C> {
+    /// The state for an address, created on first sight.
+    pub fn state(&self, addr: SocketAddr) -> Arc<EndpointState<C>> {
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        states
+            .entry(addr)
+            .or_insert_with(|| Arc::new(EndpointState::new(addr)))
+            .clone()
+    }
+
+    /// Forgets endpoints no longer in the table (requests still holding them keep them alive).
+    pub fn retain(&self, live: &HashSet<SocketAddr>) {
+        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        states.retain(|addr, _| live.contains(addr));
+    }
+
+    pub fn len(&self) -> usize {
+        self.states.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Milliseconds since the first call: a cheap monotonic clock for back-off deadlines.
+fn now_ms() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    // +1 so that a deadline of 0 always means "not down".
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_shared_by_address_and_pruned() {
+        let registry: EndpointRegistry<()> = EndpointRegistry::default();
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let first = registry.state(a);
+        let _guard = first.begin();
+        assert_eq!(registry.state(a).in_flight(), 1, "same state for the same address");
+        registry.retain(&HashSet::new());
+        assert!(registry.is_empty());
+        assert_eq!(registry.state(a).in_flight(), 0, "a new state after pruning");
+    }
+
+    #[test]
+    fn failures_back_off_and_success_clears() {
+        let state: EndpointState<()> = EndpointState::new("127.0.0.1:1".parse().unwrap());
+        assert!(!state.is_down());
+        state.mark_failed();
+        assert!(state.is_down());
+        state.mark_ok();
+        assert!(!state.is_down());
+    }
+}

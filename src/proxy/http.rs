@@ -1,0 +1,287 @@
+//! One HTTP request through the proxy, in a fixed order:
+//! route → checks (ACL, redirects) → pick endpoint → rewrite → forward (retry while unsent) →
+//! rewrite the response → stream it back (or tunnel after a 101).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::body::ProxyBody;
+use super::error::{status_response, ProxyError};
+use super::upstream::{self, Attempt};
+use super::{headers, Frontend, ProxyContext};
+use crate::balance::STICKY_COOKIE;
+use crate::model::Mode;
+use crate::routing::Backend;
+
+/// Attempts per request: the first endpoint and up to two others, while nothing was sent.
+const MAX_ATTEMPTS: usize = 3;
+
+/// hyper's service function: never fails; every error is a response.
+pub async fn serve(
+    ctx: Arc<ProxyContext>,
+    frontend: Frontend,
+    client: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    Ok(match proxy(&ctx, frontend, client, request).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::debug!(%client, error = %err, "request failed");
+            err.response()
+        }
+    })
+}
+
+async fn proxy(
+    ctx: &ProxyContext,
+    frontend: Frontend,
+    client: SocketAddr,
+    mut request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let host = request_host(&request)?;
+    let backend = find_backend(ctx, frontend, &host, &request)?;
+
+    if let Some(allowed) = &backend.labels().allowed_networks {
+        let ip = client.ip().to_canonical();
+        if !allowed.iter().any(|net| net.contains(&ip)) {
+            return Err(ProxyError::Forbidden);
+        }
+    }
+    if let Some(redirect) = redirect(&backend, frontend, &host, request.uri()) {
+        return Ok(redirect);
+    }
+
+    let upgrade = headers::wants_upgrade(request.headers()) && request.version() == Version::HTTP_11;
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let sticky = backend.labels().sticky;
+    let cookie = if sticky { sticky_cookie(request.headers()) } else { None };
+    let mut upstream_request = rewrite_request(request, &backend, frontend, &host, client, upgrade)?;
+
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last_error = ProxyError::NoEndpoint;
+    while tried.len() < MAX_ATTEMPTS {
+        let Some(index) = backend.selector.pick(&backend.targets, client.ip(), cookie.as_deref(), &tried)
+        else {
+            break;
+        };
+        tried.push(index);
+        let target = &backend.targets[index];
+        let in_flight = target.state.begin();
+        match upstream::send(&target.state, upstream_request, ctx.config.connect_timeout, ctx.config.server_timeout).await {
+            Attempt::Response(response, conn) => {
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    return Ok(tunnel(ctx, response, client_upgrade));
+                }
+                upstream::release(&target.state, conn);
+                let mut response = rewrite_response(response, &backend, frontend, in_flight);
+                if sticky && cookie.as_deref() != Some(&*target.sticky_id) {
+                    set_sticky_cookie(&mut response, &target.sticky_id);
+                }
+                return Ok(response);
+            }
+            Attempt::NotSent(request, err) => {
+                tracing::debug!(endpoint = %target.addr(), error = %err, "retrying on another endpoint");
+                upstream_request = request;
+                last_error = err;
+            }
+            Attempt::Failed(err) => return Err(err),
+        }
+    }
+    Err(last_error)
+}
+
+/// The host a request names: `Host` on HTTP/1 (required on 1.1, exactly once), the
+/// `:authority` on HTTP/2, as raw bytes.
+fn request_host(request: &Request<Incoming>) -> Result<Box<[u8]>, ProxyError> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let header_host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(ProxyError::BadRequest("more than one Host header"));
+    }
+    if let Some(authority) = request.uri().authority() {
+        return Ok(authority.as_str().as_bytes().into());
+    }
+    match header_host {
+        Some(host) => Ok(host.as_bytes().into()),
+        None if request.version() == Version::HTTP_11 => {
+            Err(ProxyError::BadRequest("HTTP/1.1 request without Host"))
+        }
+        None => Ok(Box::default()),
+    }
+}
+
+/// Loads the table once, finds the backend, and lets the table go.
+fn find_backend(
+    ctx: &ProxyContext,
+    frontend: Frontend,
+    host: &[u8],
+    request: &Request<Incoming>,
+) -> Result<Arc<Backend>, ProxyError> {
+    let table = ctx.table.load();
+    let backend = match frontend {
+        Frontend::Vhost { .. } => table
+            .route(host, request.uri().path())
+            .map(|r| r.backend.clone()),
+        Frontend::AppId { .. } => request
+            .headers()
+            .get("x-marathon-app-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|id| table.app(id.trim()))
+            .cloned(),
+        Frontend::ServicePort { port, .. } => table
+            .service_port(port)
+            .filter(|f| f.mode == Mode::Http)
+            .map(|f| f.backend.clone()),
+    };
+    backend.ok_or(ProxyError::NoRoute)
+}
+
+/// `HAPROXY_{n}_REDIRECT_TO_HTTPS` on plain HTTP, and `HAPROXY_{n}_HTTP_BACKEND_REDIR` for `/`.
+fn redirect(backend: &Backend, frontend: Frontend, host: &[u8], uri: &Uri) -> Option<Response<ProxyBody>> {
+    let labels = backend.labels();
+    if labels.redirect_to_https && !frontend.is_tls() {
+        let host = crate::model::vhost::host_part(host)?;
+        let host = std::str::from_utf8(host).ok()?;
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        return Some(moved(&format!("https://{host}{path}")));
+    }
+    if let Some(to) = &labels.redirect_root_to {
+        if uri.path() == "/" && to.as_str() != "/" {
+            return Some(moved(to.as_str()));
+        }
+    }
+    None
+}
+
+fn moved(location: &str) -> Response<ProxyBody> {
+    let mut response: Response<ProxyBody> = status_response(StatusCode::MOVED_PERMANENTLY);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// The request as the upstream sees it: origin-form URI (minus the proxypass prefix),
+/// hop-by-hop headers gone, `Host` kept (from `:authority` on HTTP/2), `X-Forwarded-*` added.
+fn rewrite_request(
+    request: Request<Incoming>,
+    backend: &Backend,
+    frontend: Frontend,
+    host: &[u8],
+    client: SocketAddr,
+    upgrade: bool,
+) -> Result<Request<Incoming>, ProxyError> {
+    let (mut parts, body) = request.into_parts();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path_and_query = match &backend.labels().proxypass_path {
+        Some(prefix) => match path_and_query.strip_prefix(prefix.as_str()) {
+            Some("") => "/".to_owned(),
+            Some(rest) if rest.starts_with('/') || rest.starts_with('?') => {
+                if rest.starts_with('?') {
+                    format!("/{rest}")
+                } else {
+                    rest.to_owned()
+                }
+            }
+            _ => path_and_query.to_owned(),
+        },
+        None => path_and_query.to_owned(),
+    };
+    parts.uri = path_and_query
+        .parse()
+        .map_err(|_| ProxyError::BadRequest("unparsable request target"))?;
+    parts.version = Version::HTTP_11;
+    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    if !parts.headers.contains_key(header::HOST) && !host.is_empty() {
+        let value = HeaderValue::from_bytes(host).map_err(|_| ProxyError::BadRequest("bad host"))?;
+        parts.headers.insert(header::HOST, value);
+    }
+    headers::add_forwarded(&mut parts.headers, client.ip(), frontend.scheme(), frontend.port());
+    Ok(Request::from_parts(parts, body))
+}
+
+fn rewrite_response(
+    response: Response<Incoming>,
+    backend: &Backend,
+    frontend: Frontend,
+    in_flight: crate::balance::InFlight<crate::balance::UpstreamConn>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    // We speak HTTP/1.1 (or 2) to the client whatever the upstream spoke.
+    parts.version = Version::HTTP_11;
+    headers::strip_hop_by_hop(&mut parts.headers, false);
+    let labels = backend.labels();
+    if let Some(prefix) = &labels.revproxy_path {
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            let rewritten = parts
+                .headers
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.starts_with('/'))
+                .map(|v| format!("{}{v}", prefix.as_str().trim_end_matches('/')));
+            if let Some(value) = rewritten.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                parts.headers.insert(name, value);
+            }
+        }
+    }
+    if labels.use_hsts && frontend.is_tls() {
+        parts.headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=15768000"),
+        );
+    }
+    Response::from_parts(
+        parts,
+        ProxyBody::Upstream {
+            body,
+            _in_flight: in_flight,
+        },
+    )
+}
+
+/// The 101 goes back to the client; once both sides have upgraded, bytes flow both ways until
+/// either closes or the tunnel idles out.
+fn tunnel(
+    ctx: &ProxyContext,
+    mut response: Response<Incoming>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<ProxyBody> {
+    let Some(client_upgrade) = client_upgrade else {
+        // A 101 we did not ask for cannot be honoured.
+        return status_response(StatusCode::BAD_GATEWAY);
+    };
+    let upstream_upgrade = hyper::upgrade::on(&mut response);
+    let idle = ctx.config.tunnel_timeout;
+    tokio::spawn(async move {
+        let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
+            return;
+        };
+        let _ = super::tcp::copy_with_idle_timeout(TokioIo::new(client), TokioIo::new(upstream), idle).await;
+    });
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, ProxyBody::Local(Default::default()))
+}
+
+fn sticky_cookie(headers: &http::HeaderMap) -> Option<Box<str>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == STICKY_COOKIE).then(|| value.into())
+        })
+}
+
+fn set_sticky_cookie(response: &mut Response<ProxyBody>, id: &str) {
+    if let Ok(value) = HeaderValue::from_str(&format!("{STICKY_COOKIE}={id}; Path=/")) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}

@@ -1,0 +1,103 @@
+//! The data plane: listeners, HTTP proxying, TCP forwarding. Reads the routing table (one
+//! `load()` per request or connection), never writes it.
+//!
+//! ```text
+//! listener.rs  accept (connection cap, back-off on accept errors) → http or tcp
+//! http.rs      route → checks → pick → rewrite → forward (retry while unsent) → respond / tunnel
+//! upstream.rs  per-endpoint idle pool, connect, send
+//! tcp.rs       TCP mode and the tunnel copy loop
+//! headers.rs   hop-by-hop and X-Forwarded-*
+//! error.rs     ProxyError → status
+//! ```
+
+pub mod body;
+pub mod error;
+pub mod headers;
+pub mod http;
+pub mod listener;
+pub mod tcp;
+pub mod upstream;
+
+use std::time::Duration;
+
+use crate::routing::SharedTable;
+
+/// Timeouts and limits, all on by default (Marathon-LB's HAProxy defaults where it has them).
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Connecting to an endpoint (HAProxy `timeout connect` 3 s).
+    pub connect_timeout: Duration,
+    /// Waiting for an upstream's response head (HAProxy `timeout server` 30 s) → 504.
+    pub server_timeout: Duration,
+    /// Reading a request's headers, and a keep-alive connection's idle time before the next
+    /// request (10 s).
+    pub header_timeout: Duration,
+    /// An upgraded or TCP-mode connection with no bytes either way (HAProxy `timeout tunnel`).
+    pub tunnel_timeout: Duration,
+    /// Largest request head accepted (HTTP/1 buffer; HTTP/2 header list).
+    pub max_header_bytes: usize,
+    /// Client connections open at once, all listeners together (HAProxy `maxconn`).
+    pub max_connections: usize,
+    /// HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// How long a stopping balancer waits for requests in flight.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            connect_timeout: Duration::from_secs(3),
+            server_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            tunnel_timeout: Duration::from_secs(3600),
+            max_header_bytes: 64 * 1024,
+            max_connections: 50_000,
+            max_concurrent_streams: 256,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the request path needs, shared by every connection.
+#[derive(Debug)]
+pub struct ProxyContext {
+    pub table: SharedTable,
+    pub config: ProxyConfig,
+}
+
+/// Which kind of listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frontend {
+    /// Ports 80/443: routed by `Host` and path.
+    Vhost { port: u16, tls: bool },
+    /// Port 9091: routed by `X-Marathon-App-Id`.
+    AppId { port: u16 },
+    /// An app's own service port in HTTP mode: that app, whatever the host.
+    ServicePort { port: u16, tls: bool },
+}
+
+impl Frontend {
+    pub fn is_tls(self) -> bool {
+        matches!(
+            self,
+            Frontend::Vhost { tls: true, .. } | Frontend::ServicePort { tls: true, .. }
+        )
+    }
+
+    pub fn scheme(self) -> &'static str {
+        if self.is_tls() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    pub fn port(self) -> u16 {
+        match self {
+            Frontend::Vhost { port, .. }
+            | Frontend::ServicePort { port, .. }
+            | Frontend::AppId { port } => port,
+        }
+    }
+}

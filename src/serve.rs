@@ -1,0 +1,256 @@
+//! Serve mode, the composition root: a source of app snapshots → pipeline → published table →
+//! listeners reconciled to it. Listeners for the fixed ports are handed in already bound, so
+//! tests bind port 0; the returned [`Handle`] reports table generations and stops the balancer.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::marathon::{self, AppsSnapshot};
+use crate::model::{Mode, ModelOptions};
+use crate::pipeline::Pipeline;
+use crate::proxy::listener::{self, Connections, Protocol};
+use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
+use crate::routing::{BuildOptions, RoutingTable, SharedTable};
+
+mod admin;
+
+/// Everything serve mode needs besides its listeners.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub model: ModelOptions,
+    pub build: BuildOptions,
+    /// The `/v2/apps` document to serve; re-read when it changes.
+    pub apps_file: PathBuf,
+    /// How often the file's size and modification time are checked.
+    pub poll_interval: Duration,
+    /// Where service-port listeners bind unless `HAPROXY_{n}_BIND_ADDR` says otherwise.
+    pub bind_address: IpAddr,
+    pub proxy: ProxyConfig,
+}
+
+/// The fixed listeners, bound by the caller.
+#[derive(Debug)]
+pub struct BoundListeners {
+    pub http: TcpListener,
+    pub app_id: TcpListener,
+    pub admin: TcpListener,
+}
+
+/// A running balancer.
+#[derive(Debug)]
+pub struct Handle {
+    pub http_addr: SocketAddr,
+    pub app_id_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub table: SharedTable,
+    generation: watch::Receiver<u64>,
+    reload: Arc<Notify>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Handle {
+    /// Re-reads the source now (what SIGHUP does).
+    pub fn reload(&self) {
+        self.reload.notify_one();
+    }
+
+    /// The generation of the table being served (0 before the first).
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Waits until a table of at least generation `n` is served.
+    pub async fn wait_generation(&self, n: u64) -> u64 {
+        let mut rx = self.generation.clone();
+        let seen = rx.wait_for(|g| *g >= n).await.map(|g| *g);
+        seen.unwrap_or(0)
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to the drain timeout), returns.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts serving; returns once the listeners are running (the first table may come later).
+pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Result<Handle> {
+    let table = SharedTable::new(RoutingTable::default());
+    let ctx = Arc::new(ProxyContext {
+        table: table.clone(),
+        config: options.proxy.clone(),
+    });
+    let connections = Connections::new(options.proxy.max_connections);
+    let http_addr = listeners.http.local_addr()?;
+    let app_id_addr = listeners.app_id.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
+    let stop = CancellationToken::new();
+    let reload = Arc::new(Notify::new());
+    let (generation_tx, generation) = watch::channel(0);
+
+    let fixed = [
+        (listeners.http, Protocol::Http(Frontend::Vhost { port: http_addr.port(), tls: false })),
+        (listeners.app_id, Protocol::Http(Frontend::AppId { port: app_id_addr.port() })),
+    ];
+    for (listener, protocol) in fixed {
+        tokio::spawn(listener::run(listener, protocol, ctx.clone(), connections.clone(), stop.child_token()));
+    }
+    tokio::spawn(admin::run(listeners.admin, table.clone(), stop.child_token()));
+
+    let control = Control {
+        options,
+        pipeline: None,
+        ctx,
+        connections,
+        service_listeners: HashMap::new(),
+        last_seen: None,
+        failing: false,
+        generation: generation_tx,
+    };
+    let task = tokio::spawn(control.run(reload.clone(), stop.clone()));
+    Ok(Handle {
+        http_addr,
+        app_id_addr,
+        admin_addr,
+        table,
+        generation,
+        reload,
+        stop,
+        task,
+    })
+}
+
+/// The control loop's state.
+struct Control {
+    options: ServeOptions,
+    pipeline: Option<Pipeline>,
+    ctx: Arc<ProxyContext>,
+    connections: Connections,
+    /// Open service-port listeners and the token that stops each.
+    service_listeners: HashMap<(IpAddr, u16, Mode), CancellationToken>,
+    /// The file's (length, mtime) when last read.
+    last_seen: Option<(u64, SystemTime)>,
+    /// Whether the last read failed (log once per state change, not per poll).
+    failing: bool,
+    generation: watch::Sender<u64>,
+}
+
+impl Control {
+    async fn run(mut self, reload: Arc<Notify>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.options.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let forced = tokio::select! {
+                _ = tick.tick() => false,
+                () = reload.notified() => true,
+                () = stop.cancelled() => break,
+            };
+            self.refresh(forced).await;
+        }
+        self.drain().await;
+    }
+
+    async fn refresh(&mut self, forced: bool) {
+        let path = &self.options.apps_file;
+        let stamp = tokio::fs::metadata(path)
+            .await
+            .ok()
+            .and_then(|m| Some((m.len(), m.modified().ok()?)));
+        if !forced && stamp.is_some() && stamp == self.last_seen {
+            return;
+        }
+        let snapshot = match read_snapshot(path).await {
+            Ok(snapshot) => snapshot,
+            Err(message) => {
+                if !self.failing {
+                    tracing::error!(file = %path.display(), error = %message, "cannot read the apps file; serving the last good table");
+                    self.failing = true;
+                }
+                self.last_seen = stamp;
+                return;
+            }
+        };
+        if self.failing {
+            tracing::info!(file = %path.display(), "apps file readable again");
+            self.failing = false;
+        }
+        self.last_seen = stamp;
+        let options = &self.options;
+        let pipeline = self
+            .pipeline
+            .get_or_insert_with(|| Pipeline::new(options.model.clone(), options.build.clone()));
+        let table = pipeline.rebuild(&snapshot).await;
+        let generation = table.generation();
+        let desired = desired_listeners(&table, self.options.bind_address);
+        self.ctx.table.publish(table);
+        self.reconcile(desired).await;
+        tracing::info!(generation, "routing table published");
+        let _ = self.generation.send(generation);
+    }
+
+    /// Opens listeners for new service ports, stops those whose port left the table (their
+    /// open connections finish on their own).
+    async fn reconcile(&mut self, desired: HashMap<(IpAddr, u16, Mode), String>) {
+        self.service_listeners.retain(|key, stop| {
+            let keep = desired.contains_key(key);
+            if !keep {
+                stop.cancel();
+            }
+            keep
+        });
+        for (key @ (ip, port, mode), app) in desired {
+            if self.service_listeners.contains_key(&key) {
+                continue;
+            }
+            match TcpListener::bind((ip, port)).await {
+                Ok(listener) => {
+                    let protocol = match mode {
+                        Mode::Http => Protocol::Http(Frontend::ServicePort { port, tls: false }),
+                        Mode::Tcp => Protocol::Tcp { port },
+                    };
+                    let stop = self.connections.shutdown.child_token();
+                    tokio::spawn(listener::run(listener, protocol, self.ctx.clone(), self.connections.clone(), stop.clone()));
+                    self.service_listeners.insert(key, stop);
+                }
+                Err(err) => {
+                    tracing::error!(app = %app, %ip, port, error = %err, "cannot bind the app's service port; its other routes still work");
+                }
+            }
+        }
+    }
+
+    async fn drain(self) {
+        self.connections.shutdown.cancel();
+        self.connections.tracker.close();
+        let drained =
+            tokio::time::timeout(self.options.proxy.drain_timeout, self.connections.tracker.wait()).await;
+        if drained.is_err() {
+            tracing::warn!("drain timeout: closing the connections still open");
+        }
+    }
+}
+
+async fn read_snapshot(path: &std::path::Path) -> Result<AppsSnapshot, String> {
+    let body = tokio::fs::read(path).await.map_err(|e| e.to_string())?;
+    marathon::parse_apps(&body).map_err(|e| e.to_string())
+}
+
+/// The service-port listeners a table asks for, each with the app id that wants it.
+fn desired_listeners(table: &RoutingTable, default_ip: IpAddr) -> HashMap<(IpAddr, u16, Mode), String> {
+    table
+        .service_ports()
+        .map(|f| {
+            let ip = f.bind_addr.unwrap_or(default_ip);
+            ((ip, f.port, f.mode), f.backend.app_id().to_string())
+        })
+        .collect()
+}
