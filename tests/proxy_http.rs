@@ -1,0 +1,195 @@
+//! The HTTP data plane over real sockets: routing, headers, errors, retries, balancing.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::proxy::*;
+use switchyard::proxy::ProxyConfig;
+
+#[tokio::test]
+async fn routes_by_host_path_app_id_and_service_port() {
+    let (web, api) = (Backend::start("web").await, Backend::start("api").await);
+    let service_port = free_port();
+    let proxy = Proxy::start(json!([
+        app("/web", service_port, json!({"HAPROXY_0_VHOST": "shop.example.com"}), &[web.port()]),
+        app("/api", free_port(), json!({"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/api"}), &[api.port()]),
+    ]))
+    .await;
+    let c = client();
+    assert_eq!(get(&c, &proxy.url("/"), "shop.example.com").await.1, "web");
+    assert_eq!(get(&c, &proxy.url("/api/cart"), "SHOP.example.com:80").await.1, "api");
+    let (status, _, _) = get(&c, &proxy.url("/"), "unknown.example.com").await;
+    assert_eq!(status, 503, "no route");
+
+    // Port 9091 routes by X-Marathon-App-Id.
+    let by_id = c
+        .get(format!("http://{}/x", proxy.handle.app_id_addr))
+        .header("x-marathon-app-id", "/api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_id.headers()["x-backend"], "api");
+
+    // The app's own service port serves that app whatever the Host.
+    let (status, backend, _) = get(&c, &format!("http://127.0.0.1:{service_port}/"), "anything").await;
+    assert_eq!((status, backend.as_str()), (200, "web"));
+
+    // HTTP/2 with prior knowledge on the same port; the host is the :authority.
+    let addr = proxy.handle.http_addr;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .resolve("shop.example.com", addr)
+        .build()
+        .unwrap();
+    let url = format!("http://shop.example.com:{}/api/x", addr.port());
+    let response = h2.get(url).send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.headers()["x-backend"], "api");
+}
+
+#[tokio::test]
+async fn forwarded_and_hop_by_hop_headers() {
+    let web = Backend::start("web").await;
+    let proxy = Proxy::start(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "h.example.com"}), &[web.port()])])).await;
+    let response = client()
+        .get(proxy.url("/echo?q=1"))
+        .header("host", "h.example.com")
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("connection", "keep-alive, x-private")
+        .header("x-private", "secret")
+        .header("te", "trailers")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("x-hop").is_none(), "response hop-by-hop header dropped");
+    let doc: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let h = &doc["headers"];
+    assert_eq!(doc["path"], "/echo?q=1");
+    assert_eq!(h["host"], "h.example.com");
+    assert_eq!(h["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-port"], proxy.handle.http_addr.port().to_string());
+    assert!(h.get("x-private").is_none(), "named in Connection: hop-by-hop");
+    assert!(h.get("te").is_none());
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_is_retried_elsewhere_and_all_dead_is_502() {
+    let web = Backend::start("web").await;
+    let dead = closed_port();
+    let proxy = Proxy::start(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "r.example.com"}), &[dead, web.port()])])).await;
+    let c = fresh_client();
+    for _ in 0..10 {
+        let (status, backend, _) = get(&c, &proxy.url("/"), "r.example.com").await;
+        assert_eq!((status, backend.as_str()), (200, "web"));
+    }
+    proxy
+        .set_apps(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "r.example.com"}), &[closed_port(), closed_port()])]))
+        .await;
+    let (status, _, body) = get(&c, &proxy.url("/"), "r.example.com").await;
+    assert_eq!(status, 502);
+    assert_eq!(body, serde_json::Value::Null, "a short text body, no internals");
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_a_504() {
+    let slow = Backend::start_with("slow", true).await;
+    let config = ProxyConfig {
+        server_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    };
+    let proxy = Proxy::start_with(json!([app("/slow", free_port(), json!({"HAPROXY_0_VHOST": "s.example.com"}), &[slow.port()])]), config).await;
+    let response = client().get(proxy.url("/")).header("host", "s.example.com").send().await.unwrap();
+    assert_eq!(response.status(), 504);
+    let text = response.text().await.unwrap();
+    assert_eq!(text, "504 Gateway Timeout\n");
+    slow.release(1);
+}
+
+#[tokio::test]
+async fn bad_requests_get_400() {
+    let web = Backend::start("web").await;
+    let proxy = Proxy::start(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "b.example.com"}), &[web.port()])])).await;
+    let raw = |request: &'static [u8]| {
+        let addr = proxy.handle.http_addr;
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(request).await.unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out).await;
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    };
+    let no_host = raw(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").await;
+    assert!(no_host.starts_with("HTTP/1.1 400"), "{no_host}");
+    let two_hosts = raw(b"GET / HTTP/1.1\r\nHost: b.example.com\r\nHost: b.example.com\r\nConnection: close\r\n\r\n").await;
+    assert!(two_hosts.starts_with("HTTP/1.1 400"), "{two_hosts}");
+    assert_eq!(web.hits(), 0, "nothing ambiguous reached the backend");
+}
+
+#[tokio::test]
+async fn balancing_policies_draining_and_sticky_sessions() {
+    let (a, b, c) = (Backend::start("a").await, Backend::start("b").await, Backend::start("c").await);
+    let proxy = Proxy::start(json!([app("/rr", free_port(), json!({"HAPROXY_0_VHOST": "rr.example.com"}), &[a.port(), b.port(), c.port()])])).await;
+    let http = client();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(get(&http, &proxy.url("/"), "rr.example.com").await.1);
+    }
+    seen.sort();
+    assert_eq!(seen, ["a", "a", "b", "b", "c", "c"], "round-robin spreads evenly");
+
+    // Sticky: the cookie set on the first response pins the next requests.
+    proxy.set_apps(json!([app("/st", free_port(), json!({"HAPROXY_0_VHOST": "st.example.com", "HAPROXY_0_STICKY": "true"}), &[a.port(), b.port(), c.port()])])).await;
+    let first = http.get(proxy.url("/")).header("host", "st.example.com").send().await.unwrap();
+    let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("mesosphere_server_id="), "{cookie}");
+    let pinned = first.headers()["x-backend"].to_str().unwrap().to_owned();
+    for _ in 0..5 {
+        let r = http.get(proxy.url("/")).header("host", "st.example.com").header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.headers()["x-backend"], pinned.as_str());
+        assert!(r.headers().get("set-cookie").is_none(), "already pinned");
+    }
+
+    // Source hash: one client address always lands on the same endpoint.
+    proxy.set_apps(json!([app("/src", free_port(), json!({"HAPROXY_0_VHOST": "src.example.com", "HAPROXY_0_BALANCE": "source"}), &[a.port(), b.port(), c.port()])])).await;
+    let first = get(&http, &proxy.url("/"), "src.example.com").await.1;
+    for _ in 0..5 {
+        assert_eq!(get(&fresh_client(), &proxy.url("/"), "src.example.com").await.1, first);
+    }
+}
+
+#[tokio::test]
+async fn redirects_acl_and_path_rewrites() {
+    let web = Backend::start("web").await;
+    let proxy = Proxy::start(json!([
+        app("/secure", free_port(), json!({"HAPROXY_0_VHOST": "secure.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"}), &[web.port()]),
+        app("/closed", free_port(), json!({"HAPROXY_0_VHOST": "closed.example.com", "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8"}), &[web.port()]),
+        app("/open", free_port(), json!({"HAPROXY_0_VHOST": "open.example.com", "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 127.0.0.1"}), &[web.port()]),
+        app("/pp", free_port(), json!({"HAPROXY_0_VHOST": "pp.example.com", "HAPROXY_0_PATH": "/api",
+            "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/api", "HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH": "/api"}), &[web.port()]),
+        app("/home", free_port(), json!({"HAPROXY_0_VHOST": "home.example.com", "HAPROXY_0_HTTP_BACKEND_REDIR": "/welcome"}), &[web.port()]),
+    ]))
+    .await;
+    let c = client();
+    let r = c.get(proxy.url("/cart?id=7")).header("host", "secure.example.com").send().await.unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(r.headers()["location"], "https://secure.example.com/cart?id=7");
+
+    assert_eq!(get(&c, &proxy.url("/"), "closed.example.com").await.0, 403);
+    assert_eq!(get(&c, &proxy.url("/"), "open.example.com").await.0, 200);
+
+    let (status, _, doc) = get(&c, &proxy.url("/api/items?x=1"), "pp.example.com").await;
+    assert_eq!((status, doc["path"].as_str()), (200, Some("/items?x=1")), "proxypass strips the prefix");
+    let r = c.get(proxy.url("/api/redirect-me")).header("host", "pp.example.com").send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/api/landed", "revproxy puts Location back under the prefix");
+
+    let r = c.get(proxy.url("/")).header("host", "home.example.com").send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (301, "/welcome"));
+    assert_eq!(get(&c, &proxy.url("/other"), "home.example.com").await.0, 200);
+}

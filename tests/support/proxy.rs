@@ -1,0 +1,236 @@
+//! Data-plane test support: real backends on loopback, Switchyard in-process on port 0, and an
+//! apps file the tests rewrite (then reload and wait for the generation: no sleeps).
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{json, Value};
+use switchyard::model::ModelOptions;
+use switchyard::proxy::ProxyConfig;
+use switchyard::routing::BuildOptions;
+use switchyard::serve::{self, BoundListeners, Handle, ServeOptions};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// A real HTTP backend (HTTP/1.1) that answers with its name and echoes what it received.
+pub struct Backend {
+    pub name: &'static str,
+    pub addr: SocketAddr,
+    /// Requests it has received.
+    pub hits: Arc<AtomicUsize>,
+    /// When set, each request waits for a permit before answering.
+    pub gate: Arc<Semaphore>,
+}
+
+impl Backend {
+    pub async fn start(name: &'static str) -> Backend {
+        Backend::start_with(name, false).await
+    }
+
+    /// `gated`: requests wait for [`Backend::release`] before answering.
+    pub async fn start_with(name: &'static str, gated: bool) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(Semaphore::new(if gated { 0 } else { Semaphore::MAX_PERMITS }));
+        let (h, g) = (hits.clone(), gate.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (hits, gate) = (h.clone(), g.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let (hits, gate) = (hits.clone(), gate.clone());
+                        async move { Ok::<_, Infallible>(answer(name, req, hits, gate).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        Backend { name, addr, hits, gate }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Lets `n` gated requests answer.
+    pub fn release(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+}
+
+async fn answer(
+    name: &'static str,
+    req: Request<Incoming>,
+    hits: Arc<AtomicUsize>,
+    gate: Arc<Semaphore>,
+) -> Response<Full<Bytes>> {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let _permit = gate.acquire().await.unwrap();
+    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    if path.starts_with("/redirect-me") {
+        return Response::builder()
+            .status(302)
+            .header("location", "/landed")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
+    let headers: serde_json::Map<String, Value> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or(""))))
+        .collect();
+    let method = req.method().to_string();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let doc = json!({"backend": name, "method": method, "path": path, "headers": headers, "body_len": body});
+    Response::builder()
+        .header("content-type", "application/json")
+        .header("x-backend", name)
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "must not reach the client")
+        .body(Full::new(Bytes::from(doc.to_string())))
+        .unwrap()
+}
+
+/// A port that refuses connections (bound once, released).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A port free for a service-port listener.
+pub fn free_port() -> u16 {
+    closed_port()
+}
+
+/// A host-networking app on `service_port` with one task per backend port.
+pub fn app(id: &str, service_port: u16, labels: Value, ports: &[u16]) -> Value {
+    let mut labels = labels;
+    labels["HAPROXY_GROUP"] = json!("external");
+    json!({
+        "id": id,
+        "labels": labels,
+        "portDefinitions": [{"port": service_port}],
+        "tasks": ports.iter().map(|p| json!({
+            "id": format!("{}.task-{p}", id.trim_start_matches('/')),
+            "host": "127.0.0.1",
+            "state": "TASK_RUNNING",
+            "ports": [p],
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Switchyard running in this process, fed from an apps file in a temporary directory.
+pub struct Proxy {
+    pub handle: Handle,
+    pub apps_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    pub async fn start(apps: Value) -> Proxy {
+        Proxy::start_with(apps, ProxyConfig::default()).await
+    }
+
+    pub async fn start_with(apps: Value, proxy: ProxyConfig) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let apps_file = dir.path().join("apps.json");
+        write_apps(&apps_file, &apps);
+        let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+        let listeners = BoundListeners {
+            http: bind().await,
+            app_id: bind().await,
+            admin: bind().await,
+        };
+        let options = ServeOptions {
+            model: ModelOptions::default(),
+            build: BuildOptions::default(),
+            apps_file: apps_file.clone(),
+            // Tests reload explicitly and wait for the generation.
+            poll_interval: Duration::from_secs(3600),
+            bind_address: "127.0.0.1".parse().unwrap(),
+            proxy,
+        };
+        let handle = serve::start(options, listeners).unwrap();
+        handle.wait_generation(1).await;
+        Proxy {
+            handle,
+            apps_file,
+            _dir: dir,
+        }
+    }
+
+    /// Rewrites the apps and waits until the table built from them is served.
+    pub async fn set_apps(&self, apps: Value) {
+        let next = self.handle.generation() + 1;
+        write_apps(&self.apps_file, &apps);
+        self.handle.reload();
+        self.handle.wait_generation(next).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.handle.http_addr)
+    }
+}
+
+fn write_apps(path: &std::path::Path, apps: &Value) {
+    // Write then rename, so a reader never sees half a file.
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&json!({ "apps": apps })).unwrap()).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A keep-alive HTTP/1.1 client.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A client that opens a new connection for every request.
+pub fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// GET with a Host header; returns (status, backend name or "", JSON body when there is one).
+pub async fn get(client: &reqwest::Client, url: &str, host: &str) -> (u16, String, Value) {
+    let response = client.get(url).header("host", host).send().await.unwrap();
+    let status = response.status().as_u16();
+    let backend = response
+        .headers()
+        .get("x-backend")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.bytes().await.unwrap();
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, backend, json)
+}
+
+/// An executor for hyper clients in tests.
+pub fn executor() -> TokioExecutor {
+    TokioExecutor::new()
+}
