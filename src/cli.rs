@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::marathon::{self, AppsSnapshot};
 use crate::model::{Groups, ModelOptions};
 use crate::pipeline::Pipeline;
-use crate::report::RoutesReport;
 use crate::proxy::ProxyConfig;
+use crate::report::RoutesReport;
 use crate::routing::BuildOptions;
 use crate::serve::{self, BoundListeners, ServeOptions};
 

@@ -4,9 +4,9 @@
 //! one refresh: the table generation, the last health verdicts, the resolved agents and the
 //! endpoints' runtime state.
 
+use crate::balance::Registry;
 use crate::marathon::AppsSnapshot;
 use crate::model::{self, HealthMemory, ModelOptions, Problem, ProblemKind};
-use crate::balance::Registry;
 use crate::resolve::AgentResolver;
 use crate::routing::{BuildOptions, RoutingTable};
 

@@ -98,13 +98,34 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     let (generation_tx, generation) = watch::channel(0);
 
     let fixed = [
-        (listeners.http, Protocol::Http(Frontend::Vhost { port: http_addr.port(), tls: false })),
-        (listeners.app_id, Protocol::Http(Frontend::AppId { port: app_id_addr.port() })),
+        (
+            listeners.http,
+            Protocol::Http(Frontend::Vhost {
+                port: http_addr.port(),
+                tls: false,
+            }),
+        ),
+        (
+            listeners.app_id,
+            Protocol::Http(Frontend::AppId {
+                port: app_id_addr.port(),
+            }),
+        ),
     ];
     for (listener, protocol) in fixed {
-        tokio::spawn(listener::run(listener, protocol, ctx.clone(), connections.clone(), stop.child_token()));
+        tokio::spawn(listener::run(
+            listener,
+            protocol,
+            ctx.clone(),
+            connections.clone(),
+            stop.child_token(),
+        ));
     }
-    tokio::spawn(admin::run(listeners.admin, table.clone(), stop.child_token()));
+    tokio::spawn(admin::run(
+        listeners.admin,
+        table.clone(),
+        stop.child_token(),
+    ));
 
     let control = Control {
         options,
@@ -218,7 +239,13 @@ impl Control {
                         Mode::Tcp => Protocol::Tcp { port },
                     };
                     let stop = self.connections.shutdown.child_token();
-                    tokio::spawn(listener::run(listener, protocol, self.ctx.clone(), self.connections.clone(), stop.clone()));
+                    tokio::spawn(listener::run(
+                        listener,
+                        protocol,
+                        self.ctx.clone(),
+                        self.connections.clone(),
+                        stop.clone(),
+                    ));
                     self.service_listeners.insert(key, stop);
                 }
                 Err(err) => {
@@ -231,8 +258,11 @@ impl Control {
     async fn drain(self) {
         self.connections.shutdown.cancel();
         self.connections.tracker.close();
-        let drained =
-            tokio::time::timeout(self.options.proxy.drain_timeout, self.connections.tracker.wait()).await;
+        let drained = tokio::time::timeout(
+            self.options.proxy.drain_timeout,
+            self.connections.tracker.wait(),
+        )
+        .await;
         if drained.is_err() {
             tracing::warn!("drain timeout: closing the connections still open");
         }
@@ -245,7 +275,10 @@ async fn read_snapshot(path: &std::path::Path) -> Result<AppsSnapshot, String> {
 }
 
 /// The service-port listeners a table asks for, each with the app id that wants it.
-fn desired_listeners(table: &RoutingTable, default_ip: IpAddr) -> HashMap<(IpAddr, u16, Mode), String> {
+fn desired_listeners(
+    table: &RoutingTable,
+    default_ip: IpAddr,
+) -> HashMap<(IpAddr, u16, Mode), String> {
     table
         .service_ports()
         .map(|f| {

@@ -13,13 +13,28 @@ async fn routes_by_host_path_app_id_and_service_port() {
     let (web, api) = (Backend::start("web").await, Backend::start("api").await);
     let service_port = free_port();
     let proxy = Proxy::start(json!([
-        app("/web", service_port, json!({"HAPROXY_0_VHOST": "shop.example.com"}), &[web.port()]),
-        app("/api", free_port(), json!({"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/api"}), &[api.port()]),
+        app(
+            "/web",
+            service_port,
+            json!({"HAPROXY_0_VHOST": "shop.example.com"}),
+            &[web.port()]
+        ),
+        app(
+            "/api",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/api"}),
+            &[api.port()]
+        ),
     ]))
     .await;
     let c = client();
     assert_eq!(get(&c, &proxy.url("/"), "shop.example.com").await.1, "web");
-    assert_eq!(get(&c, &proxy.url("/api/cart"), "SHOP.example.com:80").await.1, "api");
+    assert_eq!(
+        get(&c, &proxy.url("/api/cart"), "SHOP.example.com:80")
+            .await
+            .1,
+        "api"
+    );
     let (status, _, _) = get(&c, &proxy.url("/"), "unknown.example.com").await;
     assert_eq!(status, 503, "no route");
 
@@ -33,7 +48,8 @@ async fn routes_by_host_path_app_id_and_service_port() {
     assert_eq!(by_id.headers()["x-backend"], "api");
 
     // The app's own service port serves that app whatever the Host.
-    let (status, backend, _) = get(&c, &format!("http://127.0.0.1:{service_port}/"), "anything").await;
+    let (status, backend, _) =
+        get(&c, &format!("http://127.0.0.1:{service_port}/"), "anything").await;
     assert_eq!((status, backend.as_str()), (200, "web"));
 
     // HTTP/2 with prior knowledge on the same port; the host is the :authority.
@@ -53,7 +69,13 @@ async fn routes_by_host_path_app_id_and_service_port() {
 #[tokio::test]
 async fn forwarded_and_hop_by_hop_headers() {
     let web = Backend::start("web").await;
-    let proxy = Proxy::start(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "h.example.com"}), &[web.port()])])).await;
+    let proxy = Proxy::start(json!([app(
+        "/web",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "h.example.com"}),
+        &[web.port()]
+    )]))
+    .await;
     let response = client()
         .get(proxy.url("/echo?q=1"))
         .header("host", "h.example.com")
@@ -65,15 +87,24 @@ async fn forwarded_and_hop_by_hop_headers() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(response.headers().get("x-hop").is_none(), "response hop-by-hop header dropped");
+    assert!(
+        response.headers().get("x-hop").is_none(),
+        "response hop-by-hop header dropped"
+    );
     let doc: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     let h = &doc["headers"];
     assert_eq!(doc["path"], "/echo?q=1");
     assert_eq!(h["host"], "h.example.com");
     assert_eq!(h["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
     assert_eq!(h["x-forwarded-proto"], "http");
-    assert_eq!(h["x-forwarded-port"], proxy.handle.http_addr.port().to_string());
-    assert!(h.get("x-private").is_none(), "named in Connection: hop-by-hop");
+    assert_eq!(
+        h["x-forwarded-port"],
+        proxy.handle.http_addr.port().to_string()
+    );
+    assert!(
+        h.get("x-private").is_none(),
+        "named in Connection: hop-by-hop"
+    );
     assert!(h.get("te").is_none());
 }
 
@@ -81,18 +112,33 @@ async fn forwarded_and_hop_by_hop_headers() {
 async fn a_dead_endpoint_is_retried_elsewhere_and_all_dead_is_502() {
     let web = Backend::start("web").await;
     let dead = closed_port();
-    let proxy = Proxy::start(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "r.example.com"}), &[dead, web.port()])])).await;
+    let proxy = Proxy::start(json!([app(
+        "/web",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "r.example.com"}),
+        &[dead, web.port()]
+    )]))
+    .await;
     let c = fresh_client();
     for _ in 0..10 {
         let (status, backend, _) = get(&c, &proxy.url("/"), "r.example.com").await;
         assert_eq!((status, backend.as_str()), (200, "web"));
     }
     proxy
-        .set_apps(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "r.example.com"}), &[closed_port(), closed_port()])]))
+        .set_apps(json!([app(
+            "/web",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "r.example.com"}),
+            &[closed_port(), closed_port()]
+        )]))
         .await;
     let (status, _, body) = get(&c, &proxy.url("/"), "r.example.com").await;
     assert_eq!(status, 502);
-    assert_eq!(body, serde_json::Value::Null, "a short text body, no internals");
+    assert_eq!(
+        body,
+        serde_json::Value::Null,
+        "a short text body, no internals"
+    );
 }
 
 #[tokio::test]
@@ -102,8 +148,22 @@ async fn a_slow_upstream_is_a_504() {
         server_timeout: Duration::from_millis(300),
         ..ProxyConfig::default()
     };
-    let proxy = Proxy::start_with(json!([app("/slow", free_port(), json!({"HAPROXY_0_VHOST": "s.example.com"}), &[slow.port()])]), config).await;
-    let response = client().get(proxy.url("/")).header("host", "s.example.com").send().await.unwrap();
+    let proxy = Proxy::start_with(
+        json!([app(
+            "/slow",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "s.example.com"}),
+            &[slow.port()]
+        )]),
+        config,
+    )
+    .await;
+    let response = client()
+        .get(proxy.url("/"))
+        .header("host", "s.example.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 504);
     let text = response.text().await.unwrap();
     assert_eq!(text, "504 Gateway Timeout\n");
@@ -113,7 +173,13 @@ async fn a_slow_upstream_is_a_504() {
 #[tokio::test]
 async fn bad_requests_get_400() {
     let web = Backend::start("web").await;
-    let proxy = Proxy::start(json!([app("/web", free_port(), json!({"HAPROXY_0_VHOST": "b.example.com"}), &[web.port()])])).await;
+    let proxy = Proxy::start(json!([app(
+        "/web",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "b.example.com"}),
+        &[web.port()]
+    )]))
+    .await;
     let raw = |request: &'static [u8]| {
         let addr = proxy.handle.http_addr;
         async move {
@@ -134,33 +200,83 @@ async fn bad_requests_get_400() {
 
 #[tokio::test]
 async fn balancing_policies_draining_and_sticky_sessions() {
-    let (a, b, c) = (Backend::start("a").await, Backend::start("b").await, Backend::start("c").await);
-    let proxy = Proxy::start(json!([app("/rr", free_port(), json!({"HAPROXY_0_VHOST": "rr.example.com"}), &[a.port(), b.port(), c.port()])])).await;
+    let (a, b, c) = (
+        Backend::start("a").await,
+        Backend::start("b").await,
+        Backend::start("c").await,
+    );
+    let proxy = Proxy::start(json!([app(
+        "/rr",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "rr.example.com"}),
+        &[a.port(), b.port(), c.port()]
+    )]))
+    .await;
     let http = client();
     let mut seen = Vec::new();
     for _ in 0..6 {
         seen.push(get(&http, &proxy.url("/"), "rr.example.com").await.1);
     }
     seen.sort();
-    assert_eq!(seen, ["a", "a", "b", "b", "c", "c"], "round-robin spreads evenly");
+    assert_eq!(
+        seen,
+        ["a", "a", "b", "b", "c", "c"],
+        "round-robin spreads evenly"
+    );
 
     // Sticky: the cookie set on the first response pins the next requests.
-    proxy.set_apps(json!([app("/st", free_port(), json!({"HAPROXY_0_VHOST": "st.example.com", "HAPROXY_0_STICKY": "true"}), &[a.port(), b.port(), c.port()])])).await;
-    let first = http.get(proxy.url("/")).header("host", "st.example.com").send().await.unwrap();
-    let cookie = first.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    proxy
+        .set_apps(json!([app(
+            "/st",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "st.example.com", "HAPROXY_0_STICKY": "true"}),
+            &[a.port(), b.port(), c.port()]
+        )]))
+        .await;
+    let first = http
+        .get(proxy.url("/"))
+        .header("host", "st.example.com")
+        .send()
+        .await
+        .unwrap();
+    let cookie = first.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(cookie.starts_with("mesosphere_server_id="), "{cookie}");
     let pinned = first.headers()["x-backend"].to_str().unwrap().to_owned();
     for _ in 0..5 {
-        let r = http.get(proxy.url("/")).header("host", "st.example.com").header("cookie", &cookie).send().await.unwrap();
+        let r = http
+            .get(proxy.url("/"))
+            .header("host", "st.example.com")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.headers()["x-backend"], pinned.as_str());
         assert!(r.headers().get("set-cookie").is_none(), "already pinned");
     }
 
     // Source hash: one client address always lands on the same endpoint.
-    proxy.set_apps(json!([app("/src", free_port(), json!({"HAPROXY_0_VHOST": "src.example.com", "HAPROXY_0_BALANCE": "source"}), &[a.port(), b.port(), c.port()])])).await;
+    proxy
+        .set_apps(json!([app(
+            "/src",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "src.example.com", "HAPROXY_0_BALANCE": "source"}),
+            &[a.port(), b.port(), c.port()]
+        )]))
+        .await;
     let first = get(&http, &proxy.url("/"), "src.example.com").await.1;
     for _ in 0..5 {
-        assert_eq!(get(&fresh_client(), &proxy.url("/"), "src.example.com").await.1, first);
+        assert_eq!(
+            get(&fresh_client(), &proxy.url("/"), "src.example.com")
+                .await
+                .1,
+            first
+        );
     }
 }
 
@@ -177,19 +293,54 @@ async fn redirects_acl_and_path_rewrites() {
     ]))
     .await;
     let c = client();
-    let r = c.get(proxy.url("/cart?id=7")).header("host", "secure.example.com").send().await.unwrap();
+    let r = c
+        .get(proxy.url("/cart?id=7"))
+        .header("host", "secure.example.com")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 301);
-    assert_eq!(r.headers()["location"], "https://secure.example.com/cart?id=7");
+    assert_eq!(
+        r.headers()["location"],
+        "https://secure.example.com/cart?id=7"
+    );
 
     assert_eq!(get(&c, &proxy.url("/"), "closed.example.com").await.0, 403);
     assert_eq!(get(&c, &proxy.url("/"), "open.example.com").await.0, 200);
 
     let (status, _, doc) = get(&c, &proxy.url("/api/items?x=1"), "pp.example.com").await;
-    assert_eq!((status, doc["path"].as_str()), (200, Some("/items?x=1")), "proxypass strips the prefix");
-    let r = c.get(proxy.url("/api/redirect-me")).header("host", "pp.example.com").send().await.unwrap();
-    assert_eq!(r.headers()["location"], "/api/landed", "revproxy puts Location back under the prefix");
+    assert_eq!(
+        (status, doc["path"].as_str()),
+        (200, Some("/items?x=1")),
+        "proxypass strips the prefix"
+    );
+    let r = c
+        .get(proxy.url("/api/redirect-me"))
+        .header("host", "pp.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/api/landed",
+        "revproxy puts Location back under the prefix"
+    );
 
-    let r = c.get(proxy.url("/")).header("host", "home.example.com").send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (301, "/welcome"));
-    assert_eq!(get(&c, &proxy.url("/other"), "home.example.com").await.0, 200);
+    let r = c
+        .get(proxy.url("/"))
+        .header("host", "home.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["location"].to_str().unwrap()
+        ),
+        (301, "/welcome")
+    );
+    assert_eq!(
+        get(&c, &proxy.url("/other"), "home.example.com").await.0,
+        200
+    );
 }

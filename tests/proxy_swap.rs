@@ -20,7 +20,14 @@ async fn a_thousand_swaps_under_load_fail_no_request() {
     ];
     let ports: Vec<u16> = backends.iter().map(Backend::port).collect();
     let sets: [&[u16]; 4] = [&ports[0..1], &ports[1..3], &ports[0..3], &ports[2..3]];
-    let apps = |i: usize| json!([app("/moving", 10999, json!({"HAPROXY_0_VHOST": "move.example.com"}), sets[i % sets.len()])]);
+    let apps = |i: usize| {
+        json!([app(
+            "/moving",
+            10999,
+            json!({"HAPROXY_0_VHOST": "move.example.com"}),
+            sets[i % sets.len()]
+        )])
+    };
     let proxy = Arc::new(Proxy::start(apps(0)).await);
 
     let running = Arc::new(AtomicBool::new(true));
@@ -29,11 +36,16 @@ async fn a_thousand_swaps_under_load_fail_no_request() {
     let mut clients = Vec::new();
     // Two keep-alive clients and one that opens a new connection per request.
     for fresh in [false, false, true] {
-        let (proxy, running, ok, failed) = (proxy.clone(), running.clone(), ok.clone(), failed.clone());
+        let (proxy, running, ok, failed) =
+            (proxy.clone(), running.clone(), ok.clone(), failed.clone());
         clients.push(tokio::spawn(async move {
             let http = if fresh { fresh_client() } else { client() };
             while running.load(Ordering::SeqCst) {
-                let r = http.get(proxy.url("/")).header("host", "move.example.com").send().await;
+                let r = http
+                    .get(proxy.url("/"))
+                    .header("host", "move.example.com")
+                    .send()
+                    .await;
                 match r {
                     Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::SeqCst),
                     Ok(r) => {
@@ -55,10 +67,18 @@ async fn a_thousand_swaps_under_load_fail_no_request() {
     for c in clients {
         c.await.unwrap();
     }
-    eprintln!("requests during swaps: {} ok, {} failed", ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
+    eprintln!(
+        "requests during swaps: {} ok, {} failed",
+        ok.load(Ordering::SeqCst),
+        failed.load(Ordering::SeqCst)
+    );
     assert_eq!(proxy.handle.generation(), 1001);
     assert_eq!(failed.load(Ordering::SeqCst), 0);
-    assert!(ok.load(Ordering::SeqCst) > 100, "traffic flowed during the swaps: {}", ok.load(Ordering::SeqCst));
+    assert!(
+        ok.load(Ordering::SeqCst) > 100,
+        "traffic flowed during the swaps: {}",
+        ok.load(Ordering::SeqCst)
+    );
     for b in &backends {
         assert!(b.hits() > 0, "backend {} got traffic", b.name);
     }
@@ -68,7 +88,13 @@ async fn a_thousand_swaps_under_load_fail_no_request() {
 async fn a_removed_endpoint_finishes_its_request_and_gets_no_new_ones() {
     let slow = Backend::start_with("slow", true).await;
     let fast = Backend::start("fast").await;
-    let proxy = Proxy::start(json!([app("/app", 10998, json!({"HAPROXY_0_VHOST": "x.example.com"}), &[slow.port()])])).await;
+    let proxy = Proxy::start(json!([app(
+        "/app",
+        10998,
+        json!({"HAPROXY_0_VHOST": "x.example.com"}),
+        &[slow.port()]
+    )]))
+    .await;
 
     let in_flight = {
         let url = proxy.url("/");
@@ -78,15 +104,30 @@ async fn a_removed_endpoint_finishes_its_request_and_gets_no_new_ones() {
     while slow.hits() == 0 {
         tokio::task::yield_now().await;
     }
-    proxy.set_apps(json!([app("/app", 10998, json!({"HAPROXY_0_VHOST": "x.example.com"}), &[fast.port()])])).await;
+    proxy
+        .set_apps(json!([app(
+            "/app",
+            10998,
+            json!({"HAPROXY_0_VHOST": "x.example.com"}),
+            &[fast.port()]
+        )]))
+        .await;
     let c = client();
     for _ in 0..10 {
         assert_eq!(get(&c, &proxy.url("/"), "x.example.com").await.1, "fast");
     }
-    assert_eq!(slow.hits(), 1, "no new request reached the removed endpoint");
+    assert_eq!(
+        slow.hits(),
+        1,
+        "no new request reached the removed endpoint"
+    );
     slow.release(1);
     let (status, backend, _) = in_flight.await.unwrap();
-    assert_eq!((status, backend.as_str()), (200, "slow"), "the in-flight request completed");
+    assert_eq!(
+        (status, backend.as_str()),
+        (200, "slow"),
+        "the in-flight request completed"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +135,10 @@ async fn drained_endpoints_of_a_deployment_get_no_new_requests() {
     let (old, new) = (Backend::start("old").await, Backend::start("new").await);
     let group = |id: &str, started: &str, port: u16, extra: serde_json::Value| {
         let mut labels = json!({"HAPROXY_0_VHOST": "zdd.example.com", "HAPROXY_DEPLOYMENT_GROUP": "zdd", "HAPROXY_DEPLOYMENT_STARTED_AT": started});
-        labels.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        labels
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         let mut a = app(id, 10997, labels, &[port]);
         a["instances"] = json!(1);
         a
@@ -115,13 +159,36 @@ async fn drained_endpoints_of_a_deployment_get_no_new_requests() {
 async fn service_port_listeners_open_and_close_with_the_table() {
     let web = Backend::start("web").await;
     let (port_a, port_b) = (free_port(), free_port());
-    let proxy = Proxy::start(json!([app("/a", port_a, json!({"HAPROXY_0_MODE": "http"}), &[web.port()])])).await;
+    let proxy = Proxy::start(json!([app(
+        "/a",
+        port_a,
+        json!({"HAPROXY_0_MODE": "http"}),
+        &[web.port()]
+    )]))
+    .await;
     let c = client();
-    assert_eq!(get(&c, &format!("http://127.0.0.1:{port_a}/"), "x").await.1, "web");
-    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port_b)).await.is_err());
+    assert_eq!(
+        get(&c, &format!("http://127.0.0.1:{port_a}/"), "x").await.1,
+        "web"
+    );
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port_b))
+        .await
+        .is_err());
 
-    proxy.set_apps(json!([app("/b", port_b, json!({"HAPROXY_0_MODE": "http"}), &[web.port()])])).await;
-    assert_eq!(get(&fresh_client(), &format!("http://127.0.0.1:{port_b}/"), "x").await.1, "web");
+    proxy
+        .set_apps(json!([app(
+            "/b",
+            port_b,
+            json!({"HAPROXY_0_MODE": "http"}),
+            &[web.port()]
+        )]))
+        .await;
+    assert_eq!(
+        get(&fresh_client(), &format!("http://127.0.0.1:{port_b}/"), "x")
+            .await
+            .1,
+        "web"
+    );
     // The removed port stops accepting.
     let refused = loop {
         match tokio::net::TcpStream::connect(("127.0.0.1", port_a)).await {
@@ -137,12 +204,32 @@ async fn service_port_listeners_open_and_close_with_the_table() {
     let taken = squatter.local_addr().unwrap().port();
     proxy
         .set_apps(json!([
-            app("/b", port_b, json!({"HAPROXY_0_MODE": "http"}), &[web.port()]),
-            app("/squatted", taken, json!({"HAPROXY_0_VHOST": "sq.example.com"}), &[web.port()]),
+            app(
+                "/b",
+                port_b,
+                json!({"HAPROXY_0_MODE": "http"}),
+                &[web.port()]
+            ),
+            app(
+                "/squatted",
+                taken,
+                json!({"HAPROXY_0_VHOST": "sq.example.com"}),
+                &[web.port()]
+            ),
         ]))
         .await;
-    assert_eq!(get(&fresh_client(), &proxy.url("/"), "sq.example.com").await.1, "web");
-    assert_eq!(get(&fresh_client(), &format!("http://127.0.0.1:{port_b}/"), "x").await.1, "web");
+    assert_eq!(
+        get(&fresh_client(), &proxy.url("/"), "sq.example.com")
+            .await
+            .1,
+        "web"
+    );
+    assert_eq!(
+        get(&fresh_client(), &format!("http://127.0.0.1:{port_b}/"), "x")
+            .await
+            .1,
+        "web"
+    );
 }
 
 #[tokio::test]
@@ -161,9 +248,17 @@ async fn tcp_mode_echoes_through_a_service_port_with_half_close() {
         }
     });
     let port = free_port();
-    let _proxy = Proxy::start(json!([app("/echo", port, json!({"HAPROXY_0_MODE": "tcp"}), &[closed_port(), echo_port])])).await;
+    let _proxy = Proxy::start(json!([app(
+        "/echo",
+        port,
+        json!({"HAPROXY_0_MODE": "tcp"}),
+        &[closed_port(), echo_port]
+    )]))
+    .await;
     for _ in 0..3 {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         s.write_all(b"hello tcp").await.unwrap();
         s.shutdown().await.unwrap();
         let mut back = Vec::new();
@@ -188,13 +283,23 @@ async fn websocket_echo_through_a_vhost() {
             });
         }
     });
-    let proxy = Proxy::start(json!([app("/ws", free_port(), json!({"HAPROXY_0_VHOST": "ws.example.com"}), &[ws_port])])).await;
-    let stream = tokio::net::TcpStream::connect(proxy.handle.http_addr).await.unwrap();
+    let proxy = Proxy::start(json!([app(
+        "/ws",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "ws.example.com"}),
+        &[ws_port]
+    )]))
+    .await;
+    let stream = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+        .await
+        .unwrap();
     let request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
         "ws://ws.example.com/chat",
     )
     .unwrap();
-    let (mut socket, response) = tokio_tungstenite::client_async(request, stream).await.unwrap();
+    let (mut socket, response) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
     assert_eq!(response.status(), 101);
     for text in ["one", "two", "three"] {
         socket.send(Message::Text(text.into())).await.unwrap();

@@ -141,7 +141,12 @@ mod tests {
 
     fn targets(n: u16, registry: &Registry) -> Vec<Target> {
         (0..n)
-            .map(|i| Target::new(registry.state(SocketAddr::from(([127, 0, 0, 1], 1000 + i))), false))
+            .map(|i| {
+                Target::new(
+                    registry.state(SocketAddr::from(([127, 0, 0, 1], 1000 + i))),
+                    false,
+                )
+            })
             .collect()
     }
 
@@ -152,7 +157,9 @@ mod tests {
         let registry = Registry::default();
         let t = targets(3, &registry);
         let s = Selector::new(Balance::RoundRobin);
-        let picks: Vec<_> = (0..6).map(|_| s.pick(&t, CLIENT, None, &[]).unwrap()).collect();
+        let picks: Vec<_> = (0..6)
+            .map(|_| s.pick(&t, CLIENT, None, &[]).unwrap())
+            .collect();
         assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
     }
 

@@ -56,7 +56,10 @@ impl<C> EndpointState<C> {
 
     /// A connect failed: skip the endpoint for a back-off that grows with each failure.
     pub fn mark_failed(&self) {
-        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed).min(16);
+        let failures = self
+            .consecutive_failures
+            .fetch_add(1, Ordering::Relaxed)
+            .min(16);
         let backoff = BACKOFF_BASE
             .saturating_mul(1 << failures.min(4))
             .min(BACKOFF_CAP);
@@ -140,10 +143,18 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let first = registry.state(a);
         let _guard = first.begin();
-        assert_eq!(registry.state(a).in_flight(), 1, "same state for the same address");
+        assert_eq!(
+            registry.state(a).in_flight(),
+            1,
+            "same state for the same address"
+        );
         registry.retain(&HashSet::new());
         assert!(registry.is_empty());
-        assert_eq!(registry.state(a).in_flight(), 0, "a new state after pruning");
+        assert_eq!(
+            registry.state(a).in_flight(),
+            0,
+            "a new state after pruning"
+        );
     }
 
     #[test]

@@ -57,23 +57,39 @@ async fn proxy(
         return Ok(redirect);
     }
 
-    let upgrade = headers::wants_upgrade(request.headers()) && request.version() == Version::HTTP_11;
+    let upgrade =
+        headers::wants_upgrade(request.headers()) && request.version() == Version::HTTP_11;
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     let sticky = backend.labels().sticky;
-    let cookie = if sticky { sticky_cookie(request.headers()) } else { None };
-    let mut upstream_request = rewrite_request(request, &backend, frontend, &host, client, upgrade)?;
+    let cookie = if sticky {
+        sticky_cookie(request.headers())
+    } else {
+        None
+    };
+    let mut upstream_request =
+        rewrite_request(request, &backend, frontend, &host, client, upgrade)?;
 
     let mut tried: Vec<usize> = Vec::new();
     let mut last_error = ProxyError::NoEndpoint;
     while tried.len() < MAX_ATTEMPTS {
-        let Some(index) = backend.selector.pick(&backend.targets, client.ip(), cookie.as_deref(), &tried)
+        let Some(index) =
+            backend
+                .selector
+                .pick(&backend.targets, client.ip(), cookie.as_deref(), &tried)
         else {
             break;
         };
         tried.push(index);
         let target = &backend.targets[index];
         let in_flight = target.state.begin();
-        match upstream::send(&target.state, upstream_request, ctx.config.connect_timeout, ctx.config.server_timeout).await {
+        match upstream::send(
+            &target.state,
+            upstream_request,
+            ctx.config.connect_timeout,
+            ctx.config.server_timeout,
+        )
+        .await
+        {
             Attempt::Response(response, conn) => {
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     return Ok(tunnel(ctx, response, client_upgrade));
@@ -143,7 +159,12 @@ fn find_backend(
 }
 
 /// `HAPROXY_{n}_REDIRECT_TO_HTTPS` on plain HTTP, and `HAPROXY_{n}_HTTP_BACKEND_REDIR` for `/`.
-fn redirect(backend: &Backend, frontend: Frontend, host: &[u8], uri: &Uri) -> Option<Response<ProxyBody>> {
+fn redirect(
+    backend: &Backend,
+    frontend: Frontend,
+    host: &[u8],
+    uri: &Uri,
+) -> Option<Response<ProxyBody>> {
     let labels = backend.labels();
     if labels.redirect_to_https && !frontend.is_tls() {
         let host = crate::model::vhost::host_part(host)?;
@@ -199,10 +220,16 @@ fn rewrite_request(
     parts.version = Version::HTTP_11;
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     if !parts.headers.contains_key(header::HOST) && !host.is_empty() {
-        let value = HeaderValue::from_bytes(host).map_err(|_| ProxyError::BadRequest("bad host"))?;
+        let value =
+            HeaderValue::from_bytes(host).map_err(|_| ProxyError::BadRequest("bad host"))?;
         parts.headers.insert(header::HOST, value);
     }
-    headers::add_forwarded(&mut parts.headers, client.ip(), frontend.scheme(), frontend.port());
+    headers::add_forwarded(
+        &mut parts.headers,
+        client.ip(),
+        frontend.scheme(),
+        frontend.port(),
+    );
     Ok(Request::from_parts(parts, body))
 }
 
@@ -262,7 +289,9 @@ fn tunnel(
         let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
             return;
         };
-        let _ = super::tcp::copy_with_idle_timeout(TokioIo::new(client), TokioIo::new(upstream), idle).await;
+        let _ =
+            super::tcp::copy_with_idle_timeout(TokioIo::new(client), TokioIo::new(upstream), idle)
+                .await;
     });
     let (parts, _) = response.into_parts();
     Response::from_parts(parts, ProxyBody::Local(Default::default()))

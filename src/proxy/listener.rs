@@ -92,8 +92,11 @@ pub async fn run(
                 connections.tracker.spawn(async move {
                     let _permit = permit;
                     let _ = stream.set_nodelay(true);
-                    let service = service_fn(move |request| http::serve(ctx.clone(), frontend, peer, request));
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let service = service_fn(move |request| {
+                        http::serve(ctx.clone(), frontend, peer, request)
+                    });
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     tokio::pin!(connection);
                     tokio::select! {
                         _ = connection.as_mut() => return,

@@ -34,12 +34,18 @@ pub async fn serve(ctx: Arc<ProxyContext>, port: u16, client: TcpStream, peer: S
     }
     let mut tried = Vec::new();
     while tried.len() < MAX_ATTEMPTS {
-        let Some(index) = backend.selector.pick(&backend.targets, peer.ip(), None, &tried) else {
+        let Some(index) = backend
+            .selector
+            .pick(&backend.targets, peer.ip(), None, &tried)
+        else {
             return;
         };
         tried.push(index);
         let target = &backend.targets[index];
-        let connect = tokio::time::timeout(ctx.config.connect_timeout, TcpStream::connect(target.addr()));
+        let connect = tokio::time::timeout(
+            ctx.config.connect_timeout,
+            TcpStream::connect(target.addr()),
+        );
         match connect.await {
             Ok(Ok(upstream)) => {
                 target.state.mark_ok();

@@ -32,7 +32,10 @@ pub async fn run(listener: TcpListener, table: SharedTable, stop: CancellationTo
     }
 }
 
-async fn answer(request: Request<Incoming>, table: SharedTable) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    request: Request<Incoming>,
+    table: SharedTable,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body) = match request.uri().path() {
         "/_haproxy_health_check" | "/healthz" => (StatusCode::OK, "OK\n".to_owned()),
         "/generation" => (StatusCode::OK, format!("{}\n", table.load().generation())),

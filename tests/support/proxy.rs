@@ -42,11 +42,17 @@ impl Backend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new(Semaphore::new(if gated { 0 } else { Semaphore::MAX_PERMITS }));
+        let gate = Arc::new(Semaphore::new(if gated {
+            0
+        } else {
+            Semaphore::MAX_PERMITS
+        }));
         let (h, g) = (hits.clone(), gate.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let (hits, gate) = (h.clone(), g.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -60,7 +66,12 @@ impl Backend {
                 });
             }
         });
-        Backend { name, addr, hits, gate }
+        Backend {
+            name,
+            addr,
+            hits,
+            gate,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -85,7 +96,11 @@ async fn answer(
 ) -> Response<Full<Bytes>> {
     hits.fetch_add(1, Ordering::SeqCst);
     let _permit = gate.acquire().await.unwrap();
-    let path = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     if path.starts_with("/redirect-me") {
         return Response::builder()
             .status(302)
@@ -99,7 +114,12 @@ async fn answer(
         .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or(""))))
         .collect();
     let method = req.method().to_string();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
     let doc = json!({"backend": name, "method": method, "path": path, "headers": headers, "body_len": body});
     Response::builder()
         .header("content-type", "application/json")
@@ -112,7 +132,11 @@ async fn answer(
 
 /// A port that refuses connections (bound once, released).
 pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A port free for a service-port listener.
