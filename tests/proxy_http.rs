@@ -344,3 +344,38 @@ async fn redirects_acl_and_path_rewrites() {
         200
     );
 }
+
+#[tokio::test]
+async fn basic_auth_against_crypt_hashes() {
+    let web = Backend::start("web").await;
+    // Hashes of "s3cret" made by glibc's crypt(3) (SHA-512, MD5 and DES), as users have them.
+    let hashes = [
+        "$6$saltsalt$As4wrv0kZlfch1du9WeH7qhskyLriQWySXrZzynnvi46nFnNxjdpl6ksRegrrKexvhIa/Iny8S8uF3fVWTMuC1",
+        "$1$saltsalt$RwMqRjSWhXMKbW72DwzGd1",
+        "abhWCwoTZY2c6",
+    ];
+    let apps: Vec<_> = hashes
+        .iter()
+        .enumerate()
+        .map(|(i, hash)| {
+            app(&format!("/auth{i}"), free_port(), json!({"HAPROXY_0_VHOST": format!("auth{i}.example.com"), "HAPROXY_0_AUTH": format!("shop:admin:{hash}")}), &[web.port()])
+        })
+        .collect();
+    let proxy = Proxy::start(json!(apps)).await;
+    let c = client();
+    for i in 0..hashes.len() {
+        let host = format!("auth{i}.example.com");
+        let r = c.get(proxy.url("/")).header("host", &host).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"shop\"");
+        for (user, password) in [("admin", "wrong"), ("root", "s3cret")] {
+            let r = c.get(proxy.url("/")).header("host", &host).basic_auth(user, Some(password)).send().await.unwrap();
+            assert_eq!(r.status(), 401, "{user}:{password} on {host}");
+        }
+        for _ in 0..2 {
+            let r = c.get(proxy.url("/")).header("host", &host).basic_auth("admin", Some("s3cret")).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{host}");
+        }
+    }
+    assert_eq!(web.hits(), 2 * hashes.len(), "only authenticated requests reached the backend");
+}

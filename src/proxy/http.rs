@@ -56,6 +56,11 @@ async fn proxy(
     if let Some(redirect) = redirect(&backend, frontend, &host, request.uri()) {
         return Ok(redirect);
     }
+    if let Some(auth) = &backend.labels().auth {
+        if !super::auth::allowed(auth, &backend.verified_authorization, request.headers()).await {
+            return Ok(super::auth::challenge(auth));
+        }
+    }
 
     let upgrade =
         headers::wants_upgrade(request.headers()) && request.version() == Version::HTTP_11;

@@ -10,6 +10,7 @@
 //! error.rs     ProxyError → status
 //! ```
 
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod headers;

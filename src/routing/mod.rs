@@ -64,6 +64,8 @@ pub struct Backend {
     /// The endpoints with their runtime state, in `service.endpoints` order.
     pub targets: Vec<Target>,
     pub selector: Selector,
+    /// The last `Authorization` value that passed `HAPROXY_{n}_AUTH` (crypt is slow).
+    pub verified_authorization: arc_swap::ArcSwapOption<Box<[u8]>>,
 }
 
 impl Backend {
@@ -143,6 +145,7 @@ impl RoutingTable {
                 name: backend_name(&service.app_id, service.service_port).into(),
                 selector: Selector::new(service.labels.balance),
                 targets,
+                verified_authorization: Default::default(),
                 service,
             });
             let service = &backend.service;
