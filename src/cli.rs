@@ -43,6 +43,64 @@ pub struct ServeArgs {
     pub apps_file_poll: f64,
     #[command(flatten)]
     pub routing: RoutingFlags,
+    #[command(flatten)]
+    pub limits: LimitFlags,
+}
+
+/// Timeouts (seconds) and limits of the data plane; all on by default.
+#[derive(Debug, Clone, Args)]
+pub struct LimitFlags {
+    /// Connecting to an endpoint (then the next endpoint is tried).
+    #[arg(long, default_value_t = 3.0)]
+    pub connect_timeout: f64,
+    /// Waiting for an endpoint's response headers (then 504).
+    #[arg(long, default_value_t = 30.0)]
+    pub server_timeout: f64,
+    /// Reading a request's headers, and a keep-alive connection's idle time.
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// A WebSocket or TCP-mode connection with no traffic either way.
+    #[arg(long, default_value_t = 3600.0)]
+    pub tunnel_timeout: f64,
+    /// How long a stopping balancer lets requests in flight finish.
+    #[arg(long, default_value_t = 30.0)]
+    pub drain_timeout: f64,
+    /// Client connections open at once, all listeners together.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_connections: usize,
+    /// Largest request head, in bytes.
+    #[arg(long, default_value_t = 65_536)]
+    pub max_header_bytes: usize,
+}
+
+impl LimitFlags {
+    pub fn proxy_config(&self) -> Result<ProxyConfig, String> {
+        let seconds = |name: &str, value: f64| {
+            if value.is_finite() && value > 0.0 && value < 1e9 {
+                Ok(std::time::Duration::from_secs_f64(value))
+            } else {
+                Err(format!(
+                    "--{name} must be a positive number of seconds, not {value}"
+                ))
+            }
+        };
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".to_owned());
+        }
+        if !(1024..=1 << 24).contains(&self.max_header_bytes) {
+            return Err("--max-header-bytes must be between 1024 and 16777216".to_owned());
+        }
+        Ok(ProxyConfig {
+            connect_timeout: seconds("connect-timeout", self.connect_timeout)?,
+            server_timeout: seconds("server-timeout", self.server_timeout)?,
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            tunnel_timeout: seconds("tunnel-timeout", self.tunnel_timeout)?,
+            drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
+            ..ProxyConfig::default()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +214,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     if !(args.apps_file_poll.is_finite() && args.apps_file_poll > 0.0) {
         return fail("--apps-file-poll must be a positive number of seconds");
     }
+    let proxy = match args.limits.proxy_config() {
+        Ok(proxy) => proxy,
+        Err(message) => return fail(&message),
+    };
     let ip = args.bind_address;
     let bind = |port: u16| async move {
         tokio::net::TcpListener::bind((ip, port))
@@ -180,7 +242,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         apps_file,
         poll_interval: std::time::Duration::from_secs_f64(args.apps_file_poll),
         bind_address: ip,
-        proxy: ProxyConfig::default(),
+        proxy,
     };
     let handle = match serve::start(options, listeners) {
         Ok(handle) => handle,

@@ -365,17 +365,38 @@ async fn basic_auth_against_crypt_hashes() {
     let c = client();
     for i in 0..hashes.len() {
         let host = format!("auth{i}.example.com");
-        let r = c.get(proxy.url("/")).header("host", &host).send().await.unwrap();
+        let r = c
+            .get(proxy.url("/"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401);
         assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"shop\"");
         for (user, password) in [("admin", "wrong"), ("root", "s3cret")] {
-            let r = c.get(proxy.url("/")).header("host", &host).basic_auth(user, Some(password)).send().await.unwrap();
+            let r = c
+                .get(proxy.url("/"))
+                .header("host", &host)
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 401, "{user}:{password} on {host}");
         }
         for _ in 0..2 {
-            let r = c.get(proxy.url("/")).header("host", &host).basic_auth("admin", Some("s3cret")).send().await.unwrap();
+            let r = c
+                .get(proxy.url("/"))
+                .header("host", &host)
+                .basic_auth("admin", Some("s3cret"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200, "{host}");
         }
     }
-    assert_eq!(web.hits(), 2 * hashes.len(), "only authenticated requests reached the backend");
+    assert_eq!(
+        web.hits(),
+        2 * hashes.len(),
+        "only authenticated requests reached the backend"
+    );
 }

@@ -22,7 +22,11 @@ pub async fn allowed(auth: &BasicAuth, cache: &VerifiedCache, headers: &HeaderMa
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return false;
     };
-    if cache.load().as_deref().is_some_and(|ok| **ok == *value.as_bytes()) {
+    if cache
+        .load()
+        .as_deref()
+        .is_some_and(|ok| **ok == *value.as_bytes())
+    {
         return true;
     }
     let Some((user, password)) = decode(value) else {
@@ -46,7 +50,9 @@ pub fn challenge(auth: &BasicAuth) -> Response<ProxyBody> {
     let mut response = status_response(StatusCode::UNAUTHORIZED);
     let realm = auth.realm.replace('"', "");
     if let Ok(value) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }
