@@ -21,6 +21,7 @@ use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 
 mod admin;
+mod health;
 
 /// Everything serve mode needs besides its listeners.
 #[derive(Debug, Clone)]
@@ -133,6 +134,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         ctx,
         connections,
         service_listeners: HashMap::new(),
+        health_checkers: health::HealthCheckers::default(),
         last_seen: None,
         failing: false,
         generation: generation_tx,
@@ -158,6 +160,7 @@ struct Control {
     connections: Connections,
     /// Open service-port listeners and the token that stops each.
     service_listeners: HashMap<(IpAddr, u16, Mode), CancellationToken>,
+    health_checkers: health::HealthCheckers,
     /// The file's (length, mtime) when last read.
     last_seen: Option<(u64, SystemTime)>,
     /// Whether the last read failed (log once per state change, not per poll).
@@ -212,6 +215,8 @@ impl Control {
         let table = pipeline.rebuild(&snapshot).await;
         let generation = table.generation();
         let desired = desired_listeners(&table, self.options.bind_address);
+        self.health_checkers
+            .reconcile(&table, &self.connections.shutdown);
         self.ctx.table.publish(table);
         self.reconcile(desired).await;
         tracing::info!(generation, "routing table published");

@@ -400,3 +400,43 @@ async fn basic_auth_against_crypt_hashes() {
         "only authenticated requests reached the backend"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_its_active_health_check_leaves_rotation() {
+    let (sick, well) = (Backend::start("sick").await, Backend::start("well").await);
+    let mut checked = app(
+        "/checked",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "hc.example.com"}),
+        &[sick.port(), well.port()],
+    );
+    // Marathon still reports both tasks healthy; the balancer's own check disagrees for one.
+    checked["healthChecks"] = json!([{"protocol": "HTTP", "path": "/health", "portIndex": 0,
+        "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 0}]);
+    for task in checked["tasks"].as_array_mut().unwrap() {
+        task["healthCheckResults"] = json!([{"alive": true}]);
+    }
+    let proxy = Proxy::start(json!([checked])).await;
+    let sick_state = {
+        let table = proxy.handle.table.load();
+        let backend = &table.backends()[0];
+        let i = backend
+            .targets
+            .iter()
+            .position(|t| t.addr() == sick.addr)
+            .unwrap();
+        backend.targets[i].state.clone()
+    };
+    // Wait on the endpoint's observable state (the first probe runs at once).
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !sick_state.is_down() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the failing endpoint is taken out");
+    let c = client();
+    for _ in 0..8 {
+        assert_eq!(get(&c, &proxy.url("/"), "hc.example.com").await.1, "well");
+    }
+}

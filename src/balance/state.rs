@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,8 @@ pub struct EndpointState<C> {
     /// Milliseconds since the process epoch until which the endpoint is skipped (0 = healthy).
     down_until_ms: AtomicU64,
     consecutive_failures: AtomicU32,
+    /// Set by the active health check while the endpoint fails it.
+    check_failed: AtomicBool,
     /// Idle pooled connections to this endpoint.
     pub idle: ArrayQueue<C>,
 }
@@ -35,6 +37,7 @@ impl<C> EndpointState<C> {
             in_flight: AtomicUsize::new(0),
             down_until_ms: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
+            check_failed: AtomicBool::new(false),
             idle: ArrayQueue::new(IDLE_CONNECTIONS),
         }
     }
@@ -49,9 +52,19 @@ impl<C> EndpointState<C> {
         InFlight(self.clone())
     }
 
-    /// Whether passive health currently skips this endpoint.
+    /// Whether passive or active health currently skips this endpoint.
     pub fn is_down(&self) -> bool {
-        self.down_until_ms.load(Ordering::Relaxed) > now_ms()
+        self.check_failed.load(Ordering::Relaxed)
+            || self.down_until_ms.load(Ordering::Relaxed) > now_ms()
+    }
+
+    pub fn is_check_failed(&self) -> bool {
+        self.check_failed.load(Ordering::Relaxed)
+    }
+
+    /// The active health check's verdict.
+    pub fn set_check_failed(&self, failed: bool) {
+        self.check_failed.store(failed, Ordering::Relaxed);
     }
 
     /// A connect failed: skip the endpoint for a back-off that grows with each failure.

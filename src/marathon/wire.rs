@@ -183,6 +183,16 @@ pub struct HealthCheck {
     pub port_index: Option<u32>,
     #[serde(default)]
     pub port: Option<u32>,
+    /// HTTP checks: the path to GET.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Marathon's defaults: 60 s, 20 s, 3.
+    #[serde(default)]
+    pub interval_seconds: Option<u32>,
+    #[serde(default)]
+    pub timeout_seconds: Option<u32>,
+    #[serde(default)]
+    pub max_consecutive_failures: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -17,6 +17,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -103,6 +104,28 @@ pub struct Service {
     pub labels: Box<PortLabels>,
     /// Sorted by task id.
     pub endpoints: Vec<Endpoint>,
+    /// The app's Marathon health check for this port, run by the balancer too (as Marathon-LB
+    /// has HAProxy do).
+    pub health_check: Option<ActiveCheck>,
+}
+
+/// An active health check, from the app's Marathon health check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ActiveCheck {
+    pub kind: CheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures that take an endpoint out (`maxConsecutiveFailures + 1`, as
+    /// Marathon-LB configures HAProxy's `fall`).
+    pub fall: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// `GET path`; a 2xx or 3xx answer passes.
+    Http { path: String },
+    /// A TCP connect passes (also used for HTTPS checks).
+    Tcp,
 }
 
 /// One task's address for one service port.

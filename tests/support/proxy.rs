@@ -101,6 +101,13 @@ async fn answer(
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
+    if path.starts_with("/health") {
+        let status = if name.starts_with("sick") { 500 } else { 200 };
+        return Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
     if path.starts_with("/redirect-me") {
         return Response::builder()
             .status(302)
