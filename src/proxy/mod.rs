@@ -5,7 +5,7 @@
 //! listener.rs  accept (connection cap, back-off on accept errors) → http or tcp
 //! http.rs      route → checks → pick → rewrite → forward (retry while unsent) → respond / tunnel
 //! upstream.rs  per-endpoint idle pool, connect, send
-//! tcp.rs       TCP mode and the tunnel copy loop
+//! tcp.rs       TCP mode and the tunnel copy loop (splice.rs: zero-copy on Linux)
 //! headers.rs   hop-by-hop and X-Forwarded-*
 //! error.rs     ProxyError → status
 //! ```
@@ -16,6 +16,8 @@ pub mod error;
 pub mod headers;
 pub mod http;
 pub mod listener;
+#[cfg(target_os = "linux")]
+pub mod splice;
 pub mod tcp;
 pub mod upstream;
 

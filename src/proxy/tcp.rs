@@ -52,7 +52,7 @@ pub async fn serve(ctx: Arc<ProxyContext>, port: u16, client: TcpStream, peer: S
                 let _in_flight = target.state.begin();
                 let _ = client.set_nodelay(true);
                 let _ = upstream.set_nodelay(true);
-                let _ = copy_with_idle_timeout(client, upstream, ctx.config.tunnel_timeout).await;
+                let _ = forward(client, upstream, ctx.config.tunnel_timeout).await;
                 return;
             }
             Ok(Err(err)) => {
@@ -62,6 +62,14 @@ pub async fn serve(ctx: Arc<ProxyContext>, port: u16, client: TcpStream, peer: S
             Err(_) => target.state.mark_failed(),
         }
     }
+}
+
+/// Bytes both ways between two sockets: `splice(2)` on Linux, a copy loop elsewhere.
+async fn forward(client: TcpStream, upstream: TcpStream, idle: Duration) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    return super::splice::forward(client, upstream, idle).await;
+    #[cfg(not(target_os = "linux"))]
+    return copy_with_idle_timeout(client, upstream, idle).await;
 }
 
 /// Copies both ways until both directions have ended (a half-close is passed on as a write
