@@ -440,3 +440,58 @@ async fn an_endpoint_failing_its_active_health_check_leaves_rotation() {
         assert_eq!(get(&c, &proxy.url("/"), "hc.example.com").await.1, "well");
     }
 }
+
+#[tokio::test]
+async fn silent_and_idle_client_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let web = Backend::start("web").await;
+    let config = ProxyConfig {
+        header_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    };
+    let proxy = Proxy::start_with(
+        json!([app(
+            "/web",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "i.example.com"}),
+            &[web.port()]
+        )]),
+        config,
+    )
+    .await;
+    let bound = Duration::from_secs(10);
+
+    // A client that connects and says nothing.
+    let mut silent = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(bound, silent.read(&mut buf))
+        .await
+        .expect("closed by the proxy")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed without an answer");
+
+    // A keep-alive client that goes idle after one request.
+    let mut idle = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+        .await
+        .unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: i.example.com\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(bound, async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "idle keep-alive connection closed");
+    assert!(
+        String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"),
+        "the request was answered first"
+    );
+}

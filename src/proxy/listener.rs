@@ -89,9 +89,19 @@ pub async fn run(
             }
             Protocol::Http(frontend) => {
                 let builder = builder.clone();
+                let first_byte = ctx.config.header_timeout;
                 connections.tracker.spawn(async move {
                     let _permit = permit;
                     let _ = stream.set_nodelay(true);
+                    // hyper times out a request's head, but not a client that connects and
+                    // sends nothing while the protocol is being detected: do it here.
+                    let mut probe = [0u8; 1];
+                    if !matches!(
+                        tokio::time::timeout(first_byte, stream.peek(&mut probe)).await,
+                        Ok(Ok(1..))
+                    ) {
+                        return;
+                    }
                     let service = service_fn(move |request| {
                         http::serve(ctx.clone(), frontend, peer, request)
                     });
