@@ -909,3 +909,49 @@ fn marathon_1_4_and_1_11_documents_give_the_same_routes() {
         Some("/shop/web")
     );
 }
+
+#[test]
+fn endpoint_state_carries_across_tables_by_address() {
+    use switchyard::balance::Registry;
+    use switchyard::routing::{BuildOptions, RoutingTable};
+    let registry = Registry::default();
+    let build = |ports: &[u16], generation| {
+        let apps = json!([host_app(
+            "/app",
+            10001,
+            json!({"HAPROXY_GROUP": "external"}),
+            &ports.iter().map(|p| (A, *p)).collect::<Vec<_>>()
+        )]);
+        let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
+        let snapshot = switchyard::marathon::parse_apps(&body).unwrap();
+        let catalog = switchyard::model::catalog(
+            &snapshot.apps,
+            &options(),
+            &Default::default(),
+            &mut Default::default(),
+        );
+        RoutingTable::build_with(catalog, &BuildOptions::default(), generation, &registry)
+    };
+    let first = build(&[1, 2], 1);
+    let state_of = |t: &RoutingTable, port: u16| {
+        t.backends()[0]
+            .targets
+            .iter()
+            .find(|x| x.addr().port() == port)
+            .map(|x| x.state.clone())
+    };
+    let kept = state_of(&first, 2).unwrap();
+    let _in_flight = kept.begin();
+    let second = build(&[2, 3], 2);
+    let carried = state_of(&second, 2).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&kept, &carried),
+        "same state for the same address"
+    );
+    assert_eq!(carried.in_flight(), 1, "in-flight count survives the swap");
+    assert_eq!(
+        registry.len(),
+        2,
+        "the removed endpoint's state is forgotten"
+    );
+}
