@@ -3,16 +3,12 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::deployment::{self, MergedApp};
-use super::health::{routable_state, HealthPass};
+use super::health::{active_check, health_check_for, routable_state, HealthPass};
 use super::labels::{AppLabels, Mode, PortLabelSet, PortLabels};
 use super::network::{self, AgentAddrs, NetworkMode, ServicePortAssigner, TaskIp};
-use super::{
-    ActiveCheck, AppId, Catalog, CheckKind, Endpoint, HealthMemory, ModelOptions, Problem,
-    ProblemKind, Service,
-};
+use super::{AppId, Catalog, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service};
 use crate::marathon::wire;
 
 /// Builds the catalog of one refresh. Deterministic: the result does not depend on the order of
@@ -357,45 +353,6 @@ impl<'a> Builder<'a, '_, '_> {
             Mode::Http
         }
     }
-}
-
-/// The balancer's own check of this port's endpoints: the port's Marathon health check, or the
-/// one borrowed through `HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX`. COMMAND checks run inside
-/// the task and cannot be repeated from here.
-fn active_check(app: &wire::App, index: usize, labels: &PortLabels) -> Option<ActiveCheck> {
-    let check = health_check_for(app, index).or_else(|| {
-        labels
-            .healthcheck_port_index
-            .and_then(|i| health_check_for(app, i))
-    })?;
-    let kind = match check.protocol.as_deref().unwrap_or("HTTP") {
-        "HTTP" | "MESOS_HTTP" => CheckKind::Http {
-            path: check
-                .path
-                .clone()
-                .filter(|p| p.starts_with('/'))
-                .unwrap_or_else(|| "/".to_owned()),
-        },
-        "TCP" | "MESOS_TCP" | "HTTPS" | "MESOS_HTTPS" => CheckKind::Tcp,
-        _ => return None,
-    };
-    Some(ActiveCheck {
-        kind,
-        interval: Duration::from_secs(check.interval_seconds.unwrap_or(60).max(1).into()),
-        timeout: Duration::from_secs(check.timeout_seconds.unwrap_or(20).max(1).into()),
-        fall: check
-            .max_consecutive_failures
-            .unwrap_or(3)
-            .saturating_add(1),
-    })
-}
-
-/// Marathon-LB's `get_health_check`: the first check with an explicit `port`, else the one
-/// whose `portIndex` is this port's index.
-fn health_check_for(app: &wire::App, index: usize) -> Option<&wire::HealthCheck> {
-    app.health_checks
-        .iter()
-        .find(|c| c.port.is_some_and(|p| p != 0) || c.port_index == Some(index as u32))
 }
 
 fn set_label_names(app: &MergedApp<'_>, index: usize) -> Option<String> {

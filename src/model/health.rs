@@ -1,8 +1,12 @@
-//! Which tasks get traffic: Marathon-LB's task-state filter and health filter.
+//! Which tasks get traffic: Marathon-LB's task-state filter and health filter; and which
+//! Marathon health check applies to a port, for mode detection and active checks.
 
 use std::collections::HashMap;
 
-use super::TaskState;
+use std::time::Duration;
+
+use super::labels::PortLabels;
+use super::{ActiveCheck, CheckKind, TaskState};
 use crate::marathon::wire;
 
 /// The state of a task that may be routed; `None` for every other state.
@@ -83,6 +87,49 @@ impl<'m> HealthPass<'m> {
     pub fn finish(self) {
         self.previous.verdicts = self.next;
     }
+}
+
+/// The balancer's own check of this port's endpoints: the port's Marathon health check, or the
+/// one borrowed through `HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX`. COMMAND checks run inside
+/// the task and cannot be repeated from here.
+pub(super) fn active_check(
+    app: &wire::App,
+    index: usize,
+    labels: &PortLabels,
+) -> Option<ActiveCheck> {
+    let check = health_check_for(app, index).or_else(|| {
+        labels
+            .healthcheck_port_index
+            .and_then(|i| health_check_for(app, i))
+    })?;
+    let kind = match check.protocol.as_deref().unwrap_or("HTTP") {
+        "HTTP" | "MESOS_HTTP" => CheckKind::Http {
+            path: check
+                .path
+                .clone()
+                .filter(|p| p.starts_with('/'))
+                .unwrap_or_else(|| "/".to_owned()),
+        },
+        "TCP" | "MESOS_TCP" | "HTTPS" | "MESOS_HTTPS" => CheckKind::Tcp,
+        _ => return None,
+    };
+    Some(ActiveCheck {
+        kind,
+        interval: Duration::from_secs(check.interval_seconds.unwrap_or(60).max(1).into()),
+        timeout: Duration::from_secs(check.timeout_seconds.unwrap_or(20).max(1).into()),
+        fall: check
+            .max_consecutive_failures
+            .unwrap_or(3)
+            .saturating_add(1),
+    })
+}
+
+/// Marathon-LB's `get_health_check`: the first check with an explicit `port`, else the one
+/// whose `portIndex` is this port's index.
+pub(super) fn health_check_for(app: &wire::App, index: usize) -> Option<&wire::HealthCheck> {
+    app.health_checks
+        .iter()
+        .find(|c| c.port.is_some_and(|p| p != 0) || c.port_index == Some(index as u32))
 }
 
 #[cfg(test)]
