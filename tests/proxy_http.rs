@@ -495,3 +495,46 @@ async fn silent_and_idle_client_connections_are_closed() {
         "the request was answered first"
     );
 }
+
+#[tokio::test]
+async fn an_absolute_form_target_wins_over_host_and_is_what_the_backend_sees() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (web, other) = (Backend::start("web").await, Backend::start("other").await);
+    let proxy = Proxy::start(json!([
+        app(
+            "/web",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "a.example.com"}),
+            &[web.port()]
+        ),
+        app(
+            "/other",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "b.example.com"}),
+            &[other.port()]
+        ),
+    ]))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+        .await
+        .unwrap();
+    s.write_all(
+        b"GET http://a.example.com/x HTTP/1.1\r\nHost: b.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("x-backend: web"), "{text}");
+    assert!(
+        text.contains(r#""host":"a.example.com""#),
+        "the backend sees the host it was routed by: {text}"
+    );
+    assert!(
+        text.contains(r#""path":"/x""#),
+        "origin-form upstream: {text}"
+    );
+    assert_eq!(other.hits(), 0);
+}

@@ -45,7 +45,8 @@ async fn proxy(
     mut request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = request_host(&request)?;
-    let backend = find_backend(ctx, frontend, &host, &request)?;
+    let host_bytes = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
+    let backend = find_backend(ctx, frontend, host_bytes, &request)?;
 
     if let Some(allowed) = &backend.labels().allowed_networks {
         let ip = client.ip().to_canonical();
@@ -53,7 +54,7 @@ async fn proxy(
             return Err(ProxyError::Forbidden);
         }
     }
-    if let Some(redirect) = redirect(&backend, frontend, &host, request.uri()) {
+    if let Some(redirect) = redirect(&backend, frontend, host_bytes, request.uri()) {
         return Ok(redirect);
     }
     if let Some(auth) = &backend.labels().auth {
@@ -71,20 +72,20 @@ async fn proxy(
     } else {
         None
     };
-    let mut upstream_request =
-        rewrite_request(request, &backend, frontend, &host, client, upgrade)?;
+    let mut upstream_request = rewrite_request(request, &backend, frontend, host, client, upgrade)?;
 
-    let mut tried: Vec<usize> = Vec::new();
+    let mut tried = [usize::MAX; MAX_ATTEMPTS];
     let mut last_error = ProxyError::NoEndpoint;
-    while tried.len() < MAX_ATTEMPTS {
-        let Some(index) =
-            backend
-                .selector
-                .pick(&backend.targets, client.ip(), cookie.as_deref(), &tried)
-        else {
+    for attempt in 0..MAX_ATTEMPTS {
+        let Some(index) = backend.selector.pick(
+            &backend.targets,
+            client.ip(),
+            cookie.as_deref(),
+            &tried[..attempt],
+        ) else {
             break;
         };
-        tried.push(index);
+        tried[attempt] = index;
         let target = &backend.targets[index];
         let in_flight = target.state.begin();
         match upstream::send(
@@ -117,23 +118,26 @@ async fn proxy(
     Err(last_error)
 }
 
-/// The host a request names: `Host` on HTTP/1 (required on 1.1, exactly once), the
-/// `:authority` on HTTP/2, as raw bytes.
-fn request_host(request: &Request<Incoming>) -> Result<Box<[u8]>, ProxyError> {
+/// The host a request names: the URI's authority when it has one (HTTP/2 `:authority`, or an
+/// HTTP/1 absolute-form target, which RFC 9112 §3.2.2 puts before `Host`), else `Host`
+/// (required on HTTP/1.1, exactly once). Cloning a parsed header value is a reference count.
+fn request_host(request: &Request<Incoming>) -> Result<Option<HeaderValue>, ProxyError> {
     let mut hosts = request.headers().get_all(header::HOST).iter();
     let header_host = hosts.next();
     if hosts.next().is_some() {
         return Err(ProxyError::BadRequest("more than one Host header"));
     }
     if let Some(authority) = request.uri().authority() {
-        return Ok(authority.as_str().as_bytes().into());
+        return HeaderValue::from_str(authority.as_str())
+            .map(Some)
+            .map_err(|_| ProxyError::BadRequest("bad authority"));
     }
     match header_host {
-        Some(host) => Ok(host.as_bytes().into()),
+        Some(host) => Ok(Some(host.clone())),
         None if request.version() == Version::HTTP_11 => {
             Err(ProxyError::BadRequest("HTTP/1.1 request without Host"))
         }
-        None => Ok(Box::default()),
+        None => Ok(None),
     }
 }
 
@@ -199,35 +203,39 @@ fn rewrite_request(
     request: Request<Incoming>,
     backend: &Backend,
     frontend: Frontend,
-    host: &[u8],
+    host: Option<HeaderValue>,
     client: SocketAddr,
     upgrade: bool,
 ) -> Result<Request<Incoming>, ProxyError> {
     let (mut parts, body) = request.into_parts();
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let path_and_query = match &backend.labels().proxypass_path {
-        Some(prefix) => match path_and_query.strip_prefix(prefix.as_str()) {
-            Some("") => "/".to_owned(),
-            Some(rest) if rest.starts_with('/') || rest.starts_with('?') => {
-                if rest.starts_with('?') {
-                    format!("/{rest}")
-                } else {
-                    rest.to_owned()
-                }
-            }
-            _ => path_and_query.to_owned(),
-        },
-        None => path_and_query.to_owned(),
-    };
-    parts.uri = path_and_query
-        .parse()
-        .map_err(|_| ProxyError::BadRequest("unparsable request target"))?;
+    if let Some(prefix) = &backend.labels().proxypass_path {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let stripped = match path_and_query.strip_prefix(prefix.as_str()) {
+            Some("") => Some("/".to_owned()),
+            Some(rest) if rest.starts_with('?') => Some(format!("/{rest}")),
+            Some(rest) if rest.starts_with('/') => Some(rest.to_owned()),
+            _ => None,
+        };
+        if let Some(stripped) = stripped {
+            parts.uri = stripped
+                .parse()
+                .map_err(|_| ProxyError::BadRequest("unparsable request target"))?;
+        }
+    }
+    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
+        // Origin-form upstream; `PathAndQuery` clones by reference count.
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        parts.uri = Uri::from(path_and_query);
+    }
     parts.version = Version::HTTP_11;
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    if !parts.headers.contains_key(header::HOST) && !host.is_empty() {
-        let value =
-            HeaderValue::from_bytes(host).map_err(|_| ProxyError::BadRequest("bad host"))?;
-        parts.headers.insert(header::HOST, value);
+    if let Some(host) = host {
+        // The host we routed by is the host the upstream sees.
+        parts.headers.insert(header::HOST, host);
     }
     headers::add_forwarded(
         &mut parts.headers,

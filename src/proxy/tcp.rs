@@ -32,15 +32,16 @@ pub async fn serve(ctx: Arc<ProxyContext>, port: u16, client: TcpStream, peer: S
             return;
         }
     }
-    let mut tried = Vec::new();
-    while tried.len() < MAX_ATTEMPTS {
-        let Some(index) = backend
-            .selector
-            .pick(&backend.targets, peer.ip(), None, &tried)
+    let mut tried = [usize::MAX; MAX_ATTEMPTS];
+    for attempt in 0..MAX_ATTEMPTS {
+        let Some(index) =
+            backend
+                .selector
+                .pick(&backend.targets, peer.ip(), None, &tried[..attempt])
         else {
             return;
         };
-        tried.push(index);
+        tried[attempt] = index;
         let target = &backend.targets[index];
         let connect = tokio::time::timeout(
             ctx.config.connect_timeout,
