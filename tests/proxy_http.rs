@@ -538,3 +538,51 @@ async fn an_absolute_form_target_wins_over_host_and_is_what_the_backend_sees() {
     );
     assert_eq!(other.hits(), 0);
 }
+
+#[tokio::test]
+async fn a_backend_that_stalls_mid_body_never_yields_a_complete_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stalling = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = stalling.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = stalling.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
+                    .await
+                    .unwrap();
+                // Then nothing, with the connection held open.
+                let _ = s.read(&mut buf).await;
+            });
+        }
+    });
+    let config = ProxyConfig {
+        server_timeout: Duration::from_millis(300),
+        ..ProxyConfig::default()
+    };
+    let proxy = Proxy::start_with(
+        json!([app(
+            "/stall",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "st.example.com"}),
+            &[port]
+        )]),
+        config,
+    )
+    .await;
+    let response = client()
+        .get(proxy.url("/"))
+        .header("host", "st.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the head came through");
+    let body = tokio::time::timeout(Duration::from_secs(10), response.bytes())
+        .await
+        .expect("cut short, not hung");
+    assert!(
+        body.is_err(),
+        "the client sees a broken body, not a complete one"
+    );
+}

@@ -1,24 +1,47 @@
 //! The response body the proxy sends: the upstream's body streamed through as it arrives (no
 //! buffering, no copy into new buffers), or a small body of our own.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 
 use crate::balance::InFlight;
 use crate::balance::UpstreamConn;
 
+/// Errors end the response early: the client sees a truncated body, never a complete one.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Either an upstream body (holding the endpoint's in-flight count until it ends) or ours.
 pub enum ProxyBody {
-    Upstream {
-        body: Incoming,
-        _in_flight: InFlight<UpstreamConn>,
-    },
+    Upstream(UpstreamBody),
     Local(Full<Bytes>),
+}
+
+/// An upstream body with an idle timeout: a backend that stops sending mid-body does not hold
+/// the client forever.
+pub struct UpstreamBody {
+    body: Incoming,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+    _in_flight: InFlight<UpstreamConn>,
+}
+
+impl UpstreamBody {
+    pub fn new(body: Incoming, idle: Duration, in_flight: InFlight<UpstreamConn>) -> UpstreamBody {
+        UpstreamBody {
+            body,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+            _in_flight: in_flight,
+        }
+    }
 }
 
 impl From<Full<Bytes>> for ProxyBody {
@@ -29,15 +52,25 @@ impl From<Full<Bytes>> for ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        // Both variants are `Unpin`.
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        // Every field is `Unpin` (the timer is boxed).
         match self.get_mut() {
-            ProxyBody::Upstream { body, .. } => Pin::new(body).poll_frame(cx),
+            ProxyBody::Upstream(upstream) => match Pin::new(&mut upstream.body).poll_frame(cx) {
+                Poll::Ready(frame) => {
+                    let deadline = Instant::now() + upstream.idle;
+                    upstream.timer.as_mut().reset(deadline);
+                    Poll::Ready(frame.map(|f| f.map_err(BodyError::from)))
+                }
+                Poll::Pending => match upstream.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err("upstream body idle".into()))),
+                    Poll::Pending => Poll::Pending,
+                },
+            },
             ProxyBody::Local(body) => match Pin::new(body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
                 Poll::Ready(Some(Err(never))) => match never {},
@@ -49,14 +82,14 @@ impl Body for ProxyBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ProxyBody::Upstream { body, .. } => body.is_end_stream(),
+            ProxyBody::Upstream(upstream) => upstream.body.is_end_stream(),
             ProxyBody::Local(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ProxyBody::Upstream { body, .. } => body.size_hint(),
+            ProxyBody::Upstream(upstream) => upstream.body.size_hint(),
             ProxyBody::Local(body) => body.size_hint(),
         }
     }

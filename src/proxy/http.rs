@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::body::ProxyBody;
+use super::body::{ProxyBody, UpstreamBody};
 use super::error::{status_response, ProxyError};
 use super::upstream::{self, Attempt};
 use super::{headers, Frontend, ProxyContext};
@@ -101,7 +101,8 @@ async fn proxy(
                     return Ok(tunnel(ctx, response, client_upgrade));
                 }
                 upstream::release(&target.state, conn);
-                let mut response = rewrite_response(response, &backend, frontend, in_flight);
+                let idle = ctx.config.server_timeout;
+                let mut response = rewrite_response(response, &backend, frontend, idle, in_flight);
                 if sticky && cookie.as_deref() != Some(&*target.sticky_id) {
                     set_sticky_cookie(&mut response, &target.sticky_id);
                 }
@@ -250,6 +251,7 @@ fn rewrite_response(
     response: Response<Incoming>,
     backend: &Backend,
     frontend: Frontend,
+    idle: std::time::Duration,
     in_flight: crate::balance::InFlight<crate::balance::UpstreamConn>,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
@@ -278,10 +280,7 @@ fn rewrite_response(
     }
     Response::from_parts(
         parts,
-        ProxyBody::Upstream {
-            body,
-            _in_flight: in_flight,
-        },
+        ProxyBody::Upstream(UpstreamBody::new(body, idle, in_flight)),
     )
 }
 

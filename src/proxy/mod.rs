@@ -30,7 +30,8 @@ use crate::routing::SharedTable;
 pub struct ProxyConfig {
     /// Connecting to an endpoint (HAProxy `timeout connect` 3 s).
     pub connect_timeout: Duration,
-    /// Waiting for an upstream's response head (HAProxy `timeout server` 30 s) → 504.
+    /// Waiting for an upstream's response head (→ 504), and between pieces of its body (→ the
+    /// response is cut short) (HAProxy `timeout server` 30 s).
     pub server_timeout: Duration,
     /// Reading a request's headers, and a keep-alive connection's idle time before the next
     /// request (10 s).
