@@ -292,6 +292,16 @@ async fn sighup_rereads_and_sigterm_drains_then_exits_zero() {
         .unwrap()
         .status();
     assert_eq!(status, 503, "nothing routed yet");
+    let health = http
+        .get(format!("http://{}/_haproxy_health_check", running.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "Marathon-LB's health check on the admin port"
+    );
 
     std::fs::write(&running.apps_file, apps(port).to_string()).unwrap();
     signal(&running.child, "HUP");
