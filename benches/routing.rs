@@ -59,6 +59,36 @@ fn table_build(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The balancer keeps its endpoint registry between builds: a rebuild finds every
+    // endpoint's state already there (the first build creates them: `table_only`).
+    let registry = switchyard::balance::Registry::default();
+    drop(RoutingTable::build_with(
+        catalog.clone(),
+        &build_options(),
+        1,
+        &registry,
+    ));
+    group.bench_function("table_rebuild_same_endpoints", |b| {
+        b.iter_batched(
+            || catalog.clone(),
+            |catalog| RoutingTable::build_with(black_box(catalog), &build_options(), 2, &registry),
+            BatchSize::LargeInput,
+        )
+    });
+    let addrs: Vec<std::net::SocketAddr> = catalog
+        .services
+        .iter()
+        .flat_map(|s| s.endpoints.iter().map(|e| e.addr))
+        .collect();
+    group.bench_function("registry_only", |b| {
+        b.iter(|| {
+            let mut states = registry.build();
+            addrs
+                .iter()
+                .map(|a| states.state(*a).in_flight())
+                .sum::<usize>()
+        })
+    });
     // Freeing a table this size: paid when the last request holding the old table finishes,
     // on whichever thread drops it, not by the build.
     group.bench_function("drop_table", |b| {

@@ -27,13 +27,14 @@ pub struct Target {
     pub state: Arc<Endpoint>,
     /// A zero-downtime deployment drains it: no new requests.
     pub draining: bool,
-    /// The sticky cookie value naming this endpoint (stable across tables and restarts).
-    pub sticky_id: Box<str>,
+    /// The sticky cookie value naming this endpoint (stable across tables and restarts),
+    /// sent as 16 hex digits.
+    pub sticky_id: u64,
 }
 
 impl Target {
     pub fn new(state: Arc<Endpoint>, draining: bool) -> Target {
-        let sticky_id = sticky_id(state.addr).into();
+        let sticky_id = sticky_id(state.addr);
         Target {
             state,
             draining,
@@ -72,7 +73,7 @@ impl Selector {
         &self,
         targets: &[Target],
         client: IpAddr,
-        sticky: Option<&str>,
+        sticky: Option<u64>,
         excluded: &[usize],
     ) -> Option<usize> {
         let n = targets.len();
@@ -81,7 +82,7 @@ impl Selector {
         }
         let usable = |i: usize| targets[i].available() && !excluded.contains(&i);
         if let Some(wanted) = sticky {
-            if let Some(i) = (0..n).find(|&i| &*targets[i].sticky_id == wanted) {
+            if let Some(i) = (0..n).find(|&i| targets[i].sticky_id == wanted) {
                 if usable(i) {
                     return Some(i);
                 }
@@ -105,11 +106,15 @@ fn source_hash(client: IpAddr) -> usize {
     hasher.finish() as usize
 }
 
-/// A stable name for an endpoint: FNV-1a of its address, in hex.
-fn sticky_id(addr: SocketAddr) -> String {
+/// A stable name for an endpoint: FNV-1a of its address.
+fn sticky_id(addr: SocketAddr) -> u64 {
     let mut hasher = Fnv1a::default();
-    hasher.write(addr.to_string().as_bytes());
-    format!("{:016x}", hasher.finish())
+    match addr.ip() {
+        IpAddr::V4(ip) => hasher.write(&ip.octets()),
+        IpAddr::V6(ip) => hasher.write(&ip.octets()),
+    }
+    hasher.write(&addr.port().to_be_bytes());
+    hasher.finish()
 }
 
 /// FNV-1a: stable across processes and versions (unlike std's `DefaultHasher`), so a source
@@ -140,10 +145,11 @@ mod tests {
     use super::*;
 
     fn targets(n: u16, registry: &Registry) -> Vec<Target> {
+        let mut states = registry.build();
         (0..n)
             .map(|i| {
                 Target::new(
-                    registry.state(SocketAddr::from(([127, 0, 0, 1], 1000 + i))),
+                    states.state(SocketAddr::from(([127, 0, 0, 1], 1000 + i))),
                     false,
                 )
             })
@@ -205,12 +211,12 @@ mod tests {
         let registry = Registry::default();
         let t = targets(3, &registry);
         let s = Selector::new(Balance::RoundRobin);
-        let wanted = t[2].sticky_id.clone();
+        let wanted = t[2].sticky_id;
         for _ in 0..4 {
-            assert_eq!(s.pick(&t, CLIENT, Some(&wanted), &[]), Some(2));
+            assert_eq!(s.pick(&t, CLIENT, Some(wanted), &[]), Some(2));
         }
         t[2].state.mark_failed();
-        assert_ne!(s.pick(&t, CLIENT, Some(&wanted), &[]), Some(2));
-        assert_ne!(s.pick(&t, CLIENT, Some("nonsense"), &[]), None);
+        assert_ne!(s.pick(&t, CLIENT, Some(wanted), &[]), Some(2));
+        assert_ne!(s.pick(&t, CLIENT, Some(12345), &[]), None);
     }
 }

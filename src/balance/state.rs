@@ -1,16 +1,16 @@
 //! Per-endpoint runtime state that outlives any one routing table: in-flight count, passive
 //! health and the idle upstream connections, keyed by address and carried into every new table.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
 /// Idle upstream connections kept per endpoint.
-const IDLE_CONNECTIONS: usize = 128;
+const IDLE_CONNECTIONS: usize = 64;
 /// First passive-health back-off after a failed connect; doubles per failure up to the cap.
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -26,8 +26,11 @@ pub struct EndpointState<C> {
     consecutive_failures: AtomicU32,
     /// Set by the active health check while the endpoint fails it.
     check_failed: AtomicBool,
-    /// Idle pooled connections to this endpoint.
-    pub idle: ArrayQueue<C>,
+    /// Idle pooled connections to this endpoint, allocated on first use: a table of tens of
+    /// thousands of endpoints must not pay for pools nobody sends to.
+    /// Boxed: the queue's cache-padded head and tail would make every state ~300 bytes, and a
+    /// table build touches every state.
+    idle: OnceLock<Box<ArrayQueue<C>>>,
 }
 
 impl<C> EndpointState<C> {
@@ -38,8 +41,14 @@ impl<C> EndpointState<C> {
             down_until_ms: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             check_failed: AtomicBool::new(false),
-            idle: ArrayQueue::new(IDLE_CONNECTIONS),
+            idle: OnceLock::new(),
         }
+    }
+
+    /// The idle-connection pool.
+    pub fn idle(&self) -> &ArrayQueue<C> {
+        self.idle
+            .get_or_init(|| Box::new(ArrayQueue::new(IDLE_CONNECTIONS)))
     }
 
     pub fn in_flight(&self) -> usize {
@@ -103,39 +112,73 @@ impl<C> Drop for InFlight<C> {
 /// built); the request path holds the `Arc`s the table hands it.
 #[derive(Debug)]
 pub struct EndpointRegistry<C> {
-    states: Mutex<HashMap<SocketAddr, Arc<EndpointState<C>>>>,
+    states: Mutex<Registered<C>>,
+}
+
+/// Each state with the number of the last build that asked for it.
+#[derive(Debug)]
+struct Registered<C> {
+    build: u64,
+    states: HashMap<SocketAddr, (Arc<EndpointState<C>>, u64), ahash::RandomState>,
 }
 
 impl<C> Default for EndpointRegistry<C> {
     fn default() -> Self {
         EndpointRegistry {
-            states: Mutex::new(HashMap::new()),
+            states: Mutex::new(Registered {
+                build: 0,
+                states: HashMap::default(),
+            }),
         }
     }
 }
 
 impl<C> EndpointRegistry<C> {
-    /// The state for an address, created on first sight.
-    pub fn state(&self, addr: SocketAddr) -> Arc<EndpointState<C>> {
-        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        states
-            .entry(addr)
-            .or_insert_with(|| Arc::new(EndpointState::new(addr)))
-            .clone()
-    }
-
-    /// Forgets endpoints no longer in the table (requests still holding them keep them alive).
-    pub fn retain(&self, live: &HashSet<SocketAddr>) {
-        let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        states.retain(|addr, _| live.contains(addr));
+    /// Starts handing out states for one table build: one lock for the whole build. When the
+    /// build ends, addresses it did not ask for are forgotten (requests still holding them keep
+    /// them alive).
+    pub fn build(&self) -> RegistryBuild<'_, C> {
+        let mut registered = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        registered.build += 1;
+        RegistryBuild { registered }
     }
 
     pub fn len(&self) -> usize {
-        self.states.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.states
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .states
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The registry during one table build.
+pub struct RegistryBuild<'r, C> {
+    registered: MutexGuard<'r, Registered<C>>,
+}
+
+impl<C> RegistryBuild<'_, C> {
+    /// The state for an address: the one the previous table had, or a new one.
+    pub fn state(&mut self, addr: SocketAddr) -> Arc<EndpointState<C>> {
+        let build = self.registered.build;
+        let (state, seen) = self
+            .registered
+            .states
+            .entry(addr)
+            .or_insert_with(|| (Arc::new(EndpointState::new(addr)), build));
+        *seen = build;
+        state.clone()
+    }
+}
+
+impl<C> Drop for RegistryBuild<'_, C> {
+    fn drop(&mut self) {
+        let build = self.registered.build;
+        self.registered.states.retain(|_, (_, seen)| *seen == build);
     }
 }
 
@@ -154,20 +197,17 @@ mod tests {
     fn state_is_shared_by_address_and_pruned() {
         let registry: EndpointRegistry<()> = EndpointRegistry::default();
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let first = registry.state(a);
+        let first = registry.build().state(a);
         let _guard = first.begin();
-        assert_eq!(
-            registry.state(a).in_flight(),
-            1,
-            "same state for the same address"
+        let again = registry.build().state(a);
+        assert_eq!(again.in_flight(), 1, "same state for the same address");
+        drop(registry.build());
+        assert!(
+            registry.is_empty(),
+            "a build that did not ask for it forgets it"
         );
-        registry.retain(&HashSet::new());
-        assert!(registry.is_empty());
-        assert_eq!(
-            registry.state(a).in_flight(),
-            0,
-            "a new state after pruning"
-        );
+        let fresh = registry.build().state(a);
+        assert_eq!(fresh.in_flight(), 0, "a new state after pruning");
     }
 
     #[test]

@@ -77,12 +77,11 @@ async fn proxy(
     let mut tried = [usize::MAX; MAX_ATTEMPTS];
     let mut last_error = ProxyError::NoEndpoint;
     for attempt in 0..MAX_ATTEMPTS {
-        let Some(index) = backend.selector.pick(
-            &backend.targets,
-            client.ip(),
-            cookie.as_deref(),
-            &tried[..attempt],
-        ) else {
+        let Some(index) =
+            backend
+                .selector
+                .pick(&backend.targets, client.ip(), cookie, &tried[..attempt])
+        else {
             break;
         };
         tried[attempt] = index;
@@ -103,8 +102,8 @@ async fn proxy(
                 upstream::release(&target.state, conn);
                 let idle = ctx.config.server_timeout;
                 let mut response = rewrite_response(response, &backend, frontend, idle, in_flight);
-                if sticky && cookie.as_deref() != Some(&*target.sticky_id) {
-                    set_sticky_cookie(&mut response, &target.sticky_id);
+                if sticky && cookie != Some(target.sticky_id) {
+                    set_sticky_cookie(&mut response, target.sticky_id);
                 }
                 return Ok(response);
             }
@@ -309,7 +308,8 @@ fn tunnel(
     Response::from_parts(parts, ProxyBody::Local(Default::default()))
 }
 
-fn sticky_cookie(headers: &http::HeaderMap) -> Option<Box<str>> {
+/// The endpoint a `mesosphere_server_id` cookie names (16 hex digits), if any.
+fn sticky_cookie(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -317,12 +317,12 @@ fn sticky_cookie(headers: &http::HeaderMap) -> Option<Box<str>> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
-            (name == STICKY_COOKIE).then(|| value.into())
+            (name == STICKY_COOKIE).then(|| u64::from_str_radix(value, 16).ok())?
         })
 }
 
-fn set_sticky_cookie(response: &mut Response<ProxyBody>, id: &str) {
-    if let Ok(value) = HeaderValue::from_str(&format!("{STICKY_COOKIE}={id}; Path=/")) {
+fn set_sticky_cookie(response: &mut Response<ProxyBody>, id: u64) {
+    if let Ok(value) = HeaderValue::from_str(&format!("{STICKY_COOKIE}={id:016x}; Path=/")) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
 }

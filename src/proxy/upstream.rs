@@ -72,22 +72,22 @@ pub async fn send(
 pub fn release(endpoint: &Endpoint, conn: UpstreamConn) {
     if !conn.is_closed() {
         // A full pool drops the connection, which closes it.
-        let _ = endpoint.idle.push(conn);
+        let _ = endpoint.idle().push(conn);
     }
 }
 
 /// An idle, ready connection from the endpoint's pool.
 fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
     // Look at each pooled connection at most once; busy ones go back to the end.
-    for _ in 0..endpoint.idle.len() {
-        let conn = endpoint.idle.pop()?;
+    for _ in 0..endpoint.idle().len() {
+        let conn = endpoint.idle().pop()?;
         if conn.is_closed() {
             continue;
         }
         if conn.is_ready() {
             return Some(conn);
         }
-        let _ = endpoint.idle.push(conn);
+        let _ = endpoint.idle().push(conn);
     }
     None
 }

@@ -11,7 +11,7 @@
 mod host;
 mod shared;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -131,15 +131,12 @@ impl RoutingTable {
         let mut service_ports = BTreeMap::new();
         let mut app_ids =
             HashMap::with_capacity_and_hasher(services.len(), ahash::RandomState::new());
-        let mut live = HashSet::new();
+        let mut states = registry.build();
         for service in services {
             let targets = service
                 .endpoints
                 .iter()
-                .map(|e| {
-                    live.insert(e.addr);
-                    Target::new(registry.state(e.addr), e.draining)
-                })
+                .map(|e| Target::new(states.state(e.addr), e.draining))
                 .collect();
             let backend = Arc::new(Backend {
                 name: backend_name(&service.app_id, service.service_port).into(),
@@ -169,7 +166,7 @@ impl RoutingTable {
             (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
         });
         problems.sort();
-        registry.retain(&live);
+        drop(states);
         RoutingTable {
             generation,
             backends,
