@@ -159,7 +159,7 @@ struct Control {
     ctx: Arc<ProxyContext>,
     connections: Connections,
     /// Open service-port listeners and the token that stops each.
-    service_listeners: HashMap<(IpAddr, u16, Mode), CancellationToken>,
+    service_listeners: HashMap<(IpAddr, u16, Mode), (CancellationToken, JoinHandle<()>)>,
     health_checkers: health::HealthCheckers,
     /// The file's (length, mtime) when last read.
     last_seen: Option<(u64, SystemTime)>,
@@ -226,13 +226,24 @@ impl Control {
     /// Opens listeners for new service ports, stops those whose port left the table (their
     /// open connections finish on their own).
     async fn reconcile(&mut self, desired: HashMap<(IpAddr, u16, Mode), String>) {
-        self.service_listeners.retain(|key, stop| {
-            let keep = desired.contains_key(key);
-            if !keep {
+        let gone: Vec<_> = self
+            .service_listeners
+            .keys()
+            .filter(|key| !desired.contains_key(key))
+            .copied()
+            .collect();
+        let mut stopped = Vec::with_capacity(gone.len());
+        for key in gone {
+            if let Some((stop, task)) = self.service_listeners.remove(&key) {
                 stop.cancel();
+                stopped.push(task);
             }
-            keep
-        });
+        }
+        // A port that changes mode is closed and opened again: wait until the old socket is
+        // gone (the accept loop ends at once) so that the new bind does not find it taken.
+        for task in stopped {
+            let _ = task.await;
+        }
         for (key @ (ip, port, mode), app) in desired {
             if self.service_listeners.contains_key(&key) {
                 continue;
@@ -244,14 +255,14 @@ impl Control {
                         Mode::Tcp => Protocol::Tcp { port },
                     };
                     let stop = self.connections.shutdown.child_token();
-                    tokio::spawn(listener::run(
+                    let task = tokio::spawn(listener::run(
                         listener,
                         protocol,
                         self.ctx.clone(),
                         self.connections.clone(),
                         stop.clone(),
                     ));
-                    self.service_listeners.insert(key, stop);
+                    self.service_listeners.insert(key, (stop, task));
                 }
                 Err(err) => {
                     tracing::error!(app = %app, %ip, port, error = %err, "cannot bind the app's service port; its other routes still work");

@@ -347,3 +347,40 @@ async fn tcp_mode_moves_a_large_stream_intact() {
     assert_eq!(back.len(), LEN);
     assert!(back == data, "bytes arrive intact and in order");
 }
+
+#[tokio::test]
+async fn a_service_port_that_changes_mode_is_reopened() {
+    let web = Backend::start("web").await;
+    let port = free_port();
+    let proxy = Proxy::start(json!([app(
+        "/m",
+        port,
+        json!({"HAPROXY_0_MODE": "tcp"}),
+        &[web.port()]
+    )]))
+    .await;
+    // TCP mode: the backend's HTTP answer comes back byte for byte.
+    let (status, backend, _) =
+        get(&fresh_client(), &format!("http://127.0.0.1:{port}/"), "x").await;
+    assert_eq!((status, backend.as_str()), (200, "web"));
+    proxy
+        .set_apps(json!([app(
+            "/m",
+            port,
+            json!({"HAPROXY_0_MODE": "http"}),
+            &[web.port()]
+        )]))
+        .await;
+    let response = fresh_client()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-backend"], "web");
+    let doc: serde_json::Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        doc["headers"]["x-forwarded-port"],
+        port.to_string(),
+        "now proxied as HTTP"
+    );
+}
