@@ -119,20 +119,13 @@ fn table_build(c: &mut Criterion) {
 }
 
 fn lookup(c: &mut Criterion) {
-    let apps = synthetic::apps(&Shape {
+    let table = synthetic::table(&Shape {
         exact_apps: 10_000,
         wildcard_apps: 1_000,
         path_apps: 20,
         tasks_per_app: 1,
         ..Shape::default()
     });
-    let catalog = model::catalog(
-        &apps,
-        &ModelOptions::default(),
-        &AgentAddrs::default(),
-        &mut HealthMemory::default(),
-    );
-    let table = RoutingTable::build(catalog, &build_options(), 1);
     assert!(table.route(b"app-5000.example.com", "/").is_some());
 
     let mut group = c.benchmark_group("lookup_10k_exact_1k_wildcard_20_paths");

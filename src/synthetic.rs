@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 
 use crate::marathon::wire;
+use crate::model::{self, ModelOptions};
+use crate::routing::{BuildOptions, RoutingTable};
 
 /// The shape of a generated app set.
 #[derive(Debug, Clone)]
@@ -73,4 +75,15 @@ pub fn apps(shape: &Shape) -> Vec<wire::App> {
             }
         })
         .collect()
+}
+
+/// The routing table the balancer builds from [`apps`] with default options.
+pub fn table(shape: &Shape) -> RoutingTable {
+    let catalog = model::catalog(
+        &apps(shape),
+        &ModelOptions::default(),
+        &Default::default(),
+        &mut Default::default(),
+    );
+    RoutingTable::build(catalog, &BuildOptions::default(), 1)
 }

@@ -4,8 +4,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use switchyard::model::{self, ModelOptions};
-use switchyard::routing::{BuildOptions, RoutingTable};
 use switchyard::synthetic::{self, Shape};
 
 struct Counting;
@@ -33,20 +31,13 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn lookups_do_not_allocate() {
-    let apps = synthetic::apps(&Shape {
+    let table = synthetic::table(&Shape {
         exact_apps: 2_000,
         wildcard_apps: 200,
         path_apps: 20,
         tasks_per_app: 1,
         ..Shape::default()
     });
-    let catalog = model::catalog(
-        &apps,
-        &ModelOptions::default(),
-        &Default::default(),
-        &mut Default::default(),
-    );
-    let table = RoutingTable::build(catalog, &BuildOptions::default(), 1);
 
     let cases: [(&[u8], &str, Option<&str>); 6] = [
         (

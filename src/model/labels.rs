@@ -39,11 +39,6 @@ pub enum Balance {
     Source,
 }
 
-/// A comma-separated group list (`HAPROXY_GROUP`, `HAPROXY_{n}_GROUP`, `--group`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Groups(Vec<Box<str>>);
-
 /// `HAPROXY_{n}_AUTH` = `realm:user:crypt-hash`.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct BasicAuth {
@@ -335,42 +330,6 @@ impl PortLabels {
     }
 }
 
-// === impl Groups ===
-
-impl Groups {
-    pub fn parse(value: &str) -> Groups {
-        let mut groups: Vec<Box<str>> = value
-            .split(',')
-            .map(str::trim)
-            .filter(|g| !g.is_empty())
-            .map(Into::into)
-            .collect();
-        groups.sort();
-        groups.dedup();
-        Groups(groups)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|g| &**g)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether an app in these groups is served by a balancer started with `served`
-    /// (`--group`): the sets must intersect, and `*` serves every app, even one with no group.
-    pub fn served_by(&self, served: &Groups) -> bool {
-        served.0.iter().any(|g| &**g == "*") || self.0.iter().any(|g| served.0.contains(g))
-    }
-}
-
-impl fmt::Display for Groups {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join(","))
-    }
-}
-
 impl fmt::Debug for BasicAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BasicAuth")
@@ -394,8 +353,11 @@ fn split_port_index(rest: &str) -> Option<(usize, &str)> {
     Some((digits.parse().ok()?, name))
 }
 
+mod groups;
 mod templates;
 mod values;
+
+pub use groups::Groups;
 
 #[cfg(test)]
 mod tests;
