@@ -53,6 +53,7 @@ pub struct Handle {
     pub admin_addr: SocketAddr,
     pub table: SharedTable,
     generation: watch::Receiver<u64>,
+    refreshes: watch::Receiver<u64>,
     reload: Arc<Notify>,
     stop: CancellationToken,
     task: JoinHandle<()>,
@@ -67,6 +68,19 @@ impl Handle {
     /// The generation of the table being served (0 before the first).
     pub fn generation(&self) -> u64 {
         *self.generation.borrow()
+    }
+
+    /// How many times the source was read (successfully or not).
+    pub fn refreshes(&self) -> u64 {
+        *self.refreshes.borrow()
+    }
+
+    /// Waits until the source was read at least `n` times: how a test knows a bad file was
+    /// looked at, since no new table follows.
+    pub async fn wait_refreshes(&self, n: u64) -> u64 {
+        let mut rx = self.refreshes.clone();
+        let seen = rx.wait_for(|r| *r >= n).await.map(|r| *r);
+        seen.unwrap_or(0)
     }
 
     /// Waits until a table of at least generation `n` is served.
@@ -97,6 +111,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     let stop = CancellationToken::new();
     let reload = Arc::new(Notify::new());
     let (generation_tx, generation) = watch::channel(0);
+    let (refreshes_tx, refreshes) = watch::channel(0);
 
     let fixed = [
         (
@@ -129,8 +144,8 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     ));
 
     let control = Control {
+        pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
         options,
-        pipeline: None,
         ctx,
         connections,
         service_listeners: HashMap::new(),
@@ -138,6 +153,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         last_seen: None,
         failing: false,
         generation: generation_tx,
+        refreshes: refreshes_tx,
     };
     let task = tokio::spawn(control.run(reload.clone(), stop.clone()));
     Ok(Handle {
@@ -146,6 +162,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         admin_addr,
         table,
         generation,
+        refreshes,
         reload,
         stop,
         task,
@@ -155,7 +172,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
 /// The control loop's state.
 struct Control {
     options: ServeOptions,
-    pipeline: Option<Pipeline>,
+    pipeline: Pipeline,
     ctx: Arc<ProxyContext>,
     connections: Connections,
     /// Open service-port listeners and the token that stops each.
@@ -166,6 +183,7 @@ struct Control {
     /// Whether the last read failed (log once per state change, not per poll).
     failing: bool,
     generation: watch::Sender<u64>,
+    refreshes: watch::Sender<u64>,
 }
 
 impl Control {
@@ -178,19 +196,23 @@ impl Control {
                 () = reload.notified() => true,
                 () = stop.cancelled() => break,
             };
-            self.refresh(forced).await;
+            if self.refresh(forced).await {
+                self.refreshes.send_modify(|n| *n += 1);
+            }
         }
         self.drain().await;
     }
 
-    async fn refresh(&mut self, forced: bool) {
+    /// Reads the source if it changed (or `forced`) and publishes what it holds; returns
+    /// whether the source was read.
+    async fn refresh(&mut self, forced: bool) -> bool {
         let path = &self.options.apps_file;
         let stamp = tokio::fs::metadata(path)
             .await
             .ok()
             .and_then(|m| Some((m.len(), m.modified().ok()?)));
         if !forced && stamp.is_some() && stamp == self.last_seen {
-            return;
+            return false;
         }
         let snapshot = match read_snapshot(path).await {
             Ok(snapshot) => snapshot,
@@ -200,7 +222,7 @@ impl Control {
                     self.failing = true;
                 }
                 self.last_seen = stamp;
-                return;
+                return true;
             }
         };
         if self.failing {
@@ -208,11 +230,7 @@ impl Control {
             self.failing = false;
         }
         self.last_seen = stamp;
-        let options = &self.options;
-        let pipeline = self
-            .pipeline
-            .get_or_insert_with(|| Pipeline::new(options.model.clone(), options.build.clone()));
-        let table = pipeline.rebuild(&snapshot).await;
+        let table = self.pipeline.rebuild(&snapshot).await;
         let generation = table.generation();
         let desired = desired_listeners(&table, self.options.bind_address);
         self.health_checkers
@@ -221,6 +239,7 @@ impl Control {
         self.reconcile(desired).await;
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
+        true
     }
 
     /// Opens listeners for new service ports, stops those whose port left the table (their

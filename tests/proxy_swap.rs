@@ -384,3 +384,35 @@ async fn a_service_port_that_changes_mode_is_reopened() {
         "now proxied as HTTP"
     );
 }
+
+#[tokio::test]
+async fn a_broken_apps_file_keeps_the_last_good_table_serving() {
+    let web = Backend::start("web").await;
+    let proxy = Proxy::start(json!([app(
+        "/web",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "k.example.com"}),
+        &[web.port()]
+    )]))
+    .await;
+    for garbage in [&b"{\"apps\": ["[..], b"<html>502 Bad Gateway</html>", b""] {
+        let read = proxy.handle.refreshes() + 1;
+        std::fs::write(&proxy.apps_file, garbage).unwrap();
+        proxy.handle.reload();
+        proxy.handle.wait_refreshes(read).await;
+        assert_eq!(proxy.handle.generation(), 1, "no table was built from it");
+        assert_eq!(
+            get(&client(), &proxy.url("/"), "k.example.com").await.1,
+            "web"
+        );
+    }
+    std::fs::remove_file(&proxy.apps_file).unwrap();
+    let read = proxy.handle.refreshes() + 1;
+    proxy.handle.reload();
+    proxy.handle.wait_refreshes(read).await;
+    assert_eq!(
+        get(&client(), &proxy.url("/"), "k.example.com").await.1,
+        "web",
+        "a missing file too"
+    );
+}
