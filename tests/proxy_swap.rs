@@ -416,3 +416,51 @@ async fn a_broken_apps_file_keeps_the_last_good_table_serving() {
         "a missing file too"
     );
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_open_tcp_connection_finish() {
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    let port = free_port();
+    let proxy = Proxy::start(json!([app(
+        "/echo",
+        port,
+        json!({"HAPROXY_0_MODE": "tcp"}),
+        &[echo_port]
+    )]))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"before").await.unwrap();
+    let mut buf = [0u8; 6];
+    s.read_exact(&mut buf).await.unwrap();
+
+    let stopping = tokio::spawn(async move { proxy.handle.shutdown().await });
+    // Once new connections are refused, the balancer is draining.
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+    {
+        tokio::task::yield_now().await;
+    }
+    s.write_all(b"during").await.unwrap();
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(
+        &buf, b"during",
+        "the open connection still flows while draining"
+    );
+    s.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).await.unwrap();
+    stopping.await.unwrap();
+}

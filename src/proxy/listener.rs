@@ -79,12 +79,11 @@ pub async fn run(
         let shutdown = connections.shutdown.clone();
         match protocol {
             Protocol::Tcp { port } => {
+                // A TCP connection has no request boundary to stop at: on shutdown it keeps
+                // flowing until it ends or the drain timeout does.
                 connections.tracker.spawn(async move {
                     let _permit = permit;
-                    tokio::select! {
-                        () = tcp::serve(ctx, port, stream, peer) => {}
-                        () = shutdown.cancelled() => {}
-                    }
+                    tcp::serve(ctx, port, stream, peer).await;
                 });
             }
             Protocol::Http(frontend) => {
