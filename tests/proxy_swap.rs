@@ -311,17 +311,7 @@ async fn websocket_echo_through_a_vhost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_mode_moves_a_large_stream_intact() {
-    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_port = echo.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.into_split();
-                tokio::io::copy(&mut r, &mut w).await.unwrap();
-                w.shutdown().await.unwrap();
-            });
-        }
-    });
+    let echo_port = echo_server().await;
     let port = free_port();
     let _proxy = Proxy::start(json!([app(
         "/stream",
@@ -419,17 +409,7 @@ async fn a_broken_apps_file_keeps_the_last_good_table_serving() {
 
 #[tokio::test]
 async fn shutdown_lets_an_open_tcp_connection_finish() {
-    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_port = echo.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.into_split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
+    let echo_port = echo_server().await;
     let port = free_port();
     let proxy = Proxy::start(json!([app(
         "/echo",
