@@ -11,7 +11,7 @@ use crate::pipeline::Pipeline;
 use crate::proxy::ProxyConfig;
 use crate::report::RoutesReport;
 use crate::routing::BuildOptions;
-use crate::serve::{self, BoundListeners, ServeOptions};
+use crate::serve::{self, BoundListeners, ServeOptions, Source};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,8 +33,16 @@ pub struct Cli {
 pub struct ServeArgs {
     /// A `/v2/apps?embed=apps.tasks` JSON document to serve; re-read when it changes and on
     /// SIGHUP.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "marathon")]
     pub apps_file: Option<PathBuf>,
+    /// Marathon URL(s) to read apps from; the first that answers is used. Polled every
+    /// `--marathon-poll` seconds and on SIGHUP (the event stream comes with the Marathon
+    /// source work).
+    #[arg(long, short = 'm', value_name = "URL", num_args = 1..)]
+    pub marathon: Vec<String>,
+    /// Seconds between polls of Marathon.
+    #[arg(long, default_value_t = 5.0)]
+    pub marathon_poll: f64,
     /// Address the listeners bind to.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: std::net::IpAddr,
@@ -204,15 +212,17 @@ impl RoutingFlags {
 
 /// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source.
 pub async fn serve(args: ServeArgs) -> ExitCode {
-    let Some(apps_file) = args.apps_file.clone() else {
-        return fail("serve mode needs --apps-file FILE (the Marathon source comes later)");
+    let (source, poll) = match (&args.apps_file, args.marathon.is_empty()) {
+        (Some(file), _) => (Source::File(file.clone()), args.apps_file_poll),
+        (None, false) => (Source::Marathon(args.marathon.clone()), args.marathon_poll),
+        (None, true) => return fail("serve mode needs --apps-file FILE or --marathon URL"),
     };
     let model = match args.routing.model_options() {
         Ok(model) => model,
         Err(message) => return fail(&message),
     };
-    if !(args.apps_file_poll.is_finite() && args.apps_file_poll > 0.0) {
-        return fail("--apps-file-poll must be a positive number of seconds");
+    if !(poll.is_finite() && poll > 0.0 && poll < 1e9) {
+        return fail("--apps-file-poll and --marathon-poll must be positive numbers of seconds");
     }
     let proxy = match args.limits.proxy_config() {
         Ok(proxy) => proxy,
@@ -239,8 +249,8 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let options = ServeOptions {
         model,
         build: args.routing.build_options(),
-        apps_file,
-        poll_interval: std::time::Duration::from_secs_f64(args.apps_file_poll),
+        source,
+        poll_interval: std::time::Duration::from_secs_f64(poll),
         bind_address: ip,
         proxy,
     };
@@ -311,15 +321,10 @@ async fn load_snapshot(args: &RoutesArgs) -> Result<AppsSnapshot, String> {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         return marathon::parse_apps(&body).map_err(|e| format!("{}: {e}", path.display()));
     }
-    let client = marathon::client();
-    let mut last_error = String::from("no --marathon URL given");
-    for url in &args.marathon {
-        match marathon::fetch_apps(&client, url).await {
-            Ok(snapshot) => return Ok(snapshot),
-            Err(err) => last_error = err.to_string(),
-        }
-    }
-    Err(last_error)
+    let body = marathon::fetch_first(&marathon::client(), &args.marathon)
+        .await
+        .map_err(|e| e.to_string())?;
+    marathon::parse_apps(&body).map_err(|e| e.to_string())
 }
 
 fn fail(message: &str) -> ExitCode {

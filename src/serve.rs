@@ -13,7 +13,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::marathon::{self, AppsSnapshot};
+use crate::marathon;
 use crate::model::{Mode, ModelOptions};
 use crate::pipeline::Pipeline;
 use crate::proxy::listener::{self, Connections, Protocol};
@@ -28,13 +28,23 @@ mod health;
 pub struct ServeOptions {
     pub model: ModelOptions,
     pub build: BuildOptions,
-    /// The `/v2/apps` document to serve; re-read when it changes.
-    pub apps_file: PathBuf,
-    /// How often the file's size and modification time are checked.
+    /// Where the apps come from.
+    pub source: Source,
+    /// How often the source is checked (the file's size and time, or Marathon's `/v2/apps`).
     pub poll_interval: Duration,
     /// Where service-port listeners bind unless `HAPROXY_{n}_BIND_ADDR` says otherwise.
     pub bind_address: IpAddr,
     pub proxy: ProxyConfig,
+}
+
+/// Where serve mode reads `/v2/apps?embed=apps.tasks` documents from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file, re-read when its size or modification time changes.
+    File(PathBuf),
+    /// Marathon, polled (the first URL that answers is used). The event stream replaces the
+    /// polling with the Marathon-source work.
+    Marathon(Vec<String>),
 }
 
 /// The fixed listeners, bound by the caller.
@@ -145,6 +155,8 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
 
     let control = Control {
         pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
+        marathon: crate::marathon::client(),
+        last_body: None,
         options,
         ctx,
         connections,
@@ -178,8 +190,11 @@ struct Control {
     /// Open service-port listeners and the token that stops each.
     service_listeners: HashMap<(IpAddr, u16, Mode), (CancellationToken, JoinHandle<()>)>,
     health_checkers: health::HealthCheckers,
+    marathon: reqwest::Client,
     /// The file's (length, mtime) when last read.
     last_seen: Option<(u64, SystemTime)>,
+    /// The last document read: an identical one builds nothing.
+    last_body: Option<bytes::Bytes>,
     /// Whether the last read failed (log once per state change, not per poll).
     failing: bool,
     generation: watch::Sender<u64>,
@@ -206,30 +221,29 @@ impl Control {
     /// Reads the source if it changed (or `forced`) and publishes what it holds; returns
     /// whether the source was read.
     async fn refresh(&mut self, forced: bool) -> bool {
-        let path = &self.options.apps_file;
-        let stamp = tokio::fs::metadata(path)
-            .await
-            .ok()
-            .and_then(|m| Some((m.len(), m.modified().ok()?)));
-        if !forced && stamp.is_some() && stamp == self.last_seen {
+        let Some(read) = self.read_source(forced).await else {
             return false;
-        }
-        let snapshot = match read_snapshot(path).await {
-            Ok(snapshot) => snapshot,
+        };
+        let body = match read {
+            Ok(body) => body,
             Err(message) => {
-                if !self.failing {
-                    tracing::error!(file = %path.display(), error = %message, "cannot read the apps file; serving the last good table");
-                    self.failing = true;
-                }
-                self.last_seen = stamp;
+                self.set_failing(Some(&message));
                 return true;
             }
         };
-        if self.failing {
-            tracing::info!(file = %path.display(), "apps file readable again");
-            self.failing = false;
+        if !forced && self.last_body.as_ref() == Some(&body) {
+            self.set_failing(None);
+            return true;
         }
-        self.last_seen = stamp;
+        let snapshot = match marathon::parse_apps(&body) {
+            Ok(snapshot) => snapshot,
+            Err(err) => {
+                self.set_failing(Some(&err.to_string()));
+                return true;
+            }
+        };
+        self.set_failing(None);
+        self.last_body = Some(body);
         let table = self.pipeline.rebuild(&snapshot).await;
         let generation = table.generation();
         let desired = desired_listeners(&table, self.options.bind_address);
@@ -240,6 +254,48 @@ impl Control {
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
         true
+    }
+
+    /// The source's document; `None` when a file has not changed since it was last read.
+    async fn read_source(&mut self, forced: bool) -> Option<Result<bytes::Bytes, String>> {
+        match &self.options.source {
+            Source::File(path) => {
+                let stamp = tokio::fs::metadata(path)
+                    .await
+                    .ok()
+                    .and_then(|m| Some((m.len(), m.modified().ok()?)));
+                if !forced && stamp.is_some() && stamp == self.last_seen {
+                    return None;
+                }
+                self.last_seen = stamp;
+                Some(
+                    tokio::fs::read(path)
+                        .await
+                        .map(bytes::Bytes::from)
+                        .map_err(|e| format!("{}: {e}", path.display())),
+                )
+            }
+            Source::Marathon(urls) => Some(
+                marathon::fetch_first(&self.marathon, urls)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+        }
+    }
+
+    /// Logs a source failure once when it starts and once when it ends, not on every poll.
+    fn set_failing(&mut self, error: Option<&str>) {
+        match (error, self.failing) {
+            (Some(error), false) => {
+                tracing::error!(%error, "cannot read the apps; serving the last good table");
+                self.failing = true;
+            }
+            (None, true) => {
+                tracing::info!("apps readable again");
+                self.failing = false;
+            }
+            _ => {}
+        }
     }
 
     /// Opens listeners for new service ports, stops those whose port left the table (their
@@ -302,11 +358,6 @@ impl Control {
             tracing::warn!("drain timeout: closing the connections still open");
         }
     }
-}
-
-async fn read_snapshot(path: &std::path::Path) -> Result<AppsSnapshot, String> {
-    let body = tokio::fs::read(path).await.map_err(|e| e.to_string())?;
-    marathon::parse_apps(&body).map_err(|e| e.to_string())
 }
 
 /// The service-port listeners a table asks for, each with the app id that wants it.

@@ -7,6 +7,8 @@ pub mod wire;
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
 pub use wire::{parse_apps, AppsSnapshot};
 
 /// Why a fetch of `/v2/apps` failed. Messages never include credentials.
@@ -38,6 +40,28 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(46);
 
 /// `GET <base>/v2/apps?embed=apps.tasks` (gzip accepted), parsed app by app.
 pub async fn fetch_apps(client: &reqwest::Client, base: &str) -> Result<AppsSnapshot, FetchError> {
+    let (body, url) = fetch_apps_body(client, base).await?;
+    parse_apps(&body).map_err(|source| FetchError::Document { url, source })
+}
+
+/// The raw `/v2/apps?embed=apps.tasks` document from the first of `bases` that answers, and
+/// the last error when none does. Marathon-LB moves to the next URL the same way.
+pub async fn fetch_first(client: &reqwest::Client, bases: &[String]) -> Result<Bytes, FetchError> {
+    let mut last_error = FetchError::BadUrl("no Marathon URL given".to_owned());
+    for base in bases {
+        match fetch_apps_body(client, base).await {
+            Ok((body, _)) => return Ok(body),
+            Err(err) => last_error = err,
+        }
+    }
+    Err(last_error)
+}
+
+/// The response body, and the URL (without credentials) for messages.
+async fn fetch_apps_body(
+    client: &reqwest::Client,
+    base: &str,
+) -> Result<(Bytes, String), FetchError> {
     let (request_url, url) = apps_url(base)?;
     let request_error = |source| FetchError::Request {
         url: url.clone(),
@@ -57,7 +81,7 @@ pub async fn fetch_apps(client: &reqwest::Client, base: &str) -> Result<AppsSnap
         });
     }
     let body = response.bytes().await.map_err(request_error)?;
-    parse_apps(&body).map_err(|source| FetchError::Document { url, source })
+    Ok((body, url))
 }
 
 /// The URL to request and the same URL with any `user:password@` removed, for messages.

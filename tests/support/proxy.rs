@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use switchyard::model::ModelOptions;
 use switchyard::proxy::ProxyConfig;
 use switchyard::routing::BuildOptions;
-use switchyard::serve::{self, BoundListeners, Handle, ServeOptions};
+use switchyard::serve::{self, BoundListeners, Handle, ServeOptions, Source};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -210,7 +210,7 @@ impl Proxy {
         let options = ServeOptions {
             model: ModelOptions::default(),
             build: BuildOptions::default(),
-            apps_file: apps_file.clone(),
+            source: Source::File(apps_file.clone()),
             // Tests reload explicitly and wait for the generation.
             poll_interval: Duration::from_secs(3600),
             bind_address: "127.0.0.1".parse().unwrap(),
