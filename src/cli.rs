@@ -309,7 +309,7 @@ pub async fn routes(args: RoutesArgs) -> ExitCode {
             Err(err) => return fail(&format!("cannot render JSON: {err}")),
         }
     } else {
-        print!("{}", report.to_text(&table));
+        print!("{}", report.to_text());
     }
     ExitCode::SUCCESS
 }

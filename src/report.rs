@@ -1,6 +1,7 @@
 //! The routing table as operators read it: `switchyard routes` (text or `--json`), and later
 //! the admin `/routes` endpoint, which serves the same JSON.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
@@ -89,15 +90,14 @@ impl<'t> RoutesReport<'t> {
     }
 
     /// The text listing: one line per route with its endpoints, then every problem.
-    pub fn to_text(&self, table: &RoutingTable) -> String {
-        let endpoints_of = |name: &str| {
-            table
-                .backends()
-                .iter()
-                .find(|b| &*b.name == name)
-                .map(|b| endpoint_list(b))
-                .unwrap_or_default()
-        };
+    pub fn to_text(&self) -> String {
+        // One map, not a scan of every backend for every route.
+        let endpoints: HashMap<&str, String> = self
+            .backends
+            .iter()
+            .map(|b| (b.name, endpoint_list(b.endpoints)))
+            .collect();
+        let endpoints_of = |name: &str| endpoints.get(name).cloned().unwrap_or_default();
         let mut rows = vec![[
             "LISTENER".to_owned(),
             "HOST".to_owned(),
@@ -176,12 +176,12 @@ fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
-fn endpoint_list(backend: &Backend) -> String {
-    if backend.endpoints().is_empty() {
+fn endpoint_list(endpoints: &[Endpoint]) -> String {
+    if endpoints.is_empty() {
         return "(no endpoints)".to_owned();
     }
     let mut out = String::new();
-    for (i, e) in backend.endpoints().iter().enumerate() {
+    for (i, e) in endpoints.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
