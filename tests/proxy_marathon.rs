@@ -12,10 +12,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use support::proxy::*;
-use switchyard::model::ModelOptions;
 use switchyard::proxy::ProxyConfig;
-use switchyard::routing::BuildOptions;
-use switchyard::serve::{self, BoundListeners, ServeOptions, Source};
+use switchyard::serve::Source;
 use tokio::net::TcpListener;
 
 /// A loopback Marathon whose `/v2/apps` answer (status and body) the test sets.
@@ -78,23 +76,9 @@ async fn marathon_changes_are_routed_and_an_outage_keeps_the_last_table() {
         )])
     };
     let (marathon, url) = Marathon::start(app_on(a.port())).await;
-    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
-    let listeners = BoundListeners {
-        http: bind().await,
-        app_id: bind().await,
-        admin: bind().await,
-    };
-    let options = ServeOptions {
-        model: ModelOptions::default(),
-        build: BuildOptions::default(),
-        // The first URL is down: the next one is used.
-        source: Source::Marathon(vec![format!("http://127.0.0.1:{}", closed_port()), url]),
-        poll_interval: Duration::from_millis(20),
-        bind_address: "127.0.0.1".parse().unwrap(),
-        proxy: ProxyConfig::default(),
-    };
-    let handle = serve::start(options, listeners).unwrap();
-    handle.wait_generation(1).await;
+    // The first URL is down: the next one is used.
+    let source = Source::Marathon(vec![format!("http://127.0.0.1:{}", closed_port()), url]);
+    let handle = serve_on_loopback(source, Duration::from_millis(20), ProxyConfig::default()).await;
     let proxy_url = format!("http://{}/", handle.http_addr);
     let c = client();
     assert_eq!(get(&c, &proxy_url, "m.example.com").await.1, "a");

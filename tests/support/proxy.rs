@@ -201,23 +201,13 @@ impl Proxy {
         let dir = tempfile::tempdir().unwrap();
         let apps_file = dir.path().join("apps.json");
         write_apps(&apps_file, &apps);
-        let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
-        let listeners = BoundListeners {
-            http: bind().await,
-            app_id: bind().await,
-            admin: bind().await,
-        };
-        let options = ServeOptions {
-            model: ModelOptions::default(),
-            build: BuildOptions::default(),
-            source: Source::File(apps_file.clone()),
-            // Tests reload explicitly and wait for the generation.
-            poll_interval: Duration::from_secs(3600),
-            bind_address: "127.0.0.1".parse().unwrap(),
+        // Tests reload explicitly and wait for the generation.
+        let handle = serve_on_loopback(
+            Source::File(apps_file.clone()),
+            Duration::from_secs(3600),
             proxy,
-        };
-        let handle = serve::start(options, listeners).unwrap();
-        handle.wait_generation(1).await;
+        )
+        .await;
         Proxy {
             handle,
             apps_file,
@@ -236,6 +226,32 @@ impl Proxy {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.handle.http_addr)
     }
+}
+
+/// Serve mode on loopback listeners bound to port 0, with default routing options; returns
+/// once the first table is served.
+pub async fn serve_on_loopback(
+    source: Source,
+    poll_interval: Duration,
+    proxy: ProxyConfig,
+) -> Handle {
+    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let listeners = BoundListeners {
+        http: bind().await,
+        app_id: bind().await,
+        admin: bind().await,
+    };
+    let options = ServeOptions {
+        model: ModelOptions::default(),
+        build: BuildOptions::default(),
+        source,
+        poll_interval,
+        bind_address: "127.0.0.1".parse().unwrap(),
+        proxy,
+    };
+    let handle = serve::start(options, listeners).unwrap();
+    handle.wait_generation(1).await;
+    handle
 }
 
 fn write_apps(path: &std::path::Path, apps: &Value) {
