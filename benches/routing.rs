@@ -15,10 +15,6 @@ use switchyard::synthetic::{self, Shape};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn build_options() -> BuildOptions {
-    BuildOptions::default()
-}
-
 fn table_build(c: &mut Criterion) {
     let apps = synthetic::apps(&Shape {
         exact_apps: 9_000,
@@ -37,7 +33,7 @@ fn table_build(c: &mut Criterion) {
             HealthMemory::default,
             |mut memory| {
                 let catalog = model::catalog(black_box(&apps), &options, &agents, &mut memory);
-                RoutingTable::build(catalog, &build_options(), 1)
+                RoutingTable::build(catalog, &BuildOptions::default(), 1)
             },
             BatchSize::LargeInput,
         )
@@ -55,7 +51,7 @@ fn table_build(c: &mut Criterion) {
     group.bench_function("table_only", |b| {
         b.iter_batched(
             || catalog.clone(),
-            |catalog| RoutingTable::build(black_box(catalog), &build_options(), 1),
+            |catalog| RoutingTable::build(black_box(catalog), &BuildOptions::default(), 1),
             BatchSize::LargeInput,
         )
     });
@@ -64,14 +60,16 @@ fn table_build(c: &mut Criterion) {
     let registry = switchyard::balance::Registry::default();
     drop(RoutingTable::build_with(
         catalog.clone(),
-        &build_options(),
+        &BuildOptions::default(),
         1,
         &registry,
     ));
     group.bench_function("table_rebuild_same_endpoints", |b| {
         b.iter_batched(
             || catalog.clone(),
-            |catalog| RoutingTable::build_with(black_box(catalog), &build_options(), 2, &registry),
+            |catalog| {
+                RoutingTable::build_with(black_box(catalog), &BuildOptions::default(), 2, &registry)
+            },
             BatchSize::LargeInput,
         )
     });
@@ -93,7 +91,7 @@ fn table_build(c: &mut Criterion) {
     // on whichever thread drops it, not by the build.
     group.bench_function("drop_table", |b| {
         b.iter_batched(
-            || RoutingTable::build(catalog.clone(), &build_options(), 1),
+            || RoutingTable::build(catalog.clone(), &BuildOptions::default(), 1),
             drop,
             BatchSize::LargeInput,
         )

@@ -78,10 +78,7 @@ impl<C> EndpointState<C> {
 
     /// A connect failed: skip the endpoint for a back-off that grows with each failure.
     pub fn mark_failed(&self) {
-        let failures = self
-            .consecutive_failures
-            .fetch_add(1, Ordering::Relaxed)
-            .min(16);
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
         let backoff = BACKOFF_BASE
             .saturating_mul(1 << failures.min(4))
             .min(BACKOFF_CAP);

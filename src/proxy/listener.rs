@@ -76,7 +76,6 @@ pub async fn run(
             () = connections.shutdown.cancelled() => return,
         };
         let ctx = ctx.clone();
-        let shutdown = connections.shutdown.clone();
         match protocol {
             Protocol::Tcp { port } => {
                 // A TCP connection has no request boundary to stop at: on shutdown it keeps
@@ -88,6 +87,7 @@ pub async fn run(
             }
             Protocol::Http(frontend) => {
                 let builder = builder.clone();
+                let shutdown = connections.shutdown.clone();
                 let first_byte = ctx.config.header_timeout;
                 connections.tracker.spawn(async move {
                     let _permit = permit;
