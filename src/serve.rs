@@ -4,16 +4,15 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::marathon;
+use crate::marathon::{self, StreamStatus};
 use crate::model::{Mode, ModelOptions};
 use crate::pipeline::Pipeline;
 use crate::proxy::listener::{self, Connections, Protocol};
@@ -22,6 +21,9 @@ use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 
 mod admin;
 mod health;
+mod source;
+
+pub use source::{MarathonSource, Source};
 
 /// Everything serve mode needs besides its listeners.
 #[derive(Debug, Clone)]
@@ -30,21 +32,12 @@ pub struct ServeOptions {
     pub build: BuildOptions,
     /// Where the apps come from.
     pub source: Source,
-    /// How often the source is checked (the file's size and time, or Marathon's `/v2/apps`).
+    /// How often a file is checked for changes, or Marathon polled when it is not followed
+    /// through its event stream.
     pub poll_interval: Duration,
     /// Where service-port listeners bind unless `HAPROXY_{n}_BIND_ADDR` says otherwise.
     pub bind_address: IpAddr,
     pub proxy: ProxyConfig,
-}
-
-/// Where serve mode reads `/v2/apps?embed=apps.tasks` documents from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// A file, re-read when its size or modification time changes.
-    File(PathBuf),
-    /// Marathon, polled (the first URL that answers is used). The event stream replaces the
-    /// polling with the Marathon-source work.
-    Marathon(Vec<String>),
 }
 
 /// The fixed listeners, bound by the caller.
@@ -64,6 +57,7 @@ pub struct Handle {
     pub table: SharedTable,
     generation: watch::Receiver<u64>,
     refreshes: watch::Receiver<u64>,
+    stream: watch::Receiver<StreamStatus>,
     reload: Arc<Notify>,
     stop: CancellationToken,
     task: JoinHandle<()>,
@@ -93,6 +87,18 @@ impl Handle {
         seen.unwrap_or(0)
     }
 
+    /// The Marathon event stream's state (default when there is none).
+    pub fn stream_status(&self) -> StreamStatus {
+        self.stream.borrow().clone()
+    }
+
+    /// Waits until the event stream's state satisfies `ready`.
+    pub async fn wait_stream(&self, ready: impl FnMut(&StreamStatus) -> bool) -> StreamStatus {
+        let mut rx = self.stream.clone();
+        let seen = rx.wait_for(ready).await.map(|s| s.clone());
+        seen.unwrap_or_default()
+    }
+
     /// Waits until a table of at least generation `n` is served.
     pub async fn wait_generation(&self, n: u64) -> u64 {
         let mut rx = self.generation.clone();
@@ -108,7 +114,10 @@ impl Handle {
 }
 
 /// Starts serving; returns once the listeners are running (the first table may come later).
+/// Fails on an address that cannot be read or a Marathon configuration that cannot work.
 pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Result<Handle> {
+    let reader = source::Reader::new(options.source.clone())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let table = SharedTable::new(RoutingTable::default());
     let ctx = Arc::new(ProxyContext {
         table: table.clone(),
@@ -122,6 +131,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     let reload = Arc::new(Notify::new());
     let (generation_tx, generation) = watch::channel(0);
     let (refreshes_tx, refreshes) = watch::channel(0);
+    let (stream_tx, stream) = watch::channel(StreamStatus::default());
 
     let fixed = [
         (
@@ -155,19 +165,18 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
 
     let control = Control {
         pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
-        marathon: crate::marathon::client(),
+        reader,
         last_body: None,
         options,
         ctx,
         connections,
         service_listeners: HashMap::new(),
         health_checkers: health::HealthCheckers::default(),
-        last_seen: None,
         failing: false,
         generation: generation_tx,
         refreshes: refreshes_tx,
     };
-    let task = tokio::spawn(control.run(reload.clone(), stop.clone()));
+    let task = tokio::spawn(control.run(reload.clone(), stream_tx, stop.clone()));
     Ok(Handle {
         http_addr,
         app_id_addr,
@@ -175,6 +184,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         table,
         generation,
         refreshes,
+        stream,
         reload,
         stop,
         task,
@@ -190,9 +200,7 @@ struct Control {
     /// Open service-port listeners and the token that stops each.
     service_listeners: HashMap<(IpAddr, u16, Mode), (CancellationToken, JoinHandle<()>)>,
     health_checkers: health::HealthCheckers,
-    marathon: reqwest::Client,
-    /// The file's (length, mtime) when last read.
-    last_seen: Option<(u64, SystemTime)>,
+    reader: source::Reader,
     /// The last document read: an identical one builds nothing.
     last_body: Option<bytes::Bytes>,
     /// Whether the last read failed (log once per state change, not per poll).
@@ -202,44 +210,79 @@ struct Control {
 }
 
 impl Control {
-    async fn run(mut self, reload: Arc<Notify>, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(self.options.poll_interval);
+    async fn run(
+        mut self,
+        reload: Arc<Notify>,
+        stream: watch::Sender<StreamStatus>,
+        stop: CancellationToken,
+    ) {
+        let changed = Arc::new(Notify::new());
+        self.reader
+            .follow_events(changed.clone(), stream, stop.child_token());
+        let mut tick = tokio::time::interval(self.reader.period(self.options.poll_interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let min_interval = self.reader.min_refresh_interval();
+        let mut last_read: Option<Instant> = None;
+        // After a failed read: when to try again, and how many failures in a row.
+        let mut retry: Option<(Instant, u32)> = None;
         loop {
+            let retry_at = retry.map(|(at, _)| at);
             let forced = tokio::select! {
                 _ = tick.tick() => false,
                 () = reload.notified() => true,
+                () = changed.notified() => {
+                    // Events that arrive during a read or this wait collapse into one read.
+                    if let Some(ready) = last_read.map(|at| at + min_interval) {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(ready.into()) => {}
+                            () = stop.cancelled() => break,
+                        }
+                    }
+                    false
+                }
+                () = sleep_until_some(retry_at) => false,
                 () = stop.cancelled() => break,
             };
-            if self.refresh(forced).await {
-                self.refreshes.send_modify(|n| *n += 1);
+            last_read = Some(Instant::now());
+            match self.refresh(forced).await {
+                Some(true) => retry = None,
+                Some(false) => {
+                    let failures = retry.map_or(0, |(_, n)| n + 1);
+                    retry = Some((Instant::now() + self.retry_delay(failures), failures));
+                }
+                None => continue,
             }
+            self.refreshes.send_modify(|n| *n += 1);
         }
         self.drain().await;
     }
 
-    /// Reads the source if it changed (or `forced`) and publishes what it holds; returns
-    /// whether the source was read.
-    async fn refresh(&mut self, forced: bool) -> bool {
-        let Some(read) = self.read_source(forced).await else {
-            return false;
-        };
-        let body = match read {
+    /// A failed read is tried again after a growing delay (×1.5, at most 30 s), so that a
+    /// broken `/v2/apps` is not left alone until the next event or resync.
+    fn retry_delay(&self, failures: u32) -> Duration {
+        let initial = self.reader.retry_initial().as_secs_f64();
+        Duration::from_secs_f64((initial * 1.5f64.powi(failures.min(32) as i32)).min(30.0))
+    }
+
+    /// Reads the source if it changed (or `forced`) and publishes what it holds. `None` when
+    /// there was nothing to read, else whether the read succeeded.
+    async fn refresh(&mut self, forced: bool) -> Option<bool> {
+        let body = match self.reader.read(forced).await? {
             Ok(body) => body,
             Err(message) => {
                 self.set_failing(Some(&message));
-                return true;
+                return Some(false);
             }
         };
         if !forced && self.last_body.as_ref() == Some(&body) {
             self.set_failing(None);
-            return true;
+            return Some(true);
         }
         let snapshot = match marathon::parse_apps(&body) {
             Ok(snapshot) => snapshot,
             Err(err) => {
                 self.set_failing(Some(&err.to_string()));
-                return true;
+                return Some(false);
             }
         };
         self.set_failing(None);
@@ -253,34 +296,7 @@ impl Control {
         self.reconcile(desired).await;
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
-        true
-    }
-
-    /// The source's document; `None` when a file has not changed since it was last read.
-    async fn read_source(&mut self, forced: bool) -> Option<Result<bytes::Bytes, String>> {
-        match &self.options.source {
-            Source::File(path) => {
-                let stamp = tokio::fs::metadata(path)
-                    .await
-                    .ok()
-                    .and_then(|m| Some((m.len(), m.modified().ok()?)));
-                if !forced && stamp.is_some() && stamp == self.last_seen {
-                    return None;
-                }
-                self.last_seen = stamp;
-                Some(
-                    tokio::fs::read(path)
-                        .await
-                        .map(bytes::Bytes::from)
-                        .map_err(|e| format!("{}: {e}", path.display())),
-                )
-            }
-            Source::Marathon(urls) => Some(
-                marathon::fetch_first(&self.marathon, urls)
-                    .await
-                    .map_err(|e| e.to_string()),
-            ),
-        }
+        Some(true)
     }
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.
@@ -357,6 +373,14 @@ impl Control {
         if drained.is_err() {
             tracing::warn!("drain timeout: closing the connections still open");
         }
+    }
+}
+
+/// Waits until `at`, or forever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 

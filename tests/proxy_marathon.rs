@@ -1,4 +1,4 @@
-//! Serve mode reading Marathon (polled): changes are routed, an outage keeps the last table.
+//! Serve mode polling Marathon (`poll` mode): changes are routed, an outage keeps the last table.
 
 mod support;
 
@@ -12,8 +12,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use support::proxy::*;
+use switchyard::marathon::MarathonConfig;
 use switchyard::proxy::ProxyConfig;
-use switchyard::serve::Source;
+use switchyard::serve::{MarathonSource, Source};
 use tokio::net::TcpListener;
 
 /// A loopback Marathon whose `/v2/apps` answer (status and body) the test sets.
@@ -77,7 +78,14 @@ async fn marathon_changes_are_routed_and_an_outage_keeps_the_last_table() {
     };
     let (marathon, url) = Marathon::start(app_on(a.port())).await;
     // The first URL is down: the next one is used.
-    let source = Source::Marathon(vec![format!("http://127.0.0.1:{}", closed_port()), url]);
+    let config = MarathonConfig {
+        urls: vec![format!("http://127.0.0.1:{}", closed_port()), url],
+        ..MarathonConfig::default()
+    };
+    let source = Source::Marathon(MarathonSource {
+        events: false,
+        ..MarathonSource::new(config)
+    });
     let handle = serve_on_loopback(source, Duration::from_millis(20), ProxyConfig::default()).await;
     let proxy_url = format!("http://{}/", handle.http_addr);
     let c = client();

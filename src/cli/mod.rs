@@ -13,6 +13,10 @@ use crate::report::RoutesReport;
 use crate::routing::BuildOptions;
 use crate::serve::{self, BoundListeners, ServeOptions, Source};
 
+mod marathon_flags;
+
+pub use marathon_flags::{MarathonAccess, MarathonFollow, SourceMode};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "switchyard",
@@ -31,18 +35,17 @@ pub struct Cli {
 /// Serve mode (no subcommand).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A `/v2/apps?embed=apps.tasks` JSON document to serve; re-read when it changes and on
-    /// SIGHUP.
+    /// Marathon-LB's first word: `sse` (follow the event stream, the default) or `poll`.
+    #[arg(value_enum, value_name = "sse|poll")]
+    pub mode: Option<SourceMode>,
+    /// A `/v2/apps?embed=apps.tasks` JSON document to serve instead of Marathon; re-read when
+    /// it changes and on SIGHUP.
     #[arg(long, value_name = "FILE", conflicts_with = "marathon")]
     pub apps_file: Option<PathBuf>,
-    /// Marathon URL(s) to read apps from; the first that answers is used. Polled every
-    /// `--marathon-poll` seconds and on SIGHUP (the event stream comes with the Marathon
-    /// source work).
-    #[arg(long, short = 'm', value_name = "URL", num_args = 1..)]
-    pub marathon: Vec<String>,
-    /// Seconds between polls of Marathon.
-    #[arg(long, default_value_t = 5.0)]
-    pub marathon_poll: f64,
+    #[command(flatten)]
+    pub access: MarathonAccess,
+    #[command(flatten)]
+    pub follow: MarathonFollow,
     /// Address the listeners bind to.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: std::net::IpAddr,
@@ -128,9 +131,8 @@ pub struct RoutesArgs {
         required_unless_present = "marathon"
     )]
     pub apps_file: Option<PathBuf>,
-    /// Marathon URL(s); the first that answers is used.
-    #[arg(long, short = 'm', value_name = "URL", num_args = 1..)]
-    pub marathon: Vec<String>,
+    #[command(flatten)]
+    pub access: MarathonAccess,
     /// Print JSON (the same document as the admin port's /routes).
     #[arg(long)]
     pub json: bool,
@@ -212,9 +214,18 @@ impl RoutingFlags {
 
 /// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source.
 pub async fn serve(args: ServeArgs) -> ExitCode {
-    let (source, poll) = match (&args.apps_file, args.marathon.is_empty()) {
+    let (source, poll) = match (&args.apps_file, args.access.marathon.is_empty()) {
         (Some(file), _) => (Source::File(file.clone()), args.apps_file_poll),
-        (None, false) => (Source::Marathon(args.marathon.clone()), args.marathon_poll),
+        (None, false) => {
+            let source = args
+                .access
+                .config()
+                .and_then(|config| args.follow.source(args.mode, config));
+            match source {
+                Ok((source, poll)) => (Source::Marathon(source), poll.as_secs_f64()),
+                Err(message) => return fail(&message),
+            }
+        }
         (None, true) => return fail("serve mode needs --apps-file FILE or --marathon URL"),
     };
     let model = match args.routing.model_options() {
@@ -321,9 +332,8 @@ async fn load_snapshot(args: &RoutesArgs) -> Result<AppsSnapshot, String> {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         return marathon::parse_apps(&body).map_err(|e| format!("{}: {e}", path.display()));
     }
-    let body = marathon::fetch_first(&marathon::client(), &args.marathon)
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = marathon::MarathonClient::new(args.access.config()?).map_err(|e| e.to_string())?;
+    let body = client.fetch_apps().await.map_err(|e| e.to_string())?;
     marathon::parse_apps(&body).map_err(|e| e.to_string())
 }
 
