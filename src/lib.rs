@@ -3,7 +3,8 @@
 //! Data flows one way; each stage is a module with a small typed interface:
 //!
 //! ```text
-//! marathon/   Marathon's wire format (/v2/apps) and how to fetch it. Knows nothing of routing.
+//! marathon/   Marathon: the /v2/apps wire format, the client (failover, auth, TLS), the event
+//!    │        stream and its reconnects. Knows nothing of routing.
 //!    │
 //! model/      apps → typed services: labels.rs is the only place a label string is read;
 //!    │        network.rs (modes, ports, addresses), health.rs (task filter), deployment.rs
@@ -15,12 +16,16 @@
 //! pipeline    one refresh: snapshot → resolve agents (resolve.rs) → model → table.
 //! report      the table for people (`switchyard routes`) and machines (`--json`).
 //! cli         the command line.
+//! serve/      serve mode: source → pipeline → publish, listeners reconciled; admin port.
+//! simulator/  an in-process Marathon speaking its real wire formats, for tests and the demo.
+//! demo/       `switchyard demo`: the simulator, real backends and the balancer together.
 //! synthetic   generated app sets for benchmarks, load tests and the demo.
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod balance;
 pub mod cli;
+pub mod demo;
 pub mod marathon;
 pub mod model;
 pub mod pipeline;
@@ -29,4 +34,5 @@ pub mod report;
 pub mod resolve;
 pub mod routing;
 pub mod serve;
+pub mod simulator;
 pub mod synthetic;

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Routes(args)) => runtime.block_on(cli::routes(args)),
+        Some(Command::Demo(args)) => runtime.block_on(cli::demo(args)),
         None if cli.serve.apps_file.is_none() && cli.serve.access.marathon.is_empty() => {
             let _ = Cli::command().print_help();
             ExitCode::from(2)

@@ -1,0 +1,74 @@
+//! The demo's backends: small real HTTP servers on loopback, one per task, that answer with a
+//! page naming the app and the task, so a user sees the balancing and the changes.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A running backend; dropping it does not stop it, [`DemoBackend::stop`] does.
+#[derive(Debug)]
+pub struct DemoBackend {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl DemoBackend {
+    /// Serves `body_prefix` plus this backend's port on 127.0.0.1 at a free port.
+    pub async fn start(app: &str, version: u32) -> std::io::Result<DemoBackend> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let body = Bytes::from(format!(
+            "{app} (version {version}) answered from 127.0.0.1:{}\n",
+            addr.port()
+        ));
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
+                    () = token.cancelled() => return,
+                };
+                let (body, token) = (body.clone(), token.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                        let body = body.clone();
+                        async move {
+                            let mut response = Response::new(Full::new(body));
+                            response.headers_mut().insert(
+                                hyper::header::CONTENT_TYPE,
+                                hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+                            );
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(connection);
+                    tokio::select! {
+                        _ = connection.as_mut() => {}
+                        () = token.cancelled() => {
+                            connection.as_mut().graceful_shutdown();
+                            let _ = connection.await;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(DemoBackend { addr, stop })
+    }
+
+    /// Stops accepting and closes idle connections (a killed task).
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}

@@ -1,0 +1,269 @@
+//! `switchyard demo`: the whole product on one machine with no setup. A Marathon simulator holds
+//! the Tweeter tutorial's apps (Tweeter: 3 instances, service port 10000, group `external`, a
+//! vhost; post-tweets: no labels, so never exposed), real backends answer for the tasks, and the
+//! balancer follows the simulator's event stream. Every few seconds the demo scales, fails a
+//! health check or redeploys Tweeter, and prints what it did, so a user watches routes change.
+
+mod backend;
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub use backend::DemoBackend;
+
+use crate::marathon::MarathonConfig;
+use crate::model::ModelOptions;
+use crate::proxy::ProxyConfig;
+use crate::routing::BuildOptions;
+use crate::serve::{self, BoundListeners, MarathonSource, ServeOptions, Source};
+use crate::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
+
+/// Where the demo listens and how fast it changes things.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub bind_address: IpAddr,
+    pub http_port: u16,
+    pub app_id_port: u16,
+    pub admin_port: u16,
+    /// Tweeter's service port (the tutorial's 10000).
+    pub tweeter_port: u16,
+    /// Time between two changes.
+    pub interval: Duration,
+}
+
+pub const TWEETER: &str = "/tweeter";
+pub const TWEETER_VHOST: &str = "tweeter.localhost";
+
+/// Runs until `stop` resolves.
+pub async fn run(
+    options: DemoOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let sim = Simulator::start(SimulatorOptions {
+        nodes: 1,
+        auth: SimAuth::None,
+        ..SimulatorOptions::default()
+    })
+    .await
+    .map_err(|e| format!("cannot start the Marathon simulator: {e}"))?;
+    let mut tweeter = Tweeter::new(sim.clone(), options.tweeter_port);
+    tweeter.deploy(3).await?;
+    let post_tweets = DemoBackend::start("post-tweets", 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    sim.put_app(post_tweets_app());
+    sim.start_task(
+        "/post-tweets",
+        TaskSpec::running("127.0.0.1", vec![post_tweets.addr.port()]),
+    );
+
+    let bind = |port: u16| {
+        let ip = options.bind_address;
+        async move {
+            tokio::net::TcpListener::bind((ip, port))
+                .await
+                .map_err(|e| format!("cannot bind {ip}:{port}: {e}"))
+        }
+    };
+    let listeners = BoundListeners {
+        http: bind(options.http_port).await?,
+        app_id: bind(options.app_id_port).await?,
+        admin: bind(options.admin_port).await?,
+    };
+    let serve_options = ServeOptions {
+        model: ModelOptions::default(),
+        build: BuildOptions::default(),
+        source: Source::Marathon(MarathonSource::new(MarathonConfig {
+            urls: sim.urls(),
+            ..MarathonConfig::default()
+        })),
+        poll_interval: Duration::from_secs(5),
+        bind_address: options.bind_address,
+        proxy: ProxyConfig::default(),
+    };
+    let handle = serve::start(serve_options, listeners).map_err(|e| e.to_string())?;
+    handle.wait_generation(1).await;
+    let http = handle.http_addr;
+    let admin = handle.admin_addr;
+    let service = std::net::SocketAddr::new(options.bind_address, options.tweeter_port);
+    println!(
+        "switchyard demo: ready\n\
+         \n  Marathon simulator   {marathon}\n  \
+         Tweeter by vhost     curl http://{TWEETER_VHOST}:{http_port}/\n  \
+         Tweeter by port      curl http://{service}/\n  \
+         Tweeter by app id    curl -H 'X-Marathon-App-Id: {TWEETER}' http://{app_id}/\n  \
+         post-tweets          not exposed (no HAPROXY_GROUP): curl -H 'X-Marathon-App-Id: /post-tweets' http://{app_id}/ gets 503\n  \
+         routing table        switchyard routes --marathon {marathon}\n  \
+         admin                curl http://{admin}/generation    (also /_haproxy_health_check)\n\n\
+         Every {every:?} the demo changes Tweeter; each change is printed below. Ctrl-C stops.\n",
+        marathon = sim.urls().join(" "),
+        http_port = http.port(),
+        app_id = handle.app_id_addr,
+        every = options.interval,
+    );
+
+    let changes = async {
+        let mut ticker = tokio::time::interval(options.interval);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let before = handle.generation();
+            match tweeter.next_change().await {
+                Ok(what) => {
+                    let generation = handle.wait_generation(before + 1).await;
+                    println!("[demo] {what} → routing table generation {generation}");
+                }
+                Err(err) => println!("[demo] {err}"),
+            }
+        }
+    };
+    tokio::select! {
+        () = stop => {}
+        () = changes => {}
+    }
+    handle.shutdown().await;
+    tweeter.stop_all();
+    post_tweets.stop();
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Tweeter's tasks and the script of changes the demo plays in a loop.
+struct Tweeter {
+    sim: Simulator,
+    service_port: u16,
+    version: u32,
+    /// Oldest first.
+    tasks: VecDeque<(String, DemoBackend)>,
+    /// A task started but not yet reported healthy (so not routed).
+    starting: Option<String>,
+    step: usize,
+}
+
+impl Tweeter {
+    fn new(sim: Simulator, service_port: u16) -> Tweeter {
+        Tweeter {
+            sim,
+            service_port,
+            version: 0,
+            tasks: VecDeque::new(),
+            starting: None,
+            step: 0,
+        }
+    }
+
+    /// Puts a new version of the app and replaces every task with `instances` healthy ones.
+    async fn deploy(&mut self, instances: usize) -> Result<(), String> {
+        self.version += 1;
+        self.sim.put_app(tweeter_app(self.service_port, self.version, instances));
+        let old: Vec<_> = self.tasks.drain(..).collect();
+        for _ in 0..instances {
+            let id = self.start_task().await?;
+            self.sim.set_task_health(&id, true);
+        }
+        for (id, backend) in old {
+            self.sim.kill_task(&id);
+            backend.stop();
+        }
+        Ok(())
+    }
+
+    async fn start_task(&mut self) -> Result<String, String> {
+        let backend = DemoBackend::start(TWEETER, self.version)
+            .await
+            .map_err(|e| format!("cannot start a backend: {e}"))?;
+        let id = self
+            .sim
+            .start_task(TWEETER, TaskSpec::running("127.0.0.1", vec![backend.addr.port()]))
+            .ok_or("the simulator lost /tweeter")?;
+        self.tasks.push_back((id.clone(), backend));
+        Ok(id)
+    }
+
+    /// Plays the next change and says what it was.
+    async fn next_change(&mut self) -> Result<String, String> {
+        const SCRIPT: usize = 6;
+        let step = self.step % SCRIPT;
+        self.step += 1;
+        match step {
+            0 | 2 => {
+                let id = self.start_task().await?;
+                self.starting = Some(id.clone());
+                Ok(format!(
+                    "scaled {TWEETER} to {} tasks; {id} is not healthy yet, so not routed",
+                    self.tasks.len()
+                ))
+            }
+            1 | 3 => {
+                let id = self.starting.take().ok_or("no task is starting")?;
+                self.sim.set_task_health(&id, true);
+                Ok(format!("{id} passed its health check: now routed"))
+            }
+            4 => {
+                let (id, backend) = self.tasks.pop_front().ok_or("no task to kill")?;
+                self.sim.kill_task(&id);
+                backend.stop();
+                let (id2, backend2) = self.tasks.pop_front().ok_or("no task to kill")?;
+                self.sim.kill_task(&id2);
+                backend2.stop();
+                Ok(format!(
+                    "scaled {TWEETER} down to {}: killed {id} and {id2}",
+                    self.tasks.len()
+                ))
+            }
+            _ => {
+                self.deploy(3).await?;
+                Ok(format!(
+                    "redeployed {TWEETER} as version {} with 3 new tasks",
+                    self.version
+                ))
+            }
+        }
+    }
+
+    fn stop_all(&self) {
+        for (_, backend) in &self.tasks {
+            backend.stop();
+        }
+    }
+}
+
+/// Tweeter as Marathon ≥1.5 returns it (spec §5.1), plus a vhost for the demo.
+fn tweeter_app(service_port: u16, version: u32, instances: usize) -> Value {
+    json!({
+        "id": TWEETER,
+        "instances": instances,
+        "cpus": 0.25, "mem": 256, "disk": 0,
+        "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": TWEETER_VHOST},
+        "env": {"DEMO_VERSION": version.to_string()},
+        "networks": [{"mode": "container/bridge"}],
+        "container": {
+            "type": "DOCKER",
+            "docker": {"image": "mesosphere/tweeter", "forcePullImage": false, "privileged": false, "parameters": []},
+            "portMappings": [{"containerPort": 3000, "hostPort": 0, "servicePort": service_port,
+                              "protocol": "tcp", "labels": {"VIP_0": "1.1.1.1:30000"}}]
+        },
+        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 300,
+                          "intervalSeconds": 60, "timeoutSeconds": 20, "maxConsecutiveFailures": 3,
+                          "delaySeconds": 15, "ignoreHttp1xx": false, "ipProtocol": "IPv4"}]
+    })
+}
+
+/// post-tweets (spec §5.2): no labels, so the balancer must not expose it.
+fn post_tweets_app() -> Value {
+    json!({
+        "id": "/post-tweets",
+        "instances": 1,
+        "cpus": 0.25, "mem": 256,
+        "cmd": "bin/tweet shakespeare-tweets.json http://1.1.1.1:30000",
+        "networks": [{"mode": "container/bridge"}],
+        "container": {
+            "type": "DOCKER",
+            "docker": {"image": "mesosphere/tweeter"},
+            "portMappings": [{"containerPort": 3000, "hostPort": 0, "servicePort": 10101, "protocol": "tcp"}]
+        }
+    })
+}

@@ -1,0 +1,140 @@
+//! `switchyard demo` as a user runs it: the real binary, real curl, and the routes changing
+//! while the demo scales and redeploys Tweeter.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Guards against a hang; never a synchronisation point.
+const GUARD: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is installed (the README's test command installs it)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Demo {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Demo {
+    /// The next stdout line that contains `needle`.
+    fn wait_for(&self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(GUARD) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(err) => panic!("demo never printed `{needle}`: {err}"),
+            }
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[test]
+fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
+    let (http, app_id, admin, tweeter) = (free_port(), free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["demo", "--interval", "0.3"])
+        .args(["--http-port", &http.to_string()])
+        .args(["--app-id-port", &app_id.to_string()])
+        .args(["--admin-port", &admin.to_string()])
+        .args(["--tweeter-port", &tweeter.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let demo = Demo { child, lines };
+    demo.wait_for("switchyard demo: ready");
+    let marathon = demo.wait_for("Marathon simulator");
+    let marathon = marathon.split_whitespace().last().unwrap().to_owned();
+
+    // Exactly what the demo tells the user to run.
+    let by_vhost = format!("http://tweeter.localhost:{http}/");
+    let page = curl(&[&by_vhost]);
+    assert!(page.starts_with("/tweeter (version 1)"), "{page}");
+    let by_port = curl(&[&format!("http://127.0.0.1:{tweeter}/")]);
+    assert!(by_port.starts_with("/tweeter (version 1)"), "{by_port}");
+    let app_id_url = format!("http://127.0.0.1:{app_id}/");
+    let by_app_id = curl(&["-H", "X-Marathon-App-Id: /tweeter", &app_id_url]);
+    assert!(by_app_id.starts_with("/tweeter"), "{by_app_id}");
+    let hidden = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "X-Marathon-App-Id: /post-tweets",
+        &app_id_url,
+    ]);
+    assert_eq!(hidden, "503", "post-tweets has no HAPROXY_GROUP: not exposed");
+    assert!(
+        curl(&["-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:10101/"]) == "000",
+        "post-tweets' service port is not bound"
+    );
+
+    // The three instances answer in turn.
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..6 {
+        seen.insert(curl(&[&by_vhost]));
+    }
+    assert!(seen.len() >= 2, "round robin over the instances: {seen:?}");
+
+    // The script runs: scale up, a health check passes, scale down, then a redeploy whose
+    // new version the next request sees.
+    demo.wait_for("is not healthy yet");
+    demo.wait_for("passed its health check");
+    demo.wait_for("scaled /tweeter down");
+    demo.wait_for("redeployed /tweeter as version 2");
+    let page = curl(&[&by_vhost]);
+    assert!(page.starts_with("/tweeter (version 2)"), "{page}");
+    let generation = curl(&[&format!("http://127.0.0.1:{admin}/generation")]);
+    assert!(generation.trim().parse::<u64>().unwrap() >= 7, "{generation}");
+    // The routes command the demo prints reads the simulator like a real Marathon.
+    let routes = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["routes", "--marathon", &marathon])
+        .output()
+        .unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    assert!(routes.contains("tweeter.localhost"), "{routes}");
+    let post_tweets: Vec<_> = routes.lines().filter(|l| l.contains("/post-tweets")).collect();
+    assert!(
+        !post_tweets.is_empty() && post_tweets.iter().all(|l| l.contains("not_in_group")),
+        "post-tweets is reported as not in the group, never routed: {routes}"
+    );
+
+    // SIGTERM stops it cleanly.
+    let pid = demo.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut demo = demo;
+    let status = demo.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
