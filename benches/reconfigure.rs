@@ -59,7 +59,10 @@ fn main() {
         .build()
         .expect("runtime");
     println!("change → routed, {changes} changes per size (event stream, gzip, full refetch)");
-    println!("{:>6} {:>9} {:>9} {:>9} {:>9}", "apps", "p50 ms", "p90 ms", "p99 ms", "max ms");
+    println!(
+        "{:>6} {:>9} {:>9} {:>9} {:>9}",
+        "apps", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
     for size in sizes {
         let mut samples = runtime.block_on(measure(size, changes));
         samples.sort_unstable();
@@ -107,7 +110,10 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
         sim.kill_task(&task);
     }
     let mut current = sim
-        .start_task(measured, TaskSpec::running("127.0.0.1", vec![backends[0].addr.port()]))
+        .start_task(
+            measured,
+            TaskSpec::running("127.0.0.1", vec![backends[0].addr.port()]),
+        )
         .expect("task");
 
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.expect("bind") };
@@ -120,7 +126,9 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
         urls: sim.urls(),
         ..MarathonConfig::default()
     });
-    let spacing = source.min_refresh_interval + Duration::from_millis(50);
+    // Each change costs two refetches (its start and its kill events): past twice the
+    // interval the limiter holds both tokens again.
+    let spacing = source.min_refresh_interval * 2 + Duration::from_millis(50);
     let options = ServeOptions {
         model: ModelOptions::default(),
         build: BuildOptions::default(),
@@ -158,10 +166,22 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
         tokio::time::sleep(spacing).await;
         let started = Instant::now();
         let task = sim
-            .start_task(measured, TaskSpec::running("127.0.0.1", vec![next.addr.port()]))
+            .start_task(
+                measured,
+                TaskSpec::running("127.0.0.1", vec![next.addr.port()]),
+            )
             .expect("task");
         sim.kill_task(&current);
         current = task;
+        if std::env::var_os("RECONFIGURE_DEBUG").is_some() {
+            let g = handle.generation();
+            handle.wait_generation(g + 1).await;
+            eprintln!(
+                "change {change}: generation {} after {:?}",
+                g + 1,
+                started.elapsed()
+            );
+        }
         loop {
             if answered_by(next.addr.port()).await == Some(true) {
                 break;
@@ -173,6 +193,13 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
             }
         }
         samples.push(started.elapsed());
+        if std::env::var_os("RECONFIGURE_DEBUG").is_some() {
+            eprintln!(
+                "change {change}: routed {:?}, generation {}",
+                started.elapsed(),
+                handle.generation()
+            );
+        }
     }
     handle.shutdown().await;
     for backend in &backends {

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::marathon::{self, StreamStatus};
+use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::model::{Mode, ModelOptions};
 use crate::pipeline::Pipeline;
 use crate::proxy::listener::{self, Connections, Protocol};
@@ -167,6 +167,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
         reader,
         last_body: None,
+        snapshot: None,
         options,
         ctx,
         connections,
@@ -201,8 +202,10 @@ struct Control {
     service_listeners: HashMap<(IpAddr, u16, Mode), (CancellationToken, JoinHandle<()>)>,
     health_checkers: health::HealthCheckers,
     reader: source::Reader,
-    /// The last document read: an identical one builds nothing.
+    /// The last full document read: an identical one builds nothing.
     last_body: Option<bytes::Bytes>,
+    /// What the served table was built from, patched app by app between full reads.
+    snapshot: Option<AppsSnapshot>,
     /// Whether the last read failed (log once per state change, not per poll).
     failing: bool,
     generation: watch::Sender<u64>,
@@ -216,35 +219,40 @@ impl Control {
         stream: watch::Sender<StreamStatus>,
         stop: CancellationToken,
     ) {
-        let changed = Arc::new(Notify::new());
+        let changed = Arc::new(ChangeSignal::default());
         self.reader
             .follow_events(changed.clone(), stream, stop.child_token());
         let mut tick = tokio::time::interval(self.reader.period(self.options.poll_interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let min_interval = self.reader.min_refresh_interval();
-        let mut last_read: Option<Instant> = None;
+        let mut limiter = source::RefreshLimiter::new(self.reader.min_refresh_interval());
         // After a failed read: when to try again, and how many failures in a row.
         let mut retry: Option<(Instant, u32)> = None;
         loop {
             let retry_at = retry.map(|(at, _)| at);
-            let forced = tokio::select! {
-                _ = tick.tick() => false,
-                () = reload.notified() => true,
-                () = changed.notified() => {
+            let everything = Pending {
+                all: true,
+                ..Pending::default()
+            };
+            let (forced, pending) = tokio::select! {
+                _ = tick.tick() => (false, everything),
+                () = reload.notified() => (true, everything),
+                () = changed.changed() => {
                     // Events that arrive during a read or this wait collapse into one read.
-                    if let Some(ready) = last_read.map(|at| at + min_interval) {
-                        tokio::select! {
-                            () = tokio::time::sleep_until(ready.into()) => {}
-                            () = stop.cancelled() => break,
-                        }
+                    tokio::select! {
+                        () = limiter.acquire() => {}
+                        () = stop.cancelled() => break,
                     }
-                    false
+                    (false, changed.take())
                 }
-                () = sleep_until_some(retry_at) => false,
+                () = sleep_until_some(retry_at) => (false, everything),
                 () = stop.cancelled() => break,
             };
-            last_read = Some(Instant::now());
-            match self.refresh(forced).await {
+            let refreshed = if pending.all {
+                self.refresh(forced).await
+            } else {
+                self.refresh_apps(pending).await
+            };
+            match refreshed {
                 Some(true) => retry = None,
                 Some(false) => {
                     let failures = retry.map_or(0, |(_, n)| n + 1);
@@ -287,7 +295,54 @@ impl Control {
         };
         self.set_failing(None);
         self.last_body = Some(body);
+        self.publish(snapshot).await;
+        Some(true)
+    }
+
+    /// Refetches only the apps events named and patches the last snapshot with them; a full
+    /// refresh when there is no snapshot yet or a single-app fetch fails.
+    async fn refresh_apps(&mut self, pending: Pending) -> Option<bool> {
+        if pending.apps.is_empty() {
+            return None;
+        }
+        let Some(mut snapshot) = self.snapshot.take() else {
+            return self.refresh(false).await;
+        };
+        let documents = match self.reader.read_apps(&pending.apps).await {
+            Some(Ok(documents)) => documents,
+            Some(Err(_)) | None => {
+                self.snapshot = Some(snapshot);
+                return self.refresh(false).await;
+            }
+        };
+        let mut changed = false;
+        for (id, body) in documents {
+            // A malformed answer is judged the way the full list judges it.
+            let app = match body.as_deref().map(marathon::parse_app).transpose() {
+                Ok(None) => None,
+                Ok(Some(Ok(app))) => Some(Ok(app)),
+                Ok(Some(Err(_))) | Err(_) => {
+                    self.snapshot = Some(snapshot);
+                    return self.refresh(false).await;
+                }
+            };
+            changed |= snapshot.patch(&id, app);
+        }
+        // The full document no longer matches what is served.
+        self.last_body = None;
+        self.set_failing(None);
+        if changed {
+            self.publish(snapshot).await;
+        } else {
+            self.snapshot = Some(snapshot);
+        }
+        Some(true)
+    }
+
+    /// Builds the table for `snapshot`, serves it, and reconciles listeners and checkers.
+    async fn publish(&mut self, snapshot: AppsSnapshot) {
         let table = self.pipeline.rebuild(&snapshot).await;
+        self.snapshot = Some(snapshot);
         let generation = table.generation();
         let desired = desired_listeners(&table, self.options.bind_address);
         self.health_checkers
@@ -296,7 +351,6 @@ impl Control {
         self.reconcile(desired).await;
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
-        Some(true)
     }
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.

@@ -95,9 +95,18 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
         "X-Marathon-App-Id: /post-tweets",
         &app_id_url,
     ]);
-    assert_eq!(hidden, "503", "post-tweets has no HAPROXY_GROUP: not exposed");
+    assert_eq!(
+        hidden, "503",
+        "post-tweets has no HAPROXY_GROUP: not exposed"
+    );
     assert!(
-        curl(&["-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:10101/"]) == "000",
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://127.0.0.1:10101/"
+        ]) == "000",
         "post-tweets' service port is not bound"
     );
 
@@ -117,7 +126,10 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
     let page = curl(&[&by_vhost]);
     assert!(page.starts_with("/tweeter (version 2)"), "{page}");
     let generation = curl(&[&format!("http://127.0.0.1:{admin}/generation")]);
-    assert!(generation.trim().parse::<u64>().unwrap() >= 7, "{generation}");
+    assert!(
+        generation.trim().parse::<u64>().unwrap() >= 7,
+        "{generation}"
+    );
     // The routes command the demo prints reads the simulator like a real Marathon.
     let routes = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["routes", "--marathon", &marathon])
@@ -125,7 +137,10 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
         .unwrap();
     let routes = String::from_utf8_lossy(&routes.stdout);
     assert!(routes.contains("tweeter.localhost"), "{routes}");
-    let post_tweets: Vec<_> = routes.lines().filter(|l| l.contains("/post-tweets")).collect();
+    let post_tweets: Vec<_> = routes
+        .lines()
+        .filter(|l| l.contains("/post-tweets"))
+        .collect();
     assert!(
         !post_tweets.is_empty() && post_tweets.iter().all(|l| l.contains("not_in_group")),
         "post-tweets is reported as not in the group, never routed: {routes}"
@@ -133,7 +148,11 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
 
     // SIGTERM stops it cleanly.
     let pid = demo.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let mut demo = demo;
     let status = demo.child.wait().unwrap();
     assert!(status.success(), "{status}");

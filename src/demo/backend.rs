@@ -40,17 +40,20 @@ impl DemoBackend {
                 };
                 let (body, token) = (body.clone(), token.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
-                        let body = body.clone();
-                        async move {
-                            let mut response = Response::new(Full::new(body));
-                            response.headers_mut().insert(
-                                hyper::header::CONTENT_TYPE,
-                                hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-                            );
-                            Ok::<_, Infallible>(response)
-                        }
-                    });
+                    let service =
+                        hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                            let body = body.clone();
+                            async move {
+                                let mut response = Response::new(Full::new(body));
+                                response.headers_mut().insert(
+                                    hyper::header::CONTENT_TYPE,
+                                    hyper::header::HeaderValue::from_static(
+                                        "text/plain; charset=utf-8",
+                                    ),
+                                );
+                                Ok::<_, Infallible>(response)
+                            }
+                        });
                     let connection = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(connection);

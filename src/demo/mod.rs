@@ -158,7 +158,8 @@ impl Tweeter {
     /// Puts a new version of the app and replaces every task with `instances` healthy ones.
     async fn deploy(&mut self, instances: usize) -> Result<(), String> {
         self.version += 1;
-        self.sim.put_app(tweeter_app(self.service_port, self.version, instances));
+        self.sim
+            .put_app(tweeter_app(self.service_port, self.version, instances));
         let old: Vec<_> = self.tasks.drain(..).collect();
         for _ in 0..instances {
             let id = self.start_task().await?;
@@ -177,7 +178,10 @@ impl Tweeter {
             .map_err(|e| format!("cannot start a backend: {e}"))?;
         let id = self
             .sim
-            .start_task(TWEETER, TaskSpec::running("127.0.0.1", vec![backend.addr.port()]))
+            .start_task(
+                TWEETER,
+                TaskSpec::running("127.0.0.1", vec![backend.addr.port()]),
+            )
             .ok_or("the simulator lost /tweeter")?;
         self.tasks.push_back((id.clone(), backend));
         Ok(id)

@@ -162,13 +162,44 @@ impl MarathonClient {
         }))
     }
 
+    /// `/v2/apps/{id}?embed=app.tasks` (the URL that answered last first): the document, or
+    /// `None` when Marathon says the app does not exist.
+    pub async fn fetch_app(&self, id: &str) -> Result<Option<Bytes>, FetchError> {
+        let path = format!("/v2/apps/{}", id.trim_start_matches('/'));
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut last_error = None;
+        for i in 0..self.bases.len() {
+            let index = (first + i) % self.bases.len();
+            match self.get(index, &path, "embed=app.tasks").await {
+                Ok(body) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok(Some(body));
+                }
+                Err(FetchError::Status { status, .. }) if status == StatusCode::NOT_FOUND => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok(None);
+                }
+                Err(err) => last_error = Some(err),
+            }
+        }
+        Err(last_error.unwrap_or(FetchError::Request {
+            url: String::new(),
+            reason: "no Marathon URL".to_owned(),
+        }))
+    }
+
     async fn fetch_apps_from(&self, index: usize) -> Result<Bytes, FetchError> {
+        self.get(index, "/v2/apps", "embed=apps.tasks").await
+    }
+
+    /// `GET <base><path>?<query>` with auth, gzip and Marathon-LB's timeouts.
+    async fn get(&self, index: usize, path: &str, query: &str) -> Result<Bytes, FetchError> {
         let base = &self.bases[index];
         let mut url = base.url.clone();
-        let path = format!("{}/v2/apps", url.path().trim_end_matches('/'));
-        url.set_path(&path);
-        url.set_query(Some("embed=apps.tasks"));
-        let shown = format!("{}/v2/apps", base.shown);
+        let full_path = format!("{}{path}", url.path().trim_end_matches('/'));
+        url.set_path(&full_path);
+        url.set_query(Some(query));
+        let shown = format!("{}{path}", base.shown);
         let response = self
             .send_authorized(|auth| {
                 let request = self

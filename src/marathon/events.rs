@@ -71,12 +71,12 @@ impl EventStream {
         &self.url
     }
 
-    /// The next event's type; `Ok(None)` when Marathon closed the stream.
-    pub async fn next_event(&mut self) -> Result<Option<String>, StreamError> {
+    /// The next event (its type and data); `Ok(None)` when Marathon closed the stream.
+    pub async fn next_event(&mut self) -> Result<Option<es::Event>, StreamError> {
         loop {
             match self.inner.next().await {
                 None | Some(Err(es::Error::Eof)) => return Ok(None),
-                Some(Ok(es::SSE::Event(event))) => return Ok(Some(event.event_type)),
+                Some(Ok(es::SSE::Event(event))) => return Ok(Some(event)),
                 Some(Ok(_)) => continue,
                 Some(Err(err)) => return Err(self.error(err)),
             }

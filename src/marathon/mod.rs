@@ -5,15 +5,18 @@
 //! - `client`: URLs tried in order, TLS, auth on every request, the apps fetch.
 //! - `auth`: Basic or a DC/OS service account (login, refresh, re-login after a 401).
 //! - `events`: one `/v2/events` connection.
+//! - `change`: which apps an event names; the pending refetches.
 //! - `watch`: the stream followed for the balancer's life: reconnects, back-off, its state.
 
 pub mod auth;
+pub mod change;
 pub mod client;
 pub mod events;
 pub mod watch;
 pub mod wire;
 
 pub use auth::{Credentials, ServiceAccount};
+pub use change::{ChangeSignal, Pending};
 pub use client::{ConfigError, FetchError, MarathonClient, MarathonConfig};
 pub use watch::{StreamOptions, StreamStatus};
-pub use wire::{parse_apps, AppsSnapshot};
+pub use wire::{parse_app, parse_apps, AppsSnapshot};

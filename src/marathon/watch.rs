@@ -3,14 +3,16 @@
 //! event, reconnect with jittered exponential back-off, and report the stream's state.
 //!
 //! Events are only invalidation hints (Marathon neither orders nor replays them): the receiver
-//! of the signal refetches `/v2/apps` and many signals collapse into one refetch.
+//! of the signal refetches the apps they name (or all of `/v2/apps`), and many signals collapse
+//! into one refetch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::change::ChangeSignal;
 use super::client::MarathonClient;
 
 /// How the stream is kept alive.
@@ -52,11 +54,11 @@ pub struct StreamStatus {
     pub last_error: Option<String>,
 }
 
-/// Runs until `stop`; `changed` is notified whenever the apps should be fetched again.
+/// Runs until `stop`, telling `changed` what to fetch again.
 pub async fn follow(
     client: Arc<MarathonClient>,
     options: StreamOptions,
-    changed: Arc<Notify>,
+    changed: Arc<ChangeSignal>,
     status: watch::Sender<StreamStatus>,
     stop: CancellationToken,
 ) {
@@ -89,7 +91,7 @@ pub async fn follow(
                     s.connects += 1;
                 });
                 // Events missed while disconnected are gone for good: resync.
-                changed.notify_one();
+                changed.all();
                 let started = Instant::now();
                 let end = loop {
                     let event = tokio::select! {
@@ -97,9 +99,9 @@ pub async fn follow(
                         () = stop.cancelled() => return,
                     };
                     match event {
-                        Ok(Some(_)) => {
+                        Ok(Some(event)) => {
                             status.send_modify(|s| s.events += 1);
-                            changed.notify_one();
+                            changed.event(&event.event_type, &event.data);
                         }
                         Ok(None) => break format!("{}: closed by Marathon", stream.url()),
                         Err(err) => break err.to_string(),

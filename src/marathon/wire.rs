@@ -59,6 +59,48 @@ pub fn parse_apps(body: &[u8]) -> Result<AppsSnapshot, DocumentError> {
     Ok(snapshot)
 }
 
+/// Parses a `/v2/apps/{id}` response body (`{"app": {...}}`): the app, or why it cannot be
+/// read (as one app of a list would be reported).
+pub fn parse_app(body: &[u8]) -> Result<Result<App, AppParseError>, DocumentError> {
+    #[derive(Deserialize)]
+    struct Document<'a> {
+        #[serde(borrow)]
+        app: &'a RawValue,
+    }
+    let document: Document<'_> = serde_json::from_slice(body)?;
+    Ok(
+        serde_json::from_str::<App>(document.app.get()).map_err(|err| AppParseError {
+            app_id: app_id_of(document.app).unwrap_or_else(|| "?".to_owned()),
+            index: 0,
+            reason: err.to_string(),
+        }),
+    )
+}
+
+impl AppsSnapshot {
+    /// Replaces app `id` with what `/v2/apps/{id}` said (`None`: it no longer exists); returns
+    /// whether anything changed.
+    pub fn patch(&mut self, id: &str, app: Option<Result<App, AppParseError>>) -> bool {
+        let before = self.apps.len() + self.errors.len();
+        self.apps.retain(|a| a.id != id);
+        self.errors.retain(|e| e.app_id != id);
+        let removed = before != self.apps.len() + self.errors.len();
+        match app {
+            None => removed,
+            Some(Ok(app)) => {
+                // Marathon lists apps by id; keep that order.
+                let at = self.apps.partition_point(|a| a.id < app.id);
+                self.apps.insert(at, app);
+                true
+            }
+            Some(Err(error)) => {
+                self.errors.push(error);
+                true
+            }
+        }
+    }
+}
+
 /// Best effort: the `id` of an app whose full parse failed, for the error message.
 fn app_id_of(raw: &RawValue) -> Option<String> {
     #[derive(Deserialize)]

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::marathon::{self, MarathonClient, MarathonConfig, StreamOptions, StreamStatus};
+use crate::marathon::{
+    self, ChangeSignal, MarathonClient, MarathonConfig, StreamOptions, StreamStatus,
+};
 
 /// Where the apps come from.
 #[derive(Debug, Clone)]
@@ -33,7 +35,8 @@ pub struct MarathonSource {
     /// the stream missed.
     pub resync: Duration,
     /// The first change after a quiet spell is fetched at once; while changes keep coming,
-    /// refetches are at least this far apart, so a burst of events costs a handful of fetches.
+    /// one refetch per this interval (see [`RefreshLimiter`]), so a burst of events costs a
+    /// handful of fetches.
     pub min_refresh_interval: Duration,
 }
 
@@ -99,7 +102,7 @@ impl Reader {
     /// Starts following the event stream when the source has one.
     pub(super) fn follow_events(
         &self,
-        changed: Arc<Notify>,
+        changed: Arc<ChangeSignal>,
         status: watch::Sender<StreamStatus>,
         stop: CancellationToken,
     ) {
@@ -114,6 +117,23 @@ impl Reader {
                 ));
             }
         }
+    }
+
+    /// `/v2/apps/{id}` for each id (`None` for an app that no longer exists); `None` when the
+    /// source cannot fetch single apps (a file).
+    pub(super) async fn read_apps(
+        &self,
+        ids: &std::collections::BTreeSet<String>,
+    ) -> Option<Result<Vec<(String, Option<Bytes>)>, String>> {
+        let client = self.marathon.as_ref()?;
+        let mut documents = Vec::with_capacity(ids.len());
+        for id in ids {
+            match client.fetch_app(id).await {
+                Ok(body) => documents.push((id.clone(), body)),
+                Err(err) => return Some(Err(err.to_string())),
+            }
+        }
+        Some(Ok(documents))
     }
 
     /// The source's document; `None` when a file has not changed since it was last read.
@@ -140,5 +160,72 @@ impl Reader {
                 Some(client.fetch_apps().await.map_err(|e| e.to_string()))
             }
         }
+    }
+}
+
+/// Spaces out refetches triggered by changes: a token bucket holding two refetches, refilled
+/// one per `interval`. A change after a quiet spell (with the trailing refetch its own events
+/// cause) is fetched at once; a sustained burst of events costs one refetch per `interval`.
+#[derive(Debug)]
+pub(super) struct RefreshLimiter {
+    interval: Duration,
+    tokens: f64,
+    updated: tokio::time::Instant,
+}
+
+const REFRESH_BURST: f64 = 2.0;
+
+impl RefreshLimiter {
+    pub(super) fn new(interval: Duration) -> RefreshLimiter {
+        RefreshLimiter {
+            interval,
+            tokens: REFRESH_BURST,
+            updated: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Waits until a refetch may start, and takes its token.
+    pub(super) async fn acquire(&mut self) {
+        if self.interval.is_zero() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let refilled = (now - self.updated).as_secs_f64() / self.interval.as_secs_f64();
+        self.tokens = (self.tokens + refilled).min(REFRESH_BURST);
+        self.updated = now;
+        if self.tokens < 1.0 {
+            let wait = self.interval.mul_f64(1.0 - self.tokens);
+            tokio::time::sleep(wait).await;
+            self.tokens = 1.0;
+            self.updated = tokio::time::Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn two_refetches_at_once_then_one_per_interval() {
+        let interval = Duration::from_millis(250);
+        let mut limiter = RefreshLimiter::new(interval);
+        let start = tokio::time::Instant::now();
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), interval);
+        limiter.acquire().await;
+        assert_eq!(start.elapsed(), interval * 2);
+        // A quiet spell refills the bucket, but never beyond two.
+        tokio::time::sleep(interval * 10).await;
+        let quiet = tokio::time::Instant::now();
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert_eq!(quiet.elapsed(), Duration::ZERO);
+        limiter.acquire().await;
+        assert_eq!(quiet.elapsed(), interval);
     }
 }

@@ -163,10 +163,15 @@ fn v2(shared: &Shared, node: usize, request: &Request) -> Reply {
         _ => {
             let id = path.trim_start_matches("/v2/apps");
             let embed = embeds_tasks(request);
-            Reply::Full(match lock(&shared.apps).app_json(id, embed) {
-                Some(app) => Response::json(200, &json!({ "app": app })),
-                None => Response::message(404, &format!("App '{id}' does not exist")),
-            })
+            let app = lock(&shared.apps).app_json(id, embed);
+            match app {
+                Some(app) => faulty(shared, json!({ "app": app }), "app")
+                    .unwrap_or_else(|| Reply::Full(Response::json(200, &json!({ "app": app })))),
+                None => Reply::Full(Response::message(
+                    404,
+                    &format!("App '{id}' does not exist"),
+                )),
+            }
         }
     }
 }
@@ -197,22 +202,23 @@ fn events(shared: &Shared, node: usize, request: &Request) -> Reply {
 }
 
 fn apps(shared: &Shared, request: &Request) -> Reply {
-    let fault = *lock(&shared.fault);
-    let garbage = |body: &str| Response::new(200, "application/json", body);
-    match fault {
-        AppsFault::None => {}
-        AppsFault::Status(status) => {
-            return Reply::Full(Response::message(status, "simulated failure"))
-        }
-        AppsFault::Garbage => return Reply::Full(garbage("{\"apps\": [ {")),
-        AppsFault::WrongTyped => return Reply::Full(garbage("{\"apps\": {\"x\": 1}}")),
-        AppsFault::Truncated => {
-            let document = lock(&shared.apps).to_json(embeds_tasks(request));
-            return Reply::Truncated(Response::json(200, &document));
-        }
-    }
     let document = lock(&shared.apps).to_json(embeds_tasks(request));
-    Reply::Full(Response::json(200, &document))
+    faulty(shared, document.clone(), "apps")
+        .unwrap_or_else(|| Reply::Full(Response::json(200, &document)))
+}
+
+/// The answer the configured fault makes of `document` (a `/v2/apps` list or, under `key`
+/// `app`, one app); `None` without a fault.
+fn faulty(shared: &Shared, document: serde_json::Value, key: &str) -> Option<Reply> {
+    let fault = *lock(&shared.fault);
+    let garbage = |body: String| Response::new(200, "application/json", body);
+    Some(match fault {
+        AppsFault::None => return None,
+        AppsFault::Status(status) => Reply::Full(Response::message(status, "simulated failure")),
+        AppsFault::Garbage => Reply::Full(garbage(format!("{{\"{key}\": [ {{"))),
+        AppsFault::WrongTyped => Reply::Full(garbage(format!("{{\"{key}\": {{\"x\": 1}}}}"))),
+        AppsFault::Truncated => Reply::Truncated(Response::json(200, &document)),
+    })
 }
 
 /// `embed=apps.tasks`, with any of the prefixes Marathon accepts; `failures` implies tasks.

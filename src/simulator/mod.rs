@@ -88,7 +88,7 @@ pub enum SimAuth {
     },
 }
 
-/// How `GET /v2/apps` misbehaves.
+/// How `GET /v2/apps` and `GET /v2/apps/{id}` misbehave.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AppsFault {
     #[default]
@@ -107,6 +107,8 @@ pub enum AppsFault {
 pub struct SimStats {
     /// `GET /v2/apps` answered 200 (faulty 200s included).
     pub apps_requests: u64,
+    /// `GET /v2/apps/{id}` answered 200 (faulty 200s included).
+    pub app_requests: u64,
     /// `/v2/events` answered 200.
     pub event_connections: u64,
     /// Successful logins.
@@ -151,6 +153,7 @@ struct Shared {
 #[derive(Debug, Default)]
 struct Counters {
     apps_requests: AtomicU64,
+    app_requests: AtomicU64,
     event_connections: AtomicU64,
     logins: AtomicU64,
     unauthorized: AtomicU64,
@@ -330,6 +333,7 @@ impl Simulator {
         let c = &self.shared.counters;
         SimStats {
             apps_requests: c.apps_requests.load(Ordering::SeqCst),
+            app_requests: c.app_requests.load(Ordering::SeqCst),
             event_connections: c.event_connections.load(Ordering::SeqCst),
             logins: c.logins.load(Ordering::SeqCst),
             unauthorized: c.unauthorized.load(Ordering::SeqCst),
@@ -435,6 +439,7 @@ impl Shared {
         let c = &self.counters;
         let counter = match status {
             200 if request.path == "/v2/apps" => &c.apps_requests,
+            200 if request.path.starts_with("/v2/apps/") => &c.app_requests,
             401 => &c.unauthorized,
             302 => &c.redirects,
             405 => &c.wrong_accept,
