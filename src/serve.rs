@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -40,6 +40,15 @@ pub struct ServeOptions {
     pub proxy: ProxyConfig,
 }
 
+/// How reading the source goes, for the status page and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadStatus {
+    /// When a read last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// Why the last read failed, while reads fail.
+    pub error: Option<String>,
+}
+
 /// The fixed listeners, bound by the caller.
 #[derive(Debug)]
 pub struct BoundListeners {
@@ -58,6 +67,7 @@ pub struct Handle {
     generation: watch::Receiver<u64>,
     refreshes: watch::Receiver<u64>,
     stream: watch::Receiver<StreamStatus>,
+    read_status: watch::Receiver<ReadStatus>,
     reload: Arc<Notify>,
     stop: CancellationToken,
     task: JoinHandle<()>,
@@ -90,6 +100,11 @@ impl Handle {
     /// The Marathon event stream's state (default when there is none).
     pub fn stream_status(&self) -> StreamStatus {
         self.stream.borrow().clone()
+    }
+
+    /// How the last reads of the source went.
+    pub fn read_status(&self) -> ReadStatus {
+        self.read_status.borrow().clone()
     }
 
     /// Waits until the event stream's state satisfies `ready`.
@@ -132,6 +147,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     let (generation_tx, generation) = watch::channel(0);
     let (refreshes_tx, refreshes) = watch::channel(0);
     let (stream_tx, stream) = watch::channel(StreamStatus::default());
+    let (read_status_tx, read_status) = watch::channel(ReadStatus::default());
 
     let fixed = [
         (
@@ -174,6 +190,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         service_listeners: HashMap::new(),
         health_checkers: health::HealthCheckers::default(),
         failing: false,
+        read_status: read_status_tx,
         generation: generation_tx,
         refreshes: refreshes_tx,
     };
@@ -186,6 +203,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         generation,
         refreshes,
         stream,
+        read_status,
         reload,
         stop,
         task,
@@ -208,6 +226,7 @@ struct Control {
     snapshot: Option<AppsSnapshot>,
     /// Whether the last read failed (log once per state change, not per poll).
     failing: bool,
+    read_status: watch::Sender<ReadStatus>,
     generation: watch::Sender<u64>,
     refreshes: watch::Sender<u64>,
 }
@@ -355,6 +374,13 @@ impl Control {
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.
     fn set_failing(&mut self, error: Option<&str>) {
+        self.read_status.send_modify(|status| match error {
+            Some(error) => status.error = Some(error.to_owned()),
+            None => {
+                status.error = None;
+                status.last_success = Some(SystemTime::now());
+            }
+        });
         match (error, self.failing) {
             (Some(error), false) => {
                 tracing::error!(%error, "cannot read the apps; serving the last good table");

@@ -388,12 +388,21 @@ async fn broken_documents_keep_the_last_table_until_a_good_one() {
         task = move_web_to(&sim, backend, Some(&task));
         guarded("a failed read", handle.wait_refreshes(refreshes + 1)).await;
         assert_eq!(handle.generation(), generation, "{fault:?} built a table");
+        assert!(
+            handle.read_status().error.is_some(),
+            "{fault:?}: the failure is exposed"
+        );
         let still = get(&c, &url, HOST).await.1;
         assert_eq!(still, "a", "{fault:?}: the last good table serves");
     }
     // Fixed: the retry picks the change up without another event.
     sim.set_apps_fault(AppsFault::None);
     routed_to(&handle, &b).await;
+    let status = handle.read_status();
+    assert!(
+        status.error.is_none() && status.last_success.is_some(),
+        "{status:?}"
+    );
     handle.shutdown().await;
     sim.shutdown().await;
 }

@@ -1,0 +1,193 @@
+//! The real binary against the Marathon simulator: Marathon-LB's Universe argument list runs
+//! unchanged, and a DC/OS service account from the environment logs in without its key or token
+//! ever reaching the logs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+use switchyard::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
+
+mod support;
+use support::proxy::{client, get, Backend};
+
+const KEY: &str = include_str!("fixtures/service-account-key.pem");
+const PUBLIC_KEY: &str = include_str!("fixtures/service-account-pub.pem");
+const GUARD: Duration = Duration::from_secs(30);
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(args)
+            .args([
+                "--http-port",
+                "0",
+                "--app-id-port",
+                "0",
+                "--admin-port",
+                "0",
+            ])
+            .args(["--bind-address", "127.0.0.1"])
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Blocks this thread only (the simulator runs on the runtime's other workers).
+    fn wait_for(&mut self, needle: &str) -> String {
+        tokio::task::block_in_place(|| self.wait_for_blocking(needle))
+    }
+
+    /// The first line, already seen or still to come, that contains `needle`.
+    fn wait_for_blocking(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            match self.lines.recv_timeout(GUARD) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(err) => panic!("never logged `{needle}`: {err}; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// The HTTP listener's address from the start-up line.
+    fn http_addr(&mut self) -> String {
+        let line = self.wait_for("switchyard serving");
+        let field = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http="))
+            .unwrap();
+        field.trim_start_matches("http=").to_owned()
+    }
+
+    fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.seen.extend(self.lines.try_iter());
+        self.seen
+    }
+}
+
+fn web_app() -> serde_json::Value {
+    json!({
+        "id": "/web",
+        "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com"},
+        "portDefinitions": [{"port": 10980, "protocol": "tcp"}]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_lb_s_universe_arguments_run_unchanged() {
+    let backend = Backend::start("web").await;
+    let sim = Simulator::start(SimulatorOptions::default()).await.unwrap();
+    sim.put_app(web_app());
+    sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![backend.port()]));
+    let url = sim.urls()[0].clone();
+    let mut running = Running::start(
+        &["sse", "-m", &url, "--health-check", "--group", "external"],
+        &[],
+    );
+    let http = running.http_addr();
+    running.wait_for("Marathon event stream connected");
+    running.wait_for("routing table published");
+    let c = client();
+    let (status, backend, _) = get(&c, &format!("http://{http}/"), "web.example.com").await;
+    assert_eq!((status, backend.as_str()), (200, "web"));
+    running.stop();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_from_the_environment_logs_in_and_stays_secret() {
+    let backend = Backend::start("web").await;
+    let sim = Simulator::start(SimulatorOptions {
+        auth: SimAuth::ServiceAccount {
+            uid: "switchyard".into(),
+            public_key_pem: PUBLIC_KEY.into(),
+            token_lifetime: Duration::from_secs(3600),
+        },
+        ..SimulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    sim.put_app(web_app());
+    sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![backend.port()]));
+    let credential = json!({
+        "scheme": "RS256", "uid": "switchyard", "private_key": KEY,
+        "login_endpoint": sim.login_endpoint()
+    })
+    .to_string();
+    let url = sim.urls()[0].clone();
+    let mut running = Running::start(
+        &["--marathon", &url],
+        &[("DCOS_SERVICE_ACCOUNT_CREDENTIAL", &credential)],
+    );
+    let http = running.http_addr();
+    running.wait_for("Marathon event stream connected");
+    running.wait_for("routing table published");
+    let c = client();
+    let (status, backend, _) = get(&c, &format!("http://{http}/"), "web.example.com").await;
+    assert_eq!((status, backend.as_str()), (200, "web"));
+    assert_eq!(sim.stats().logins, 1);
+
+    // Even at debug level, nothing secret is logged: not the key, not the token, not the
+    // service-login JWT.
+    let token = sim.last_headers("/v2/apps").unwrap()["authorization"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("token=")
+        .to_owned();
+    let logs = running.stop().join("\n");
+    let key_body = KEY.lines().nth(1).unwrap();
+    assert!(!logs.contains(key_body), "the private key was logged");
+    assert!(!logs.contains(&token), "the token was logged");
+    assert!(!logs.contains("eyJ"), "a JWT was logged:\n{logs}");
+    sim.shutdown().await;
+}
+
+#[test]
+fn a_broken_credential_is_refused_at_start_without_quoting_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["--marathon", "http://127.0.0.1:1"])
+        .env(
+            "DCOS_SERVICE_ACCOUNT_CREDENTIAL",
+            r#"{"uid": "lb", "private_key": "-----BEGIN PRIVATE KEY-----\nsecretstuff\n", "login_endpoint": "http://x"}"#,
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("private_key"), "{stderr}");
+    assert!(!stderr.contains("secretstuff"), "{stderr}");
+}
