@@ -2,7 +2,7 @@
 //! listeners reconciled to it. Listeners for the fixed ports are handed in already bound, so
 //! tests bind port 0; the returned [`Handle`] reports table generations and stops the balancer.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -314,7 +314,7 @@ impl Control {
         };
         self.set_failing(None);
         self.last_body = Some(body);
-        self.publish(snapshot).await;
+        self.publish(snapshot, None).await;
         Some(true)
     }
 
@@ -351,16 +351,20 @@ impl Control {
         self.last_body = None;
         self.set_failing(None);
         if changed {
-            self.publish(snapshot).await;
+            self.publish(snapshot, Some(&pending.apps)).await;
         } else {
             self.snapshot = Some(snapshot);
         }
         Some(true)
     }
 
-    /// Builds the table for `snapshot`, serves it, and reconciles listeners and checkers.
-    async fn publish(&mut self, snapshot: AppsSnapshot) {
-        let table = self.pipeline.rebuild(&snapshot).await;
+    /// Builds the table for `snapshot` (where only the `changed` apps differ from the last one,
+    /// when given), serves it, and reconciles listeners and checkers.
+    async fn publish(&mut self, snapshot: AppsSnapshot, changed: Option<&BTreeSet<String>>) {
+        let table = match changed {
+            Some(changed) => self.pipeline.rebuild_changed(&snapshot, changed).await,
+            None => self.pipeline.rebuild(&snapshot).await,
+        };
         self.snapshot = Some(snapshot);
         let generation = table.generation();
         let desired = desired_listeners(&table, self.options.bind_address);

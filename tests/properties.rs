@@ -125,8 +125,51 @@ fn shuffled(mut apps: Vec<Value>, seed: u64) -> Vec<Value> {
     apps
 }
 
+fn snapshot(apps: &[Value]) -> switchyard::marathon::AppsSnapshot {
+    let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
+    switchyard::marathon::parse_apps(&body).unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Rebuilding only the apps that changed gives the catalog a full build gives, whenever the
+    /// pipeline would take that path (every app patchable).
+    #[test]
+    fn patching_changed_apps_equals_a_full_build(before in apps_strategy(), after in apps_strategy()) {
+        use switchyard::model::{self, AgentAddrs, HealthMemory};
+        // The pipeline rebuilds everything when deployment groups or auto-assigned ports are
+        // involved: take those out here.
+        let plain = |apps: Vec<Value>| -> Vec<Value> {
+            apps.into_iter()
+                .filter(|a| a.get("ipAddress").is_none())
+                .map(|mut a| {
+                    if let Some(labels) = a["labels"].as_object_mut() {
+                        labels.retain(|k, _| !k.starts_with("HAPROXY_DEPLOYMENT"));
+                    }
+                    a
+                })
+                .collect()
+        };
+        let (before, after) = (plain(before), plain(after));
+        let (old, new) = (snapshot(&before), snapshot(&after));
+        prop_assume!(old.apps.iter().chain(&new.apps).all(model::patchable));
+        let ids = |apps: &[Value]| -> HashMap<String, Value> {
+            apps.iter().map(|a| (a["id"].as_str().unwrap().to_owned(), a.clone())).collect()
+        };
+        let (old_ids, new_ids) = (ids(&before), ids(&after));
+        let changed: std::collections::BTreeSet<String> = old_ids.keys().chain(new_ids.keys())
+            .filter(|id| old_ids.get(*id) != new_ids.get(*id))
+            .cloned()
+            .collect();
+        let (options, agents) = (support::options(), AgentAddrs::default());
+        let mut memory = HealthMemory::default();
+        let previous = model::catalog(&old.apps, &options, &agents, &mut memory);
+        let mut full_memory = memory.clone();
+        let full = model::catalog(&new.apps, &options, &agents, &mut full_memory);
+        let patched = model::catalog_patch(&previous, &new.apps, &changed, &options, &agents, &mut memory);
+        prop_assert_eq!(format!("{patched:?}"), format!("{full:?}"));
+    }
 
     #[test]
     fn shuffled_input_builds_the_same_table(apps in apps_strategy(), seed in any::<u64>()) {

@@ -1,6 +1,6 @@
 //! Wire apps → [`Catalog`]: services with typed labels and routable endpoints, plus problems.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -19,9 +19,69 @@ pub fn catalog(
     agents: &AgentAddrs,
     health: &mut HealthMemory,
 ) -> Catalog {
+    let (services, problems) = build(apps.iter(), options, agents, health, false);
+    sorted(services, problems)
+}
+
+/// Whether [`catalog_patch`] can rebuild this app alone: it is in no deployment group (groups
+/// merge apps) and gets no auto-assigned service port (those depend on every other app).
+pub fn patchable(app: &wire::App) -> bool {
+    let mode = NetworkMode::of(app);
+    !app.labels.contains_key("HAPROXY_DEPLOYMENT_GROUP")
+        && !(mode == NetworkMode::Container
+            && network::declared_service_ports(app, mode).is_empty())
+}
+
+/// The catalog after only the apps in `changed` changed: their services and problems are
+/// rebuilt from `apps` (where they still are), every other app's are taken from `previous`.
+/// Gives what [`catalog`] gives when `previous` was built with the same options and agents and
+/// every changed app, old and new, is [`patchable`]; the caller checks that. Health verdicts of
+/// tasks that went away are forgotten at the next full build.
+pub fn catalog_patch(
+    previous: &Catalog,
+    apps: &[wire::App],
+    changed: &BTreeSet<String>,
+    options: &ModelOptions,
+    agents: &AgentAddrs,
+    health: &mut HealthMemory,
+) -> Catalog {
+    let changed_apps = apps.iter().filter(|app| changed.contains(&app.id));
+    let (mut services, mut problems) = build(changed_apps, options, agents, health, true);
+    let unchanged = |id: &str| !changed.contains(id);
+    services.extend(
+        previous
+            .services
+            .iter()
+            .filter(|s| unchanged(s.app_id.as_str()))
+            .cloned(),
+    );
+    problems.extend(
+        previous
+            .problems
+            .iter()
+            .filter(|p| p.app_id.as_deref().is_none_or(unchanged))
+            .cloned(),
+    );
+    sorted(services, problems)
+}
+
+fn sorted(mut services: Vec<Service>, mut problems: Vec<Problem>) -> Catalog {
+    services.sort_by(|a, b| (&a.app_id, a.port_index).cmp(&(&b.app_id, b.port_index)));
+    problems.sort();
+    Catalog { services, problems }
+}
+
+/// The services and problems of `apps`. `keep_health`: add this pass's verdicts to the memory
+/// instead of replacing it (only some apps were looked at).
+fn build<'a>(
+    apps: impl Iterator<Item = &'a wire::App>,
+    options: &ModelOptions,
+    agents: &AgentAddrs,
+    health: &mut HealthMemory,
+    keep_health: bool,
+) -> (Vec<Service>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut sorted: Vec<&wire::App> = apps
-        .iter()
         .filter(|app| !is_the_balancer_itself(app, options))
         .collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
@@ -48,12 +108,12 @@ pub fn catalog(
     for app in merged {
         builder.add_app(app);
     }
-    builder.health.finish();
-    let mut services = builder.services;
-    services.sort_by(|a, b| (&a.app_id, a.port_index).cmp(&(&b.app_id, b.port_index)));
-    let mut problems = builder.problems;
-    problems.sort();
-    Catalog { services, problems }
+    if keep_health {
+        builder.health.finish_adding();
+    } else {
+        builder.health.finish();
+    }
+    (builder.services, builder.problems)
 }
 
 fn is_the_balancer_itself(app: &wire::App, options: &ModelOptions) -> bool {

@@ -87,6 +87,11 @@ impl<'m> HealthPass<'m> {
     pub fn finish(self) {
         self.previous.verdicts = self.next;
     }
+
+    /// Adds this pass's verdicts to the memory (a pass over some apps only).
+    pub fn finish_adding(self) {
+        self.previous.verdicts.extend(self.next);
+    }
 }
 
 /// The balancer's own check of this port's endpoints: the port's Marathon health check, or the

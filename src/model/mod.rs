@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use from_marathon::catalog;
+pub use from_marathon::{catalog, catalog_patch, patchable};
 pub use health::HealthMemory;
 pub use labels::{Balance, Groups, Mode, PortLabels};
 pub use network::AgentAddrs;

@@ -148,7 +148,7 @@ pub fn task_ip(mode: NetworkMode, task: &wire::Task, agent: Option<IpAddr>) -> T
 
 /// Agent host names resolved to addresses before the model is built, so that building stays
 /// pure and never blocks on DNS. IP literals need no entry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentAddrs(HashMap<String, IpAddr>);
 
 impl AgentAddrs {
