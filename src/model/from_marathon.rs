@@ -27,9 +27,9 @@ pub fn catalog(
 /// merge apps) and gets no auto-assigned service port (those depend on every other app).
 pub fn patchable(app: &wire::App) -> bool {
     let mode = NetworkMode::of(app);
-    !app.labels.contains_key("HAPROXY_DEPLOYMENT_GROUP")
-        && !(mode == NetworkMode::Container
-            && network::declared_service_ports(app, mode).is_empty())
+    let auto_assigned =
+        mode == NetworkMode::Container && network::declared_service_ports(app, mode).is_empty();
+    !app.labels.contains_key("HAPROXY_DEPLOYMENT_GROUP") && !auto_assigned
 }
 
 /// The catalog after only the apps in `changed` changed: their services and problems are
