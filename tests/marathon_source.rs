@@ -10,12 +10,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::proxy::*;
 use switchyard::marathon::{Credentials, MarathonConfig, ServiceAccount, StreamOptions};
-use switchyard::model::ModelOptions;
 use switchyard::proxy::ProxyConfig;
-use switchyard::routing::BuildOptions;
-use switchyard::serve::{self, BoundListeners, Handle, MarathonSource, ServeOptions, Source};
+use switchyard::serve::{Handle, MarathonSource, Source};
 use switchyard::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
-use tokio::net::TcpListener;
 
 const HOST: &str = "web.example.com";
 const KEY: &str = include_str!("fixtures/service-account-key.pem");
@@ -62,21 +59,24 @@ fn source(urls: Vec<String>, credentials: Credentials) -> MarathonSource {
 
 /// Starts serve mode without waiting for a first table.
 async fn start(source: MarathonSource) -> Handle {
-    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
-    let listeners = BoundListeners {
-        http: bind().await,
-        app_id: bind().await,
-        admin: bind().await,
-    };
-    let options = ServeOptions {
-        model: ModelOptions::default(),
-        build: BuildOptions::default(),
-        source: Source::Marathon(source),
-        poll_interval: Duration::from_secs(3600),
-        bind_address: "127.0.0.1".parse().unwrap(),
-        proxy: ProxyConfig::default(),
-    };
-    serve::start(options, listeners).unwrap()
+    start_on_loopback(
+        Source::Marathon(source),
+        Duration::from_secs(3600),
+        ProxyConfig::default(),
+    )
+    .await
+}
+
+/// A simulator with /web on `backend` (its task id returned), and the balancer serving it with
+/// its event stream connected.
+async fn serving_web_on(backend: &Backend) -> (Simulator, Handle, String) {
+    let sim = simulator(1, SimAuth::None).await;
+    sim.put_app(web_app());
+    let task = move_web_to(&sim, backend, None);
+    let handle = start(source(sim.urls(), Credentials::None)).await;
+    routed_to(&handle, backend).await;
+    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    (sim, handle, task)
 }
 
 async fn guarded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
@@ -137,12 +137,7 @@ fn move_web_to(sim: &Simulator, backend: &Backend, old: Option<&str>) -> String 
 #[tokio::test]
 async fn events_route_changes_and_the_subscription_is_marathon_lb_s() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let sim = simulator(1, SimAuth::None).await;
-    sim.put_app(web_app());
-    let task_a = move_web_to(&sim, &a, None);
-    let handle = start(source(sim.urls(), Credentials::None)).await;
-    routed_to(&handle, &a).await;
-    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let (sim, handle, task_a) = serving_web_on(&a).await;
 
     let headers = sim.last_headers("/v2/events").unwrap();
     let accept: Vec<_> = headers.get_all("accept").iter().collect();
@@ -308,12 +303,7 @@ async fn wrong_basic_credentials_serve_nothing_and_never_show_the_password() {
 #[tokio::test]
 async fn an_outage_keeps_the_table_and_changes_made_during_it_are_routed_after() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let sim = simulator(1, SimAuth::None).await;
-    sim.put_app(web_app());
-    let task_a = move_web_to(&sim, &a, None);
-    let handle = start(source(sim.urls(), Credentials::None)).await;
-    routed_to(&handle, &a).await;
-    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let (sim, handle, task_a) = serving_web_on(&a).await;
 
     sim.set_down(0, true);
     guarded(
@@ -363,11 +353,7 @@ async fn starting_with_every_marathon_down_serves_nothing_until_one_answers() {
 #[tokio::test]
 async fn broken_documents_keep_the_last_table_until_a_good_one() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let sim = simulator(1, SimAuth::None).await;
-    sim.put_app(web_app());
-    let task_a = move_web_to(&sim, &a, None);
-    let handle = start(source(sim.urls(), Credentials::None)).await;
-    routed_to(&handle, &a).await;
+    let (sim, handle, task_a) = serving_web_on(&a).await;
     let generation = handle.generation();
     let c = client();
     let url = format!("http://{}/", handle.http_addr);
@@ -410,11 +396,7 @@ async fn broken_documents_keep_the_last_table_until_a_good_one() {
 #[tokio::test]
 async fn one_malformed_app_does_not_hold_back_the_others() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let sim = simulator(1, SimAuth::None).await;
-    sim.put_app(web_app());
-    let task_a = move_web_to(&sim, &a, None);
-    let handle = start(source(sim.urls(), Credentials::None)).await;
-    routed_to(&handle, &a).await;
+    let (sim, handle, task_a) = serving_web_on(&a).await;
     let mut broken = web_app();
     broken["id"] = json!("/broken");
     broken["portDefinitions"] = json!("not a list");
@@ -435,12 +417,7 @@ async fn one_malformed_app_does_not_hold_back_the_others() {
 #[tokio::test]
 async fn a_stalled_stream_is_reconnected() {
     let a = Backend::start("a").await;
-    let sim = simulator(1, SimAuth::None).await;
-    sim.put_app(web_app());
-    move_web_to(&sim, &a, None);
-    let handle = start(source(sim.urls(), Credentials::None)).await;
-    routed_to(&handle, &a).await;
-    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let (sim, handle, _) = serving_web_on(&a).await;
     let connects = handle.stream_status().connects;
     sim.stop_stream_heartbeats(true);
     let status = guarded(
@@ -480,12 +457,7 @@ async fn a_periodic_resync_runs_without_events() {
 #[tokio::test]
 async fn a_burst_of_a_thousand_events_costs_a_handful_of_fetches() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let sim = simulator(1, SimAuth::None).await;
-    sim.put_app(web_app());
-    let task_a = move_web_to(&sim, &a, None);
-    let handle = start(source(sim.urls(), Credentials::None)).await;
-    routed_to(&handle, &a).await;
-    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let (sim, handle, task_a) = serving_web_on(&a).await;
     let events = handle.stream_status().events;
     let fetches = sim.stats().apps_requests + sim.stats().app_requests;
 

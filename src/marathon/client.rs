@@ -139,57 +139,47 @@ impl MarathonClient {
         &self.auth
     }
 
-    /// The raw `/v2/apps?embed=apps.tasks` document from the first URL that answers, starting
-    /// with the one that answered last; the last error when none does. (Marathon-LB moves on
-    /// only after a connection error or timeout; Switchyard also moves on after an error
-    /// status, since a Marathon that cannot find its leader answers 502 or 503.)
+    /// The raw `/v2/apps?embed=apps.tasks` document.
     pub async fn fetch_apps(&self) -> Result<Bytes, FetchError> {
-        let first = self.preferred.load(Ordering::Relaxed);
-        let mut last_error = None;
-        for i in 0..self.bases.len() {
-            let index = (first + i) % self.bases.len();
-            match self.fetch_apps_from(index).await {
-                Ok(body) => {
-                    self.preferred.store(index, Ordering::Relaxed);
-                    return Ok(body);
-                }
-                Err(err) => last_error = Some(err),
-            }
-        }
-        Err(last_error.unwrap_or(FetchError::Request {
-            url: String::new(),
-            reason: "no Marathon URL".to_owned(),
-        }))
+        self.get_with_failover("/v2/apps", "embed=apps.tasks").await
     }
 
-    /// `/v2/apps/{id}?embed=app.tasks` (the URL that answered last first): the document, or
-    /// `None` when Marathon says the app does not exist.
+    /// `/v2/apps/{id}?embed=app.tasks`: the document, or `None` when Marathon says the app does
+    /// not exist.
     pub async fn fetch_app(&self, id: &str) -> Result<Option<Bytes>, FetchError> {
         let path = format!("/v2/apps/{}", id.trim_start_matches('/'));
+        match self.get_with_failover(&path, "embed=app.tasks").await {
+            Ok(body) => Ok(Some(body)),
+            Err(FetchError::Status { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The answer of the first URL that gives one, starting with the one that answered last;
+    /// the last error when none does. A 404 is an answer. (Marathon-LB moves on only after a
+    /// connection error or timeout; Switchyard also moves on after an error status, since a
+    /// Marathon that cannot find its leader answers 502 or 503.)
+    async fn get_with_failover(&self, path: &str, query: &str) -> Result<Bytes, FetchError> {
         let first = self.preferred.load(Ordering::Relaxed);
         let mut last_error = None;
         for i in 0..self.bases.len() {
             let index = (first + i) % self.bases.len();
-            match self.get(index, &path, "embed=app.tasks").await {
-                Ok(body) => {
-                    self.preferred.store(index, Ordering::Relaxed);
-                    return Ok(Some(body));
-                }
-                Err(FetchError::Status { status, .. }) if status == StatusCode::NOT_FOUND => {
-                    self.preferred.store(index, Ordering::Relaxed);
-                    return Ok(None);
-                }
-                Err(err) => last_error = Some(err),
+            let answer = self.get(index, path, query).await;
+            let answered = match &answer {
+                Ok(_) => true,
+                Err(FetchError::Status { status, .. }) => *status == StatusCode::NOT_FOUND,
+                Err(_) => false,
+            };
+            if answered {
+                self.preferred.store(index, Ordering::Relaxed);
+                return answer;
             }
+            last_error = answer.err();
         }
         Err(last_error.unwrap_or(FetchError::Request {
             url: String::new(),
             reason: "no Marathon URL".to_owned(),
         }))
-    }
-
-    async fn fetch_apps_from(&self, index: usize) -> Result<Bytes, FetchError> {
-        self.get(index, "/v2/apps", "embed=apps.tasks").await
     }
 
     /// `GET <base><path>?<query>` with auth, gzip and Marathon-LB's timeouts.

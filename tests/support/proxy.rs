@@ -235,6 +235,18 @@ pub async fn serve_on_loopback(
     poll_interval: Duration,
     proxy: ProxyConfig,
 ) -> Handle {
+    let handle = start_on_loopback(source, poll_interval, proxy).await;
+    handle.wait_generation(1).await;
+    handle
+}
+
+/// Serve mode on loopback listeners bound to port 0, with default routing options; returns at
+/// once (the first table may never come).
+pub async fn start_on_loopback(
+    source: Source,
+    poll_interval: Duration,
+    proxy: ProxyConfig,
+) -> Handle {
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let listeners = BoundListeners {
         http: bind().await,
@@ -249,9 +261,7 @@ pub async fn serve_on_loopback(
         bind_address: "127.0.0.1".parse().unwrap(),
         proxy,
     };
-    let handle = serve::start(options, listeners).unwrap();
-    handle.wait_generation(1).await;
-    handle
+    serve::start(options, listeners).unwrap()
 }
 
 fn write_apps(path: &std::path::Path, apps: &Value) {
