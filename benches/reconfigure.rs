@@ -126,8 +126,8 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
         urls: sim.urls(),
         ..MarathonConfig::default()
     });
-    // Each change costs two refetches (its start and its kill events): past twice the
-    // interval the limiter holds both tokens again.
+    // A change costs up to four refetches; 0.55 s later the limiter has refilled at least two,
+    // so each change's first refetch starts at once, as after any quiet spell.
     let spacing = source.min_refresh_interval * 2 + Duration::from_millis(50);
     let options = ServeOptions {
         model: ModelOptions::default(),

@@ -163,9 +163,10 @@ impl Reader {
     }
 }
 
-/// Spaces out refetches triggered by changes: a token bucket holding two refetches, refilled
-/// one per `interval`. A change after a quiet spell (with the trailing refetch its own events
-/// cause) is fetched at once; a sustained burst of events costs one refetch per `interval`.
+/// Spaces out refetches triggered by changes: a token bucket holding four refetches, refilled
+/// one per `interval`. One change causes up to four (a task start and a kill each bring two
+/// events, which may arrive in separate reads), so a change after a quiet spell is fetched at
+/// once however its events fall; a sustained burst of events costs one refetch per `interval`.
 #[derive(Debug)]
 pub(super) struct RefreshLimiter {
     interval: Duration,
@@ -173,7 +174,7 @@ pub(super) struct RefreshLimiter {
     updated: tokio::time::Instant,
 }
 
-const REFRESH_BURST: f64 = 2.0;
+const REFRESH_BURST: f64 = 4.0;
 
 impl RefreshLimiter {
     pub(super) fn new(interval: Duration) -> RefreshLimiter {
@@ -208,22 +209,24 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn two_refetches_at_once_then_one_per_interval() {
+    async fn four_refetches_at_once_then_one_per_interval() {
         let interval = Duration::from_millis(250);
         let mut limiter = RefreshLimiter::new(interval);
         let start = tokio::time::Instant::now();
-        limiter.acquire().await;
-        limiter.acquire().await;
+        for _ in 0..4 {
+            limiter.acquire().await;
+        }
         assert_eq!(start.elapsed(), Duration::ZERO);
         limiter.acquire().await;
         assert_eq!(start.elapsed(), interval);
         limiter.acquire().await;
         assert_eq!(start.elapsed(), interval * 2);
-        // A quiet spell refills the bucket, but never beyond two.
+        // A quiet spell refills the bucket, but never beyond four.
         tokio::time::sleep(interval * 10).await;
         let quiet = tokio::time::Instant::now();
-        limiter.acquire().await;
-        limiter.acquire().await;
+        for _ in 0..4 {
+            limiter.acquire().await;
+        }
         assert_eq!(quiet.elapsed(), Duration::ZERO);
         limiter.acquire().await;
         assert_eq!(quiet.elapsed(), interval);

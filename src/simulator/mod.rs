@@ -107,7 +107,7 @@ pub enum AppsFault {
 pub struct SimStats {
     /// `GET /v2/apps` answered 200 (faulty 200s included).
     pub apps_requests: u64,
-    /// `GET /v2/apps/{id}` answered 200 (faulty 200s included).
+    /// `GET /v2/apps/{id}` answered 200 (faulty 200s included) or 404.
     pub app_requests: u64,
     /// `/v2/events` answered 200.
     pub event_connections: u64,
@@ -439,7 +439,7 @@ impl Shared {
         let c = &self.counters;
         let counter = match status {
             200 if request.path == "/v2/apps" => &c.apps_requests,
-            200 if request.path.starts_with("/v2/apps/") => &c.app_requests,
+            200 | 404 if request.path.starts_with("/v2/apps/") => &c.app_requests,
             401 => &c.unauthorized,
             302 => &c.redirects,
             405 => &c.wrong_accept,
