@@ -119,6 +119,7 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.expect("bind") };
     let listeners = BoundListeners {
         http: bind().await,
+        https: Some(bind().await),
         app_id: bind().await,
         admin: bind().await,
     };
@@ -136,6 +137,8 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
         poll_interval: Duration::from_secs(3600),
         bind_address: "127.0.0.1".parse().expect("ip"),
         proxy: ProxyConfig::default(),
+        ssl_certs: Vec::new(),
+        cert_poll_interval: Duration::from_secs(3600),
     };
     let handle = serve::start(options, listeners).expect("serve");
     handle.wait_generation(1).await;

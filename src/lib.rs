@@ -36,3 +36,4 @@ pub mod routing;
 pub mod serve;
 pub mod simulator;
 pub mod synthetic;
+pub mod tls;

@@ -18,6 +18,7 @@ use crate::pipeline::Pipeline;
 use crate::proxy::listener::{self, Connections, Protocol};
 use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
+use crate::tls::{CertStore, SharedCerts};
 
 mod admin;
 mod health;
@@ -38,6 +39,11 @@ pub struct ServeOptions {
     /// Where service-port listeners bind unless `HAPROXY_{n}_BIND_ADDR` says otherwise.
     pub bind_address: IpAddr,
     pub proxy: ProxyConfig,
+    /// `--ssl-certs`: PEM files (chain and key) and directories of them; the first is the
+    /// default certificate. Empty: a self-signed default.
+    pub ssl_certs: Vec<std::path::PathBuf>,
+    /// How often certificate files are checked for changes (SIGHUP also reloads them).
+    pub cert_poll_interval: Duration,
 }
 
 /// How reading the source goes, for the status page and metrics.
@@ -53,6 +59,8 @@ pub struct ReadStatus {
 #[derive(Debug)]
 pub struct BoundListeners {
     pub http: TcpListener,
+    /// HTTPS, routed like `http` (none with Marathon-LB's `--dont-bind-http-https`).
+    pub https: Option<TcpListener>,
     pub app_id: TcpListener,
     pub admin: TcpListener,
 }
@@ -61,6 +69,7 @@ pub struct BoundListeners {
 #[derive(Debug)]
 pub struct Handle {
     pub http_addr: SocketAddr,
+    pub https_addr: Option<SocketAddr>,
     pub app_id_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub table: SharedTable,
@@ -69,14 +78,29 @@ pub struct Handle {
     stream: watch::Receiver<StreamStatus>,
     read_status: watch::Receiver<ReadStatus>,
     reload: Arc<Notify>,
+    cert_reload: Arc<Notify>,
+    cert_reloads: watch::Receiver<u64>,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Handle {
-    /// Re-reads the source now (what SIGHUP does).
+    /// Re-reads the source and the certificate files now (what SIGHUP does).
     pub fn reload(&self) {
         self.reload.notify_one();
+        self.cert_reload.notify_one();
+    }
+
+    /// Waits until the certificate files were checked at least `n` times.
+    pub async fn wait_cert_reloads(&self, n: u64) -> u64 {
+        let mut rx = self.cert_reloads.clone();
+        let seen = rx.wait_for(|r| *r >= n).await.map(|r| *r);
+        seen.unwrap_or(0)
+    }
+
+    /// How many times the certificate files were checked.
+    pub fn cert_reloads(&self) -> u64 {
+        *self.cert_reloads.borrow()
     }
 
     /// The generation of the table being served (0 before the first).
@@ -133,6 +157,15 @@ impl Handle {
 pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Result<Handle> {
     let reader = source::Reader::new(options.source.clone())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let (cert_store, cert_errors) = CertStore::new(options.ssl_certs.clone())
+        .map_err(|e| std::io::Error::other(format!("cannot make a TLS certificate: {e}")))?;
+    for error in &cert_errors {
+        tracing::error!(%error, "certificate not loaded");
+    }
+    if !cert_store.has_certificates() {
+        tracing::warn!("no usable TLS certificate: HTTPS serves a self-signed one");
+    }
+    let certs = cert_store.shared.clone();
     let table = SharedTable::new(RoutingTable::default());
     let ctx = Arc::new(ProxyContext {
         table: table.clone(),
@@ -140,6 +173,10 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     });
     let connections = Connections::new(options.proxy.max_connections);
     let http_addr = listeners.http.local_addr()?;
+    let https_addr = match &listeners.https {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     let app_id_addr = listeners.app_id.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     let stop = CancellationToken::new();
@@ -149,25 +186,36 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     let (stream_tx, stream) = watch::channel(StreamStatus::default());
     let (read_status_tx, read_status) = watch::channel(ReadStatus::default());
 
-    let fixed = [
+    let mut fixed = vec![
         (
             listeners.http,
             Protocol::Http(Frontend::Vhost {
                 port: http_addr.port(),
                 tls: false,
             }),
+            None,
         ),
         (
             listeners.app_id,
             Protocol::Http(Frontend::AppId {
                 port: app_id_addr.port(),
             }),
+            None,
         ),
     ];
-    for (listener, protocol) in fixed {
+    if let (Some(listener), Some(addr)) = (listeners.https, https_addr) {
+        let frontend = Frontend::Vhost {
+            port: addr.port(),
+            tls: true,
+        };
+        let acceptor = crate::tls::vhost_acceptor(&certs);
+        fixed.push((listener, Protocol::Http(frontend), Some(acceptor)));
+    }
+    for (listener, protocol, tls) in fixed {
         tokio::spawn(listener::run(
             listener,
             protocol,
+            tls,
             ctx.clone(),
             connections.clone(),
             stop.child_token(),
@@ -179,7 +227,20 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         stop.child_token(),
     ));
 
+    let cert_reload = Arc::new(Notify::new());
+    let (app_cert_files, app_cert_files_rx) = watch::channel(BTreeSet::new());
+    let (cert_reloads_tx, cert_reloads) = watch::channel(0);
+    tokio::spawn(watch_certificates(
+        cert_store,
+        options.cert_poll_interval,
+        cert_reload.clone(),
+        app_cert_files_rx,
+        cert_reloads_tx,
+        stop.clone(),
+    ));
     let control = Control {
+        certs,
+        app_cert_files,
         pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
         reader,
         last_body: None,
@@ -197,6 +258,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     let task = tokio::spawn(control.run(reload.clone(), stream_tx, stop.clone()));
     Ok(Handle {
         http_addr,
+        https_addr,
         app_id_addr,
         admin_addr,
         table,
@@ -205,19 +267,57 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         stream,
         read_status,
         reload,
+        cert_reload,
+        cert_reloads,
         stop,
         task,
     })
 }
 
+/// Keeps the certificate files current: every `interval`, on SIGHUP, and when the files apps
+/// name change. A file that fails is logged (once per change) and its last good version stays.
+async fn watch_certificates(
+    mut store: CertStore,
+    interval: Duration,
+    reload: Arc<Notify>,
+    mut app_files: watch::Receiver<BTreeSet<std::path::PathBuf>>,
+    reloads: watch::Sender<u64>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let errors = tokio::select! {
+            _ = tick.tick() => store.reload(),
+            () = reload.notified() => store.reload(),
+            changed = app_files.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let files = app_files.borrow_and_update().clone();
+                store.set_app_files(files)
+            }
+            () = stop.cancelled() => return,
+        };
+        for error in errors {
+            tracing::error!(%error, "certificate not loaded; its previous version (if any) keeps serving");
+        }
+        reloads.send_modify(|n| *n += 1);
+    }
+}
+
 /// The control loop's state.
 struct Control {
+    /// The certificates, for TLS service ports.
+    certs: SharedCerts,
+    /// The certificate files apps name, for the certificate watcher.
+    app_cert_files: watch::Sender<BTreeSet<std::path::PathBuf>>,
     options: ServeOptions,
     pipeline: Pipeline,
     ctx: Arc<ProxyContext>,
     connections: Connections,
     /// Open service-port listeners and the token that stops each.
-    service_listeners: HashMap<(IpAddr, u16, Mode), (CancellationToken, JoinHandle<()>)>,
+    service_listeners: HashMap<ListenerKey, (CancellationToken, JoinHandle<()>)>,
     health_checkers: health::HealthCheckers,
     reader: source::Reader,
     /// The last full document read: an identical one builds nothing.
@@ -368,6 +468,12 @@ impl Control {
         self.snapshot = Some(snapshot);
         let generation = table.generation();
         let desired = desired_listeners(&table, self.options.bind_address);
+        let cert_files: BTreeSet<_> = desired.keys().filter_map(|k| k.3.clone()).collect();
+        self.app_cert_files.send_if_modified(|files| {
+            let changed = *files != cert_files;
+            *files = cert_files;
+            changed
+        });
         self.health_checkers
             .reconcile(&table, &self.connections.shutdown);
         self.ctx.table.publish(table);
@@ -400,12 +506,12 @@ impl Control {
 
     /// Opens listeners for new service ports, stops those whose port left the table (their
     /// open connections finish on their own).
-    async fn reconcile(&mut self, desired: HashMap<(IpAddr, u16, Mode), String>) {
+    async fn reconcile(&mut self, desired: HashMap<ListenerKey, String>) {
         let gone: Vec<_> = self
             .service_listeners
             .keys()
             .filter(|key| !desired.contains_key(key))
-            .copied()
+            .cloned()
             .collect();
         let mut stopped = Vec::with_capacity(gone.len());
         for key in gone {
@@ -419,20 +525,26 @@ impl Control {
         for task in stopped {
             let _ = task.await;
         }
-        for (key @ (ip, port, mode), app) in desired {
+        for (key, app) in desired {
             if self.service_listeners.contains_key(&key) {
                 continue;
             }
+            let (ip, port, mode, cert) = key.clone();
             match TcpListener::bind((ip, port)).await {
                 Ok(listener) => {
+                    let tls = cert.map(|path| crate::tls::file_acceptor(&self.certs, path));
                     let protocol = match mode {
-                        Mode::Http => Protocol::Http(Frontend::ServicePort { port, tls: false }),
+                        Mode::Http => Protocol::Http(Frontend::ServicePort {
+                            port,
+                            tls: tls.is_some(),
+                        }),
                         Mode::Tcp => Protocol::Tcp { port },
                     };
                     let stop = self.connections.shutdown.child_token();
                     let task = tokio::spawn(listener::run(
                         listener,
                         protocol,
+                        tls,
                         self.ctx.clone(),
                         self.connections.clone(),
                         stop.clone(),
@@ -468,16 +580,22 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-/// The service-port listeners a table asks for, each with the app id that wants it.
-fn desired_listeners(
-    table: &RoutingTable,
-    default_ip: IpAddr,
-) -> HashMap<(IpAddr, u16, Mode), String> {
+/// A service-port listener: address, port, mode and, for TLS, the app's certificate file.
+type ListenerKey = (IpAddr, u16, Mode, Option<std::path::PathBuf>);
+
+/// The service-port listeners a table asks for, each with the app id that wants it. An HTTP
+/// port with `HAPROXY_{n}_SSL_CERT` is TLS (in TCP mode the label is ignored, as the bytes
+/// pass through untouched).
+fn desired_listeners(table: &RoutingTable, default_ip: IpAddr) -> HashMap<ListenerKey, String> {
     table
         .service_ports()
         .map(|f| {
             let ip = f.bind_addr.unwrap_or(default_ip);
-            ((ip, f.port, f.mode), f.backend.app_id().to_string())
+            let cert = match f.mode {
+                Mode::Http => f.backend.labels().ssl_cert.clone(),
+                Mode::Tcp => None,
+            };
+            ((ip, f.port, f.mode, cert), f.backend.app_id().to_string())
         })
         .collect()
 }

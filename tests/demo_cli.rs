@@ -52,10 +52,17 @@ impl Drop for Demo {
 
 #[test]
 fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
-    let (http, app_id, admin, tweeter) = (free_port(), free_port(), free_port(), free_port());
+    let (http, https, app_id, admin, tweeter) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["demo", "--interval", "0.3"])
         .args(["--http-port", &http.to_string()])
+        .args(["--https-port", &https.to_string()])
         .args(["--app-id-port", &app_id.to_string()])
         .args(["--admin-port", &admin.to_string()])
         .args(["--tweeter-port", &tweeter.to_string()])
@@ -81,6 +88,8 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
     let by_vhost = format!("http://tweeter.localhost:{http}/");
     let page = curl(&[&by_vhost]);
     assert!(page.starts_with("/tweeter (version 1)"), "{page}");
+    let over_tls = curl(&["-k", &format!("https://tweeter.localhost:{https}/")]);
+    assert!(over_tls.starts_with("/tweeter (version 1)"), "{over_tls}");
     let by_port = curl(&[&format!("http://127.0.0.1:{tweeter}/")]);
     assert!(by_port.starts_with("/tweeter (version 1)"), "{by_port}");
     let app_id_url = format!("http://127.0.0.1:{app_id}/");

@@ -30,11 +30,12 @@ impl Running {
             .args([
                 "--http-port",
                 "0",
+                "--https-port",
+                "0",
                 "--app-id-port",
                 "0",
-                "--admin-port",
-                "0",
             ])
+            .args(["--admin-port", "0"])
             .args(["--bind-address", "127.0.0.1"])
             .envs(env.iter().copied())
             .env("RUST_LOG", "debug")

@@ -69,6 +69,8 @@ async fn start(apps: serde_json::Value) -> Running {
             &admin.to_string(),
             "--apps-file-poll",
             "3600",
+            "--https-port",
+            "0",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -52,6 +52,14 @@ pub struct ServeArgs {
     /// Seconds between checks of the apps file for changes.
     #[arg(long, default_value_t = 1.0)]
     pub apps_file_poll: f64,
+    /// TLS certificates for the HTTPS port: a comma-separated list of PEM files (chain and
+    /// private key in one file) and directories of them; chosen by SNI, the first is the
+    /// default. Without any, a self-signed certificate is generated at start.
+    #[arg(long, value_name = "PATHS", value_delimiter = ',')]
+    pub ssl_certs: Vec<PathBuf>,
+    /// Seconds between checks of the certificate files for changes (SIGHUP also reloads).
+    #[arg(long, default_value_t = 2.0)]
+    pub ssl_certs_poll: f64,
     #[command(flatten)]
     pub routing: RoutingFlags,
     #[command(flatten)]
@@ -133,6 +141,9 @@ pub struct DemoArgs {
     /// The HTTP port (routes by Host).
     #[arg(long, default_value_t = 8080)]
     pub http_port: u16,
+    /// The HTTPS port (routes by Host; a self-signed certificate).
+    #[arg(long, default_value_t = 8443)]
+    pub https_port: u16,
     /// The port that routes by the X-Marathon-App-Id header.
     #[arg(long, default_value_t = 9091)]
     pub app_id_port: u16,
@@ -155,6 +166,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
     let options = crate::demo::DemoOptions {
         bind_address: args.bind_address,
         http_port: args.http_port,
+        https_port: args.https_port,
         app_id_port: args.app_id_port,
         admin_port: args.admin_port,
         tweeter_port: args.tweeter_port,
@@ -296,6 +308,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(model) => model,
         Err(message) => return fail(&message),
     };
+    if !(args.ssl_certs_poll.is_finite() && args.ssl_certs_poll > 0.0 && args.ssl_certs_poll < 1e9)
+    {
+        return fail("--ssl-certs-poll must be a positive number of seconds");
+    }
     if !(poll.is_finite() && poll > 0.0 && poll < 1e9) {
         return fail("--apps-file-poll and --marathon-poll must be positive numbers of seconds");
     }
@@ -312,6 +328,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     let listeners = match async {
         Ok::<_, String>(BoundListeners {
             http: bind(args.routing.http_port).await?,
+            https: Some(bind(args.routing.https_port).await?),
             app_id: bind(args.routing.app_id_port).await?,
             admin: bind(args.routing.admin_port).await?,
         })
@@ -328,6 +345,8 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         poll_interval: std::time::Duration::from_secs_f64(poll),
         bind_address: ip,
         proxy,
+        ssl_certs: args.ssl_certs.clone(),
+        cert_poll_interval: std::time::Duration::from_secs_f64(args.ssl_certs_poll),
     };
     let handle = match serve::start(options, listeners) {
         Ok(handle) => handle,

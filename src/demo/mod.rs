@@ -26,6 +26,7 @@ use crate::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
 pub struct DemoOptions {
     pub bind_address: IpAddr,
     pub http_port: u16,
+    pub https_port: u16,
     pub app_id_port: u16,
     pub admin_port: u16,
     /// Tweeter's service port (the tutorial's 10000).
@@ -70,6 +71,7 @@ pub async fn run(
     };
     let listeners = BoundListeners {
         http: bind(options.http_port).await?,
+        https: Some(bind(options.https_port).await?),
         app_id: bind(options.app_id_port).await?,
         admin: bind(options.admin_port).await?,
     };
@@ -83,6 +85,8 @@ pub async fn run(
         poll_interval: Duration::from_secs(5),
         bind_address: options.bind_address,
         proxy: ProxyConfig::default(),
+        ssl_certs: Vec::new(),
+        cert_poll_interval: Duration::from_secs(5),
     };
     let handle = serve::start(serve_options, listeners).map_err(|e| e.to_string())?;
     handle.wait_generation(1).await;
@@ -93,6 +97,7 @@ pub async fn run(
         "switchyard demo: ready\n\
          \n  Marathon simulator   {marathon}\n  \
          Tweeter by vhost     curl http://{TWEETER_VHOST}:{http_port}/\n  \
+         Tweeter over HTTPS   curl -k https://{TWEETER_VHOST}:{https_port}/    (a self-signed certificate)\n  \
          Tweeter by port      curl http://{service}/\n  \
          Tweeter by app id    curl -H 'X-Marathon-App-Id: {TWEETER}' http://{app_id}/\n  \
          post-tweets          not exposed (no HAPROXY_GROUP): curl -H 'X-Marathon-App-Id: /post-tweets' http://{app_id}/ gets 503\n  \
@@ -101,6 +106,7 @@ pub async fn run(
          Every {every:?} the demo changes Tweeter; each change is printed below. Ctrl-C stops.\n",
         marathon = sim.urls().join(" "),
         http_port = http.port(),
+        https_port = handle.https_addr.map_or(0, |a| a.port()),
         app_id = handle.app_id_addr,
         every = options.interval,
     );

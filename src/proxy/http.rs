@@ -22,14 +22,16 @@ use crate::routing::Backend;
 /// Attempts per request: the first endpoint and up to two others, while nothing was sent.
 const MAX_ATTEMPTS: usize = 3;
 
-/// hyper's service function: never fails; every error is a response.
+/// hyper's service function: never fails; every error is a response. `sni`: the name the
+/// client gave in its TLS handshake, used when the request names no host.
 pub async fn serve(
     ctx: Arc<ProxyContext>,
     frontend: Frontend,
     client: SocketAddr,
+    sni: Option<Arc<str>>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    Ok(match proxy(&ctx, frontend, client, request).await {
+    Ok(match proxy(&ctx, frontend, client, sni, request).await {
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(%client, error = %err, "request failed");
@@ -42,9 +44,14 @@ async fn proxy(
     ctx: &ProxyContext,
     frontend: Frontend,
     client: SocketAddr,
+    sni: Option<Arc<str>>,
     mut request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let host = request_host(&request)?;
+    let host = match request_host(&request)? {
+        // HTTP/1.0 and HTTP/2 may name no host: on TLS, the handshake's name stands in.
+        None => sni.and_then(|name| HeaderValue::from_str(&name).ok()),
+        host => host,
+    };
     let host_bytes = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
     let backend = find_backend(ctx, frontend, host_bytes, &request)?;
 

@@ -10,6 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -41,10 +42,12 @@ impl Connections {
     }
 }
 
-/// Accepts until `stop` fires (this listener removed) or the balancer shuts down.
+/// Accepts until `stop` fires (this listener removed) or the balancer shuts down. With `tls`,
+/// HTTP connections are TLS (the handshake bounded by the header timeout).
 pub async fn run(
     listener: TcpListener,
     protocol: Protocol,
+    tls: Option<TlsAcceptor>,
     ctx: Arc<ProxyContext>,
     connections: Connections,
     stop: CancellationToken,
@@ -89,6 +92,7 @@ pub async fn run(
                 let builder = builder.clone();
                 let shutdown = connections.shutdown.clone();
                 let first_byte = ctx.config.header_timeout;
+                let tls = tls.clone();
                 connections.tracker.spawn(async move {
                     let _permit = permit;
                     let _ = stream.set_nodelay(true);
@@ -101,22 +105,56 @@ pub async fn run(
                     ) {
                         return;
                     }
-                    let service = service_fn(move |request| {
-                        http::serve(ctx.clone(), frontend, peer, request)
-                    });
-                    let connection =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    tokio::pin!(connection);
-                    tokio::select! {
-                        _ = connection.as_mut() => return,
-                        () = shutdown.cancelled() => {}
-                    }
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+                    let Some(acceptor) = tls else {
+                        let io = TokioIo::new(stream);
+                        serve_http(&builder, io, ctx, frontend, peer, None, shutdown).await;
+                        return;
+                    };
+                    // A stalled or dribbled handshake must not hold a connection slot.
+                    let stream =
+                        match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(err)) => {
+                                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let sni = stream.get_ref().1.server_name().map(Arc::from);
+                    let io = TokioIo::new(stream);
+                    serve_http(&builder, io, ctx, frontend, peer, sni, shutdown).await;
                 });
             }
         }
     }
+}
+
+/// Serves one HTTP connection (HTTP/1.1, or HTTP/2 by prior knowledge or ALPN) until it ends;
+/// on shutdown it closes after the request in flight.
+async fn serve_http<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    ctx: Arc<ProxyContext>,
+    frontend: Frontend,
+    peer: std::net::SocketAddr,
+    sni: Option<Arc<str>>,
+    shutdown: CancellationToken,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service =
+        service_fn(move |request| http::serve(ctx.clone(), frontend, peer, sni.clone(), request));
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        () = shutdown.cancelled() => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
 }
 
 /// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, with explicit limits.

@@ -250,6 +250,7 @@ pub async fn start_on_loopback(
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let listeners = BoundListeners {
         http: bind().await,
+        https: Some(bind().await),
         app_id: bind().await,
         admin: bind().await,
     };
@@ -260,6 +261,8 @@ pub async fn start_on_loopback(
         poll_interval,
         bind_address: "127.0.0.1".parse().unwrap(),
         proxy,
+        ssl_certs: Vec::new(),
+        cert_poll_interval: Duration::from_secs(3600),
     };
     serve::start(options, listeners).unwrap()
 }

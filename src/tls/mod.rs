@@ -1,0 +1,65 @@
+//! TLS termination with rustls: TLS 1.2 and 1.3 only (rustls implements only AEAD suites),
+//! no 0-RTT, ALPN `h2` and `http/1.1`, certificates chosen per handshake from an index that
+//! reloads swap whole.
+//!
+//! - `certs`: one PEM file → a checked `CertifiedKey` and its names; the self-signed default.
+//! - `index`: SNI → certificate (exact, wildcard, default); the resolvers.
+//! - `store`: the files, their reloads, the last good version of each.
+
+pub mod certs;
+pub mod index;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::server::ResolvesServerCert;
+use rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
+
+pub use certs::{CertError, LoadedCert};
+pub use index::{ByFile, BySni, CertIndex, SharedCerts};
+pub use store::CertStore;
+
+/// A server configuration around `resolver`.
+pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12]);
+    // The ring provider's suites are all AEAD (AES-GCM, ChaCha20-Poly1305); versions are valid.
+    let mut config = match builder {
+        Ok(builder) => builder.with_no_client_auth().with_cert_resolver(resolver),
+        Err(_) => ServerConfig::builder()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(NoCert)),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.max_early_data_size = 0;
+    Arc::new(config)
+}
+
+/// The HTTPS port's acceptor: certificates by SNI.
+pub fn vhost_acceptor(certs: &SharedCerts) -> TlsAcceptor {
+    TlsAcceptor::from(server_config(Arc::new(BySni(certs.clone()))))
+}
+
+/// A TLS service port's acceptor: the app's certificate file.
+pub fn file_acceptor(certs: &SharedCerts, path: PathBuf) -> TlsAcceptor {
+    TlsAcceptor::from(server_config(Arc::new(ByFile {
+        certs: certs.clone(),
+        path,
+    })))
+}
+
+/// Only if the provider refuses TLS 1.2/1.3 (it does not): no certificate, every handshake fails.
+#[derive(Debug)]
+struct NoCert;
+
+impl ResolvesServerCert for NoCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+}

@@ -1,0 +1,120 @@
+//! The certificate files and their reloads: `--ssl-certs` (files and directories, in order) plus
+//! the files apps name in `HAPROXY_{n}_SSL_CERT`. A file is re-read when its size or time
+//! changes; one that fails keeps its last good version and is logged once per change.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rustls::sign::CertifiedKey;
+
+use super::certs::{self, CertError, LoadedCert};
+use super::index::{CertIndex, SharedCerts};
+
+type Stamp = Option<(u64, SystemTime)>;
+
+/// Everything known about the certificate files.
+#[derive(Debug)]
+pub struct CertStore {
+    /// `--ssl-certs`, in order.
+    sources: Vec<PathBuf>,
+    /// Files named by apps.
+    app_files: BTreeSet<PathBuf>,
+    /// The last good version of each file, and the stamp of the version last looked at.
+    loaded: HashMap<PathBuf, (Stamp, Option<LoadedCert>)>,
+    /// Used when no certificate loads at all.
+    fallback: Arc<CertifiedKey>,
+    pub shared: SharedCerts,
+}
+
+impl CertStore {
+    /// Loads everything once. With no usable certificate at all the default is a self-signed
+    /// one generated now.
+    pub fn new(sources: Vec<PathBuf>) -> Result<(CertStore, Vec<CertError>), String> {
+        let fallback = certs::self_signed()?.key;
+        let mut store = CertStore {
+            sources,
+            app_files: BTreeSet::new(),
+            loaded: HashMap::new(),
+            fallback: fallback.clone(),
+            shared: SharedCerts::new(CertIndex::new(&[], fallback)),
+        };
+        let errors = store.reload();
+        Ok((store, errors))
+    }
+
+    /// Sets the files apps name; returns the errors of any newly loaded ones.
+    pub fn set_app_files(&mut self, files: BTreeSet<PathBuf>) -> Vec<CertError> {
+        if files == self.app_files {
+            return Vec::new();
+        }
+        self.app_files = files;
+        self.reload()
+    }
+
+    /// Re-reads changed files, publishes the new index, returns what failed this time (a
+    /// file that keeps failing unchanged is not reported again).
+    pub fn reload(&mut self) -> Vec<CertError> {
+        let mut errors = Vec::new();
+        let files = self.files();
+        for path in &files {
+            let stamp = stamp(path);
+            let entry = self.loaded.entry(path.clone()).or_insert((None, None));
+            if stamp.is_some() && entry.0 == stamp {
+                continue;
+            }
+            entry.0 = stamp;
+            match certs::load(path) {
+                Ok(cert) => entry.1 = Some(cert),
+                Err(err) => errors.push(err),
+            }
+        }
+        self.loaded.retain(|path, _| files.contains(path));
+        let ordered: Vec<LoadedCert> = files
+            .iter()
+            .filter_map(|p| self.loaded.get(p).and_then(|(_, c)| c.clone()))
+            .collect();
+        let default = ordered
+            .first()
+            .map_or_else(|| self.fallback.clone(), |c| c.key.clone());
+        self.shared.publish(CertIndex::new(&ordered, default));
+        errors
+    }
+
+    /// Whether any certificate was given and loaded (else the self-signed default serves).
+    pub fn has_certificates(&self) -> bool {
+        self.loaded.values().any(|(_, c)| c.is_some())
+    }
+
+    /// `--ssl-certs` expanded (a directory's regular files in name order), then app files.
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for source in &self.sources {
+            if source.is_dir() {
+                let mut inside: Vec<PathBuf> = std::fs::read_dir(source)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file())
+                    .collect();
+                inside.sort();
+                files.extend(inside);
+            } else {
+                files.push(source.clone());
+            }
+        }
+        for path in &self.app_files {
+            if !files.contains(path) {
+                files.push(path.clone());
+            }
+        }
+        files
+    }
+}
+
+fn stamp(path: &Path) -> Stamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
