@@ -21,10 +21,13 @@ pub struct CertStore {
     sources: Vec<PathBuf>,
     /// Files named by apps.
     app_files: BTreeSet<PathBuf>,
-    /// The last good version of each file, and the stamp of the version last looked at.
-    loaded: HashMap<PathBuf, (Stamp, Option<LoadedCert>)>,
+    /// The last good version of each file, and the stamp of the version last looked at
+    /// (`None` before the first look; a missing file's stamp is `Some(None)`).
+    loaded: HashMap<PathBuf, (Option<Stamp>, Option<LoadedCert>)>,
     /// Used when no certificate loads at all.
     fallback: Arc<CertifiedKey>,
+    /// The files the published index was built from (`None` before the first).
+    published: Option<Vec<PathBuf>>,
     pub shared: SharedCerts,
 }
 
@@ -38,6 +41,7 @@ impl CertStore {
             app_files: BTreeSet::new(),
             loaded: HashMap::new(),
             fallback: fallback.clone(),
+            published: None,
             shared: SharedCerts::new(CertIndex::new(&[], fallback)),
         };
         let errors = store.reload();
@@ -58,19 +62,27 @@ impl CertStore {
     pub fn reload(&mut self) -> Vec<CertError> {
         let mut errors = Vec::new();
         let files = self.files();
+        let mut changed = self.published.as_ref() != Some(&files);
         for path in &files {
             let stamp = stamp(path);
             let entry = self.loaded.entry(path.clone()).or_insert((None, None));
-            if stamp.is_some() && entry.0 == stamp {
+            // Unchanged since the last look (still missing counts): nothing new to say.
+            if entry.0 == Some(stamp) {
                 continue;
             }
-            entry.0 = stamp;
+            entry.0 = Some(stamp);
             match certs::load(path) {
-                Ok(cert) => entry.1 = Some(cert),
+                Ok(cert) => {
+                    entry.1 = Some(cert);
+                    changed = true;
+                }
                 Err(err) => errors.push(err),
             }
         }
         self.loaded.retain(|path, _| files.contains(path));
+        if !changed {
+            return errors;
+        }
         let ordered: Vec<LoadedCert> = files
             .iter()
             .filter_map(|p| self.loaded.get(p).and_then(|(_, c)| c.clone()))
@@ -79,6 +91,7 @@ impl CertStore {
             .first()
             .map_or_else(|| self.fallback.clone(), |c| c.key.clone());
         self.shared.publish(CertIndex::new(&ordered, default));
+        self.published = Some(files);
         errors
     }
 
@@ -117,4 +130,29 @@ impl CertStore {
 fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_file_is_reported_once_and_the_self_signed_default_serves() {
+        let missing = PathBuf::from("/nonexistent/switchyard/cert.pem");
+        let (mut store, errors) = CertStore::new(vec![missing.clone()]).unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0]
+            .to_string()
+            .contains("/nonexistent/switchyard/cert.pem"));
+        assert!(!store.has_certificates());
+        assert!(
+            store.reload().is_empty(),
+            "reported again although unchanged"
+        );
+        let index = store.shared.load();
+        assert!(Arc::ptr_eq(
+            &index.for_name(Some("any.example.com")),
+            &store.fallback
+        ));
+    }
 }
