@@ -9,6 +9,7 @@
 # tls.example.com, prints every MEDIUM/HIGH/CRITICAL finding and every LOW/WARN one, and exits
 # non-zero when a MEDIUM+ finding is about the server itself rather than about that
 # certificate's trust, chain, hostname, revocation (OCSP/CRL), CT or expiry.
+# Set TESTSSL_JSON=FILE to keep testssl's JSON findings (the temp dir is removed on exit).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
     -subj "/CN=tls.example.com" -addext "subjectAltName=DNS:tls.example.com" \
     -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
 cat "$tmp/cert.pem" "$tmp/key.pem" >"$tmp/tls.example.com.pem"
@@ -106,6 +107,10 @@ echo "testssl finished in $((SECONDS - start)) s (exit status $testssl_rc)"
 if [[ ! -s $json ]]; then
     echo "testssl wrote no JSON ($json)" >&2
     exit 1
+fi
+
+if [[ -n ${TESTSSL_JSON:-} ]]; then
+    cp "$json" "$TESTSSL_JSON"
 fi
 
 # --- 5. Summary -----------------------------------------------------------------------------

@@ -352,7 +352,8 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(handle) => handle,
         Err(err) => return fail(&format!("cannot start: {err}")),
     };
-    tracing::info!(http = %handle.http_addr, app_id = %handle.app_id_addr, admin = %handle.admin_addr, "switchyard serving");
+    let https = handle.https_addr.map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(http = %handle.http_addr, https, app_id = %handle.app_id_addr, admin = %handle.admin_addr, "switchyard serving");
     wait_for_signals(&handle).await;
     tracing::info!("stopping: draining connections");
     handle.shutdown().await;
