@@ -82,10 +82,17 @@ struct Tls {
 
 impl Tls {
     async fn start(apps: Value, certs: &[(&str, &Issued)]) -> Tls {
-        Tls::start_with(apps, certs, ProxyConfig::default()).await
+        // Tests reload explicitly (as SIGHUP does) and wait for it.
+        let poll = Duration::from_secs(3600);
+        Tls::start_with(apps, certs, ProxyConfig::default(), poll).await
     }
 
-    async fn start_with(apps: Value, certs: &[(&str, &Issued)], proxy: ProxyConfig) -> Tls {
+    async fn start_with(
+        apps: Value,
+        certs: &[(&str, &Issued)],
+        proxy: ProxyConfig,
+        cert_poll_interval: Duration,
+    ) -> Tls {
         let dir = tempfile::tempdir().unwrap();
         let mut paths = Vec::new();
         for (file, issued) in certs {
@@ -110,8 +117,7 @@ impl Tls {
             bind_address: "127.0.0.1".parse().unwrap(),
             proxy,
             ssl_certs: paths,
-            // Tests reload explicitly (as SIGHUP does) and wait for it.
-            cert_poll_interval: Duration::from_secs(3600),
+            cert_poll_interval,
         };
         let handle = serve::start(options, listeners).unwrap();
         handle.wait_generation(1).await;
@@ -606,7 +612,7 @@ async fn without_certificates_a_self_signed_one_serves_and_stalled_handshakes_ar
         header_timeout: Duration::from_millis(300),
         ..ProxyConfig::default()
     };
-    let tls = Tls::start_with(apps, &[], proxy).await;
+    let tls = Tls::start_with(apps, &[], proxy, Duration::from_secs(3600)).await;
     let (stream, leaf) = handshake(tls.https, Some("a.example.com")).await.unwrap();
     assert!(!leaf.is_empty());
     let response = request(
@@ -630,5 +636,27 @@ async fn without_certificates_a_self_signed_one_serves_and_stalled_handshakes_ar
     let closed =
         tokio::time::timeout(Duration::from_secs(20), stalled.read_to_end(&mut rest)).await;
     assert!(matches!(closed, Ok(Ok(0))), "{closed:?}");
+    tls.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_is_picked_up_without_a_signal() {
+    let a = Backend::start("a").await;
+    let ca = Ca::new();
+    let (old, new) = (ca.issue(&["a.example.com"]), ca.issue(&["a.example.com"]));
+    let apps = json!([app(
+        "/a",
+        10741,
+        json!({"HAPROXY_0_VHOST": "a.example.com"}),
+        &[a.port()]
+    )]);
+    let poll = Duration::from_millis(20);
+    let tls = Tls::start_with(apps, &[("a.pem", &old)], ProxyConfig::default(), poll).await;
+    write(&tls.path("a.pem"), &new.pem);
+    // Two checks after the write: the second certainly saw the new file.
+    let seen = tls.handle.cert_reloads();
+    tls.handle.wait_cert_reloads(seen + 2).await;
+    let (_, leaf) = handshake(tls.https, Some("a.example.com")).await.unwrap();
+    assert!(leaf == new.der, "the poll did not pick up the new file");
     tls.handle.shutdown().await;
 }
