@@ -23,6 +23,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod balance;
 pub mod cli;
 pub mod demo;

@@ -20,7 +20,6 @@ use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 use crate::tls::{CertStore, SharedCerts};
 
-mod admin;
 mod health;
 mod source;
 
@@ -221,13 +220,22 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
             stop.child_token(),
         ));
     }
-    tokio::spawn(admin::run(
+    let cert_reload = Arc::new(Notify::new());
+    let rebuild = Arc::new(Notify::new());
+    let admin_state = crate::admin::AdminState {
+        table: table.clone(),
+        reload: reload.clone(),
+        cert_reload: cert_reload.clone(),
+        rebuild: rebuild.clone(),
+        stream: stream.clone(),
+        read_status: read_status.clone(),
+    };
+    tokio::spawn(crate::admin::run(
         listeners.admin,
-        table.clone(),
+        admin_state,
         stop.child_token(),
     ));
 
-    let cert_reload = Arc::new(Notify::new());
     let (app_cert_files, app_cert_files_rx) = watch::channel(BTreeSet::new());
     let (cert_reloads_tx, cert_reloads) = watch::channel(0);
     tokio::spawn(watch_certificates(
@@ -255,7 +263,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         generation: generation_tx,
         refreshes: refreshes_tx,
     };
-    let task = tokio::spawn(control.run(reload.clone(), stream_tx, stop.clone()));
+    let task = tokio::spawn(control.run(reload.clone(), rebuild, stream_tx, stop.clone()));
     Ok(Handle {
         http_addr,
         https_addr,
@@ -335,6 +343,7 @@ impl Control {
     async fn run(
         mut self,
         reload: Arc<Notify>,
+        rebuild: Arc<Notify>,
         stream: watch::Sender<StreamStatus>,
         stop: CancellationToken,
     ) {
@@ -364,6 +373,13 @@ impl Control {
                     (false, changed.take())
                 }
                 () = sleep_until_some(retry_at) => (false, everything),
+                () = rebuild.notified() => {
+                    // Marathon-LB's SIGUSR1: a new table from what was last read.
+                    if let Some(snapshot) = self.snapshot.take() {
+                        self.publish(snapshot, None).await;
+                    }
+                    continue;
+                }
                 () = stop.cancelled() => break,
             };
             let refreshed = if pending.all {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 /// The parsed `/v2/apps` document: every app that parsed, and an error for each that did not.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct AppsSnapshot {
     pub apps: Vec<App>,
     pub errors: Vec<AppParseError>,

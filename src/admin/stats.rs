@@ -1,0 +1,74 @@
+//! `/stats`: what the status page polls besides `/routes`: the source's state and every
+//! endpoint's runtime state (in flight, passive and active health).
+
+use std::time::UNIX_EPOCH;
+
+use serde::Serialize;
+
+use crate::marathon::StreamStatus;
+use crate::routing::RoutingTable;
+use crate::serve::ReadStatus;
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub generation: u64,
+    pub stream: StreamStatus,
+    /// When the source was last read successfully (Unix milliseconds).
+    pub last_sync_unix_ms: Option<u64>,
+    pub read_error: Option<String>,
+    pub backends: Vec<BackendStats>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackendStats {
+    pub name: String,
+    pub app_id: String,
+    pub endpoints: Vec<EndpointStats>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EndpointStats {
+    pub addr: String,
+    pub task_id: String,
+    pub in_flight: usize,
+    /// Skipped now: a failed active check or a passive back-off.
+    pub down: bool,
+    pub check_failed: bool,
+    pub draining: bool,
+}
+
+impl Stats {
+    pub fn collect(table: &RoutingTable, stream: &StreamStatus, read: &ReadStatus) -> Stats {
+        let backends = table
+            .backends()
+            .iter()
+            .map(|backend| BackendStats {
+                name: backend.name.to_string(),
+                app_id: backend.app_id().to_string(),
+                endpoints: backend
+                    .endpoints()
+                    .iter()
+                    .zip(&backend.targets)
+                    .map(|(endpoint, target)| EndpointStats {
+                        addr: endpoint.addr.to_string(),
+                        task_id: endpoint.task_id.to_string(),
+                        in_flight: target.state.in_flight(),
+                        down: target.state.is_down(),
+                        check_failed: target.state.is_check_failed(),
+                        draining: target.draining,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Stats {
+            generation: table.generation(),
+            stream: stream.clone(),
+            last_sync_unix_ms: read
+                .last_success
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64),
+            read_error: read.error.clone(),
+            backends,
+        }
+    }
+}
