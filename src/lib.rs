@@ -28,6 +28,7 @@ pub mod balance;
 pub mod cli;
 pub mod demo;
 pub mod marathon;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod proxy;

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
+use crate::metrics::Metrics;
 use crate::model::{Mode, ModelOptions};
 use crate::pipeline::Pipeline;
 use crate::proxy::listener::{self, Connections, Protocol};
@@ -153,7 +154,9 @@ impl Handle {
 
 /// Starts serving; returns once the listeners are running (the first table may come later).
 /// Fails on an address that cannot be read or a Marathon configuration that cannot work.
-pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Result<Handle> {
+pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::Result<Handle> {
+    let metrics = Arc::new(Metrics::new());
+    options.build.metrics = Some(metrics.clone());
     let reader = source::Reader::new(options.source.clone())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let (cert_store, cert_errors) = CertStore::new(options.ssl_certs.clone())
@@ -169,6 +172,8 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
     let ctx = Arc::new(ProxyContext {
         table: table.clone(),
         config: options.proxy.clone(),
+        unrouted: metrics.backend("unrouted"),
+        metrics: metrics.clone(),
     });
     let connections = Connections::new(options.proxy.max_connections);
     let http_addr = listeners.http.local_addr()?;
@@ -229,6 +234,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         rebuild: rebuild.clone(),
         stream: stream.clone(),
         read_status: read_status.clone(),
+        metrics: metrics.clone(),
     };
     tokio::spawn(crate::admin::run(
         listeners.admin,
@@ -247,6 +253,7 @@ pub fn start(options: ServeOptions, listeners: BoundListeners) -> std::io::Resul
         stop.clone(),
     ));
     let control = Control {
+        metrics: metrics.clone(),
         certs,
         app_cert_files,
         pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
@@ -316,6 +323,7 @@ async fn watch_certificates(
 
 /// The control loop's state.
 struct Control {
+    metrics: Arc<Metrics>,
     /// The certificates, for TLS service ports.
     certs: SharedCerts,
     /// The certificate files apps name, for the certificate watcher.
@@ -348,8 +356,10 @@ impl Control {
         stop: CancellationToken,
     ) {
         let changed = Arc::new(ChangeSignal::default());
+        let events = self.metrics.events.clone();
+        let on_event = move |kind: &str| events.with_label_values(&[kind]).inc();
         self.reader
-            .follow_events(changed.clone(), stream, stop.child_token());
+            .follow_events(changed.clone(), stream, on_event, stop.child_token());
         let mut tick = tokio::time::interval(self.reader.period(self.options.poll_interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut limiter = source::RefreshLimiter::new(self.reader.min_refresh_interval());
@@ -410,7 +420,10 @@ impl Control {
     /// Reads the source if it changed (or `forced`) and publishes what it holds. `None` when
     /// there was nothing to read, else whether the read succeeded.
     async fn refresh(&mut self, forced: bool) -> Option<bool> {
-        let body = match self.reader.read(forced).await? {
+        let read = self.reader.read(forced).await?;
+        self.metrics.refetches.with_label_values(&["full"]).inc();
+        self.metrics.logins.set(self.reader.logins() as i64);
+        let body = match read {
             Ok(body) => body,
             Err(message) => {
                 self.set_failing(Some(&message));
@@ -443,6 +456,10 @@ impl Control {
         let Some(mut snapshot) = self.snapshot.take() else {
             return self.refresh(false).await;
         };
+        self.metrics
+            .refetches
+            .with_label_values(&["app"])
+            .inc_by(pending.apps.len() as u64);
         let documents = match self.reader.read_apps(&pending.apps).await {
             Some(Ok(documents)) => documents,
             Some(Err(_)) | None => {
@@ -477,10 +494,15 @@ impl Control {
     /// Builds the table for `snapshot` (where only the `changed` apps differ from the last one,
     /// when given), serves it, and reconciles listeners and checkers.
     async fn publish(&mut self, snapshot: AppsSnapshot, changed: Option<&BTreeSet<String>>) {
+        let started = Instant::now();
         let table = match changed {
             Some(changed) => self.pipeline.rebuild_changed(&snapshot, changed).await,
             None => self.pipeline.rebuild(&snapshot).await,
         };
+        self.metrics
+            .table_build_seconds
+            .observe(started.elapsed().as_secs_f64());
+        table_metrics(&self.metrics, &table, snapshot.apps.len());
         self.snapshot = Some(snapshot);
         let generation = table.generation();
         let desired = desired_listeners(&table, self.options.bind_address);
@@ -500,11 +522,21 @@ impl Control {
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.
     fn set_failing(&mut self, error: Option<&str>) {
+        let now = SystemTime::now();
+        match error {
+            Some(_) => self.metrics.source_errors.inc(),
+            None => {
+                let unix = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.metrics.last_sync.set(unix as i64);
+            }
+        }
         self.read_status.send_modify(|status| match error {
             Some(error) => status.error = Some(error.to_owned()),
             None => {
                 status.error = None;
-                status.last_success = Some(SystemTime::now());
+                status.last_success = Some(now);
             }
         });
         match (error, self.failing) {
@@ -585,6 +617,33 @@ impl Control {
         if drained.is_err() {
             tracing::warn!("drain timeout: closing the connections still open");
         }
+    }
+}
+
+/// The table's size in the gauges.
+fn table_metrics(metrics: &Metrics, table: &RoutingTable, apps: usize) {
+    metrics.table_generation.set(table.generation() as i64);
+    metrics.apps.set(apps as i64);
+    metrics.backends.set(table.backends().len() as i64);
+    let (mut up, mut down, mut draining) = (0i64, 0i64, 0i64);
+    for backend in table.backends() {
+        for target in &backend.targets {
+            match (target.draining, target.state.is_down()) {
+                (true, _) => draining += 1,
+                (false, true) => down += 1,
+                (false, false) => up += 1,
+            }
+        }
+    }
+    for (state, count) in [("up", up), ("down", down), ("draining", draining)] {
+        metrics.endpoints.with_label_values(&[state]).set(count);
+    }
+    metrics.problems.reset();
+    for problem in table.problems() {
+        metrics
+            .problems
+            .with_label_values(&[problem.kind.as_str()])
+            .inc();
     }
 }
 

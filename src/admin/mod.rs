@@ -39,6 +39,7 @@ pub struct AdminState {
     pub rebuild: Arc<Notify>,
     pub stream: watch::Receiver<StreamStatus>,
     pub read_status: watch::Receiver<ReadStatus>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationToken) {
@@ -62,6 +63,7 @@ pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationTok
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
+const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 const HTML: &str = "text/html; charset=utf-8";
 
 async fn answer(
@@ -81,15 +83,20 @@ async fn answer(
         (_, "/generation") => (StatusCode::OK, TEXT, format!("{}\n", table.generation())),
         (_, "/_haproxy_getvhostmap") => (StatusCode::OK, TEXT, maps::vhost_map(&table)),
         (_, "/_haproxy_getappmap") => (StatusCode::OK, TEXT, maps::app_map(&table)),
-        (_, "/_haproxy_getconfig") => (
-            StatusCode::OK,
-            TEXT,
-            RoutesReport::new(&table).to_text(),
-        ),
+        (_, "/_haproxy_getconfig") => (StatusCode::OK, TEXT, RoutesReport::new(&table).to_text()),
         (_, "/routes") => match serde_json::to_string_pretty(&RoutesReport::new(&table)) {
             Ok(json) => (StatusCode::OK, JSON, json),
             Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{err}\n")),
         },
+        (_, "/metrics") => {
+            let stream = state.stream.borrow().clone();
+            let metrics = &state.metrics;
+            metrics
+                .stream_connected
+                .set(i64::from(stream.connected.is_some()));
+            metrics.stream_connects.set(stream.connects as i64);
+            (StatusCode::OK, PROMETHEUS, metrics.render())
+        }
         (_, "/stats") => {
             let stats = Stats::collect(&table, &state.stream.borrow(), &state.read_status.borrow());
             match serde_json::to_string(&stats) {
@@ -101,11 +108,19 @@ async fn answer(
         (&Method::GET | &Method::POST, "/_mlb_signal/hup") => {
             state.reload.notify_one();
             state.cert_reload.notify_one();
-            (StatusCode::OK, TEXT, "Sent SIGHUP signal to switchyard\n".to_owned())
+            (
+                StatusCode::OK,
+                TEXT,
+                "Sent SIGHUP signal to switchyard\n".to_owned(),
+            )
         }
         (&Method::GET | &Method::POST, "/_mlb_signal/usr1") => {
             state.rebuild.notify_one();
-            (StatusCode::OK, TEXT, "Sent SIGUSR1 signal to switchyard\n".to_owned())
+            (
+                StatusCode::OK,
+                TEXT,
+                "Sent SIGUSR1 signal to switchyard\n".to_owned(),
+            )
         }
         _ => (StatusCode::NOT_FOUND, TEXT, "not found\n".to_owned()),
     };

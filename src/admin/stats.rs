@@ -23,6 +23,10 @@ pub struct Stats {
 pub struct BackendStats {
     pub name: String,
     pub app_id: String,
+    /// Requests answered since start (all listeners), and those answered 5xx: the page turns
+    /// successive polls into rates.
+    pub requests: u64,
+    pub errors_5xx: u64,
     pub endpoints: Vec<EndpointStats>,
 }
 
@@ -45,6 +49,8 @@ impl Stats {
             .map(|backend| BackendStats {
                 name: backend.name.to_string(),
                 app_id: backend.app_id().to_string(),
+                requests: (0..5).map(|class| backend.metrics.answered(class)).sum(),
+                errors_5xx: backend.metrics.answered(4),
                 endpoints: backend
                     .endpoints()
                     .iter()

@@ -284,6 +284,7 @@ impl RoutingFlags {
                 (self.admin_port, "admin"),
                 (self.app_id_port, "app-id"),
             ],
+            metrics: None,
         }
     }
 }

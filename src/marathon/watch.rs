@@ -54,12 +54,14 @@ pub struct StreamStatus {
     pub last_error: Option<String>,
 }
 
-/// Runs until `stop`, telling `changed` what to fetch again.
+/// Runs until `stop`, telling `changed` what to fetch again and `on_event` each event's type
+/// (for metrics).
 pub async fn follow(
     client: Arc<MarathonClient>,
     options: StreamOptions,
     changed: Arc<ChangeSignal>,
     status: watch::Sender<StreamStatus>,
+    on_event: impl Fn(&str) + Send + 'static,
     stop: CancellationToken,
 ) {
     let http = match client.stream_http(options.stall) {
@@ -101,6 +103,7 @@ pub async fn follow(
                     match event {
                         Ok(Some(event)) => {
                             status.send_modify(|s| s.events += 1);
+                            on_event(&event.event_type);
                             changed.event(&event.event_type, &event.data);
                         }
                         Ok(None) => break format!("{}: closed by Marathon", stream.url()),

@@ -31,15 +31,23 @@ pub struct UpstreamBody {
     idle: Duration,
     timer: Pin<Box<Sleep>>,
     _in_flight: InFlight<UpstreamConn>,
+    /// The backend's response-bytes counter.
+    bytes: prometheus::IntCounter,
 }
 
 impl UpstreamBody {
-    pub fn new(body: Incoming, idle: Duration, in_flight: InFlight<UpstreamConn>) -> UpstreamBody {
+    pub fn new(
+        body: Incoming,
+        idle: Duration,
+        in_flight: InFlight<UpstreamConn>,
+        bytes: prometheus::IntCounter,
+    ) -> UpstreamBody {
         UpstreamBody {
             body,
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
             _in_flight: in_flight,
+            bytes,
         }
     }
 }
@@ -64,6 +72,10 @@ impl Body for ProxyBody {
                 Poll::Ready(frame) => {
                     let deadline = Instant::now() + upstream.idle;
                     upstream.timer.as_mut().reset(deadline);
+                    if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
+                    {
+                        upstream.bytes.inc_by(data.map_or(0, |d| d.len() as u64));
+                    }
                     Poll::Ready(frame.map(|f| f.map_err(BodyError::from)))
                 }
                 Poll::Pending => match upstream.timer.as_mut().poll(cx) {

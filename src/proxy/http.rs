@@ -35,6 +35,8 @@ pub async fn serve(
         Ok(response) => response,
         Err(err) => {
             tracing::debug!(%client, error = %err, "request failed");
+            ctx.unrouted
+                .request(frontend.metrics_kind(), err.status().as_u16());
             err.response()
         }
     })
@@ -45,7 +47,7 @@ async fn proxy(
     frontend: Frontend,
     client: SocketAddr,
     sni: Option<Arc<str>>,
-    mut request: Request<Incoming>,
+    request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = match request_host(&request)? {
         // HTTP/1.0 and HTTP/2 may name no host: on TLS, the handshake's name stands in.
@@ -54,6 +56,35 @@ async fn proxy(
     };
     let host_bytes = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
     let backend = find_backend(ctx, frontend, host_bytes, &request)?;
+    let started = std::time::Instant::now();
+    let answer = forward(ctx, &backend, frontend, client, host, request).await;
+    // Counted on the backend's handles, resolved when the table was built.
+    let metrics = &backend.metrics;
+    let status = match &answer {
+        Ok(response) => response.status(),
+        Err(err) => err.status(),
+    };
+    metrics.request(frontend.metrics_kind(), status.as_u16());
+    metrics.duration.observe(started.elapsed().as_secs_f64());
+    if status == StatusCode::GATEWAY_TIMEOUT {
+        metrics.timeouts.inc();
+    }
+    Ok(answer.unwrap_or_else(|err| {
+        tracing::debug!(%client, error = %err, "request failed");
+        err.response()
+    }))
+}
+
+/// Everything after the backend is known: ACL, redirects, auth, then the endpoints in turn.
+async fn forward(
+    ctx: &ProxyContext,
+    backend: &Arc<Backend>,
+    frontend: Frontend,
+    client: SocketAddr,
+    host: Option<HeaderValue>,
+    mut request: Request<Incoming>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let host_bytes = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
 
     if let Some(allowed) = &backend.labels().allowed_networks {
         let ip = client.ip().to_canonical();
@@ -61,7 +92,7 @@ async fn proxy(
             return Err(ProxyError::Forbidden);
         }
     }
-    if let Some(redirect) = redirect(&backend, frontend, host_bytes, request.uri()) {
+    if let Some(redirect) = redirect(backend, frontend, host_bytes, request.uri()) {
         return Ok(redirect);
     }
     if let Some(auth) = &backend.labels().auth {
@@ -79,7 +110,7 @@ async fn proxy(
     } else {
         None
     };
-    let mut upstream_request = rewrite_request(request, &backend, frontend, host, client, upgrade)?;
+    let mut upstream_request = rewrite_request(request, backend, frontend, host, client, upgrade)?;
 
     let mut tried = [usize::MAX; MAX_ATTEMPTS];
     let mut last_error = ProxyError::NoEndpoint;
@@ -92,6 +123,9 @@ async fn proxy(
             break;
         };
         tried[attempt] = index;
+        if attempt > 0 {
+            backend.metrics.retries.inc();
+        }
         let target = &backend.targets[index];
         let in_flight = target.state.begin();
         match upstream::send(
@@ -108,7 +142,7 @@ async fn proxy(
                 }
                 upstream::release(&target.state, conn);
                 let idle = ctx.config.server_timeout;
-                let mut response = rewrite_response(response, &backend, frontend, idle, in_flight);
+                let mut response = rewrite_response(response, backend, frontend, idle, in_flight);
                 if sticky && cookie != Some(target.sticky_id) {
                     set_sticky_cookie(&mut response, target.sticky_id);
                 }
@@ -116,6 +150,7 @@ async fn proxy(
             }
             Attempt::NotSent(request, err) => {
                 tracing::debug!(endpoint = %target.addr(), error = %err, "retrying on another endpoint");
+                backend.metrics.connect_errors.inc();
                 upstream_request = request;
                 last_error = err;
             }
@@ -286,7 +321,12 @@ fn rewrite_response(
     }
     Response::from_parts(
         parts,
-        ProxyBody::Upstream(UpstreamBody::new(body, idle, in_flight)),
+        ProxyBody::Upstream(UpstreamBody::new(
+            body,
+            idle,
+            in_flight,
+            backend.metrics.bytes_out.clone(),
+        )),
     )
 }
 

@@ -54,6 +54,18 @@ pub async fn run(
 ) {
     let builder = Arc::new(http_builder(&ctx));
     let mut accept_errors = 0u32;
+    // Metric handles for this listener, resolved once.
+    let open = ctx
+        .metrics
+        .listener(&listener_name(protocol, tls.is_some()));
+    let tcp_accepted = match protocol {
+        Protocol::Tcp { port } => Some(
+            ctx.metrics
+                .tcp_connections
+                .with_label_values(&[&port.to_string()]),
+        ),
+        Protocol::Http(_) => None,
+    };
     loop {
         // Waiting for a permit first leaves excess clients in the kernel's backlog.
         let permit = tokio::select! {
@@ -79,12 +91,17 @@ pub async fn run(
             () = connections.shutdown.cancelled() => return,
         };
         let ctx = ctx.clone();
+        let open = OpenConnection::new(&open);
         match protocol {
             Protocol::Tcp { port } => {
+                if let Some(counter) = &tcp_accepted {
+                    counter.inc();
+                }
                 // A TCP connection has no request boundary to stop at: on shutdown it keeps
                 // flowing until it ends or the drain timeout does.
                 connections.tracker.spawn(async move {
                     let _permit = permit;
+                    let _open = open;
                     tcp::serve(ctx, port, stream, peer).await;
                 });
             }
@@ -95,6 +112,7 @@ pub async fn run(
                 let tls = tls.clone();
                 connections.tracker.spawn(async move {
                     let _permit = permit;
+                    let _open = open;
                     let _ = stream.set_nodelay(true);
                     // hyper times out a request's head, but not a client that connects and
                     // sends nothing while the protocol is being detected: do it here.
@@ -155,6 +173,34 @@ async fn serve_http<I>(
     }
     connection.as_mut().graceful_shutdown();
     let _ = connection.await;
+}
+
+/// The `listener` label of a listener's metrics.
+fn listener_name(protocol: Protocol, tls: bool) -> String {
+    match protocol {
+        Protocol::Http(Frontend::Vhost { tls: false, .. }) => "http".to_owned(),
+        Protocol::Http(Frontend::Vhost { tls: true, .. }) => "https".to_owned(),
+        Protocol::Http(Frontend::AppId { .. }) => "app_id".to_owned(),
+        Protocol::Http(Frontend::ServicePort { port, .. }) if tls => format!("https:{port}"),
+        Protocol::Http(Frontend::ServicePort { port, .. }) => format!("http:{port}"),
+        Protocol::Tcp { port } => format!("tcp:{port}"),
+    }
+}
+
+/// Counts an open connection in its listener's gauge until dropped.
+struct OpenConnection(prometheus::IntGauge);
+
+impl OpenConnection {
+    fn new(gauge: &prometheus::IntGauge) -> OpenConnection {
+        gauge.inc();
+        OpenConnection(gauge.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, with explicit limits.

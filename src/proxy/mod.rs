@@ -68,6 +68,9 @@ impl Default for ProxyConfig {
 pub struct ProxyContext {
     pub table: SharedTable,
     pub config: ProxyConfig,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Requests that found no backend (no route, bad request) are counted here.
+    pub unrouted: std::sync::Arc<crate::metrics::BackendMetrics>,
 }
 
 /// Which kind of listener a request arrived on.
@@ -82,6 +85,17 @@ pub enum Frontend {
 }
 
 impl Frontend {
+    /// The listener kind requests are counted by.
+    pub fn metrics_kind(self) -> crate::metrics::ListenerKind {
+        use crate::metrics::ListenerKind;
+        match self {
+            Frontend::Vhost { tls: false, .. } => ListenerKind::Http,
+            Frontend::Vhost { tls: true, .. } => ListenerKind::Https,
+            Frontend::AppId { .. } => ListenerKind::AppId,
+            Frontend::ServicePort { .. } => ListenerKind::ServicePort,
+        }
+    }
+
     pub fn is_tls(self) -> bool {
         matches!(
             self,

@@ -26,6 +26,8 @@ use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemK
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     pub reserved_ports: Vec<(u16, &'static str)>,
+    /// Where backends get their metric handles; without it they share detached ones.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for BuildOptions {
@@ -37,6 +39,7 @@ impl Default for BuildOptions {
                 (9090, "admin"),
                 (9091, "app-id"),
             ],
+            metrics: None,
         }
     }
 }
@@ -66,6 +69,8 @@ pub struct Backend {
     pub selector: Selector,
     /// The last `Authorization` value that passed `HAPROXY_{n}_AUTH` (crypt is slow).
     pub verified_authorization: arc_swap::ArcSwapOption<Box<[u8]>>,
+    /// This backend's metric handles (kept across tables by name).
+    pub metrics: Arc<crate::metrics::BackendMetrics>,
 }
 
 impl Backend {
@@ -138,8 +143,14 @@ impl RoutingTable {
                 .iter()
                 .map(|e| Target::new(states.state(e.addr), e.draining))
                 .collect();
+            let name: Box<str> = backend_name(&service.app_id, service.service_port).into();
+            let metrics = match &options.metrics {
+                Some(metrics) => metrics.backend(&name),
+                None => crate::metrics::DETACHED.clone(),
+            };
             let backend = Arc::new(Backend {
-                name: backend_name(&service.app_id, service.service_port).into(),
+                name,
+                metrics,
                 selector: Selector::new(service.labels.balance),
                 targets,
                 verified_authorization: Default::default(),

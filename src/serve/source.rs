@@ -104,6 +104,7 @@ impl Reader {
         &self,
         changed: Arc<ChangeSignal>,
         status: watch::Sender<StreamStatus>,
+        on_event: impl Fn(&str) + Send + 'static,
         stop: CancellationToken,
     ) {
         if let (Source::Marathon(m), Some(client)) = (&self.source, &self.marathon) {
@@ -113,6 +114,7 @@ impl Reader {
                     m.stream.clone(),
                     changed,
                     status,
+                    on_event,
                     stop,
                 ));
             }
@@ -134,6 +136,11 @@ impl Reader {
             }
         }
         Some(Ok(documents))
+    }
+
+    /// Successful DC/OS logins (0 without a service account).
+    pub(super) fn logins(&self) -> u64 {
+        self.marathon.as_ref().map_or(0, |m| m.auth().logins())
     }
 
     /// The source's document; `None` when a file has not changed since it was last read.

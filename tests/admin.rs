@@ -1,0 +1,210 @@
+//! The admin port: Marathon-LB's endpoints, ours, and `/metrics` read by a Prometheus parser
+//! with counters moving as traffic flows.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::proxy::*;
+use switchyard::marathon::MarathonConfig;
+use switchyard::proxy::ProxyConfig;
+use switchyard::serve::{MarathonSource, Source};
+
+async fn admin_get(handle: &switchyard::serve::Handle, path: &str) -> (u16, String) {
+    let url = format!("http://{}{path}", handle.admin_addr);
+    let response = client().get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn metrics(text: &str) -> Vec<prometheus_parse::Sample> {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines)
+        .expect("the exposition parses")
+        .samples
+}
+
+/// The value of the sample `name` whose labels include all of `labels`.
+fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
+    let sample = samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("no sample {name} {labels:?}"));
+    match sample.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        prometheus_parse::Value::Histogram(ref buckets) => buckets.last().map_or(0.0, |b| b.count),
+        ref other => panic!("{name}: unexpected {other:?}"),
+    }
+}
+
+fn apps(port: u16) -> Value {
+    json!([
+        app(
+            "/shop/web",
+            10810,
+            json!({"HAPROXY_0_VHOST": "shop.example.com"}),
+            &[port]
+        ),
+        app(
+            "/api",
+            10811,
+            json!({"HAPROXY_0_VHOST": "api.example.com", "HAPROXY_0_BALANCE": "fastest"}),
+            &[port]
+        ),
+    ])
+}
+
+#[tokio::test]
+async fn marathon_lb_endpoints_answer_as_it_did() {
+    let web = Backend::start("web").await;
+    let proxy = Proxy::start(apps(web.port())).await;
+    let handle = &proxy.handle;
+
+    assert_eq!(admin_get(handle, "/_haproxy_health_check").await.0, 200);
+    assert_eq!(admin_get(handle, "/healthz").await.0, 200);
+    assert_eq!(admin_get(handle, "/readyz").await.0, 200);
+    let (_, vhosts) = admin_get(handle, "/_haproxy_getvhostmap").await;
+    assert_eq!(vhosts, "shop.example.com shop_web_10810\n");
+    let (_, apps_map) = admin_get(handle, "/_haproxy_getappmap").await;
+    assert_eq!(apps_map, "/shop/web shop_web_10810\n");
+    let (_, config) = admin_get(handle, "/_haproxy_getconfig").await;
+    assert!(
+        config.contains("shop.example.com") && config.contains("invalid_label"),
+        "{config}"
+    );
+    let (_, routes) = admin_get(handle, "/routes").await;
+    let routes: Value = serde_json::from_str(&routes).unwrap();
+    assert_eq!(routes["generation"], 1);
+    assert!(routes["problems"].to_string().contains("fastest"));
+
+    // The signal endpoints: HUP reads the source again, USR1 rebuilds from the last read.
+    let refreshes = handle.refreshes();
+    assert_eq!(admin_get(handle, "/_mlb_signal/hup").await.0, 200);
+    handle.wait_refreshes(refreshes + 1).await;
+    let generation = handle.generation();
+    assert_eq!(admin_get(handle, "/_mlb_signal/usr1").await.0, 200);
+    handle.wait_generation(generation + 1).await;
+
+    let (_, stats) = admin_get(handle, "/stats").await;
+    let stats: Value = serde_json::from_str(&stats).unwrap();
+    let backend = &stats["backends"][0];
+    assert_eq!(backend["name"], "shop_web_10810");
+    assert_eq!(
+        backend["endpoints"][0]["addr"],
+        format!("127.0.0.1:{}", web.port())
+    );
+    assert_eq!(admin_get(handle, "/nope").await.0, 404);
+}
+
+#[tokio::test]
+async fn readyz_waits_for_a_first_table() {
+    let config = MarathonConfig {
+        urls: vec![format!("http://127.0.0.1:{}", closed_port())],
+        ..MarathonConfig::default()
+    };
+    let source = Source::Marathon(MarathonSource::new(config));
+    let handle = start_on_loopback(source, Duration::from_secs(3600), ProxyConfig::default()).await;
+    handle.wait_refreshes(1).await;
+    let (status, body) = admin_get(&handle, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(admin_get(&handle, "/_haproxy_health_check").await.0, 200);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_traffic() {
+    let web = Backend::start("web").await;
+    let proxy = Proxy::start(apps(web.port())).await;
+    let handle = &proxy.handle;
+    let c = client();
+    let url = proxy.url("/");
+    for _ in 0..3 {
+        assert_eq!(get(&c, &url, "shop.example.com").await.0, 200);
+    }
+    assert_eq!(get(&c, &url, "nobody.example.com").await.0, 503);
+
+    let (status, text) = admin_get(handle, "/metrics").await;
+    assert_eq!(status, 200);
+    let samples = metrics(&text);
+    let shop = [
+        ("listener", "http"),
+        ("backend", "shop_web_10810"),
+        ("class", "2xx"),
+    ];
+    assert_eq!(value(&samples, "switchyard_requests_total", &shop), 3.0);
+    let unrouted = [
+        ("listener", "http"),
+        ("backend", "unrouted"),
+        ("class", "5xx"),
+    ];
+    assert_eq!(value(&samples, "switchyard_requests_total", &unrouted), 1.0);
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_request_duration_seconds_count",
+            &[("backend", "shop_web_10810")]
+        ),
+        3.0
+    );
+    assert!(
+        value(
+            &samples,
+            "switchyard_response_bytes_total",
+            &[("backend", "shop_web_10810")]
+        ) > 0.0
+    );
+    assert_eq!(
+        value(&samples, "switchyard_routing_table_generation", &[]),
+        1.0
+    );
+    assert_eq!(value(&samples, "switchyard_backends", &[]), 1.0);
+    assert_eq!(
+        value(&samples, "switchyard_endpoints", &[("state", "up")]),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "switchyard_problems",
+            &[("kind", "invalid_label")]
+        ),
+        1.0
+    );
+    assert!(value(&samples, "switchyard_connections", &[("listener", "http")]) >= 1.0);
+    assert!(value(&samples, "switchyard_last_sync_timestamp_seconds", &[]) > 1.7e9);
+
+    // More traffic moves the counter; a connect failure counts as one (and a retry).
+    for _ in 0..2 {
+        get(&c, &url, "shop.example.com").await;
+    }
+    let samples = metrics(&admin_get(handle, "/metrics").await.1);
+    assert_eq!(value(&samples, "switchyard_requests_total", &shop), 5.0);
+    drop(web);
+    let dead = closed_port();
+    proxy
+        .set_apps(json!([app(
+            "/shop/web",
+            10810,
+            json!({"HAPROXY_0_VHOST": "shop.example.com"}),
+            &[dead]
+        )]))
+        .await;
+    assert_eq!(get(&c, &url, "shop.example.com").await.0, 502);
+    let samples = metrics(&admin_get(handle, "/metrics").await.1);
+    assert!(
+        value(
+            &samples,
+            "switchyard_upstream_connect_errors_total",
+            &[("backend", "shop_web_10810")]
+        ) >= 1.0
+    );
+    let failed = [
+        ("listener", "http"),
+        ("backend", "shop_web_10810"),
+        ("class", "5xx"),
+    ];
+    assert_eq!(value(&samples, "switchyard_requests_total", &failed), 1.0);
+}
