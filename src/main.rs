@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use switchyard::cli::{self, Cli, Command};
+use switchyard::cli::{self, Cli, Command, LogFormat};
 
 // Many small, short-lived allocations per table build and per request; glibc's malloc spends
 // much of a large table's build consolidating free lists. mimalloc does not.
@@ -10,15 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, not for log collectors.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logs(cli.log_format, cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,5 +29,22 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         None => runtime.block_on(cli::serve(cli.serve)),
+    }
+}
+
+/// Logs go to stderr: lines for people, JSON objects for collectors. `RUST_LOG` wins over
+/// `--log-level`.
+fn init_logs(format: LogFormat, level: tracing::Level) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // Colours only for a person at a terminal, not for log collectors.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
     }
 }

@@ -27,9 +27,35 @@ pub use marathon_flags::{MarathonAccess, MarathonFollow, SourceMode};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Log format: `text` (one line per event) or `json` (one object per line).
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// Least severe level logged (Marathon-LB's names are accepted in any case:
+    /// DEBUG, INFO, WARNING, ERROR, CRITICAL). `RUST_LOG`, when set, wins.
+    #[arg(long, default_value = "info", global = true, value_parser = parse_log_level)]
+    pub log_level: tracing::Level,
     /// Without a subcommand: run the balancer.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_log_level(value: &str) -> Result<tracing::Level, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "trace" => Ok(tracing::Level::TRACE),
+        "debug" => Ok(tracing::Level::DEBUG),
+        "info" => Ok(tracing::Level::INFO),
+        "warn" | "warning" => Ok(tracing::Level::WARN),
+        "error" | "critical" | "fatal" => Ok(tracing::Level::ERROR),
+        other => Err(format!(
+            "`{other}` is not one of trace, debug, info, warning, error"
+        )),
+    }
 }
 
 /// Serve mode (no subcommand).
@@ -49,6 +75,9 @@ pub struct ServeArgs {
     /// Address the listeners bind to.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: std::net::IpAddr,
+    /// Address the admin port binds to (default: --bind-address), e.g. a private interface.
+    #[arg(long)]
+    pub admin_bind_address: Option<std::net::IpAddr>,
     /// Seconds between checks of the apps file for changes.
     #[arg(long, default_value_t = 1.0)]
     pub apps_file_poll: f64,
@@ -90,6 +119,10 @@ pub struct LimitFlags {
     /// Largest request head, in bytes.
     #[arg(long, default_value_t = 65_536)]
     pub max_header_bytes: usize,
+    /// Log every request (target `access`, level info): client, listener, host, path, status,
+    /// backend, endpoint, duration, response length.
+    #[arg(long)]
+    pub access_log: bool,
 }
 
 impl LimitFlags {
@@ -117,6 +150,7 @@ impl LimitFlags {
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
             max_connections: self.max_connections,
             max_header_bytes: self.max_header_bytes,
+            access_log: self.access_log,
             ..ProxyConfig::default()
         })
     }
@@ -331,7 +365,13 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             http: bind(args.routing.http_port).await?,
             https: Some(bind(args.routing.https_port).await?),
             app_id: bind(args.routing.app_id_port).await?,
-            admin: bind(args.routing.admin_port).await?,
+            admin: {
+                let ip = args.admin_bind_address.unwrap_or(ip);
+                let port = args.routing.admin_port;
+                tokio::net::TcpListener::bind((ip, port))
+                    .await
+                    .map_err(|e| format!("cannot bind the admin port {ip}:{port}: {e}"))?
+            },
         })
     }
     .await

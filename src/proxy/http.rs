@@ -19,6 +19,10 @@ use crate::balance::STICKY_COOKIE;
 use crate::model::Mode;
 use crate::routing::Backend;
 
+/// The endpoint that answered, for the access log.
+#[derive(Debug, Clone, Copy)]
+struct ServedBy(SocketAddr);
+
 /// Attempts per request: the first endpoint and up to two others, while nothing was sent.
 const MAX_ATTEMPTS: usize = 3;
 
@@ -57,6 +61,11 @@ async fn proxy(
     let host_bytes = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
     let backend = find_backend(ctx, frontend, host_bytes, &request)?;
     let started = std::time::Instant::now();
+    // Only with --access-log: what the line needs from the request before it moves on.
+    let logged = ctx.config.access_log.then(|| {
+        let host = String::from_utf8_lossy(host_bytes).into_owned();
+        (host, request.uri().path().to_owned())
+    });
     let answer = forward(ctx, &backend, frontend, client, host, request).await;
     // Counted on the backend's handles, resolved when the table was built.
     let metrics = &backend.metrics;
@@ -64,10 +73,39 @@ async fn proxy(
         Ok(response) => response.status(),
         Err(err) => err.status(),
     };
+    let elapsed = started.elapsed();
     metrics.request(frontend.metrics_kind(), status.as_u16());
-    metrics.duration.observe(started.elapsed().as_secs_f64());
+    metrics.duration.observe(elapsed.as_secs_f64());
     if status == StatusCode::GATEWAY_TIMEOUT {
         metrics.timeouts.inc();
+    }
+    if let Some((host, path)) = logged {
+        let (endpoint, length) = match &answer {
+            Ok(response) => (
+                response
+                    .extensions()
+                    .get::<ServedBy>()
+                    .map(|s| s.0.to_string()),
+                response
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            ),
+            Err(_) => (None, None),
+        };
+        tracing::info!(
+            target: "access",
+            %client,
+            listener = frontend.listener_label(),
+            host,
+            path,
+            status = status.as_u16(),
+            backend = &*backend.name,
+            endpoint = endpoint.as_deref().unwrap_or("-"),
+            duration_ms = elapsed.as_secs_f64() * 1e3,
+            length = length.as_deref().unwrap_or("-"),
+        );
     }
     Ok(answer.unwrap_or_else(|err| {
         tracing::debug!(%client, error = %err, "request failed");
@@ -143,6 +181,9 @@ async fn forward(
                 upstream::release(&target.state, conn);
                 let idle = ctx.config.server_timeout;
                 let mut response = rewrite_response(response, backend, frontend, idle, in_flight);
+                if ctx.config.access_log {
+                    response.extensions_mut().insert(ServedBy(target.addr()));
+                }
                 if sticky && cookie != Some(target.sticky_id) {
                     set_sticky_cookie(&mut response, target.sticky_id);
                 }

@@ -78,12 +78,24 @@ pub async fn run(
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => { accept_errors = 0; accepted }
+                Ok(accepted) => {
+                    if accept_errors > 0 {
+                        tracing::info!(failures = accept_errors, "accepting connections again");
+                        accept_errors = 0;
+                    }
+                    accepted
+                }
                 Err(err) => {
-                    // EMFILE and friends: back off instead of spinning, and keep serving.
-                    accept_errors = (accept_errors + 1).min(10);
-                    tracing::warn!(error = %err, "accept failed; backing off");
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(accept_errors))).await;
+                    // EMFILE and friends: back off instead of spinning, and keep serving. One
+                    // warning per run of failures, not one per failure.
+                    accept_errors = accept_errors.saturating_add(1);
+                    if accept_errors == 1 {
+                        tracing::warn!(error = %err, "accept failed; backing off until it works again");
+                    } else {
+                        tracing::debug!(error = %err, "accept failed");
+                    }
+                    let backoff = 10 * u64::from(accept_errors.min(10));
+                    tokio::time::sleep(Duration::from_millis(backoff)).await;
                     continue;
                 }
             },

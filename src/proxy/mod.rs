@@ -46,6 +46,8 @@ pub struct ProxyConfig {
     pub max_concurrent_streams: u32,
     /// How long a stopping balancer waits for requests in flight.
     pub drain_timeout: Duration,
+    /// One log line per request (target `access`).
+    pub access_log: bool,
 }
 
 impl Default for ProxyConfig {
@@ -59,6 +61,7 @@ impl Default for ProxyConfig {
             max_connections: 50_000,
             max_concurrent_streams: 256,
             drain_timeout: Duration::from_secs(30),
+            access_log: false,
         }
     }
 }
@@ -93,6 +96,17 @@ impl Frontend {
             Frontend::Vhost { tls: true, .. } => ListenerKind::Https,
             Frontend::AppId { .. } => ListenerKind::AppId,
             Frontend::ServicePort { .. } => ListenerKind::ServicePort,
+        }
+    }
+
+    /// How the access log names the listener.
+    pub fn listener_label(self) -> &'static str {
+        match self {
+            Frontend::Vhost { tls: false, .. } => "http",
+            Frontend::Vhost { tls: true, .. } => "https",
+            Frontend::AppId { .. } => "app_id",
+            Frontend::ServicePort { tls: false, .. } => "service_port",
+            Frontend::ServicePort { tls: true, .. } => "service_port_tls",
         }
     }
 
