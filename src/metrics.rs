@@ -35,6 +35,7 @@ pub struct BackendMetrics {
     pub retries: IntCounter,
     pub timeouts: IntCounter,
     pub bytes_out: IntCounter,
+    pub bytes_in: IntCounter,
 }
 
 impl BackendMetrics {
@@ -59,6 +60,7 @@ impl BackendMetrics {
             retries: counter(),
             timeouts: counter(),
             bytes_out: counter(),
+            bytes_in: counter(),
         }
     }
 }
@@ -77,6 +79,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     timeouts: IntCounterVec,
     bytes_out: IntCounterVec,
+    bytes_in: IntCounterVec,
     pub connections: IntGaugeVec,
     pub tcp_connections: IntCounterVec,
     pub tls_handshakes: IntCounter,
@@ -159,6 +162,13 @@ impl Metrics {
                 opts(
                     "response_bytes_total",
                     "Response body bytes sent to clients, by backend."
+                ),
+                &["backend"]
+            )),
+            bytes_in: register!(IntCounterVec::new(
+                opts(
+                    "request_bytes_total",
+                    "Request body bytes sent to endpoints, by backend."
                 ),
                 &["backend"]
             )),
@@ -267,6 +277,7 @@ impl Metrics {
             retries: self.retries.with_label_values(&[name]),
             timeouts: self.timeouts.with_label_values(&[name]),
             bytes_out: self.bytes_out.with_label_values(&[name]),
+            bytes_in: self.bytes_in.with_label_values(&[name]),
         });
         cache.insert(name.into(), handles.clone());
         handles

@@ -125,6 +125,14 @@ async fn metrics_parse_and_move_with_traffic() {
         assert_eq!(get(&c, &url, "shop.example.com").await.0, 200);
     }
     assert_eq!(get(&c, &url, "nobody.example.com").await.0, 503);
+    let posted = c
+        .post(&url)
+        .header("host", "shop.example.com")
+        .body(vec![7u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
 
     let (status, text) = admin_get(handle, "/metrics").await;
     assert_eq!(status, 200);
@@ -134,7 +142,12 @@ async fn metrics_parse_and_move_with_traffic() {
         ("backend", "shop_web_10810"),
         ("class", "2xx"),
     ];
-    assert_eq!(value(&samples, "switchyard_requests_total", &shop), 3.0);
+    assert_eq!(value(&samples, "switchyard_requests_total", &shop), 4.0);
+    let shop_backend = [("backend", "shop_web_10810")];
+    assert_eq!(
+        value(&samples, "switchyard_request_bytes_total", &shop_backend),
+        1000.0
+    );
     let unrouted = [
         ("listener", "http"),
         ("backend", "unrouted"),
@@ -147,7 +160,7 @@ async fn metrics_parse_and_move_with_traffic() {
             "switchyard_request_duration_seconds_count",
             &[("backend", "shop_web_10810")]
         ),
-        3.0
+        4.0
     );
     assert!(
         value(
@@ -181,7 +194,7 @@ async fn metrics_parse_and_move_with_traffic() {
         get(&c, &url, "shop.example.com").await;
     }
     let samples = metrics(&admin_get(handle, "/metrics").await.1);
-    assert_eq!(value(&samples, "switchyard_requests_total", &shop), 5.0);
+    assert_eq!(value(&samples, "switchyard_requests_total", &shop), 6.0);
     drop(web);
     let dead = closed_port();
     proxy

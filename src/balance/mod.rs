@@ -13,7 +13,7 @@ pub use state::{EndpointRegistry, EndpointState, InFlight};
 use crate::model::Balance;
 
 /// The pooled upstream connection type.
-pub type UpstreamConn = hyper::client::conn::http1::SendRequest<hyper::body::Incoming>;
+pub type UpstreamConn = hyper::client::conn::http1::SendRequest<crate::proxy::body::RequestBody>;
 /// An endpoint's runtime state as the proxy uses it.
 pub type Endpoint = EndpointState<UpstreamConn>;
 pub type Registry = EndpointRegistry<UpstreamConn>;

@@ -106,3 +106,43 @@ impl Body for ProxyBody {
         }
     }
 }
+
+/// A client's request body on its way upstream, counted into the backend's request-bytes
+/// counter as it passes (no copy).
+pub struct RequestBody {
+    body: Incoming,
+    bytes: prometheus::IntCounter,
+}
+
+impl RequestBody {
+    pub fn new(body: Incoming, bytes: prometheus::IntCounter) -> RequestBody {
+        RequestBody { body, bytes }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &frame {
+            if let Some(data) = frame.data_ref() {
+                this.bytes.inc_by(data.len() as u64);
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

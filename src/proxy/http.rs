@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::body::{ProxyBody, UpstreamBody};
+use super::body::{ProxyBody, RequestBody, UpstreamBody};
 use super::error::{status_response, ProxyError};
 use super::upstream::{self, Attempt};
 use super::{headers, Frontend, ProxyContext};
@@ -289,8 +289,9 @@ fn rewrite_request(
     host: Option<HeaderValue>,
     client: SocketAddr,
     upgrade: bool,
-) -> Result<Request<Incoming>, ProxyError> {
+) -> Result<Request<RequestBody>, ProxyError> {
     let (mut parts, body) = request.into_parts();
+    let body = RequestBody::new(body, backend.metrics.bytes_in.clone());
     if let Some(prefix) = &backend.labels().proxypass_path {
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let stripped = match path_and_query.strip_prefix(prefix.as_str()) {

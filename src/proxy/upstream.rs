@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::body::RequestBody;
 use super::error::ProxyError;
 use crate::balance::{Endpoint, UpstreamConn};
 
@@ -18,7 +19,7 @@ pub enum Attempt {
     /// The upstream answered (any status).
     Response(Response<Incoming>, UpstreamConn),
     /// The request never left: try another endpoint with it.
-    NotSent(Request<Incoming>, ProxyError),
+    NotSent(Request<RequestBody>, ProxyError),
     /// The request was (maybe partly) sent: it cannot be replayed.
     Failed(ProxyError),
 }
@@ -26,7 +27,7 @@ pub enum Attempt {
 /// Sends `request` to `endpoint`, on a pooled connection when one is idle, else a new one.
 pub async fn send(
     endpoint: &Arc<Endpoint>,
-    mut request: Request<Incoming>,
+    mut request: Request<RequestBody>,
     connect_timeout: Duration,
     response_timeout: Duration,
 ) -> Attempt {
