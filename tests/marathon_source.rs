@@ -171,6 +171,11 @@ async fn events_route_changes_and_the_subscription_is_marathon_lb_s() {
     assert!(after.app_requests > before.app_requests, "{after:?}");
     let query = sim.last_query("/v2/apps/web").unwrap();
     assert_eq!(query, "embed=app.tasks");
+    let recent = handle.stream_status().recent;
+    assert!(
+        recent.iter().any(|e| e.kind == "status_update_event"),
+        "{recent:?}"
+    );
 
     // Deleting the app (no api_post_event for that) empties the route.
     let generation = handle.generation();

@@ -52,6 +52,19 @@ pub struct StreamStatus {
     pub events: u64,
     /// Why the last connection attempt or stream failed.
     pub last_error: Option<String>,
+    /// The latest events, oldest first (at most [`RECENT_EVENTS`]).
+    pub recent: std::collections::VecDeque<RecentEvent>,
+}
+
+/// How many recent events the status keeps.
+pub const RECENT_EVENTS: usize = 20;
+
+/// One event as the status page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecentEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at_unix_ms: u64,
 }
 
 /// Runs until `stop`, telling `changed` what to fetch again and `on_event` each event's type
@@ -102,7 +115,19 @@ pub async fn follow(
                     };
                     match event {
                         Ok(Some(event)) => {
-                            status.send_modify(|s| s.events += 1);
+                            let at_unix_ms = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0, |d| d.as_millis() as u64);
+                            status.send_modify(|s| {
+                                s.events += 1;
+                                if s.recent.len() == RECENT_EVENTS {
+                                    s.recent.pop_front();
+                                }
+                                s.recent.push_back(RecentEvent {
+                                    kind: event.event_type.clone(),
+                                    at_unix_ms,
+                                });
+                            });
                             on_event(&event.event_type);
                             changed.event(&event.event_type, &event.data);
                         }

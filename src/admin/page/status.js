@@ -98,6 +98,9 @@
     const sync = stats.last_sync_unix_ms;
     $("last-sync").textContent = sync === null ? "never"
       : `${clock(new Date(sync))} (${Math.max(0, Math.round((Date.now() - sync) / 1000))} s ago)`;
+    const recent = [...s.recent].reverse().map((e) => el("li", { "data-event": e.type },
+      el("span", { class: "when" }, clock(new Date(e.at_unix_ms))), " ", el("span", { class: "what" }, e.type)));
+    $("events-list").replaceChildren(...(recent.length ? recent : [el("li", { class: "empty" }, "none yet")]));
     $("read-error").hidden = !stats.read_error;
     $("read-error").textContent = stats.read_error ? `Last read of the source failed: ${stats.read_error}` : "";
   }
