@@ -118,7 +118,7 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
 
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.expect("bind") };
     let listeners = BoundListeners {
-        http: bind().await,
+        http: Some(bind().await),
         https: Some(bind().await),
         app_id: bind().await,
         admin: bind().await,
@@ -147,7 +147,7 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
         .pool_max_idle_per_host(4)
         .build()
         .expect("client");
-    let url = format!("http://{}/", handle.http_addr);
+    let url = format!("http://{}/", handle.http_addr.unwrap());
     let answered_by = |port: u16| {
         let (client, url) = (client.clone(), url.clone());
         async move {

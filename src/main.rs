@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use switchyard::cli::{self, Cli, Command, LogFormat};
 
 // Many small, short-lived allocations per table build and per request; glibc's malloc spends
@@ -9,7 +9,10 @@ use switchyard::cli::{self, Cli, Command, LogFormat};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match cli::config::parse(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     init_logs(cli.log_format, cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

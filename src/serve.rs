@@ -58,7 +58,8 @@ pub struct ReadStatus {
 /// The fixed listeners, bound by the caller.
 #[derive(Debug)]
 pub struct BoundListeners {
-    pub http: TcpListener,
+    /// HTTP routed by Host (none with Marathon-LB's `--dont-bind-http-https`).
+    pub http: Option<TcpListener>,
     /// HTTPS, routed like `http` (none with Marathon-LB's `--dont-bind-http-https`).
     pub https: Option<TcpListener>,
     pub app_id: TcpListener,
@@ -68,7 +69,7 @@ pub struct BoundListeners {
 /// A running balancer.
 #[derive(Debug)]
 pub struct Handle {
-    pub http_addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
     pub https_addr: Option<SocketAddr>,
     pub app_id_addr: SocketAddr,
     pub admin_addr: SocketAddr,
@@ -176,7 +177,10 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         metrics: metrics.clone(),
     });
     let connections = Connections::new(options.proxy.max_connections);
-    let http_addr = listeners.http.local_addr()?;
+    let http_addr = match &listeners.http {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
     let https_addr = match &listeners.https {
         Some(listener) => Some(listener.local_addr()?),
         None => None,
@@ -190,23 +194,20 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     let (stream_tx, stream) = watch::channel(StreamStatus::default());
     let (read_status_tx, read_status) = watch::channel(ReadStatus::default());
 
-    let mut fixed = vec![
-        (
-            listeners.http,
-            Protocol::Http(Frontend::Vhost {
-                port: http_addr.port(),
-                tls: false,
-            }),
-            None,
-        ),
-        (
-            listeners.app_id,
-            Protocol::Http(Frontend::AppId {
-                port: app_id_addr.port(),
-            }),
-            None,
-        ),
-    ];
+    let mut fixed = vec![(
+        listeners.app_id,
+        Protocol::Http(Frontend::AppId {
+            port: app_id_addr.port(),
+        }),
+        None,
+    )];
+    if let (Some(listener), Some(addr)) = (listeners.http, http_addr) {
+        let frontend = Frontend::Vhost {
+            port: addr.port(),
+            tls: false,
+        };
+        fixed.push((listener, Protocol::Http(frontend), None));
+    }
     if let (Some(listener), Some(addr)) = (listeners.https, https_addr) {
         let frontend = Frontend::Vhost {
             port: addr.port(),

@@ -103,7 +103,7 @@ async fn routed_to(handle: &Handle, backend: &Backend) {
         .await;
     }
     let c = client();
-    let url = format!("http://{}/", handle.http_addr);
+    let url = format!("http://{}/", handle.http_addr.unwrap());
     assert_eq!(get(&c, &url, HOST).await.1, backend.name);
 }
 
@@ -319,7 +319,7 @@ async fn an_outage_keeps_the_table_and_changes_made_during_it_are_routed_after()
     // Changed while Marathon is unreachable: no event will ever say so.
     move_web_to(&sim, &b, Some(&task_a));
     let c = client();
-    let url = format!("http://{}/", handle.http_addr);
+    let url = format!("http://{}/", handle.http_addr.unwrap());
     assert_eq!(
         get(&c, &url, HOST).await.1,
         "a",
@@ -361,7 +361,7 @@ async fn broken_documents_keep_the_last_table_until_a_good_one() {
     let (sim, handle, task_a) = serving_web_on(&a).await;
     let generation = handle.generation();
     let c = client();
-    let url = format!("http://{}/", handle.http_addr);
+    let url = format!("http://{}/", handle.http_addr.unwrap());
     let mut task = task_a;
     let backends = [&b, &a, &b, &a, &b];
     for (fault, backend) in [

@@ -53,7 +53,7 @@ async fn routes_by_host_path_app_id_and_service_port() {
     assert_eq!((status, backend.as_str()), (200, "web"));
 
     // HTTP/2 with prior knowledge on the same port; the host is the :authority.
-    let addr = proxy.handle.http_addr;
+    let addr = proxy.handle.http_addr.unwrap();
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
         .no_proxy()
@@ -99,7 +99,7 @@ async fn forwarded_and_hop_by_hop_headers() {
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(
         h["x-forwarded-port"],
-        proxy.handle.http_addr.port().to_string()
+        proxy.handle.http_addr.unwrap().port().to_string()
     );
     assert!(
         h.get("x-private").is_none(),
@@ -181,7 +181,7 @@ async fn bad_requests_get_400() {
     )]))
     .await;
     let raw = |request: &'static [u8]| {
-        let addr = proxy.handle.http_addr;
+        let addr = proxy.handle.http_addr.unwrap();
         async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -462,7 +462,7 @@ async fn silent_and_idle_client_connections_are_closed() {
     let bound = Duration::from_secs(10);
 
     // A client that connects and says nothing.
-    let mut silent = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+    let mut silent = tokio::net::TcpStream::connect(proxy.handle.http_addr.unwrap())
         .await
         .unwrap();
     let mut buf = [0u8; 64];
@@ -473,7 +473,7 @@ async fn silent_and_idle_client_connections_are_closed() {
     assert_eq!(n, 0, "closed without an answer");
 
     // A keep-alive client that goes idle after one request.
-    let mut idle = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+    let mut idle = tokio::net::TcpStream::connect(proxy.handle.http_addr.unwrap())
         .await
         .unwrap();
     idle.write_all(b"GET / HTTP/1.1\r\nHost: i.example.com\r\n\r\n")
@@ -515,7 +515,7 @@ async fn an_absolute_form_target_wins_over_host_and_is_what_the_backend_sees() {
         ),
     ]))
     .await;
-    let mut s = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+    let mut s = tokio::net::TcpStream::connect(proxy.handle.http_addr.unwrap())
         .await
         .unwrap();
     s.write_all(

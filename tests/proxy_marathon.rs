@@ -87,7 +87,7 @@ async fn marathon_changes_are_routed_and_an_outage_keeps_the_last_table() {
         ..MarathonSource::new(config)
     });
     let handle = serve_on_loopback(source, Duration::from_millis(20), ProxyConfig::default()).await;
-    let proxy_url = format!("http://{}/", handle.http_addr);
+    let proxy_url = format!("http://{}/", handle.http_addr.unwrap());
     let c = client();
     assert_eq!(get(&c, &proxy_url, "m.example.com").await.1, "a");
 

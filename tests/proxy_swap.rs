@@ -290,7 +290,7 @@ async fn websocket_echo_through_a_vhost() {
         &[ws_port]
     )]))
     .await;
-    let stream = tokio::net::TcpStream::connect(proxy.handle.http_addr)
+    let stream = tokio::net::TcpStream::connect(proxy.handle.http_addr.unwrap())
         .await
         .unwrap();
     let request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(

@@ -104,7 +104,7 @@ impl Tls {
         write(&apps_file, &json!({ "apps": apps }).to_string());
         let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
         let listeners = BoundListeners {
-            http: bind().await,
+            http: Some(bind().await),
             https: Some(bind().await),
             app_id: bind().await,
             admin: bind().await,
@@ -338,7 +338,7 @@ async fn certificates_are_chosen_by_sni_and_requests_routed_by_host() {
         .is_none());
 
     // Plain HTTP: the redirect, and no HSTS header on the HSTS app.
-    let plain = format!("http://{}/p?q=1", tls.handle.http_addr);
+    let plain = format!("http://{}/p?q=1", tls.handle.http_addr.unwrap());
     let response = client()
         .get(&plain)
         .header("host", "x.wild.example.com")
@@ -623,7 +623,7 @@ async fn without_certificates_a_self_signed_one_serves_and_stalled_handshakes_ar
     assert!(response.contains("x-backend: a"), "{response}");
     let (status, backend, _) = get(
         &client(),
-        &format!("http://{}/", tls.handle.http_addr),
+        &format!("http://{}/", tls.handle.http_addr.unwrap()),
         "a.example.com",
     )
     .await;

@@ -13,6 +13,7 @@ use crate::report::RoutesReport;
 use crate::routing::BuildOptions;
 use crate::serve::{self, BoundListeners, ServeOptions, Source};
 
+pub mod config;
 mod marathon_flags;
 
 pub use marathon_flags::{MarathonAccess, MarathonFollow, SourceMode};
@@ -34,6 +35,10 @@ pub struct Cli {
     /// DEBUG, INFO, WARNING, ERROR, CRITICAL). `RUST_LOG`, when set, wins.
     #[arg(long, default_value = "info", global = true, value_parser = parse_log_level)]
     pub log_level: tracing::Level,
+    /// A TOML file of options (keys are option names: `http-port = 80`); flags and
+    /// `SWITCHYARD_*` environment variables win over it. See config/switchyard.toml.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
     /// Without a subcommand: run the balancer.
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -75,6 +80,9 @@ pub struct ServeArgs {
     /// Address the listeners bind to.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: std::net::IpAddr,
+    /// Do not bind the HTTP and HTTPS ports: serve service ports (and the app-id port) only.
+    #[arg(long)]
+    pub dont_bind_http_https: bool,
     /// Address the admin port binds to (default: --bind-address), e.g. a private interface.
     #[arg(long)]
     pub admin_bind_address: Option<std::net::IpAddr>,
@@ -93,6 +101,61 @@ pub struct ServeArgs {
     pub routing: RoutingFlags,
     #[command(flatten)]
     pub limits: LimitFlags,
+    #[command(flatten)]
+    pub haproxy_only: HaproxyOnlyFlags,
+}
+
+/// Marathon-LB flags that configure HAProxy: accepted so that its argument lists run
+/// unchanged, and reported once at start as doing nothing here.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Marathon-LB flags accepted with no effect (they configure HAProxy)")]
+pub struct HaproxyOnlyFlags {
+    #[arg(long)]
+    pub haproxy_map: bool,
+    #[arg(long, value_name = "FILE")]
+    pub haproxy_config: Option<String>,
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    #[arg(long, value_name = "SECONDS")]
+    pub reload_interval: Option<String>,
+    #[arg(long, value_name = "N")]
+    pub max_reload_retries: Option<String>,
+    #[arg(long)]
+    pub skip_validation: bool,
+    #[arg(long)]
+    pub dry: bool,
+    #[arg(long, value_name = "N")]
+    pub archive_versions: Option<String>,
+    #[arg(long)]
+    pub group_https_by_vhost: bool,
+    #[arg(long, value_name = "N")]
+    pub lru_cache_capacity: Option<String>,
+    #[arg(long, value_name = "SOCKET")]
+    pub syslog_socket: Option<String>,
+}
+
+impl HaproxyOnlyFlags {
+    /// The flags given, by name.
+    pub fn given(&self) -> Vec<&'static str> {
+        let flags = [
+            (self.haproxy_map, "--haproxy-map"),
+            (self.haproxy_config.is_some(), "--haproxy-config"),
+            (self.command.is_some(), "--command"),
+            (self.reload_interval.is_some(), "--reload-interval"),
+            (self.max_reload_retries.is_some(), "--max-reload-retries"),
+            (self.skip_validation, "--skip-validation"),
+            (self.dry, "--dry"),
+            (self.archive_versions.is_some(), "--archive-versions"),
+            (self.group_https_by_vhost, "--group-https-by-vhost"),
+            (self.lru_cache_capacity.is_some(), "--lru-cache-capacity"),
+            (self.syslog_socket.is_some(), "--syslog-socket"),
+        ];
+        flags
+            .into_iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, name)| name)
+            .collect()
+    }
 }
 
 /// Timeouts (seconds) and limits of the data plane; all on by default.
@@ -253,11 +316,11 @@ pub struct RoutesArgs {
 /// Flags that decide what is routed; shared by every command that builds a table.
 #[derive(Debug, Clone, Args)]
 pub struct RoutingFlags {
-    /// Serve apps whose HAPROXY_GROUP (or HAPROXY_{n}_GROUP) includes this group; repeatable;
+    /// Serve apps whose HAPROXY_GROUP (or HAPROXY_<n>_GROUP) includes this group; repeatable;
     /// `*` serves every app, including apps without a group.
     #[arg(long, value_name = "GROUP", default_value = "external")]
     pub group: Vec<String>,
-    /// Serve only ports labelled HAPROXY_{n}_ENABLED=true.
+    /// Serve only ports labelled HAPROXY_<n>_ENABLED=true.
     #[arg(long)]
     pub strict_mode: bool,
     /// Route only tasks whose Marathon health checks pass. On by default; accepted for
@@ -325,6 +388,10 @@ impl RoutingFlags {
 
 /// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source.
 pub async fn serve(args: ServeArgs) -> ExitCode {
+    let ignored = args.haproxy_only.given();
+    if !ignored.is_empty() {
+        tracing::warn!(flags = %ignored.join(" "), "these Marathon-LB flags configure HAProxy and do nothing here");
+    }
     let (source, poll) = match (&args.apps_file, args.access.marathon.is_empty()) {
         (Some(file), _) => (Source::File(file.clone()), args.apps_file_poll),
         (None, false) => {
@@ -362,8 +429,14 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     };
     let listeners = match async {
         Ok::<_, String>(BoundListeners {
-            http: bind(args.routing.http_port).await?,
-            https: Some(bind(args.routing.https_port).await?),
+            http: match args.dont_bind_http_https {
+                true => None,
+                false => Some(bind(args.routing.http_port).await?),
+            },
+            https: match args.dont_bind_http_https {
+                true => None,
+                false => Some(bind(args.routing.https_port).await?),
+            },
             app_id: bind(args.routing.app_id_port).await?,
             admin: {
                 let ip = args.admin_bind_address.unwrap_or(ip);
@@ -393,8 +466,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(handle) => handle,
         Err(err) => return fail(&format!("cannot start: {err}")),
     };
-    let https = handle.https_addr.map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(http = %handle.http_addr, https, app_id = %handle.app_id_addr, admin = %handle.admin_addr, "switchyard serving");
+    let shown =
+        |addr: Option<std::net::SocketAddr>| addr.map(|a| a.to_string()).unwrap_or_default();
+    let (http, https) = (shown(handle.http_addr), shown(handle.https_addr));
+    tracing::info!(http = %http, https = %https, app_id = %handle.app_id_addr, admin = %handle.admin_addr, "switchyard serving");
     wait_for_signals(&handle).await;
     tracing::info!("stopping: draining connections");
     handle.shutdown().await;

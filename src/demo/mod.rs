@@ -70,7 +70,7 @@ pub async fn run(
         }
     };
     let listeners = BoundListeners {
-        http: bind(options.http_port).await?,
+        http: Some(bind(options.http_port).await?),
         https: Some(bind(options.https_port).await?),
         app_id: bind(options.app_id_port).await?,
         admin: bind(options.admin_port).await?,
@@ -90,7 +90,7 @@ pub async fn run(
     };
     let handle = serve::start(serve_options, listeners).map_err(|e| e.to_string())?;
     handle.wait_generation(1).await;
-    let http = handle.http_addr;
+    let http = handle.http_addr.ok_or("the HTTP port is not bound")?;
     let admin = handle.admin_addr;
     let service = std::net::SocketAddr::new(options.bind_address, options.tweeter_port);
     println!(

@@ -224,7 +224,7 @@ impl Proxy {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.handle.http_addr)
+        format!("http://{}{path}", self.handle.http_addr.unwrap())
     }
 }
 
@@ -249,7 +249,7 @@ pub async fn start_on_loopback(
 ) -> Handle {
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let listeners = BoundListeners {
-        http: bind().await,
+        http: Some(bind().await),
         https: Some(bind().await),
         app_id: bind().await,
         admin: bind().await,

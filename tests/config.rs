@@ -1,0 +1,179 @@
+//! Options from `--config` files and `SWITCHYARD_*` variables: the documented file is complete
+//! and equals the defaults, precedence is flag > environment > file > default, and bad input
+//! is an error naming it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use clap::CommandFactory;
+use switchyard::cli::{config, Cli};
+
+const HAPROXY_ONLY: &[&str] = &[
+    "haproxy-map",
+    "haproxy-config",
+    "command",
+    "reload-interval",
+    "max-reload-retries",
+    "skip-validation",
+    "dry",
+    "archive-versions",
+    "group-https-by-vhost",
+    "lru-cache-capacity",
+    "syslog-socket",
+];
+
+fn parse(args: &[&str]) -> Result<Cli, String> {
+    let args = std::iter::once("switchyard").chain(args.iter().copied());
+    config::parse(args.map(Into::into).collect()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn the_documented_file_names_every_option_and_holds_the_defaults() {
+    let file = std::fs::read_to_string("config/switchyard.toml").unwrap();
+    let command = Cli::command();
+    let options: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(str::to_owned))
+        .filter(|l| !["help", "version", "config"].contains(&l.as_str()))
+        .filter(|l| !HAPROXY_ONLY.contains(&l.as_str()))
+        .collect();
+    assert!(options.len() > 30, "{options:?}");
+    for option in &options {
+        assert!(
+            file.contains(&format!("\n{option} = ")) || file.contains(&format!("\n# {option} = ")),
+            "config/switchyard.toml does not document --{option}"
+        );
+    }
+    let with_file = parse(&[
+        "--config",
+        "config/switchyard.toml",
+        "--apps-file",
+        "a.json",
+    ])
+    .unwrap();
+    let without = parse(&["--apps-file", "a.json"]).unwrap();
+    assert_eq!(
+        format!("{:?}", with_file.serve),
+        format!("{:?}", without.serve)
+    );
+}
+
+#[test]
+fn file_values_apply_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(
+        &path,
+        "http-port = 8081\ngroup = [\"internal\", \"external\"]\nstrict_mode = true\nmarathon = [\"http://m1:8080\", \"http://m2:8080\"]\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let cli = parse(&["--config", path]).unwrap();
+    assert_eq!(cli.serve.routing.http_port, 8081);
+    assert_eq!(cli.serve.routing.group, ["internal", "external"]);
+    assert!(cli.serve.routing.strict_mode);
+    assert_eq!(
+        cli.serve.access.marathon,
+        ["http://m1:8080", "http://m2:8080"]
+    );
+    let cli = parse(&[
+        "--config",
+        path,
+        "--http-port",
+        "8082",
+        "-m",
+        "http://m3:8080",
+    ])
+    .unwrap();
+    assert_eq!(cli.serve.routing.http_port, 8082);
+    assert_eq!(cli.serve.access.marathon, ["http://m3:8080"]);
+}
+
+#[test]
+fn bad_files_are_errors_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let unknown = write("unknown.toml", "htp-port = 80\n");
+    let err = parse(&["--config", &unknown, "--apps-file", "a.json"]).unwrap_err();
+    assert!(err.contains("htp-port") && err.contains("unknown"), "{err}");
+    let bad = write("bad.toml", "http-port = \"eighty\"\n");
+    let err = parse(&["--config", &bad, "--apps-file", "a.json"]).unwrap_err();
+    assert!(
+        err.contains("eighty") && err.contains("--http-port"),
+        "{err}"
+    );
+    let broken = write("broken.toml", "http-port = [\n");
+    let err = parse(&["--config", &broken, "--apps-file", "a.json"]).unwrap_err();
+    assert!(err.contains("not TOML"), "{err}");
+    let err = parse(&["--config", "/nonexistent/switchyard.toml"]).unwrap_err();
+    assert!(err.contains("/nonexistent/switchyard.toml"), "{err}");
+}
+
+/// The HTTP port the real binary binds, with `env` set and `args` given.
+fn bound_http_port(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args([
+            "--apps-file",
+            "config/example-apps.json",
+            "--bind-address",
+            "127.0.0.1",
+        ])
+        .args([
+            "--https-port",
+            "0",
+            "--app-id-port",
+            "0",
+            "--admin-port",
+            "0",
+        ])
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let line = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("switchyard serving"))
+        .expect("the start-up line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let field = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http="))
+        .unwrap();
+    field.rsplit(':').next().unwrap().to_owned()
+}
+
+#[test]
+fn environment_beats_the_file_and_a_flag_beats_both() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string()
+    };
+    let (from_file, from_env, from_flag) = (free(), free(), free());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.toml");
+    std::fs::write(&path, format!("http-port = {from_file}\n")).unwrap();
+    let config = ["--config", path.to_str().unwrap()];
+    assert_eq!(bound_http_port(&config, &[]), from_file);
+    let env = [("SWITCHYARD_HTTP_PORT", from_env.as_str())];
+    assert_eq!(bound_http_port(&config, &env), from_env);
+    let mut with_flag = config.to_vec();
+    with_flag.extend(["--http-port", &from_flag]);
+    assert_eq!(bound_http_port(&with_flag, &env), from_flag);
+    // SWITCHYARD_CONFIG names the file too.
+    let env = [("SWITCHYARD_CONFIG", path.to_str().unwrap())];
+    assert_eq!(bound_http_port(&[], &env), from_file);
+}
