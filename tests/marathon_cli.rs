@@ -1,5 +1,5 @@
 //! The real binary against the Marathon simulator: Marathon-LB's Universe argument list runs
-//! unchanged, and a DC/OS service account from the environment logs in without its key or token
+//! unchanged (its HAProxy-only `--haproxy-map` accepted with a notice), and a DC/OS service account from the environment logs in without its key or token
 //! ever reaching the logs.
 
 use std::io::{BufRead, BufReader};
@@ -116,10 +116,12 @@ async fn marathon_lb_s_universe_arguments_run_unchanged() {
     sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![backend.port()]));
     let url = sim.urls()[0].clone();
     let mut running = Running::start(
-        &["sse", "-m", &url, "--health-check", "--group", "external"],
+        &["sse", "-m", &url, "--health-check", "--haproxy-map", "--group", "external"],
         &[],
     );
     let http = running.http_addr();
+    let notice = running.wait_for("do nothing here");
+    assert!(notice.contains("--haproxy-map"), "{notice}");
     running.wait_for("Marathon event stream connected");
     running.wait_for("routing table published");
     let c = client();
