@@ -241,39 +241,30 @@ impl Tweeter {
     }
 }
 
-/// Tweeter as Marathon ≥1.5 returns it (spec §5.1), plus a vhost for the demo.
+/// The Tweeter tutorial's app definitions (spec §5), kept in `config/demo-apps.json`.
+const DEMO_APPS: &str = include_str!("../../config/demo-apps.json");
+
+/// The definition of app `id` from the demo apps.
+fn demo_app(id: &str) -> Value {
+    let apps: Value = serde_json::from_str(DEMO_APPS).unwrap_or_default();
+    apps["apps"]
+        .as_array()
+        .and_then(|apps| apps.iter().find(|app| app["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| json!({ "id": id }))
+}
+
+/// Tweeter as Marathon ≥1.5 returns it (spec §5.1, plus a vhost), on the demo's service port,
+/// at a version the demo counts up.
 fn tweeter_app(service_port: u16, version: u32, instances: usize) -> Value {
-    json!({
-        "id": TWEETER,
-        "instances": instances,
-        "cpus": 0.25, "mem": 256, "disk": 0,
-        "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": TWEETER_VHOST},
-        "env": {"DEMO_VERSION": version.to_string()},
-        "networks": [{"mode": "container/bridge"}],
-        "container": {
-            "type": "DOCKER",
-            "docker": {"image": "mesosphere/tweeter", "forcePullImage": false, "privileged": false, "parameters": []},
-            "portMappings": [{"containerPort": 3000, "hostPort": 0, "servicePort": service_port,
-                              "protocol": "tcp", "labels": {"VIP_0": "1.1.1.1:30000"}}]
-        },
-        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 300,
-                          "intervalSeconds": 60, "timeoutSeconds": 20, "maxConsecutiveFailures": 3,
-                          "delaySeconds": 15, "ignoreHttp1xx": false, "ipProtocol": "IPv4"}]
-    })
+    let mut app = demo_app(TWEETER);
+    app["instances"] = json!(instances);
+    app["env"] = json!({"DEMO_VERSION": version.to_string()});
+    app["container"]["portMappings"][0]["servicePort"] = json!(service_port);
+    app
 }
 
 /// post-tweets (spec §5.2): no labels, so the balancer must not expose it.
 fn post_tweets_app() -> Value {
-    json!({
-        "id": "/post-tweets",
-        "instances": 1,
-        "cpus": 0.25, "mem": 256,
-        "cmd": "bin/tweet shakespeare-tweets.json http://1.1.1.1:30000",
-        "networks": [{"mode": "container/bridge"}],
-        "container": {
-            "type": "DOCKER",
-            "docker": {"image": "mesosphere/tweeter"},
-            "portMappings": [{"containerPort": 3000, "hostPort": 0, "servicePort": 10101, "protocol": "tcp"}]
-        }
-    })
+    demo_app("/post-tweets")
 }
