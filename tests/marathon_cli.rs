@@ -116,7 +116,15 @@ async fn marathon_lb_s_universe_arguments_run_unchanged() {
     sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![backend.port()]));
     let url = sim.urls()[0].clone();
     let mut running = Running::start(
-        &["sse", "-m", &url, "--health-check", "--haproxy-map", "--group", "external"],
+        &[
+            "sse",
+            "-m",
+            &url,
+            "--health-check",
+            "--haproxy-map",
+            "--group",
+            "external",
+        ],
         &[],
     );
     let http = running.http_addr();
