@@ -2,7 +2,7 @@
 //! listeners reconciled to it. Listeners for the fixed ports are handed in already bound, so
 //! tests bind port 0; the returned [`Handle`] reports table generations and stops the balancer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,14 +14,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::metrics::Metrics;
-use crate::model::{Mode, ModelOptions};
+use crate::model::ModelOptions;
 use crate::pipeline::Pipeline;
 use crate::proxy::listener::{self, Connections, Protocol};
 use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 use crate::tls::{CertStore, SharedCerts};
 
+mod certs;
 mod health;
+mod listeners;
 mod source;
 
 pub use source::{MarathonSource, Source};
@@ -245,7 +247,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
 
     let (app_cert_files, app_cert_files_rx) = watch::channel(BTreeSet::new());
     let (cert_reloads_tx, cert_reloads) = watch::channel(0);
-    tokio::spawn(watch_certificates(
+    tokio::spawn(certs::watch(
         cert_store,
         options.cert_poll_interval,
         cert_reload.clone(),
@@ -264,7 +266,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         options,
         ctx,
         connections,
-        service_listeners: HashMap::new(),
+        service_listeners: listeners::ServiceListeners::default(),
         health_checkers: health::HealthCheckers::default(),
         failing: false,
         read_status: read_status_tx,
@@ -290,38 +292,6 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     })
 }
 
-/// Keeps the certificate files current: every `interval`, on SIGHUP, and when the files apps
-/// name change. A file that fails is logged (once per change) and its last good version stays.
-async fn watch_certificates(
-    mut store: CertStore,
-    interval: Duration,
-    reload: Arc<Notify>,
-    mut app_files: watch::Receiver<BTreeSet<std::path::PathBuf>>,
-    reloads: watch::Sender<u64>,
-    stop: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let errors = tokio::select! {
-            _ = tick.tick() => store.reload(),
-            () = reload.notified() => store.reload(),
-            changed = app_files.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let files = app_files.borrow_and_update().clone();
-                store.set_app_files(files)
-            }
-            () = stop.cancelled() => return,
-        };
-        for error in errors {
-            tracing::error!(%error, "certificate not loaded; its previous version (if any) keeps serving");
-        }
-        reloads.send_modify(|n| *n += 1);
-    }
-}
-
 /// The control loop's state.
 struct Control {
     metrics: Arc<Metrics>,
@@ -334,7 +304,7 @@ struct Control {
     ctx: Arc<ProxyContext>,
     connections: Connections,
     /// Open service-port listeners and the token that stops each.
-    service_listeners: HashMap<ListenerKey, (CancellationToken, JoinHandle<()>)>,
+    service_listeners: listeners::ServiceListeners,
     health_checkers: health::HealthCheckers,
     reader: source::Reader,
     /// The last full document read: an identical one builds nothing.
@@ -503,10 +473,10 @@ impl Control {
         self.metrics
             .table_build_seconds
             .observe(started.elapsed().as_secs_f64());
-        table_metrics(&self.metrics, &table, snapshot.apps.len());
+        self.metrics.observe_table(&table, snapshot.apps.len());
         self.snapshot = Some(snapshot);
         let generation = table.generation();
-        let desired = desired_listeners(&table, self.options.bind_address);
+        let desired = listeners::desired(&table, self.options.bind_address);
         let cert_files: BTreeSet<_> = desired.keys().filter_map(|k| k.3.clone()).collect();
         self.app_cert_files.send_if_modified(|files| {
             let changed = *files != cert_files;
@@ -516,7 +486,9 @@ impl Control {
         self.health_checkers
             .reconcile(&table, &self.connections.shutdown);
         self.ctx.table.publish(table);
-        self.reconcile(desired).await;
+        self.service_listeners
+            .reconcile(desired, &self.ctx, &self.connections, &self.certs)
+            .await;
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
     }
@@ -553,60 +525,6 @@ impl Control {
         }
     }
 
-    /// Opens listeners for new service ports, stops those whose port left the table (their
-    /// open connections finish on their own).
-    async fn reconcile(&mut self, desired: HashMap<ListenerKey, String>) {
-        let gone: Vec<_> = self
-            .service_listeners
-            .keys()
-            .filter(|key| !desired.contains_key(key))
-            .cloned()
-            .collect();
-        let mut stopped = Vec::with_capacity(gone.len());
-        for key in gone {
-            if let Some((stop, task)) = self.service_listeners.remove(&key) {
-                stop.cancel();
-                stopped.push(task);
-            }
-        }
-        // A port that changes mode is closed and opened again: wait until the old socket is
-        // gone (the accept loop ends at once) so that the new bind does not find it taken.
-        for task in stopped {
-            let _ = task.await;
-        }
-        for (key, app) in desired {
-            if self.service_listeners.contains_key(&key) {
-                continue;
-            }
-            let (ip, port, mode, cert) = key.clone();
-            match TcpListener::bind((ip, port)).await {
-                Ok(listener) => {
-                    let tls = cert.map(|path| crate::tls::file_acceptor(&self.certs, path));
-                    let protocol = match mode {
-                        Mode::Http => Protocol::Http(Frontend::ServicePort {
-                            port,
-                            tls: tls.is_some(),
-                        }),
-                        Mode::Tcp => Protocol::Tcp { port },
-                    };
-                    let stop = self.connections.shutdown.child_token();
-                    let task = tokio::spawn(listener::run(
-                        listener,
-                        protocol,
-                        tls,
-                        self.ctx.clone(),
-                        self.connections.clone(),
-                        stop.clone(),
-                    ));
-                    self.service_listeners.insert(key, (stop, task));
-                }
-                Err(err) => {
-                    tracing::error!(app = %app, %ip, port, error = %err, "cannot bind the app's service port; its other routes still work");
-                }
-            }
-        }
-    }
-
     async fn drain(self) {
         self.connections.shutdown.cancel();
         self.connections.tracker.close();
@@ -621,57 +539,10 @@ impl Control {
     }
 }
 
-/// The table's size in the gauges.
-fn table_metrics(metrics: &Metrics, table: &RoutingTable, apps: usize) {
-    metrics.table_generation.set(table.generation() as i64);
-    metrics.apps.set(apps as i64);
-    metrics.backends.set(table.backends().len() as i64);
-    let (mut up, mut down, mut draining) = (0i64, 0i64, 0i64);
-    for backend in table.backends() {
-        for target in &backend.targets {
-            match (target.draining, target.state.is_down()) {
-                (true, _) => draining += 1,
-                (false, true) => down += 1,
-                (false, false) => up += 1,
-            }
-        }
-    }
-    for (state, count) in [("up", up), ("down", down), ("draining", draining)] {
-        metrics.endpoints.with_label_values(&[state]).set(count);
-    }
-    metrics.problems.reset();
-    for problem in table.problems() {
-        metrics
-            .problems
-            .with_label_values(&[problem.kind.as_str()])
-            .inc();
-    }
-}
-
 /// Waits until `at`, or forever without one.
 async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-/// A service-port listener: address, port, mode and, for TLS, the app's certificate file.
-type ListenerKey = (IpAddr, u16, Mode, Option<std::path::PathBuf>);
-
-/// The service-port listeners a table asks for, each with the app id that wants it. An HTTP
-/// port with `HAPROXY_{n}_SSL_CERT` is TLS (in TCP mode the label is ignored, as the bytes
-/// pass through untouched).
-fn desired_listeners(table: &RoutingTable, default_ip: IpAddr) -> HashMap<ListenerKey, String> {
-    table
-        .service_ports()
-        .map(|f| {
-            let ip = f.bind_addr.unwrap_or(default_ip);
-            let cert = match f.mode {
-                Mode::Http => f.backend.labels().ssl_cert.clone(),
-                Mode::Tcp => None,
-            };
-            ((ip, f.port, f.mode, cert), f.backend.app_id().to_string())
-        })
-        .collect()
 }
