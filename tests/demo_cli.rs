@@ -1,6 +1,10 @@
 //! `switchyard demo` as a user runs it: the real binary, real curl, and the routes changing
 //! while the demo scales and redeploys Tweeter.
 
+mod support;
+
+use support::proxy::free_port;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -8,14 +12,6 @@ use std::time::Duration;
 
 /// Guards against a hang; never a synchronisation point.
 const GUARD: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn curl(args: &[&str]) -> String {
     let out = Command::new("curl")

@@ -1,6 +1,10 @@
 //! The real binary: signals (SIGHUP re-reads, SIGTERM drains and exits 0) and memory that stays
 //! flat while 1 GiB goes through each way.
 
+mod support;
+
+use support::proxy::free_port;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::Stdio;
@@ -20,14 +24,6 @@ use tokio::sync::{Notify, Semaphore};
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 const GIB: u64 = 1 << 30;
 const CHUNK: usize = 256 * 1024;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn apps(backend_port: u16) -> serde_json::Value {
     json!({"apps": [{
