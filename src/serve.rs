@@ -443,7 +443,7 @@ impl Control {
             // A malformed answer is judged the way the full list judges it.
             let app = match body.as_deref().map(marathon::parse_app).transpose() {
                 Ok(None) => None,
-                Ok(Some(Ok(app))) => Some(Ok(app)),
+                Ok(Some(Ok(app))) => Some(app),
                 Ok(Some(Err(_))) | Err(_) => {
                     self.snapshot = Some(snapshot);
                     return self.refresh(false).await;

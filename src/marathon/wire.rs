@@ -80,21 +80,17 @@ pub fn parse_app(body: &[u8]) -> Result<Result<App, AppParseError>, DocumentErro
 impl AppsSnapshot {
     /// Replaces app `id` with what `/v2/apps/{id}` said (`None`: it no longer exists); returns
     /// whether anything changed.
-    pub fn patch(&mut self, id: &str, app: Option<Result<App, AppParseError>>) -> bool {
+    pub fn patch(&mut self, id: &str, app: Option<App>) -> bool {
         let before = self.apps.len() + self.errors.len();
         self.apps.retain(|a| a.id != id);
         self.errors.retain(|e| e.app_id != id);
         let removed = before != self.apps.len() + self.errors.len();
         match app {
             None => removed,
-            Some(Ok(app)) => {
+            Some(app) => {
                 // Marathon lists apps by id; keep that order.
                 let at = self.apps.partition_point(|a| a.id < app.id);
                 self.apps.insert(at, app);
-                true
-            }
-            Some(Err(error)) => {
-                self.errors.push(error);
                 true
             }
         }
