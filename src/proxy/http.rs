@@ -75,9 +75,9 @@ async fn proxy(
     };
     let elapsed = started.elapsed();
     metrics.request(frontend.metrics_kind(), status.as_u16());
-    metrics.duration.observe(elapsed.as_secs_f64());
+    metrics.duration().observe(elapsed.as_secs_f64());
     if status == StatusCode::GATEWAY_TIMEOUT {
-        metrics.timeouts.inc();
+        metrics.timeouts().inc();
     }
     if let Some((host, path)) = logged {
         let (endpoint, length) = match &answer {
@@ -162,7 +162,7 @@ async fn forward(
         };
         tried[attempt] = index;
         if attempt > 0 {
-            backend.metrics.retries.inc();
+            backend.metrics.retries().inc();
         }
         let target = &backend.targets[index];
         let in_flight = target.state.begin();
@@ -191,7 +191,7 @@ async fn forward(
             }
             Attempt::NotSent(request, err) => {
                 tracing::debug!(endpoint = %target.addr(), error = %err, "retrying on another endpoint");
-                backend.metrics.connect_errors.inc();
+                backend.metrics.connect_errors().inc();
                 upstream_request = request;
                 last_error = err;
             }
@@ -291,7 +291,7 @@ fn rewrite_request(
     upgrade: bool,
 ) -> Result<Request<RequestBody>, ProxyError> {
     let (mut parts, body) = request.into_parts();
-    let body = RequestBody::new(body, backend.metrics.bytes_in.clone());
+    let body = RequestBody::new(body, backend.metrics.bytes_in().clone());
     if let Some(prefix) = &backend.labels().proxypass_path {
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let stripped = match path_and_query.strip_prefix(prefix.as_str()) {
@@ -367,7 +367,7 @@ fn rewrite_response(
             body,
             idle,
             in_flight,
-            backend.metrics.bytes_out.clone(),
+            backend.metrics.bytes_out().clone(),
         )),
     )
 }
