@@ -283,7 +283,7 @@ class Peer:
             argv = [binary, "--apps-file", path, "--bind-address", "127.0.0.1",
                     "--http-port", str(self.http), "--https-port", str(self.http + 443),
                     "--admin-port", str(self.http + 99), "--app-id-port", str(self.http + 91),
-                    "--log-level", "warn"]
+                    "--log-level", "warn", "--threads", str(self.threads)]
             self.h2c = self.http  # HTTP/1.1 and h2c share the HTTP port
         elif self.name.startswith("haproxy"):
             path = self.config(haproxy_conf(self.work, self.name.split("-")[1], self.threads), "cfg")
@@ -323,6 +323,7 @@ def run_load(peer, case, duration, load_cpus, threads):
         argv = pin + ["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download} %{size_download}",
                       f"http://127.0.0.1:{peer.tcp}/bulk"]
     cpu0 = peer.proc.cpu_seconds()
+    t0 = time.time()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # RSS under load: sampled while the load runs.
     rss = 0.0
@@ -331,6 +332,7 @@ def run_load(peer, case, duration, load_cpus, threads):
         time.sleep(0.25)
     out = child.stdout.read()
     cpu = peer.proc.cpu_seconds() - cpu0
+    elapsed = time.time() - t0
     if case["tool"] == "wrk":
         result = parse_wrk(out)
     elif case["tool"] == "h2load":
@@ -343,6 +345,8 @@ def run_load(peer, case, duration, load_cpus, threads):
     if result["errors"]:
         sys.stderr.write(f"    {peer.name}: {' '.join(argv)}\n" + "".join(f"    | {l}\n" for l in out.splitlines()[-6:]))
     result["cpu_per_100k"] = cpu / max(result["requests"], 1) * 100_000
+    moved_gib = result["mib_s"] * elapsed / 1024
+    result["cpu_per_gib"] = cpu / moved_gib if moved_gib else float("nan")
     result["rss_load"] = rss
     return result
 
@@ -478,7 +482,7 @@ def print_report(report):
         label = "proxy on 1 core (taskset), load + backends on the other" if v["cores"] == 1 \
             else "2 threads per proxy, all unpinned"
         print(f"\n## {label}\nidle RSS (MiB): " + ", ".join(f"{k} {x:.1f}" for k, x in v["idle_rss_mib"].items()))
-        print(f"\n| case | proxy | throughput | p50 ms | p99 ms | CPU s / 100k req | RSS under load MiB | errors | Switchyard / this |")
+        print(f"\n| case | proxy | throughput | p50 ms | p99 ms | proxy CPU s per 100k req (or per GiB) | RSS under load MiB | errors | Switchyard / this |")
         print("|---|---|---|---|---|---|---|---|---|")
         by_case = {}
         for row in v["rows"]:
@@ -489,7 +493,7 @@ def print_report(report):
                 key = "mib_s" if r["unit"] == "MiB/s" else "rps"
                 ratio = f"{ours[key] / r[key]:.2f}x" if ours and r[key] and r["peer"] != "switchyard" else ""
                 thr = f"{r['mib_s']:.0f} MiB/s" if key == "mib_s" else f"{r['rps']:.0f} req/s"
-                cpu = "" if key == "mib_s" else f"{r['cpu_per_100k']:.2f}"
+                cpu = f"{r['cpu_per_gib']:.2f} s/GiB" if key == "mib_s" else f"{r['cpu_per_100k']:.2f}"
                 print(f"| {case} | {r['peer']} | {thr} | {r['p50']:.2f} | {r['p99']:.2f} | {cpu} | "
                       f"{r['rss_load']:.1f} | {r['errors']} | {ratio} |")
     print(f"\nSwitchyard idle RSS with 2,500 apps x 3 tasks: {report['rss_2500_apps_mib']:.1f} MiB")

@@ -14,10 +14,17 @@ fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     init_logs(cli.log_format, cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // One thread: a current-thread runtime, no work stealing or cross-thread wake-ups.
+    let mut builder = match cli.serve.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("switchyard: cannot start the runtime: {err}");

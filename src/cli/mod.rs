@@ -77,6 +77,10 @@ pub struct ServeArgs {
     pub access: MarathonAccess,
     #[command(flatten)]
     pub follow: MarathonFollow,
+    /// Worker threads for the proxy (HAProxy's `nbthread`); 0: one per CPU this process may
+    /// run on. 1 runs everything on one thread with no cross-thread wake-ups.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Address the listeners bind to.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: std::net::IpAddr,
