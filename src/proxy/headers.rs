@@ -11,17 +11,48 @@ static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// The fixed hop-by-hop headers; `Connection` may name more.
+static HOP_BY_HOP: [&HeaderName; 9] = [
+    &header::CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &header::PROXY_AUTHENTICATE,
+    &header::PROXY_AUTHORIZATION,
+    &header::TE,
+    &header::TRAILER,
+    &header::TRANSFER_ENCODING,
+    &header::UPGRADE,
+];
+const CONNECTION_BIT: u16 = 1 << 0;
+const UPGRADE_BIT: u16 = 1 << 8;
+
 /// Removes hop-by-hop headers: the fixed list and every header the `Connection` header names.
 /// With `keep_upgrade`, `Upgrade` survives and `Connection: upgrade` is set again, so that a
 /// WebSocket handshake reaches the backend.
+///
+/// One pass over the names finds which are present; only those are removed (a removal hashes
+/// the name, and most messages carry one hop-by-hop header or none).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Names listed in Connection are hop-by-hop too; collect them before removing it.
-    let mut named: Vec<HeaderName> = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        if let Ok(value) = value.to_str() {
-            for token in value.split(',') {
-                let token = token.trim();
-                if token.eq_ignore_ascii_case("upgrade") && keep_upgrade {
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
+        return;
+    }
+    if present & CONNECTION_BIT != 0 {
+        // Names listed in Connection are hop-by-hop too; collect them before removing it.
+        // `close` names no header; `keep-alive` and `upgrade` are in the fixed list.
+        let mut named: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(header::CONNECTION) {
+            let Ok(value) = value.to_str() else { continue };
+            for token in value.split(',').map(str::trim) {
+                if ["close", "keep-alive", "upgrade", ""]
+                    .iter()
+                    .any(|t| token.eq_ignore_ascii_case(t))
+                {
                     continue;
                 }
                 if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
@@ -29,22 +60,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
                 }
             }
         }
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in named {
-        headers.remove(name);
+    let keep_upgrade = keep_upgrade && present & UPGRADE_BIT != 0;
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 && !(keep_upgrade && **name == header::UPGRADE) {
+            headers.remove(*name);
+        }
     }
-    headers.remove(header::CONNECTION);
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(header::PROXY_AUTHENTICATE);
-    headers.remove(header::PROXY_AUTHORIZATION);
-    headers.remove(header::TE);
-    headers.remove(header::TRAILER);
-    headers.remove(header::TRANSFER_ENCODING);
-    if keep_upgrade && headers.contains_key(header::UPGRADE) {
+    if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(header::UPGRADE);
     }
 }
 
@@ -96,6 +123,23 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn only_what_is_hop_by_hop_goes() {
+        let mut h = HeaderMap::new();
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        h.insert(header::HOST, HeaderValue::from_static("a.test"));
+        let before = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, before);
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.len(), 4, "{h:?}");
+        assert_eq!(h[header::CONNECTION], "upgrade");
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, before);
     }
 
     #[test]
