@@ -75,18 +75,45 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// One client connection's `X-Forwarded-*` values, formatted once when it connects rather than
+/// on every request (formatting the address was a tenth of a request's cost).
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    client: HeaderValue,
+    proto: HeaderValue,
+    port: HeaderValue,
+}
+
+impl Forwarded {
+    pub fn new(client: IpAddr, proto: &'static str, port: u16) -> Forwarded {
+        let client = client.to_canonical().to_string();
+        Forwarded {
+            // An address's text is always a valid header value.
+            client: HeaderValue::from_str(&client).unwrap_or(HeaderValue::from_static("unknown")),
+            proto: HeaderValue::from_static(proto),
+            port: HeaderValue::from(port),
+        }
+    }
+}
+
 /// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `-Port`.
-pub fn add_forwarded(headers: &mut HeaderMap, client: IpAddr, proto: &'static str, port: u16) {
-    let client = client.to_canonical().to_string();
-    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) if !previous.is_empty() => format!("{previous}, {client}"),
-        _ => client,
+pub fn add_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded) {
+    let client = forwarded.client.clone();
+    let value = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
+        Some(previous) if !previous.is_empty() => {
+            let mut joined = Vec::with_capacity(previous.len() + 2 + client.len());
+            joined.extend_from_slice(previous);
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(client.as_bytes());
+            HeaderValue::from_bytes(&joined).ok()
+        }
+        _ => Some(client),
     };
-    if let Ok(value) = HeaderValue::from_str(&value) {
+    if let Some(value) = value {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
-    headers.insert(X_FORWARDED_PORT.clone(), HeaderValue::from(port));
+    headers.insert(X_FORWARDED_PROTO.clone(), forwarded.proto.clone());
+    headers.insert(X_FORWARDED_PORT.clone(), forwarded.port.clone());
 }
 
 /// Whether a request asks to switch protocols (`Connection: upgrade` + `Upgrade`).
@@ -157,12 +184,18 @@ mod tests {
     fn forwarded_for_is_appended() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.1.1.1"));
-        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "http", 80);
+        add_forwarded(
+            &mut h,
+            &Forwarded::new("127.0.0.1".parse().unwrap(), "http", 80),
+        );
         assert_eq!(h["x-forwarded-for"], "10.1.1.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-port"], "80");
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, "::ffff:127.0.0.2".parse().unwrap(), "https", 443);
+        add_forwarded(
+            &mut h,
+            &Forwarded::new("::ffff:127.0.0.2".parse().unwrap(), "https", 443),
+        );
         assert_eq!(h["x-forwarded-for"], "127.0.0.2");
     }
 }

@@ -13,8 +13,9 @@ use hyper_util::rt::TokioIo;
 
 use super::body::{ProxyBody, RequestBody, UpstreamBody};
 use super::error::{status_response, ProxyError};
+use super::headers::{self, Forwarded};
 use super::upstream::{self, Attempt};
-use super::{headers, Frontend, ProxyContext};
+use super::{Frontend, ProxyContext};
 use crate::balance::STICKY_COOKIE;
 use crate::model::Mode;
 use crate::routing::Backend;
@@ -33,17 +34,20 @@ pub async fn serve(
     frontend: Frontend,
     client: SocketAddr,
     sni: Option<Arc<str>>,
+    forwarded: Arc<Forwarded>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    Ok(match proxy(&ctx, frontend, client, sni, request).await {
-        Ok(response) => response,
-        Err(err) => {
-            tracing::debug!(%client, error = %err, "request failed");
-            ctx.unrouted
-                .request(frontend.metrics_kind(), err.status().as_u16());
-            err.response()
-        }
-    })
+    Ok(
+        match proxy(&ctx, frontend, client, sni, &forwarded, request).await {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::debug!(%client, error = %err, "request failed");
+                ctx.unrouted
+                    .request(frontend.metrics_kind(), err.status().as_u16());
+                err.response()
+            }
+        },
+    )
 }
 
 async fn proxy(
@@ -51,6 +55,7 @@ async fn proxy(
     frontend: Frontend,
     client: SocketAddr,
     sni: Option<Arc<str>>,
+    forwarded: &Forwarded,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let host = match request_host(&request)? {
@@ -66,7 +71,7 @@ async fn proxy(
         let host = String::from_utf8_lossy(host_bytes).into_owned();
         (host, request.uri().path().to_owned())
     });
-    let answer = forward(ctx, &backend, frontend, client, host, request).await;
+    let answer = forward(ctx, &backend, frontend, client, forwarded, host, request).await;
     // Counted on the backend's handles, resolved when the table was built.
     let metrics = &backend.metrics;
     let status = match &answer {
@@ -119,6 +124,7 @@ async fn forward(
     backend: &Arc<Backend>,
     frontend: Frontend,
     client: SocketAddr,
+    forwarded: &Forwarded,
     host: Option<HeaderValue>,
     mut request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
@@ -148,7 +154,7 @@ async fn forward(
     } else {
         None
     };
-    let mut upstream_request = rewrite_request(request, backend, frontend, host, client, upgrade)?;
+    let mut upstream_request = rewrite_request(request, backend, host, forwarded, upgrade)?;
 
     let mut tried = [usize::MAX; MAX_ATTEMPTS];
     let mut last_error = ProxyError::NoEndpoint;
@@ -285,9 +291,8 @@ fn moved(location: &str) -> Response<ProxyBody> {
 fn rewrite_request(
     request: Request<Incoming>,
     backend: &Backend,
-    frontend: Frontend,
     host: Option<HeaderValue>,
-    client: SocketAddr,
+    forwarded: &Forwarded,
     upgrade: bool,
 ) -> Result<Request<RequestBody>, ProxyError> {
     let (mut parts, body) = request.into_parts();
@@ -321,12 +326,7 @@ fn rewrite_request(
         // The host we routed by is the host the upstream sees.
         parts.headers.insert(header::HOST, host);
     }
-    headers::add_forwarded(
-        &mut parts.headers,
-        client.ip(),
-        frontend.scheme(),
-        frontend.port(),
-    );
+    headers::add_forwarded(&mut parts.headers, forwarded);
     Ok(Request::from_parts(parts, body))
 }
 

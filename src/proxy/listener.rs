@@ -175,8 +175,22 @@ async fn serve_http<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service =
-        service_fn(move |request| http::serve(ctx.clone(), frontend, peer, sni.clone(), request));
+    // X-Forwarded-* values are the connection's: formatted once here.
+    let forwarded = Arc::new(super::headers::Forwarded::new(
+        peer.ip(),
+        frontend.scheme(),
+        frontend.port(),
+    ));
+    let service = service_fn(move |request| {
+        http::serve(
+            ctx.clone(),
+            frontend,
+            peer,
+            sni.clone(),
+            forwarded.clone(),
+            request,
+        )
+    });
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     tokio::select! {
