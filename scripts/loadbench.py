@@ -222,12 +222,15 @@ def wait_port(port, host_header=None, deadline=60.0, alive=lambda: True):
 
 def parse_wrk(out):
     def dur(text):
-        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+        m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+        if not m:
+            return float("nan")
+        value, unit = m.groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = dur(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = dur(re.search(r"99%\s+(\S+)", out).group(1))
+    p50 = dur(re.search(r"^\s+50%\s+(\S+)$", out, re.M).group(1))
+    p99 = dur(re.search(r"^\s+99%\s+(\S+)$", out, re.M).group(1))
     bad = 0
     for pattern in (r"Non-2xx or 3xx responses: (\d+)",
                     r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
