@@ -60,7 +60,7 @@ def apps_document(count, tasks_per_app=2):
 
 def backend_nginx_conf(work):
     servers = "\n".join(
-        f"""  server {{ listen 127.0.0.1:{p} backlog=4096 reuseport; root {work}/www;
+        f"""  server {{ listen 127.0.0.1:{p} backlog=4096; root {work}/www;
     location = / {{ return 200 "hello from {p}\\n"; }}
     location = /1k {{ return 200 "{'x' * 1023}\\n"; }}
     location = /1m {{ try_files /1m =404; }} }}"""
@@ -396,7 +396,9 @@ def main():
             backends = Proc(["nginx", "-c", write(f"{work}/backends.conf", backend_nginx_conf(work)),
                              "-e", f"{work}/backend-error.log"], load_cpus, open(f"{work}/backends.log", "w"))
             for p in BACKEND_PORTS:
-                wait_port(p)
+                # A backend that could not bind (the port taken) exits: say so, never measure
+                # against whatever else listens there.
+                wait_port(p, alive=lambda: backends.popen.poll() is None)
             peers = [Peer(n, i, work, threads) for i, n in enumerate(["switchyard", "haproxy-mlb", "haproxy-map", "nginx"])]
             for peer in peers:
                 peer.start(binary, proxy_cpus, APPS)
