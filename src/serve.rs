@@ -55,6 +55,8 @@ pub struct ReadStatus {
     pub last_success: Option<SystemTime>,
     /// Why the last read failed, while reads fail.
     pub error: Option<String>,
+    /// Since when an empty app list is held back (not served) until a later read confirms it.
+    pub held_empty_list_since: Option<SystemTime>,
 }
 
 /// The fixed listeners, bound by the caller.
@@ -172,13 +174,14 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     }
     let certs = cert_store.shared.clone();
     let table = SharedTable::new(RoutingTable::default());
+    let connections = Connections::new(options.proxy.max_connections);
     let ctx = Arc::new(ProxyContext {
         table: table.clone(),
         config: options.proxy.clone(),
         unrouted: metrics.backend("unrouted"),
         metrics: metrics.clone(),
+        tunnels: connections.tracker.clone(),
     });
-    let connections = Connections::new(options.proxy.max_connections);
     let http_addr = match &listeners.http {
         Some(listener) => Some(listener.local_addr()?),
         None => None,
@@ -259,8 +262,10 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         metrics: metrics.clone(),
         certs,
         app_cert_files,
-        pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
+        pipeline: Some(Pipeline::new(options.model.clone(), options.build.clone())),
         reader,
+        held_empty_list: None,
+        confirm_at: None,
         last_body: None,
         snapshot: None,
         options,
@@ -300,7 +305,8 @@ struct Control {
     /// The certificate files apps name, for the certificate watcher.
     app_cert_files: watch::Sender<BTreeSet<std::path::PathBuf>>,
     options: ServeOptions,
-    pipeline: Pipeline,
+    /// Out (on a blocking thread) while a table is being built.
+    pipeline: Option<Pipeline>,
     ctx: Arc<ProxyContext>,
     connections: Connections,
     /// Open service-port listeners and the token that stops each.
@@ -313,6 +319,10 @@ struct Control {
     snapshot: Option<AppsSnapshot>,
     /// Whether the last read failed (log once per state change, not per poll).
     failing: bool,
+    /// When an empty app list was first held back.
+    held_empty_list: Option<Instant>,
+    /// When to read again to confirm a held empty list (once).
+    confirm_at: Option<Instant>,
     read_status: watch::Sender<ReadStatus>,
     generation: watch::Sender<u64>,
     refreshes: watch::Sender<u64>,
@@ -338,6 +348,7 @@ impl Control {
         let mut retry: Option<(Instant, u32)> = None;
         loop {
             let retry_at = retry.map(|(at, _)| at);
+            let confirm_at = self.confirm_at;
             let everything = Pending {
                 all: true,
                 ..Pending::default()
@@ -354,6 +365,10 @@ impl Control {
                     (false, changed.take())
                 }
                 () = sleep_until_some(retry_at) => (false, everything),
+                () = sleep_until_some(confirm_at) => {
+                    self.confirm_at = None;
+                    (false, everything)
+                }
                 () = rebuild.notified() => {
                     // Marathon-LB's SIGUSR1: a new table from what was last read.
                     if let Some(snapshot) = self.snapshot.take() {
@@ -403,16 +418,28 @@ impl Control {
         };
         if !forced && self.last_body.as_ref() == Some(&body) {
             self.set_failing(None);
+            // The list being served again: nothing is held any more.
+            self.set_held_empty_list(None);
             return Some(true);
         }
-        let snapshot = match marathon::parse_apps(&body) {
-            Ok(snapshot) => snapshot,
-            Err(err) => {
+        // Tens of megabytes of JSON take a while: off the async workers.
+        let parsing = body.clone();
+        let parsed = tokio::task::spawn_blocking(move || marathon::parse_apps(&parsing)).await;
+        let snapshot = match parsed {
+            Ok(Ok(snapshot)) => snapshot,
+            Ok(Err(err)) => {
                 self.set_failing(Some(&err.to_string()));
+                return Some(false);
+            }
+            Err(join) => {
+                self.set_failing(Some(&format!("parsing the apps failed: {join}")));
                 return Some(false);
             }
         };
         self.set_failing(None);
+        if self.hold_empty_list(&snapshot) {
+            return Some(true);
+        }
         self.last_body = Some(body);
         self.publish(snapshot, None).await;
         Some(true)
@@ -466,10 +493,27 @@ impl Control {
     /// when given), serves it, and reconciles listeners and checkers.
     async fn publish(&mut self, snapshot: AppsSnapshot, changed: Option<&BTreeSet<String>>) {
         let started = Instant::now();
-        let table = match changed {
-            Some(changed) => self.pipeline.rebuild_changed(&snapshot, changed).await,
-            None => self.pipeline.rebuild(&snapshot).await,
+        let Some(mut pipeline) = self.pipeline.take() else {
+            return;
         };
+        let agents = pipeline.resolve(&snapshot).await;
+        let changed = changed.cloned();
+        // The model and the table are CPU work (seconds for tens of thousands of apps): on a
+        // blocking thread, with the replaced snapshot dropped there too.
+        let replaced = self.snapshot.take();
+        let built = tokio::task::spawn_blocking(move || {
+            drop(replaced);
+            let table = pipeline.build(&snapshot, agents, changed.as_ref());
+            (pipeline, table, snapshot)
+        })
+        .await;
+        let (pipeline, table, snapshot) = match built {
+            Ok(built) => built,
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => return,
+        };
+        self.pipeline = Some(pipeline);
         self.metrics
             .table_build_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -491,6 +535,54 @@ impl Control {
             .await;
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
+    }
+
+    /// The mass-removal guard (reliability matrix E8): Marathon answering with no apps at all
+    /// right after a list with apps is more often a Marathon restarting or losing its state
+    /// than an operator deleting everything. Such a list is held (the last table keeps
+    /// serving, one warning, `switchyard_snapshots_held_total`, `/stats`) until a full read at
+    /// least `empty_list_confirm` later still has no apps; that read applies it. Whether to
+    /// hold `snapshot` back now.
+    fn hold_empty_list(&mut self, snapshot: &AppsSnapshot) -> bool {
+        let Some(confirm) = self.reader.empty_list_confirm() else {
+            return false;
+        };
+        let serving_apps = self.snapshot.as_ref().is_some_and(|s| !s.apps.is_empty());
+        if !(snapshot.apps.is_empty() && serving_apps) {
+            self.set_held_empty_list(None);
+            return false;
+        }
+        let now = Instant::now();
+        match self.held_empty_list {
+            None => {
+                tracing::warn!(
+                    confirm_after_s = confirm.as_secs_f64(),
+                    "Marathon listed no apps: keeping the current routes until a later read confirms it"
+                );
+                self.metrics.snapshots_held.inc();
+                self.confirm_at = Some(now + confirm);
+                self.set_held_empty_list(Some(now));
+                true
+            }
+            Some(since) if now.duration_since(since) >= confirm => {
+                tracing::warn!("the empty app list is confirmed: removing every route");
+                self.set_held_empty_list(None);
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    fn set_held_empty_list(&mut self, since: Option<Instant>) {
+        if since.is_some() != self.held_empty_list.is_some() {
+            let shown = since.map(|_| SystemTime::now());
+            self.read_status
+                .send_modify(|status| status.held_empty_list_since = shown);
+        }
+        if since.is_none() {
+            self.confirm_at = None;
+        }
+        self.held_empty_list = since;
     }
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.
