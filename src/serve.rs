@@ -22,6 +22,7 @@ use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 use crate::tls::{CertStore, SharedCerts};
 
 mod certs;
+mod empty_list;
 mod health;
 mod listeners;
 mod source;
@@ -258,14 +259,14 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         cert_reloads_tx,
         stop.clone(),
     ));
+    let empty_list = empty_list::EmptyListGuard::new(reader.empty_list_confirm());
     let control = Control {
         metrics: metrics.clone(),
         certs,
         app_cert_files,
         pipeline: Some(Pipeline::new(options.model.clone(), options.build.clone())),
         reader,
-        held_empty_list: None,
-        confirm_at: None,
+        empty_list,
         last_body: None,
         snapshot: None,
         options,
@@ -319,10 +320,8 @@ struct Control {
     snapshot: Option<AppsSnapshot>,
     /// Whether the last read failed (log once per state change, not per poll).
     failing: bool,
-    /// When an empty app list was first held back.
-    held_empty_list: Option<Instant>,
-    /// When to read again to confirm a held empty list (once).
-    confirm_at: Option<Instant>,
+    /// Holds back an empty app list until a later read confirms it.
+    empty_list: empty_list::EmptyListGuard,
     read_status: watch::Sender<ReadStatus>,
     generation: watch::Sender<u64>,
     refreshes: watch::Sender<u64>,
@@ -348,7 +347,7 @@ impl Control {
         let mut retry: Option<(Instant, u32)> = None;
         loop {
             let retry_at = retry.map(|(at, _)| at);
-            let confirm_at = self.confirm_at;
+            let confirm_at = self.empty_list.confirm_at().map(|at| at.into_std());
             let everything = Pending {
                 all: true,
                 ..Pending::default()
@@ -366,7 +365,7 @@ impl Control {
                 }
                 () = sleep_until_some(retry_at) => (false, everything),
                 () = sleep_until_some(confirm_at) => {
-                    self.confirm_at = None;
+                    self.empty_list.take_confirm();
                     (false, everything)
                 }
                 () = rebuild.notified() => {
@@ -419,26 +418,43 @@ impl Control {
         if !forced && self.last_body.as_ref() == Some(&body) {
             self.set_failing(None);
             // The list being served again: nothing is held any more.
-            self.set_held_empty_list(None);
+            self.empty_list.release();
+            self.show_held_empty_list();
             return Some(true);
         }
         // Tens of megabytes of JSON take a while: off the async workers.
         let parsing = body.clone();
-        let parsed = tokio::task::spawn_blocking(move || marathon::parse_apps(&parsing)).await;
+        let parsed = offload(body.len() >= OFFLOAD_BYTES, move || {
+            marathon::parse_apps(&parsing)
+        })
+        .await;
         let snapshot = match parsed {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(err)) => {
+            Some(Ok(snapshot)) => snapshot,
+            Some(Err(err)) => {
                 self.set_failing(Some(&err.to_string()));
                 return Some(false);
             }
-            Err(join) => {
-                self.set_failing(Some(&format!("parsing the apps failed: {join}")));
-                return Some(false);
-            }
+            // The runtime is shutting down.
+            None => return None,
         };
         self.set_failing(None);
-        if self.hold_empty_list(&snapshot) {
-            return Some(true);
+        let serving = self.snapshot.as_ref().map_or(0, |s| s.apps.len());
+        let verdict = self.empty_list.judge(snapshot.apps.len(), serving);
+        self.show_held_empty_list();
+        match verdict {
+            empty_list::Verdict::Hold { first: true } => {
+                tracing::warn!(
+                    confirm_after_s = self.empty_list.confirm_after().as_secs_f64(),
+                    "Marathon listed no apps: keeping the current routes until a later read confirms it"
+                );
+                self.metrics.snapshots_held.inc();
+                return Some(true);
+            }
+            empty_list::Verdict::Hold { first: false } => return Some(true),
+            empty_list::Verdict::Apply if snapshot.apps.is_empty() && serving > 0 => {
+                tracing::warn!("the empty app list is confirmed: removing every route");
+            }
+            empty_list::Verdict::Apply => {}
         }
         self.last_body = Some(body);
         self.publish(snapshot, None).await;
@@ -501,17 +517,16 @@ impl Control {
         // The model and the table are CPU work (seconds for tens of thousands of apps): on a
         // blocking thread, with the replaced snapshot dropped there too.
         let replaced = self.snapshot.take();
-        let built = tokio::task::spawn_blocking(move || {
+        let big = snapshot.apps.len() >= OFFLOAD_APPS;
+        let built = offload(big, move || {
             drop(replaced);
             let table = pipeline.build(&snapshot, agents, changed.as_ref());
             (pipeline, table, snapshot)
         })
         .await;
-        let (pipeline, table, snapshot) = match built {
-            Ok(built) => built,
-            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            // The runtime is shutting down.
-            Err(_) => return,
+        // `None`: the runtime is shutting down.
+        let Some((pipeline, table, snapshot)) = built else {
+            return;
         };
         self.pipeline = Some(pipeline);
         self.metrics
@@ -537,52 +552,16 @@ impl Control {
         let _ = self.generation.send(generation);
     }
 
-    /// The mass-removal guard (reliability matrix E8): Marathon answering with no apps at all
-    /// right after a list with apps is more often a Marathon restarting or losing its state
-    /// than an operator deleting everything. Such a list is held (the last table keeps
-    /// serving, one warning, `switchyard_snapshots_held_total`, `/stats`) until a full read at
-    /// least `empty_list_confirm` later still has no apps; that read applies it. Whether to
-    /// hold `snapshot` back now.
-    fn hold_empty_list(&mut self, snapshot: &AppsSnapshot) -> bool {
-        let Some(confirm) = self.reader.empty_list_confirm() else {
-            return false;
-        };
-        let serving_apps = self.snapshot.as_ref().is_some_and(|s| !s.apps.is_empty());
-        if !(snapshot.apps.is_empty() && serving_apps) {
-            self.set_held_empty_list(None);
-            return false;
-        }
-        let now = Instant::now();
-        match self.held_empty_list {
-            None => {
-                tracing::warn!(
-                    confirm_after_s = confirm.as_secs_f64(),
-                    "Marathon listed no apps: keeping the current routes until a later read confirms it"
-                );
-                self.metrics.snapshots_held.inc();
-                self.confirm_at = Some(now + confirm);
-                self.set_held_empty_list(Some(now));
-                true
+    /// Shows a held empty list in the read status (`/stats`) while it is held.
+    fn show_held_empty_list(&mut self) {
+        let holding = self.empty_list.is_holding();
+        self.read_status.send_if_modified(|status| {
+            if status.held_empty_list_since.is_some() == holding {
+                return false;
             }
-            Some(since) if now.duration_since(since) >= confirm => {
-                tracing::warn!("the empty app list is confirmed: removing every route");
-                self.set_held_empty_list(None);
-                false
-            }
-            Some(_) => true,
-        }
-    }
-
-    fn set_held_empty_list(&mut self, since: Option<Instant>) {
-        if since.is_some() != self.held_empty_list.is_some() {
-            let shown = since.map(|_| SystemTime::now());
-            self.read_status
-                .send_modify(|status| status.held_empty_list_since = shown);
-        }
-        if since.is_none() {
-            self.confirm_at = None;
-        }
-        self.held_empty_list = since;
+            status.held_empty_list_since = holding.then(SystemTime::now);
+            true
+        });
     }
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.
@@ -628,6 +607,27 @@ impl Control {
         if drained.is_err() {
             tracing::warn!("drain timeout: closing the connections still open");
         }
+    }
+}
+
+/// Documents and app lists at least this big are parsed and built on the blocking pool;
+/// smaller ones take less time than the hop there and back.
+const OFFLOAD_BYTES: usize = 256 * 1024;
+const OFFLOAD_APPS: usize = 200;
+
+/// Runs CPU-heavy `work` on the blocking pool when it is `big`, so that it never stalls the
+/// proxy's async workers; small work runs here. `None` when the runtime is shutting down.
+async fn offload<R: Send + 'static>(
+    big: bool,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    if !big {
+        return Some(work());
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Some(done),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => None,
     }
 }
 
