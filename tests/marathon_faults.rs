@@ -462,3 +462,59 @@ async fn e12_started_with_every_marathon_down_it_is_not_ready_until_one_answers(
     handle.shutdown().await;
     sim.shutdown().await;
 }
+
+/// E2: a leader election (every Marathon answers 503 "Could not determine the current leader"
+/// and drops its streams): the table is kept and keeps serving, the failure is exposed, and a
+/// change made during the election is routed once a leader is back.
+#[tokio::test]
+async fn e2_an_election_keeps_the_table_and_changes_made_during_it_are_routed_after() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let sim = simulator(2).await;
+    sim.put_app(web_app());
+    let task_a = sim
+        .start_task("/web", TaskSpec::running("127.0.0.1", vec![a.port()]))
+        .unwrap();
+    let handle = start(source(sim.urls())).await;
+    guarded("the first table", handle.wait_generation(1)).await;
+    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let generation = handle.generation();
+    let url = format!("http://{}/", handle.http_addr.unwrap());
+    let c = client();
+
+    sim.set_election(true);
+    guarded(
+        "the stream to drop",
+        handle.wait_stream(|s| s.connected.is_none()),
+    )
+    .await;
+    // Changed during the election: the event is lost with the stream.
+    sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![b.port()]))
+        .unwrap();
+    assert!(sim.kill_task(&task_a));
+    let refreshes = handle.refreshes();
+    handle.reload();
+    guarded(
+        "a read during the election",
+        handle.wait_refreshes(refreshes + 1),
+    )
+    .await;
+    let error = handle.read_status().error.unwrap_or_default();
+    assert!(error.contains("503"), "{error}");
+    assert_eq!(handle.generation(), generation, "a 503 built a table");
+    for _ in 0..5 {
+        assert_eq!(get(&c, &url, HOST).await.1, "a", "the last table serves");
+    }
+
+    sim.set_election(false);
+    guarded("the change routed after the election", async {
+        while web_ports(&handle) != vec![b.port()] {
+            let g = handle.generation();
+            handle.wait_generation(g + 1).await;
+        }
+    })
+    .await;
+    assert_eq!(get(&c, &url, HOST).await.1, "b");
+    assert!(handle.read_status().error.is_none());
+    handle.shutdown().await;
+    sim.shutdown().await;
+}
