@@ -6,6 +6,8 @@
 # and how the admin health check answered while the list was processed.
 #
 #   scripts/huge-apps.sh [APPS] [TASKS]      (builds target/release/switchyard first)
+#   HEALTH_CHECKS=0 scripts/huge-apps.sh      apps without Marathon health checks (no active
+#                                             checker per endpoint)
 set -euo pipefail
 
 APPS=${1:-20000}
@@ -13,6 +15,9 @@ TASKS=${2:-3}
 cd "$(dirname "$0")/.."
 cargo build --release --locked --bin switchyard >/dev/null
 BIN=target/release/switchyard
+# Each app has a service port, and the balancer listens on every one (as Marathon-LB's HAProxy
+# does): 20,000 listeners need the descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 WORK=$(mktemp -d)
 PID=
 cleanup() {
@@ -21,9 +26,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 - "$WORK" "$APPS" "$TASKS" <<'EOF'
+python3 - "$WORK" "$APPS" "$TASKS" "${HEALTH_CHECKS:-1}" <<'EOF'
 import json, sys
-work, n, tasks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, n, tasks, checks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] != "0"
 
 def app(i, tasks):
     app_id = f"/huge/group-{i // 100:03d}/app-{i:05d}"
@@ -39,9 +44,10 @@ def app(i, tasks):
             "forcePullImage": False, "privileged": False, "parameters": []},
             "portMappings": [{"containerPort": 8080, "hostPort": 0, "servicePort": 10000 + i % 50000,
                               "protocol": "tcp", "name": "http", "labels": {}}]},
-        "healthChecks": [{"gracePeriodSeconds": 300, "intervalSeconds": 60, "maxConsecutiveFailures": 3,
+        "healthChecks": [] if not checks else [{"gracePeriodSeconds": 300, "intervalSeconds": 60, "maxConsecutiveFailures": 3,
                           "portIndex": 0, "timeoutSeconds": 20, "delaySeconds": 15,
                           "protocol": "MESOS_HTTP", "path": "/health", "ipProtocol": "IPv4"}],
+        "networks": [{"mode": "container/bridge"}],
         "readinessChecks": [], "dependencies": [],
         "upgradeStrategy": {"minimumHealthCapacity": 1, "maximumOverCapacity": 1},
         "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": f"app-{i}.huge.example.com",
@@ -99,20 +105,24 @@ END=$(date +%s.%N)
 METRICS=$(curl -s "http://127.0.0.1:$ADMIN/metrics")
 BUILD_SUM=$(awk '/^switchyard_routing_table_build_seconds_sum/ {print $2}' <<<"$METRICS")
 ENDPOINTS=$(awk '/^switchyard_endpoints\{state="up"\}/ {print $2}' <<<"$METRICS")
+LISTENERS=$(ls "/proc/$PID/fd" | wc -l)
+echo "metric series in /metrics: $(grep -vc '^#' <<<"$METRICS")"
+echo "log lines: $(wc -l <"$WORK/log"); the first ones:"; head -3 "$WORK/log" | cut -c1-240
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 RSS_AFTER=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 
-python3 - "$SIZE" "$START" "$END" "$BUILD_SUM" "$HWM" "$RSS_BEFORE" "$RSS_AFTER" "$ENDPOINTS" "$WORK/health" "$APPS" "$TASKS" <<'EOF'
+python3 - "$SIZE" "$START" "$END" "$BUILD_SUM" "$HWM" "$RSS_BEFORE" "$RSS_AFTER" "$ENDPOINTS" "$WORK/health" "$APPS" "$TASKS" "$LISTENERS" <<'EOF'
 import sys
-size, start, end, build, hwm, before, after, endpoints, health, apps, tasks = sys.argv[1:]
+size, start, end, build, hwm, before, after, endpoints, health, apps, tasks, fds = sys.argv[1:]
 checks = [line.split() for line in open(health) if line.strip()]
 times = sorted(float(t) for _, t in checks)
 bad = sum(1 for code, _ in checks if code != "200")
 p = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1e3 if times else float("nan")
 print(f"document: {apps} apps x {tasks} tasks, {int(size) / 1e6:.1f} MB")
 print(f"SIGHUP -> new table served: {float(end) - float(start):.2f} s "
-      f"(table build incl. model: {float(build):.2f} s; read + parse: the rest)")
-print(f"endpoints up: {endpoints}")
+      f"(model + table build: {float(build):.2f} s; file read, JSON parse and opening the "
+      f"service-port listeners: the rest)")
+print(f"endpoints up: {endpoints}; open file descriptors (listeners included): {fds}")
 print(f"peak RSS (VmHWM): {int(hwm) / 1024:.0f} MiB; RSS before {int(before) / 1024:.0f} MiB, "
       f"after {int(after) / 1024:.0f} MiB")
 print(f"/healthz during processing: {len(checks)} checks, {bad} not 200, "

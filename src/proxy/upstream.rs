@@ -61,17 +61,25 @@ pub async fn send(
                 endpoint.mark_ok();
                 return Attempt::Response(response, conn);
             }
-            // The pooled connection closed before our request went out: the request is
-            // intact, so open a fresh connection and send it there.
             Ok(Err(mut err)) => match (err.take_message(), replay) {
-                (Some(unsent), _) => unsent,
+                // The pooled connection closed before our request went out: the request is
+                // intact, so open a fresh connection and send it there.
+                (Some(unsent), _) if reused => unsent,
+                // A fresh connection that closed at once: try another endpoint.
+                (Some(unsent), _) => {
+                    let source = err.into_error();
+                    return Attempt::NotSent(unsent, ProxyError::Upstream { addr, source });
+                }
                 (None, Some(again)) if closed_before_answering(err.error()) => {
                     tracing::debug!(endpoint = %addr, error = %err.error(), "reused connection was closed; sending again on a new one");
                     again
                 }
                 (None, _) => {
-                    endpoint.record_failure(Failure::Response);
+                    // A client's broken request body is not the endpoint's fault.
                     let source = err.into_error();
+                    if !(source.is_user() || source.is_body_write_aborted()) {
+                        endpoint.record_failure(Failure::Response);
+                    }
                     return Attempt::Failed(ProxyError::Upstream { addr, source });
                 }
             },
