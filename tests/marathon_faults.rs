@@ -365,7 +365,11 @@ async fn e9_health_flapping_is_coalesced_and_costs_no_request() {
         .unwrap();
     assert!(sim.set_task_health(&steady_task, true));
     assert!(sim.set_task_health(&flapping_task, true));
-    let handle = start(source(sim.urls())).await;
+    // A long stall timeout: on a loaded machine a late heartbeat must not reconnect the
+    // stream (and lose events) in the middle of the flapping.
+    let mut source = source(sim.urls());
+    source.stream.stall = Duration::from_secs(10);
+    let handle = start(source).await;
     guarded("both tasks routed", async {
         while web_ports(&handle).len() < 2 {
             let g = handle.generation();
@@ -402,7 +406,7 @@ async fn e9_health_flapping_is_coalesced_and_costs_no_request() {
     }
     // Healthy again at the end (the last flap is i = 19: alive).
     guarded(
-        "every health event",
+        "the health events",
         handle.wait_stream(|s| s.events >= events + u64::from(FLAPS)),
     )
     .await;
