@@ -228,6 +228,8 @@ pub struct Metrics {
     pub source_errors: IntCounter,
     pub last_sync: IntGauge,
     pub logins: IntGauge,
+    pub endpoint_ejections: IntCounter,
+    pub snapshots_held: IntCounter,
     /// Handles by backend name, kept across tables.
     by_backend: Mutex<HashMap<Box<str>, Arc<BackendMetrics>>>,
 }
@@ -333,6 +335,14 @@ impl Metrics {
             logins: register!(IntGauge::with_opts(opts(
                 "dcos_logins",
                 "Successful DC/OS service-account logins since start."
+            ))),
+            endpoint_ejections: register!(IntCounter::with_opts(opts(
+                "endpoint_ejections_total",
+                "Endpoints taken out of rotation by passive health (failures in a row)."
+            ))),
+            snapshots_held: register!(IntCounter::with_opts(opts(
+                "snapshots_held_total",
+                "App lists not applied because they would remove every route (waiting for a confirming read)."
             ))),
             by_backend: Mutex::new(HashMap::new()),
             registry,

@@ -35,12 +35,16 @@ struct LastBuild {
 
 impl Pipeline {
     pub fn new(model: ModelOptions, build: BuildOptions) -> Pipeline {
+        let registry = match &build.metrics {
+            Some(metrics) => Registry::with_ejections(metrics.endpoint_ejections.clone()),
+            None => Registry::default(),
+        };
         Pipeline {
             model,
             build,
             resolver: AgentResolver::default(),
             health: HealthMemory::default(),
-            registry: Registry::default(),
+            registry,
             generation: 0,
             last: None,
         }
@@ -48,22 +52,42 @@ impl Pipeline {
 
     /// Builds the next table from a snapshot. Apps that failed to parse become problems.
     pub async fn rebuild(&mut self, snapshot: &AppsSnapshot) -> RoutingTable {
-        let agents = self.resolver.resolve(&snapshot.apps).await;
-        let catalog = model::catalog(&snapshot.apps, &self.model, &agents, &mut self.health);
-        let patchable = snapshot.apps.iter().all(model::patchable);
-        self.finish(snapshot, catalog, agents, patchable)
+        let agents = self.resolve(snapshot).await;
+        self.build(snapshot, agents, None)
     }
 
-    /// Builds the next table when only the apps in `changed` differ from the last snapshot:
-    /// only they go through the model again. Falls back to [`Pipeline::rebuild`] whenever that
-    /// could give a different table (an agent's address changed, a deployment group or an
-    /// auto-assigned service port is involved).
+    /// Like [`Pipeline::rebuild`] when only the apps in `changed` differ from the last
+    /// snapshot.
     pub async fn rebuild_changed(
         &mut self,
         snapshot: &AppsSnapshot,
         changed: &BTreeSet<String>,
     ) -> RoutingTable {
-        let agents = self.resolver.resolve(&snapshot.apps).await;
+        let agents = self.resolve(snapshot).await;
+        self.build(snapshot, agents, Some(changed))
+    }
+
+    /// The agents' addresses the snapshot needs (the only part of a rebuild that waits on I/O).
+    pub async fn resolve(&mut self, snapshot: &AppsSnapshot) -> AgentAddrs {
+        self.resolver.resolve(&snapshot.apps).await
+    }
+
+    /// The CPU-bound part of a rebuild, model and table: serve mode runs it on a blocking
+    /// thread, so that a list of tens of thousands of apps never stalls the proxy's workers.
+    /// With `changed`, only those apps go through the model again; it falls back to a full
+    /// build whenever that could give a different table (an agent's address changed, a
+    /// deployment group or an auto-assigned service port is involved).
+    pub fn build(
+        &mut self,
+        snapshot: &AppsSnapshot,
+        agents: AgentAddrs,
+        changed: Option<&BTreeSet<String>>,
+    ) -> RoutingTable {
+        let Some(changed) = changed else {
+            let catalog = model::catalog(&snapshot.apps, &self.model, &agents, &mut self.health);
+            let patchable = snapshot.apps.iter().all(model::patchable);
+            return self.finish(snapshot, catalog, agents, patchable);
+        };
         let new_apps_patchable = snapshot
             .apps
             .iter()
@@ -73,12 +97,7 @@ impl Pipeline {
             Some(last) if last.patchable && last.agents == agents && new_apps_patchable => {
                 last.catalog
             }
-            _ => {
-                let catalog =
-                    model::catalog(&snapshot.apps, &self.model, &agents, &mut self.health);
-                let patchable = snapshot.apps.iter().all(model::patchable);
-                return self.finish(snapshot, catalog, agents, patchable);
-            }
+            _ => return self.build(snapshot, agents, None),
         };
         let catalog = model::catalog_patch(
             &previous,

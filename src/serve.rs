@@ -22,6 +22,7 @@ use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 use crate::tls::{CertStore, SharedCerts};
 
 mod certs;
+mod empty_list;
 mod health;
 mod listeners;
 mod source;
@@ -55,6 +56,8 @@ pub struct ReadStatus {
     pub last_success: Option<SystemTime>,
     /// Why the last read failed, while reads fail.
     pub error: Option<String>,
+    /// Since when an empty app list is held back (not served) until a later read confirms it.
+    pub held_empty_list_since: Option<SystemTime>,
 }
 
 /// The fixed listeners, bound by the caller.
@@ -172,13 +175,14 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     }
     let certs = cert_store.shared.clone();
     let table = SharedTable::new(RoutingTable::default());
+    let connections = Connections::new(options.proxy.max_connections);
     let ctx = Arc::new(ProxyContext {
         table: table.clone(),
         config: options.proxy.clone(),
         unrouted: metrics.backend("unrouted"),
         metrics: metrics.clone(),
+        tunnels: connections.tracker.clone(),
     });
-    let connections = Connections::new(options.proxy.max_connections);
     let http_addr = match &listeners.http {
         Some(listener) => Some(listener.local_addr()?),
         None => None,
@@ -255,12 +259,14 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         cert_reloads_tx,
         stop.clone(),
     ));
+    let empty_list = empty_list::EmptyListGuard::new(reader.empty_list_confirm());
     let control = Control {
         metrics: metrics.clone(),
         certs,
         app_cert_files,
-        pipeline: Pipeline::new(options.model.clone(), options.build.clone()),
+        pipeline: Some(Pipeline::new(options.model.clone(), options.build.clone())),
         reader,
+        empty_list,
         last_body: None,
         snapshot: None,
         options,
@@ -300,7 +306,8 @@ struct Control {
     /// The certificate files apps name, for the certificate watcher.
     app_cert_files: watch::Sender<BTreeSet<std::path::PathBuf>>,
     options: ServeOptions,
-    pipeline: Pipeline,
+    /// Out (on a blocking thread) while a table is being built.
+    pipeline: Option<Pipeline>,
     ctx: Arc<ProxyContext>,
     connections: Connections,
     /// Open service-port listeners and the token that stops each.
@@ -313,6 +320,8 @@ struct Control {
     snapshot: Option<AppsSnapshot>,
     /// Whether the last read failed (log once per state change, not per poll).
     failing: bool,
+    /// Holds back an empty app list until a later read confirms it.
+    empty_list: empty_list::EmptyListGuard,
     read_status: watch::Sender<ReadStatus>,
     generation: watch::Sender<u64>,
     refreshes: watch::Sender<u64>,
@@ -338,6 +347,7 @@ impl Control {
         let mut retry: Option<(Instant, u32)> = None;
         loop {
             let retry_at = retry.map(|(at, _)| at);
+            let confirm_at = self.empty_list.confirm_at().map(|at| at.into_std());
             let everything = Pending {
                 all: true,
                 ..Pending::default()
@@ -354,6 +364,10 @@ impl Control {
                     (false, changed.take())
                 }
                 () = sleep_until_some(retry_at) => (false, everything),
+                () = sleep_until_some(confirm_at) => {
+                    self.empty_list.take_confirm();
+                    (false, everything)
+                }
                 () = rebuild.notified() => {
                     // Marathon-LB's SIGUSR1: a new table from what was last read.
                     if let Some(snapshot) = self.snapshot.take() {
@@ -403,16 +417,45 @@ impl Control {
         };
         if !forced && self.last_body.as_ref() == Some(&body) {
             self.set_failing(None);
+            // The list being served again: nothing is held any more.
+            self.empty_list.release();
+            self.show_held_empty_list();
             return Some(true);
         }
-        let snapshot = match marathon::parse_apps(&body) {
-            Ok(snapshot) => snapshot,
-            Err(err) => {
+        // Tens of megabytes of JSON take a while: off the async workers.
+        let parsing = body.clone();
+        let parsed = offload(body.len() >= OFFLOAD_BYTES, move || {
+            marathon::parse_apps(&parsing)
+        })
+        .await;
+        let snapshot = match parsed {
+            Some(Ok(snapshot)) => snapshot,
+            Some(Err(err)) => {
                 self.set_failing(Some(&err.to_string()));
                 return Some(false);
             }
+            // The runtime is shutting down.
+            None => return None,
         };
         self.set_failing(None);
+        let serving = self.snapshot.as_ref().map_or(0, |s| s.apps.len());
+        let verdict = self.empty_list.judge(snapshot.apps.len(), serving);
+        self.show_held_empty_list();
+        match verdict {
+            empty_list::Verdict::Hold { first: true } => {
+                tracing::warn!(
+                    confirm_after_s = self.empty_list.confirm_after().as_secs_f64(),
+                    "Marathon listed no apps: keeping the current routes until a later read confirms it"
+                );
+                self.metrics.snapshots_held.inc();
+                return Some(true);
+            }
+            empty_list::Verdict::Hold { first: false } => return Some(true),
+            empty_list::Verdict::Apply if snapshot.apps.is_empty() && serving > 0 => {
+                tracing::warn!("the empty app list is confirmed: removing every route");
+            }
+            empty_list::Verdict::Apply => {}
+        }
         self.last_body = Some(body);
         self.publish(snapshot, None).await;
         Some(true)
@@ -466,10 +509,26 @@ impl Control {
     /// when given), serves it, and reconciles listeners and checkers.
     async fn publish(&mut self, snapshot: AppsSnapshot, changed: Option<&BTreeSet<String>>) {
         let started = Instant::now();
-        let table = match changed {
-            Some(changed) => self.pipeline.rebuild_changed(&snapshot, changed).await,
-            None => self.pipeline.rebuild(&snapshot).await,
+        let Some(mut pipeline) = self.pipeline.take() else {
+            return;
         };
+        let agents = pipeline.resolve(&snapshot).await;
+        let changed = changed.cloned();
+        // The model and the table are CPU work (seconds for tens of thousands of apps): on a
+        // blocking thread, with the replaced snapshot dropped there too.
+        let replaced = self.snapshot.take();
+        let big = snapshot.apps.len() >= OFFLOAD_APPS;
+        let built = offload(big, move || {
+            drop(replaced);
+            let table = pipeline.build(&snapshot, agents, changed.as_ref());
+            (pipeline, table, snapshot)
+        })
+        .await;
+        // `None`: the runtime is shutting down.
+        let Some((pipeline, table, snapshot)) = built else {
+            return;
+        };
+        self.pipeline = Some(pipeline);
         self.metrics
             .table_build_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -491,6 +550,18 @@ impl Control {
             .await;
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
+    }
+
+    /// Shows a held empty list in the read status (`/stats`) while it is held.
+    fn show_held_empty_list(&mut self) {
+        let holding = self.empty_list.is_holding();
+        self.read_status.send_if_modified(|status| {
+            if status.held_empty_list_since.is_some() == holding {
+                return false;
+            }
+            status.held_empty_list_since = holding.then(SystemTime::now);
+            true
+        });
     }
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.
@@ -536,6 +607,27 @@ impl Control {
         if drained.is_err() {
             tracing::warn!("drain timeout: closing the connections still open");
         }
+    }
+}
+
+/// Documents and app lists at least this big are parsed and built on the blocking pool;
+/// smaller ones take less time than the hop there and back.
+const OFFLOAD_BYTES: usize = 256 * 1024;
+const OFFLOAD_APPS: usize = 200;
+
+/// Runs CPU-heavy `work` on the blocking pool when it is `big`, so that it never stalls the
+/// proxy's async workers; small work runs here. `None` when the runtime is shutting down.
+async fn offload<R: Send + 'static>(
+    big: bool,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    if !big {
+        return Some(work());
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Some(done),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => None,
     }
 }
 

@@ -92,6 +92,16 @@ impl Running {
         field.trim_start_matches("http=").to_owned()
     }
 
+    /// The admin listener's address from the start-up line.
+    fn admin_addr(&mut self) -> String {
+        let line = self.wait_for("switchyard serving");
+        let field = line
+            .split_whitespace()
+            .find(|w| w.starts_with("admin="))
+            .unwrap();
+        field.trim_start_matches("admin=").to_owned()
+    }
+
     fn stop(mut self) -> Vec<String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -173,17 +183,112 @@ async fn a_service_account_from_the_environment_logs_in_and_stays_secret() {
     assert_eq!(sim.stats().logins, 1);
 
     // Even at debug level, nothing secret is logged: not the key, not the token, not the
-    // service-login JWT.
+    // service-login JWT. Nor does any admin endpoint or error body show one.
     let token = sim.last_headers("/v2/apps").unwrap()["authorization"]
         .to_str()
         .unwrap()
         .trim_start_matches("token=")
         .to_owned();
+    let admin = running.admin_addr();
+    let shown = everything_shown(&admin, &http).await;
     let logs = running.stop().join("\n");
     let key_body = KEY.lines().nth(1).unwrap();
-    assert!(!logs.contains(key_body), "the private key was logged");
-    assert!(!logs.contains(&token), "the token was logged");
-    assert!(!logs.contains("eyJ"), "a JWT was logged:\n{logs}");
+    for (what, text) in [("the logs", &logs), ("an endpoint", &shown)] {
+        assert!(!text.contains(key_body), "the private key is in {what}");
+        assert!(!text.contains(&token), "the token is in {what}");
+        assert!(!text.contains("eyJ"), "a JWT is in {what}:\n{text}");
+    }
+    sim.shutdown().await;
+}
+
+/// Every admin endpoint's answer (the status page, its JSON, Marathon-LB's endpoints,
+/// metrics) and the proxy's error bodies, as one text.
+async fn everything_shown(admin: &str, http: &str) -> String {
+    let c = client();
+    let mut shown = String::new();
+    for path in [
+        "/",
+        "/stats",
+        "/routes",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/generation",
+        "/_haproxy_getconfig",
+        "/_haproxy_getvhostmap",
+        "/_haproxy_getappmap",
+        "/no-such-page",
+    ] {
+        let response = c.get(format!("http://{admin}{path}")).send().await.unwrap();
+        shown += &response.text().await.unwrap();
+    }
+    for host in ["web.example.com", "unknown.example.com"] {
+        let response = c
+            .get(format!("http://{http}/"))
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        shown += &format!("{:?}", response.headers());
+        shown += &response.text().await.unwrap();
+    }
+    assert!(
+        shown.contains("switchyard_requests_total"),
+        "the endpoints answered: {shown}"
+    );
+    shown
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_credentials_from_a_file_never_show_in_logs_or_endpoints() {
+    use base64::Engine as _;
+    let backend = Backend::start("web").await;
+    let password = "s3cret-Pa55word";
+    let sim = Simulator::start(SimulatorOptions {
+        auth: SimAuth::Basic {
+            user: "lb".into(),
+            password: password.into(),
+        },
+        ..SimulatorOptions::default()
+    })
+    .await
+    .unwrap();
+    sim.put_app(web_app());
+    sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![backend.port()]));
+    let dir = tempfile::tempdir().unwrap();
+    let url = sim.urls()[0].clone();
+    let encoded =
+        |pass: &str| base64::engine::general_purpose::STANDARD.encode(format!("lb:{pass}"));
+    // A right password (served) and a wrong one (refused: errors on show).
+    for (pass, served) in [(password, true), ("wr0ng-Pa55word", false)] {
+        let file = dir.path().join(format!("credential-{served}"));
+        std::fs::write(&file, format!("lb:{pass}\n")).unwrap();
+        let mut running = Running::start(
+            &[
+                "--marathon",
+                &url,
+                "--marathon-auth-credential-file",
+                file.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let http = running.http_addr();
+        let admin = running.admin_addr();
+        if served {
+            running.wait_for("routing table published");
+        } else {
+            running.wait_for("cannot read the apps");
+        }
+        let shown = everything_shown(&admin, &http).await;
+        let logs = running.stop().join("\n");
+        for (what, text) in [("the logs", &logs), ("an endpoint", &shown)] {
+            assert!(!text.contains(pass), "the password is in {what}:\n{text}");
+            assert!(
+                !text.contains(&encoded(pass)),
+                "the encoded credentials are in {what}"
+            );
+        }
+    }
     sim.shutdown().await;
 }
 

@@ -16,6 +16,8 @@ pub struct Stats {
     /// When the source was last read successfully (Unix milliseconds).
     pub last_sync_unix_ms: Option<u64>,
     pub read_error: Option<String>,
+    /// Set while an empty app list is held back for confirmation (Unix milliseconds).
+    pub held_empty_list_since_unix_ms: Option<u64>,
     pub backends: Vec<BackendStats>,
 }
 
@@ -74,6 +76,10 @@ impl Stats {
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_millis() as u64),
             read_error: read.error.clone(),
+            held_empty_list_since_unix_ms: read
+                .held_empty_list_since
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_millis() as u64),
             backends,
         }
     }

@@ -11,9 +11,22 @@ use crossbeam_queue::ArrayQueue;
 
 /// Idle upstream connections kept per endpoint.
 const IDLE_CONNECTIONS: usize = 64;
-/// First passive-health back-off after a failed connect; doubles per failure up to the cap.
+/// First passive-health back-off after an ejection; doubles per further failure up to the cap.
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// Failures in a row after a connection was made (no answer in time, a reset before the
+/// response, an unparsable response) that eject the endpoint. One slow request must not;
+/// a refused or timed-out connect is unambiguous and ejects at once.
+pub const EJECT_AFTER: u32 = 3;
+
+/// What went wrong with one attempt, for passive health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The connect was refused or timed out.
+    Connect,
+    /// Connected, but no usable response: a timeout, a reset, a broken response.
+    Response,
+}
 
 /// The runtime side of one endpoint. Every field is atomic or lock-free: it is read and written
 /// on the request path.
@@ -26,6 +39,9 @@ pub struct EndpointState<C> {
     consecutive_failures: AtomicU32,
     /// Set by the active health check while the endpoint fails it.
     check_failed: AtomicBool,
+    /// Counts passive ejections (`switchyard_endpoint_ejections_total`); shared by every state
+    /// of a registry.
+    ejections: Option<prometheus::IntCounter>,
     /// Idle pooled connections to this endpoint, allocated on first use: a table of tens of
     /// thousands of endpoints must not pay for pools nobody sends to.
     /// Boxed: the queue's cache-padded head and tail would make every state ~300 bytes, and a
@@ -34,13 +50,14 @@ pub struct EndpointState<C> {
 }
 
 impl<C> EndpointState<C> {
-    fn new(addr: SocketAddr) -> EndpointState<C> {
+    fn new(addr: SocketAddr, ejections: Option<prometheus::IntCounter>) -> EndpointState<C> {
         EndpointState {
             addr,
             in_flight: AtomicUsize::new(0),
             down_until_ms: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             check_failed: AtomicBool::new(false),
+            ejections,
             idle: OnceLock::new(),
         }
     }
@@ -78,12 +95,30 @@ impl<C> EndpointState<C> {
 
     /// A connect failed: skip the endpoint for a back-off that grows with each failure.
     pub fn mark_failed(&self) {
-        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+        self.record_failure(Failure::Connect);
+    }
+
+    /// Passive health: a connect failure ejects the endpoint at once, response failures after
+    /// [`EJECT_AFTER`] in a row. While failures go on (the first request after a back-off
+    /// fails again), each one ejects again for a longer back-off.
+    pub fn record_failure(&self, failure: Failure) {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failure == Failure::Response && failures < EJECT_AFTER {
+            return;
+        }
         let backoff = BACKOFF_BASE
-            .saturating_mul(1 << failures.min(4))
+            .saturating_mul(1 << (failures - 1).min(4))
             .min(BACKOFF_CAP);
-        let until = now_ms() + backoff.as_millis() as u64;
-        self.down_until_ms.store(until, Ordering::Relaxed);
+        let now = now_ms();
+        let was_down = self
+            .down_until_ms
+            .swap(now + backoff.as_millis() as u64, Ordering::Relaxed);
+        if was_down <= now {
+            if let Some(ejections) = &self.ejections {
+                ejections.inc();
+            }
+            tracing::warn!(endpoint = %self.addr, failures, backoff_ms = backoff.as_millis() as u64, "endpoint ejected after failures");
+        }
     }
 
     /// A connect or response succeeded.
@@ -110,6 +145,7 @@ impl<C> Drop for InFlight<C> {
 #[derive(Debug)]
 pub struct EndpointRegistry<C> {
     states: Mutex<Registered<C>>,
+    ejections: Option<prometheus::IntCounter>,
 }
 
 /// Each state with the number of the last build that asked for it.
@@ -126,18 +162,30 @@ impl<C> Default for EndpointRegistry<C> {
                 build: 0,
                 states: HashMap::default(),
             }),
+            ejections: None,
         }
     }
 }
 
 impl<C> EndpointRegistry<C> {
+    /// A registry whose endpoints count their passive ejections in `ejections`.
+    pub fn with_ejections(ejections: prometheus::IntCounter) -> Self {
+        EndpointRegistry {
+            ejections: Some(ejections),
+            ..EndpointRegistry::default()
+        }
+    }
+
     /// Starts handing out states for one table build: one lock for the whole build. When the
     /// build ends, addresses it did not ask for are forgotten (requests still holding them keep
     /// them alive).
     pub fn build(&self) -> RegistryBuild<'_, C> {
         let mut registered = self.states.lock().unwrap_or_else(|p| p.into_inner());
         registered.build += 1;
-        RegistryBuild { registered }
+        RegistryBuild {
+            registered,
+            ejections: self.ejections.clone(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -156,17 +204,19 @@ impl<C> EndpointRegistry<C> {
 /// The registry during one table build.
 pub struct RegistryBuild<'r, C> {
     registered: MutexGuard<'r, Registered<C>>,
+    ejections: Option<prometheus::IntCounter>,
 }
 
 impl<C> RegistryBuild<'_, C> {
     /// The state for an address: the one the previous table had, or a new one.
     pub fn state(&mut self, addr: SocketAddr) -> Arc<EndpointState<C>> {
         let build = self.registered.build;
+        let ejections = &self.ejections;
         let (state, seen) = self
             .registered
             .states
             .entry(addr)
-            .or_insert_with(|| (Arc::new(EndpointState::new(addr)), build));
+            .or_insert_with(|| (Arc::new(EndpointState::new(addr, ejections.clone())), build));
         *seen = build;
         state.clone()
     }
@@ -209,11 +259,36 @@ mod tests {
 
     #[test]
     fn failures_back_off_and_success_clears() {
-        let state: EndpointState<()> = EndpointState::new("127.0.0.1:1".parse().unwrap());
+        let state: EndpointState<()> = EndpointState::new("127.0.0.1:1".parse().unwrap(), None);
         assert!(!state.is_down());
         state.mark_failed();
         assert!(state.is_down());
         state.mark_ok();
         assert!(!state.is_down());
+    }
+
+    #[test]
+    fn response_failures_eject_after_several_in_a_row_and_are_counted() {
+        let ejections = prometheus::IntCounter::new("e", "e").unwrap();
+        let state: EndpointState<()> =
+            EndpointState::new("127.0.0.1:1".parse().unwrap(), Some(ejections.clone()));
+        for _ in 1..EJECT_AFTER {
+            state.record_failure(Failure::Response);
+            assert!(!state.is_down(), "fewer than EJECT_AFTER failures");
+        }
+        state.mark_ok();
+        for _ in 1..EJECT_AFTER {
+            state.record_failure(Failure::Response);
+        }
+        assert!(!state.is_down(), "a success in between resets the count");
+        state.record_failure(Failure::Response);
+        assert!(state.is_down());
+        assert_eq!(ejections.get(), 1);
+        state.record_failure(Failure::Response);
+        assert_eq!(
+            ejections.get(),
+            1,
+            "already out: a longer back-off, not a new ejection"
+        );
     }
 }

@@ -128,6 +128,7 @@ impl MarathonFollow {
             },
             resync: seconds("resync-interval", self.resync_interval, false)?,
             min_refresh_interval: seconds("min-refresh-interval", self.min_refresh_interval, true)?,
+            empty_list_confirm: MarathonSource::EMPTY_LIST_CONFIRM,
         };
         Ok((source, poll))
     }

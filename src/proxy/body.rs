@@ -110,13 +110,25 @@ impl Body for ProxyBody {
 /// A client's request body on its way upstream, counted into the backend's request-bytes
 /// counter as it passes (no copy).
 pub struct RequestBody {
-    body: Incoming,
+    /// `None`: empty (a bodiless request sent again after a keep-alive race).
+    body: Option<Incoming>,
     bytes: prometheus::IntCounter,
 }
 
 impl RequestBody {
     pub fn new(body: Incoming, bytes: prometheus::IntCounter) -> RequestBody {
-        RequestBody { body, bytes }
+        RequestBody {
+            body: Some(body),
+            bytes,
+        }
+    }
+
+    /// An empty body counted into the same counter.
+    pub fn empty(&self) -> RequestBody {
+        RequestBody {
+            body: None,
+            bytes: self.bytes.clone(),
+        }
     }
 }
 
@@ -129,7 +141,10 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        let Some(body) = &mut this.body else {
+            return Poll::Ready(None);
+        };
+        let frame = Pin::new(body).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &frame {
             if let Some(data) = frame.data_ref() {
                 this.bytes.inc_by(data.len() as u64);
@@ -139,10 +154,12 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.body.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        self.body
+            .as_ref()
+            .map_or(SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

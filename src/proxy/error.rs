@@ -26,6 +26,8 @@ pub enum ProxyError {
         #[source]
         source: hyper::Error,
     },
+    #[error("upstream {0} sent a response with ambiguous framing: {1}")]
+    InvalidResponse(std::net::SocketAddr, &'static str),
     #[error("upstream {0} did not answer in time")]
     UpstreamTimeout(std::net::SocketAddr),
     #[error("bad request: {0}")]
@@ -38,7 +40,9 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute | ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. } | ProxyError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect { .. }
+            | ProxyError::Upstream { .. }
+            | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }

@@ -385,7 +385,7 @@ fn tunnel(
     };
     let upstream_upgrade = hyper::upgrade::on(&mut response);
     let idle = ctx.config.tunnel_timeout;
-    tokio::spawn(async move {
+    ctx.tunnels.spawn(async move {
         let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
             return;
         };

@@ -74,6 +74,9 @@ pub struct ProxyContext {
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// Requests that found no backend (no route, bad request) are counted here.
     pub unrouted: std::sync::Arc<crate::metrics::BackendMetrics>,
+    /// Upgraded tunnels (WebSocket) outlive their HTTP connection: tracked, so that a
+    /// stopping balancer lets them run until the drain deadline, like TCP-mode connections.
+    pub tunnels: tokio_util::task::TaskTracker,
 }
 
 /// Which kind of listener a request arrived on.

@@ -1,17 +1,20 @@
 //! Upstream HTTP/1.1 connections: a lock-free idle pool per endpoint (carried across table
 //! swaps with the endpoint's state), connect with a timeout, and a send that hands the request
-//! back when it was never sent, so that it can be retried on another endpoint.
+//! back when it was never sent, so that it can be retried on another endpoint. Responses with
+//! ambiguous framing are refused (502) and their connection closed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{header, Request, Response};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::RequestBody;
 use super::error::ProxyError;
+use crate::balance::state::Failure;
 use crate::balance::{Endpoint, UpstreamConn};
 
 /// What happened to one attempt.
@@ -25,6 +28,11 @@ pub enum Attempt {
 }
 
 /// Sends `request` to `endpoint`, on a pooled connection when one is idle, else a new one.
+///
+/// A pooled connection the backend closed while it sat idle (its close and our request
+/// crossed) fails before any response byte: a bodiless request is then sent once more on a
+/// fresh connection, since the backend cannot have acted on it. Timeouts, resets and broken
+/// responses count toward the endpoint's passive ejection.
 pub async fn send(
     endpoint: &Arc<Endpoint>,
     mut request: Request<RequestBody>,
@@ -32,40 +40,109 @@ pub async fn send(
     response_timeout: Duration,
 ) -> Attempt {
     let addr = endpoint.addr;
-    let mut conn = match pooled(endpoint) {
-        Some(conn) => conn,
+    let (mut conn, mut reused) = match pooled(endpoint) {
+        Some(conn) => (conn, true),
         None => match connect(endpoint, connect_timeout).await {
-            Ok(conn) => conn,
+            Ok(conn) => (conn, false),
             Err(err) => return Attempt::NotSent(request, err),
         },
     };
     loop {
+        let replay = if reused { replayable(&request) } else { None };
         let sent = tokio::time::timeout(response_timeout, conn.try_send_request(request)).await;
-        match sent {
+        request = match sent {
             Ok(Ok(response)) => {
+                if let Err(why) = check_framing(response.headers()) {
+                    endpoint.record_failure(Failure::Response);
+                    // Dropping the response and the sender closes the connection: whatever
+                    // follows on it is never read as another response.
+                    return Attempt::Failed(ProxyError::InvalidResponse(addr, why));
+                }
                 endpoint.mark_ok();
                 return Attempt::Response(response, conn);
             }
-            Ok(Err(mut err)) => match err.take_message() {
-                // The pooled connection closed before our request went out (a keep-alive
-                // race): the request is intact, so open a fresh connection and send it there.
-                Some(unsent) => {
-                    request = unsent;
-                    conn = match connect(endpoint, connect_timeout).await {
-                        Ok(conn) => conn,
-                        Err(err) => return Attempt::NotSent(request, err),
-                    };
+            Ok(Err(mut err)) => match (err.take_message(), replay) {
+                // The pooled connection closed before our request went out: the request is
+                // intact, so open a fresh connection and send it there.
+                (Some(unsent), _) if reused => unsent,
+                // A fresh connection that closed at once: try another endpoint.
+                (Some(unsent), _) => {
+                    let source = err.into_error();
+                    return Attempt::NotSent(unsent, ProxyError::Upstream { addr, source });
                 }
-                None => {
-                    return Attempt::Failed(ProxyError::Upstream {
-                        addr,
-                        source: err.into_error(),
-                    })
+                (None, Some(again)) if closed_before_answering(err.error()) => {
+                    tracing::debug!(endpoint = %addr, error = %err.error(), "reused connection was closed; sending again on a new one");
+                    again
+                }
+                (None, _) => {
+                    // A client's broken request body is not the endpoint's fault.
+                    let source = err.into_error();
+                    if !(source.is_user() || source.is_body_write_aborted()) {
+                        endpoint.record_failure(Failure::Response);
+                    }
+                    return Attempt::Failed(ProxyError::Upstream { addr, source });
                 }
             },
-            Err(_) => return Attempt::Failed(ProxyError::UpstreamTimeout(addr)),
-        }
+            Err(_) => {
+                endpoint.record_failure(Failure::Response);
+                return Attempt::Failed(ProxyError::UpstreamTimeout(addr));
+            }
+        };
+        conn = match connect(endpoint, connect_timeout).await {
+            Ok(conn) => conn,
+            Err(err) => return Attempt::NotSent(request, err),
+        };
+        reused = false;
     }
+}
+
+/// A copy of a request that has no body, to send again if its reused connection turns out to
+/// be closed (one header-map copy; only for reused connections).
+fn replayable(request: &Request<RequestBody>) -> Option<Request<RequestBody>> {
+    if !request.body().is_end_stream() {
+        return None;
+    }
+    let mut again = Request::new(request.body().empty());
+    *again.method_mut() = request.method().clone();
+    *again.uri_mut() = request.uri().clone();
+    *again.version_mut() = request.version();
+    *again.headers_mut() = request.headers().clone();
+    Some(again)
+}
+
+/// Whether the connection ended before the upstream sent anything back: EOF or a reset while
+/// writing the request or waiting for the head. A parse error means it did answer.
+fn closed_before_answering(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            );
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Rejects responses whose length is ambiguous (RFC 9112 §6.3): a proxy that picked one
+/// reading could be desynchronised from the backend, and the connection must not be reused.
+/// hyper refuses differing Content-Lengths and unparsable ones itself.
+fn check_framing(headers: &http::HeaderMap) -> Result<(), &'static str> {
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    let first = lengths.next();
+    if lengths.next().is_some() || first.is_some_and(|v| v.as_bytes().contains(&b',')) {
+        return Err("more than one Content-Length");
+    }
+    if first.is_some() && headers.contains_key(header::TRANSFER_ENCODING) {
+        return Err("both Content-Length and Transfer-Encoding");
+    }
+    Ok(())
 }
 
 /// Puts a connection back for the next request to this endpoint. A connection still busy with

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -50,25 +51,39 @@ impl HealthCheckers {
             }
             keep
         });
-        for (key, state) in wanted {
-            if self.running.contains_key(&key) {
-                continue;
-            }
+        let new: Vec<_> = wanted
+            .into_iter()
+            .filter(|(key, _)| !self.running.contains_key(key))
+            .collect();
+        let spread = new.len() > PROBE_AT_ONCE;
+        let count = new.len() as u32;
+        for (i, (key, state)) in new.into_iter().enumerate() {
+            // Many new checkers (a first table of thousands of endpoints) start spread over
+            // their interval, not all probing in the same instant.
+            let first = match spread {
+                true => key.2.interval / count * i as u32,
+                false => Duration::ZERO,
+            };
             let stop = shutdown.child_token();
-            tokio::spawn(check_loop(key.1, key.2.clone(), state, stop.clone()));
+            tokio::spawn(check_loop(key.1, key.2.clone(), state, first, stop.clone()));
             self.running.insert(key, stop);
         }
     }
 }
 
+/// New checkers that may all probe at once; beyond this, first probes are spread.
+const PROBE_AT_ONCE: usize = 256;
+
 async fn check_loop(
     probe: SocketAddr,
     check: ActiveCheck,
     state: Arc<Endpoint>,
+    first: Duration,
     stop: CancellationToken,
 ) {
     let (mut failures, mut passes) = (0u32, 0u32);
-    let mut tick = tokio::time::interval(check.interval);
+    let start = tokio::time::Instant::now() + first;
+    let mut tick = tokio::time::interval_at(start, check.interval);
     loop {
         tokio::select! {
             _ = tick.tick() => {}

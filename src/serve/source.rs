@@ -14,6 +14,8 @@ use crate::marathon::{
 };
 
 /// Where the apps come from.
+// Made once at start and held by the control loop: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Source {
     /// A file, re-read when its size or modification time changes (checked every
@@ -38,9 +40,15 @@ pub struct MarathonSource {
     /// one refetch per this interval (see [`RefreshLimiter`]), so a burst of events costs a
     /// handful of fetches.
     pub min_refresh_interval: Duration,
+    /// An app list with no apps right after one with apps is held, not served, until a read
+    /// at least this much later confirms it (see `Control::hold_empty_list`).
+    pub empty_list_confirm: Duration,
 }
 
 impl MarathonSource {
+    /// The default wait before an empty app list is believed.
+    pub const EMPTY_LIST_CONFIRM: Duration = Duration::from_secs(2);
+
     /// Event-stream mode with Marathon-LB's timings.
     pub fn new(client: MarathonConfig) -> MarathonSource {
         MarathonSource {
@@ -49,6 +57,7 @@ impl MarathonSource {
             stream: StreamOptions::default(),
             resync: Duration::from_secs(300),
             min_refresh_interval: Duration::from_millis(250),
+            empty_list_confirm: MarathonSource::EMPTY_LIST_CONFIRM,
         }
     }
 }
@@ -88,6 +97,15 @@ impl Reader {
         match &self.source {
             Source::Marathon(m) => m.min_refresh_interval,
             Source::File(_) => Duration::ZERO,
+        }
+    }
+
+    /// How long an empty app list is held before a confirming read may apply it; `None` for a
+    /// file (the operator's own edit is applied as written).
+    pub(super) fn empty_list_confirm(&self) -> Option<Duration> {
+        match &self.source {
+            Source::Marathon(m) => Some(m.empty_list_confirm),
+            Source::File(_) => None,
         }
     }
 

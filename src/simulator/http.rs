@@ -218,6 +218,10 @@ fn faulty(shared: &Shared, document: serde_json::Value, key: &str) -> Option<Rep
         AppsFault::Garbage => Reply::Full(garbage(format!("{{\"{key}\": [ {{"))),
         AppsFault::WrongTyped => Reply::Full(garbage(format!("{{\"{key}\": {{\"x\": 1}}}}"))),
         AppsFault::Truncated => Reply::Truncated(Response::json(200, &document)),
+        AppsFault::Empty if key == "apps" => {
+            Reply::Full(Response::json(200, &json!({ "apps": [] })))
+        }
+        AppsFault::Empty => Reply::Full(Response::message(404, "App does not exist")),
     })
 }
 

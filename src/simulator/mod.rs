@@ -101,6 +101,9 @@ pub enum AppsFault {
     Truncated,
     /// 200 with `{"apps": {"x": 1}}`.
     WrongTyped,
+    /// 200 with `{"apps": []}` (as a Marathon that lost its state answers); a single app is
+    /// then a 404.
+    Empty,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
