@@ -46,13 +46,15 @@ for target in $targets; do
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
     # The last status line ("#N DONE cov: .. corp: 123/45Kb ...") holds the corpus size.
     corpus=$(grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
+    # Seconds actually fuzzed: less than asked when the target stopped at a failure.
+    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o '[0-9]* second' | cut -d' ' -f1 | tail -1)
     crashes=$(( $(ls "artifacts/$target" | wc -l) - before ))
     if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
         failed=1
         echo "!! $target failed (exit $status); see fuzz/$log and fuzz/artifacts/$target/" >&2
         grep -m3 -E 'panicked|ERROR: libFuzzer|SUMMARY' "$log" >&2 || true
     fi
-    rows+=("$(printf '%-16s %8s %12s %8s %12s %8s' "$target" "$seconds" "${runs:-?}" "${rate:-?}" "${corpus:-?}" "$crashes")")
+    rows+=("$(printf '%-16s %8s %12s %8s %12s %8s' "$target" "${ran:-stopped}" "${runs:-?}" "${rate:-?}" "${corpus:-?}" "$crashes")")
 done
 
 printf '%-16s %8s %12s %8s %12s %8s\n' target seconds runs exec/s corpus crashes
