@@ -164,7 +164,7 @@ pub async fn run(
 
 /// Serves one HTTP connection (HTTP/1.1, or HTTP/2 by prior knowledge or ALPN) until it ends;
 /// on shutdown it closes after the request in flight.
-async fn serve_http<I>(
+pub async fn serve_http<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
     ctx: Arc<ProxyContext>,
@@ -230,7 +230,7 @@ impl Drop for OpenConnection {
 }
 
 /// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, with explicit limits.
-fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
+pub fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
     let config = &ctx.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
