@@ -12,6 +12,8 @@ use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
 use super::error::status_response;
+use subtle::ConstantTimeEq;
+
 use crate::model::labels::BasicAuth;
 
 /// The last `Authorization` header value that passed, per backend.
@@ -25,14 +27,16 @@ pub async fn allowed(auth: &BasicAuth, cache: &VerifiedCache, headers: &HeaderMa
     if cache
         .load()
         .as_deref()
-        .is_some_and(|ok| **ok == *value.as_bytes())
+        .is_some_and(|ok| bool::from(ok.ct_eq(value.as_bytes())))
     {
         return true;
     }
     let Some((user, password)) = decode(value) else {
         return false;
     };
-    if user != *auth.user {
+    // Constant time, like the cache check above and crypt's own comparison: how much of a
+    // guess matched must not show in how long the answer takes.
+    if !bool::from(user.as_bytes().ct_eq(auth.user.as_bytes())) {
         return false;
     }
     let hash = auth.hash.to_string();
