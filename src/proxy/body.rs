@@ -107,35 +107,68 @@ impl Body for ProxyBody {
     }
 }
 
+/// Why a client's request body did not arrive whole. Carried through the upstream client's
+/// error so that the answer is the client's fault (400/408), never a 502.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBodyError {
+    #[error("request body stalled for {0:?}")]
+    Timeout(Duration),
+    #[error("reading the request body failed: {0}")]
+    Read(#[source] hyper::Error),
+}
+
 /// A client's request body on its way upstream, counted into the backend's request-bytes
-/// counter as it passes (no copy).
+/// counter as it passes (no copy). A body that makes no progress for `timeout` ends in
+/// [`ClientBodyError::Timeout`], which aborts the upstream request.
 pub struct RequestBody {
     body: Incoming,
     bytes: prometheus::IntCounter,
+    timeout: Duration,
+    /// Armed only once the body has to wait for the client: bodiless requests allocate nothing.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl RequestBody {
-    pub fn new(body: Incoming, bytes: prometheus::IntCounter) -> RequestBody {
-        RequestBody { body, bytes }
+    pub fn new(body: Incoming, bytes: prometheus::IntCounter, timeout: Duration) -> RequestBody {
+        RequestBody {
+            body,
+            bytes,
+            timeout,
+            timer: None,
+        }
     }
 }
 
 impl Body for RequestBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ClientBodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         let this = self.get_mut();
-        let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &frame {
-            if let Some(data) = frame.data_ref() {
-                this.bytes.inc_by(data.len() as u64);
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some(timer) = &mut this.timer {
+                    timer.as_mut().reset(Instant::now() + this.timeout);
+                }
+                if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+                    this.bytes.inc_by(data.map_or(0, |d| d.len() as u64));
+                }
+                Poll::Ready(frame.map(|f| f.map_err(ClientBodyError::Read)))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(ClientBodyError::Timeout(timeout)))),
+                    Poll::Pending => Poll::Pending,
+                }
             }
         }
-        frame
     }
 
     fn is_end_stream(&self) -> bool {

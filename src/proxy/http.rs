@@ -53,6 +53,7 @@ async fn proxy(
     sni: Option<Arc<str>>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    super::validate::request(&request)?;
     let host = match request_host(&request)? {
         // HTTP/1.0 and HTTP/2 may name no host: on TLS, the handshake's name stands in.
         None => sni.and_then(|name| HeaderValue::from_str(&name).ok()),
@@ -148,7 +149,16 @@ async fn forward(
     } else {
         None
     };
-    let mut upstream_request = rewrite_request(request, backend, frontend, host, client, upgrade)?;
+    let body_timeout = ctx.config.client_body_timeout;
+    let mut upstream_request = rewrite_request(
+        request,
+        backend,
+        frontend,
+        host,
+        client,
+        upgrade,
+        body_timeout,
+    )?;
 
     let mut tried = [usize::MAX; MAX_ATTEMPTS];
     let mut last_error = ProxyError::NoEndpoint;
@@ -289,9 +299,10 @@ fn rewrite_request(
     host: Option<HeaderValue>,
     client: SocketAddr,
     upgrade: bool,
+    body_timeout: std::time::Duration,
 ) -> Result<Request<RequestBody>, ProxyError> {
     let (mut parts, body) = request.into_parts();
-    let body = RequestBody::new(body, backend.metrics.bytes_in.clone());
+    let body = RequestBody::new(body, backend.metrics.bytes_in.clone(), body_timeout);
     if let Some(prefix) = &backend.labels().proxypass_path {
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let stripped = match path_and_query.strip_prefix(prefix.as_str()) {
