@@ -91,7 +91,11 @@ pub struct Activity {
     waiting_on_client: AtomicUsize,
     /// Milliseconds since `started` of the last time a response body moved.
     last_progress: AtomicU64,
+    /// Since when (ms) a write to the client's socket has been blocked; `NOT_BLOCKED` if not.
+    write_blocked_since: AtomicU64,
 }
+
+const NOT_BLOCKED: u64 = u64::MAX;
 
 /// Why a watchdog ended a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +114,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             waiting_on_client: AtomicUsize::new(0),
             last_progress: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(NOT_BLOCKED),
         })
     }
 
@@ -155,14 +160,93 @@ impl Activity {
                 }
                 next = next.min(due);
             }
-            // Nothing pending: look again within the shorter timeout.
-            let wait = if next == u64::MAX {
-                idle_ms.min(send_ms)
-            } else {
-                next - now
-            };
+            let blocked = self.write_blocked_since.load(Ordering::Acquire);
+            if blocked != NOT_BLOCKED {
+                let due = blocked.saturating_add(send_ms);
+                if now >= due {
+                    return Verdict::SendStalled;
+                }
+                next = next.min(due);
+            }
+            // A request may start (or a write block) while we sleep: look again at least four
+            // times per shorter timeout, so a verdict comes at most a quarter late.
+            let tick = idle_ms.min(send_ms) / 4;
+            let wait = next.saturating_sub(now).min(tick);
             tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
         }
+    }
+
+    fn write_blocked(&self, blocked: bool) {
+        let since = &self.write_blocked_since;
+        if !blocked {
+            since.store(NOT_BLOCKED, Ordering::Release);
+        } else if since.load(Ordering::Relaxed) == NOT_BLOCKED {
+            since.store(self.now_ms(), Ordering::Release);
+        }
+    }
+}
+
+/// The client's side of a connection, telling its [`Activity`] when writes block (a client
+/// that stops reading: HTTP/1 slow read, or HTTP/2 below the window).
+pub struct WatchedIo<I> {
+    io: I,
+    activity: Arc<Activity>,
+}
+
+impl<I> WatchedIo<I> {
+    pub fn new(io: I, activity: Arc<Activity>) -> WatchedIo<I> {
+        WatchedIo { io, activity }
+    }
+
+    fn note<T>(&self, poll: Poll<T>) -> Poll<T> {
+        self.activity.write_blocked(poll.is_pending());
+        poll
+    }
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for WatchedIo<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for WatchedIo<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.note(poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.note(poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.note(poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -208,7 +292,10 @@ pub struct Tracked<B> {
 }
 
 impl<B> Tracked<B> {
-    pub fn new(body: B, guard: RequestGuard) -> Tracked<B> {
+    /// The response is handed to hyper: until hyper asks for the body, it is the client's
+    /// turn (an HTTP/2 client whose window is shut never lets hyper ask).
+    pub fn new(body: B, mut guard: RequestGuard) -> Tracked<B> {
+        guard.moved(true);
         Tracked { body, guard }
     }
 }

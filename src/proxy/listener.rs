@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::limits::{Activity, PerIp, Tracked, Verdict};
+use super::limits::{Activity, PerIp, Tracked, Verdict, WatchedIo};
 use super::{http, tcp, Frontend, ProxyContext};
 
 /// What a listener speaks.
@@ -73,15 +73,6 @@ pub async fn run(
     let closed = ClosedCounters::new(&ctx.metrics);
     let max_per_ip = ctx.config.max_connections_per_ip;
     loop {
-        // Waiting for a permit first leaves excess clients in the kernel's backlog.
-        let permit = tokio::select! {
-            permit = connections.permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            () = stop.cancelled() => return,
-            () = connections.shutdown.cancelled() => return,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
@@ -113,6 +104,20 @@ pub async fn run(
             closed.per_ip_limit.inc();
             tracing::debug!(%peer, "closed: too many connections from this address");
             continue;
+        };
+        // At the cap, this accepted client waits (unread) for a slot and the rest stay in the
+        // kernel's backlog. The permit is taken after accept so that a listener waiting for
+        // clients holds no slot.
+        let permit = match connections.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => tokio::select! {
+                permit = connections.permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                () = stop.cancelled() => return,
+                () = connections.shutdown.cancelled() => return,
+            },
         };
         let ctx = ctx.clone();
         let open = OpenConnection::new(&open);
@@ -211,16 +216,24 @@ async fn serve_http<I>(
             Ok::<_, std::convert::Infallible>(response.map(|body| Tracked::new(body, guard)))
         }
     });
+    let io = WatchedIo::new(io, activity.clone());
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     let watchdog = activity.watch(idle, send);
     tokio::pin!(watchdog);
+    // How long a polite close may take: unbounded on shutdown (the drain timeout bounds it),
+    // one more idle period after an idle GOAWAY (HTTP/2 waits for a PING answer before it
+    // closes, which a hostile client never sends).
+    let mut grace = Duration::MAX;
     tokio::select! {
         _ = connection.as_mut() => return,
         () = shutdown.cancelled() => {}
         verdict = watchdog.as_mut() => match verdict {
             // HTTP/1 closes itself at the header timeout; this is for HTTP/2 with no streams.
-            Verdict::Idle => closed.idle.inc(),
+            Verdict::Idle => {
+                closed.idle.inc();
+                grace = idle;
+            }
             Verdict::SendStalled => {
                 closed.send_stalled.inc();
                 tracing::debug!(%peer, "closed: the client stopped taking its response");
@@ -239,6 +252,14 @@ async fn serve_http<I>(
     tokio::select! {
         _ = connection => {}
         () = stalled => {}
+        () = sleep_or_forever(grace) => {}
+    }
+}
+
+async fn sleep_or_forever(duration: Duration) {
+    match tokio::time::Instant::now().checked_add(duration) {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -14,6 +14,12 @@ pub fn request<B>(request: &Request<B>) -> Result<(), ProxyError> {
         // A reverse proxy is not a forward proxy: a CONNECT tunnel would reach anything.
         return Err(ProxyError::BadRequest("CONNECT is not proxied"));
     }
+    if let Some(authority) = request.uri().authority() {
+        // HTTP/2 `:authority` or an absolute-form target: routed by, so held to Host's rules.
+        if !is_host(authority.as_str().as_bytes()) {
+            return Err(ProxyError::BadRequest("authority is not a host[:port]"));
+        }
+    }
     for host in request.headers().get_all(header::HOST) {
         if !is_host(host.as_bytes()) {
             return Err(ProxyError::BadRequest("Host is not a host[:port]"));

@@ -59,6 +59,7 @@ impl Recorder {
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 r.log.lock().unwrap().accepted += 1;
+                r.changed.notify_waiters();
                 let (r, big) = (r.clone(), big.clone());
                 tokio::spawn(async move { r.connection(stream, &big).await });
             }
