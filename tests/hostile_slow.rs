@@ -116,6 +116,41 @@ async fn slow_headers_and_a_stalled_body_are_cut_off_and_the_upstream_request_ab
         })
         .await;
 
+    // A dribbled body (R-U-D-Y: a byte every 100 ms, far below 1 KiB per window) is cut too.
+    let mut dribble = TcpStream::connect(addr).await.unwrap();
+    dribble
+        .write_all(b"POST /v/dribble HTTP/1.1\r\nHost: open.test\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while started.elapsed() < timeout * 4 {
+        // The attacker's pace, not synchronisation: one byte, then wait for an answer a while.
+        if dribble.write_all(b"x").await.is_err() {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(100), dribble.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&chunk[..n]),
+            Err(_) => {}
+        }
+    }
+    let (rest, _) = read_until_closed(&mut dribble, Duration::from_secs(5)).await;
+    answer.extend(rest);
+    let took = started.elapsed();
+    assert_eq!(
+        statuses(&answer),
+        [408],
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(took < timeout * 2 + Duration::from_secs(2), "{took:?}");
+    println!("dribbled body: 408 and closed after {took:.2?}");
+    recorder
+        .wait_for("the third aborted upstream request", |log| log.aborted == 3)
+        .await;
+
     // A body that keeps coming is not cut off, however long it takes in total.
     let mut steady = TcpStream::connect(addr).await.unwrap();
     steady

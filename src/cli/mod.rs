@@ -170,7 +170,8 @@ pub struct LimitFlags {
     /// Reading a request's headers, and a keep-alive connection's idle time.
     #[arg(long, default_value_t = 10.0)]
     pub header_timeout: f64,
-    /// A request body with no progress this long: 408, and the upstream request is aborted.
+    /// A request body bringing less than 1 KiB in this long (stalled or dribbled): 408, and
+    /// the upstream request is aborted.
     #[arg(long, default_value_t = 15.0)]
     pub client_body_timeout: f64,
     /// A response the client does not take (stops reading; HTTP/2 window never opened) this

@@ -117,15 +117,23 @@ pub enum ClientBodyError {
     Read(#[source] hyper::Error),
 }
 
+/// Least a request body must bring in every `client_body_timeout` window once it has had to
+/// wait for the client: a body dribbled a few bytes at a time (R-U-D-Y) is cut like a stalled
+/// one, while any real upload moves far more.
+pub const MIN_BODY_BYTES_PER_WINDOW: u64 = 1024;
+
 /// A client's request body on its way upstream, counted into the backend's request-bytes
-/// counter as it passes (no copy). A body that makes no progress for `timeout` ends in
-/// [`ClientBodyError::Timeout`], which aborts the upstream request.
+/// counter as it passes (no copy). Once it has had to wait for the client, it must bring
+/// [`MIN_BODY_BYTES_PER_WINDOW`] per `timeout`, else it ends in [`ClientBodyError::Timeout`],
+/// which aborts the upstream request.
 pub struct RequestBody {
     body: Incoming,
     bytes: prometheus::IntCounter,
     timeout: Duration,
     /// Armed only once the body has to wait for the client: bodiless requests allocate nothing.
     timer: Option<Pin<Box<Sleep>>>,
+    /// Bytes received in the current window.
+    window_bytes: u64,
 }
 
 impl RequestBody {
@@ -135,7 +143,20 @@ impl RequestBody {
             bytes,
             timeout,
             timer: None,
+            window_bytes: 0,
         }
+    }
+
+    /// At the end of a window: start the next one if this one brought enough.
+    fn next_window(&mut self) -> Result<(), ClientBodyError> {
+        if self.window_bytes < MIN_BODY_BYTES_PER_WINDOW {
+            return Err(ClientBodyError::Timeout(self.timeout));
+        }
+        self.window_bytes = 0;
+        if let Some(timer) = &mut self.timer {
+            timer.as_mut().reset(Instant::now() + self.timeout);
+        }
+        Ok(())
     }
 }
 
@@ -148,24 +169,36 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                if let Some(timer) = &mut this.timer {
-                    timer.as_mut().reset(Instant::now() + this.timeout);
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(frame) => {
+                    if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
+                    {
+                        let len = data.map_or(0, |d| d.len() as u64);
+                        this.bytes.inc_by(len);
+                        this.window_bytes += len;
+                    }
+                    if this.timer.as_ref().is_some_and(|t| t.is_elapsed()) && frame.is_some() {
+                        if let Err(err) = this.next_window() {
+                            return Poll::Ready(Some(Err(err)));
+                        }
+                    }
+                    return Poll::Ready(frame.map(|f| f.map_err(ClientBodyError::Read)));
                 }
-                if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
-                    this.bytes.inc_by(data.map_or(0, |d| d.len() as u64));
-                }
-                Poll::Ready(frame.map(|f| f.map_err(ClientBodyError::Read)))
-            }
-            Poll::Pending => {
-                let timeout = this.timeout;
-                let timer = this
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(ClientBodyError::Timeout(timeout)))),
-                    Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    let timeout = this.timeout;
+                    let timer = this
+                        .timer
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    match timer.as_mut().poll(cx) {
+                        // The window is over: cut, or start the next and wait on it.
+                        Poll::Ready(()) => {
+                            if let Err(err) = this.next_window() {
+                                return Poll::Ready(Some(Err(err)));
+                            }
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    }
                 }
             }
         }

@@ -40,8 +40,8 @@ pub struct ProxyConfig {
     /// Reading a request's headers, and a keep-alive connection's idle time before the next
     /// request (10 s).
     pub header_timeout: Duration,
-    /// A request body that makes no progress this long ends in 408 and the upstream request is
-    /// aborted (slow POST, R-U-D-Y).
+    /// A request body that brings less than 1 KiB in this long (once it has had to wait for
+    /// the client) ends in 408 and the upstream request is aborted (stalled or dribbled POST).
     pub client_body_timeout: Duration,
     /// A response the client does not accept (it stops reading, or an HTTP/2 client never
     /// opens its window) for this long: the connection is closed (slow read).
