@@ -50,6 +50,9 @@ http {
         listen 127.0.0.1:$NGINX_PORT;
         root $WORK/www;
         error_page 405 =200 /index.html;
+        # Reads the whole request body (proxy buffering) before answering, so that a slow
+        # body reaches the balancer's body timeout instead of an early 405.
+        location /upload { proxy_pass http://127.0.0.1:$NGINX_PORT/index.html; }
     }
 }
 CONF
@@ -142,7 +145,7 @@ URL="http://127.0.0.1:$HTTP/"
 EXTRA_FLAGS=(--max-connections-per-ip 100000)
 start_balancer
 attack b1_slow_headers -H -c 1000 -r 200 -i 3 -l "$LENGTH" -u "$URL" -p 3
-attack b2_slow_body -B -c 500 -r 100 -i 2 -s 100000 -l "$LENGTH" -t POST -u "$URL" -p 3
+attack b2_slow_body -B -c 500 -r 100 -i 2 -s 100000 -l "$LENGTH" -t POST -u "${URL}upload" -p 3
 attack b3_slow_read -X -c 500 -r 100 -w 1 -y 2 -n 3 -z 1 -k 3 -l "$LENGTH" -u "$URL" -p 3
 echo "   upstream/client timeouts: $(curl -s "http://127.0.0.1:$ADMIN/metrics" | grep -E '^switchyard_client_connections_closed_total' | tr '\n' ' ')"
 kill "$BAL_PID"; wait "$BAL_PID" 2>/dev/null || true
