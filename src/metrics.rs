@@ -213,6 +213,7 @@ pub struct Metrics {
     families: Arc<BackendFamilies>,
     pub connections: IntGaugeVec,
     pub tcp_connections: IntCounterVec,
+    pub connections_closed: IntCounterVec,
     pub tls_handshakes: IntCounter,
     pub tls_handshake_failures: IntCounter,
     pub table_generation: IntGauge,
@@ -264,6 +265,13 @@ impl Metrics {
                     "TCP-mode connections accepted, by service port."
                 ),
                 &["port"]
+            )),
+            connections_closed: register!(IntCounterVec::new(
+                opts(
+                    "client_connections_closed_total",
+                    "Client connections the proxy closed: per_ip_limit (at accept), idle (no request for the header timeout), send_stalled (the client stopped taking its response)."
+                ),
+                &["reason"]
             )),
             tls_handshakes: register!(IntCounter::with_opts(opts(
                 "tls_handshakes_total",

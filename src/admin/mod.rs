@@ -48,7 +48,11 @@ pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationTok
             accepted = listener.accept() => accepted,
             () = stop.cancelled() => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors (EMFILE): back off instead of spinning on accept.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| answer(request, state.clone()));

@@ -174,6 +174,14 @@ pub struct LimitFlags {
     /// Reading a request's headers, and a keep-alive connection's idle time.
     #[arg(long, default_value_t = 10.0)]
     pub header_timeout: f64,
+    /// A request body bringing less than 1 KiB in this long (stalled or dribbled): 408, and
+    /// the upstream request is aborted.
+    #[arg(long, default_value_t = 15.0)]
+    pub client_body_timeout: f64,
+    /// A response the client does not take (stops reading; HTTP/2 window never opened) this
+    /// long: the connection is closed.
+    #[arg(long, default_value_t = 30.0)]
+    pub client_send_timeout: f64,
     /// A WebSocket or TCP-mode connection with no traffic either way.
     #[arg(long, default_value_t = 3600.0)]
     pub tunnel_timeout: f64,
@@ -183,6 +191,9 @@ pub struct LimitFlags {
     /// Client connections open at once, all listeners together.
     #[arg(long, default_value_t = 50_000)]
     pub max_connections: usize,
+    /// Client connections open at once from one IP address; more are closed at accept.
+    #[arg(long, default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
     /// Largest request head, in bytes.
     #[arg(long, default_value_t = 65_536)]
     pub max_header_bytes: usize,
@@ -206,6 +217,9 @@ impl LimitFlags {
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".to_owned());
         }
+        if self.max_connections_per_ip == 0 {
+            return Err("--max-connections-per-ip must be at least 1".to_owned());
+        }
         if !(1024..=1 << 24).contains(&self.max_header_bytes) {
             return Err("--max-header-bytes must be between 1024 and 16777216".to_owned());
         }
@@ -213,9 +227,12 @@ impl LimitFlags {
             connect_timeout: seconds("connect-timeout", self.connect_timeout)?,
             server_timeout: seconds("server-timeout", self.server_timeout)?,
             header_timeout: seconds("header-timeout", self.header_timeout)?,
+            client_body_timeout: seconds("client-body-timeout", self.client_body_timeout)?,
+            client_send_timeout: seconds("client-send-timeout", self.client_send_timeout)?,
             tunnel_timeout: seconds("tunnel-timeout", self.tunnel_timeout)?,
             drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             max_header_bytes: self.max_header_bytes,
             access_log: self.access_log,
             ..ProxyConfig::default()

@@ -4,6 +4,8 @@ use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
 
+use super::body::ClientBodyError;
+
 /// Why a request could not be proxied. Messages are for logs; clients get [`ProxyError::status`]
 /// and a short body that names no internals.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +42,12 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute | ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
-            ProxyError::Connect { .. }
-            | ProxyError::Upstream { .. }
-            | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
+            ProxyError::Upstream { source, .. } => match client_body_error(source) {
+                Some(ClientBodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
+                Some(ClientBodyError::Read(_)) => StatusCode::BAD_REQUEST,
+                None => StatusCode::BAD_GATEWAY,
+            },
+            ProxyError::Connect { .. } | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -56,8 +61,33 @@ impl ProxyError {
     where
         B: From<Full<Bytes>>,
     {
-        status_response(self.status())
+        let mut response = status_response(self.status());
+        if matches!(
+            response.status(),
+            StatusCode::BAD_REQUEST | StatusCode::REQUEST_TIMEOUT
+        ) {
+            // After a malformed request the rest of the connection's bytes cannot be trusted
+            // to start a request: answer and close (HTTP/1; HTTP/2 drops the header).
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
+}
+
+/// The client-side cause of an upstream failure: the request body stalled or was malformed
+/// (a bad chunk), so the upstream request was aborted through no fault of the upstream.
+fn client_body_error(err: &hyper::Error) -> Option<&ClientBodyError> {
+    let mut cause = std::error::Error::source(err);
+    while let Some(err) = cause {
+        if let Some(found) = err.downcast_ref::<ClientBodyError>() {
+            return Some(found);
+        }
+        cause = err.source();
+    }
+    None
 }
 
 /// A short plain-text response for a status: `503 Service Unavailable\n`.

@@ -58,6 +58,7 @@ async fn proxy(
     forwarded: &Forwarded,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    super::validate::request(&request)?;
     let host = match request_host(&request)? {
         // HTTP/1.0 and HTTP/2 may name no host: on TLS, the handshake's name stands in.
         None => sni.and_then(|name| HeaderValue::from_str(&name).ok()),
@@ -154,7 +155,9 @@ async fn forward(
     } else {
         None
     };
-    let mut upstream_request = rewrite_request(request, backend, host, forwarded, upgrade)?;
+    let body_timeout = ctx.config.client_body_timeout;
+    let mut upstream_request =
+        rewrite_request(request, backend, host, forwarded, upgrade, body_timeout)?;
 
     let mut tried = [usize::MAX; MAX_ATTEMPTS];
     let mut last_error = ProxyError::NoEndpoint;
@@ -294,9 +297,10 @@ fn rewrite_request(
     host: Option<HeaderValue>,
     forwarded: &Forwarded,
     upgrade: bool,
+    body_timeout: std::time::Duration,
 ) -> Result<Request<RequestBody>, ProxyError> {
     let (mut parts, body) = request.into_parts();
-    let body = RequestBody::new(body, backend.metrics.bytes_in().clone());
+    let body = RequestBody::new(body, backend.metrics.bytes_in().clone(), body_timeout);
     if let Some(prefix) = &backend.labels().proxypass_path {
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let stripped = match path_and_query.strip_prefix(prefix.as_str()) {

@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::limits::{Activity, PerIp, Tracked, Verdict, WatchedIo};
 use super::{http, tcp, Frontend, ProxyContext};
 
 /// What a listener speaks.
@@ -27,6 +28,8 @@ pub enum Protocol {
 #[derive(Debug, Clone)]
 pub struct Connections {
     pub permits: Arc<Semaphore>,
+    /// Open connections by client address (capped by `max_connections_per_ip`).
+    pub per_ip: Arc<PerIp>,
     /// Fires when the balancer stops: open HTTP connections close after their request.
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
@@ -36,6 +39,7 @@ impl Connections {
     pub fn new(max: usize) -> Connections {
         Connections {
             permits: Arc::new(Semaphore::new(max)),
+            per_ip: Arc::default(),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         }
@@ -66,16 +70,9 @@ pub async fn run(
         ),
         Protocol::Http(_) => None,
     };
+    let closed = ClosedCounters::new(&ctx.metrics);
+    let max_per_ip = ctx.config.max_connections_per_ip;
     loop {
-        // Waiting for a permit first leaves excess clients in the kernel's backlog.
-        let permit = tokio::select! {
-            permit = connections.permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
-            () = stop.cancelled() => return,
-            () = connections.shutdown.cancelled() => return,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
@@ -102,6 +99,26 @@ pub async fn run(
             () = stop.cancelled() => return,
             () = connections.shutdown.cancelled() => return,
         };
+        // One client address may not take every slot.
+        let Some(per_ip) = connections.per_ip.admit(peer.ip(), max_per_ip) else {
+            closed.per_ip_limit.inc();
+            tracing::debug!(%peer, "closed: too many connections from this address");
+            continue;
+        };
+        // At the cap, this accepted client waits (unread) for a slot and the rest stay in the
+        // kernel's backlog. The permit is taken after accept so that a listener waiting for
+        // clients holds no slot.
+        let permit = match connections.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => tokio::select! {
+                permit = connections.permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                () = stop.cancelled() => return,
+                () = connections.shutdown.cancelled() => return,
+            },
+        };
         let ctx = ctx.clone();
         let open = OpenConnection::new(&open);
         match protocol {
@@ -113,6 +130,7 @@ pub async fn run(
                 // flowing until it ends or the drain timeout does.
                 connections.tracker.spawn(async move {
                     let _permit = permit;
+                    let _per_ip = per_ip;
                     let _open = open;
                     tcp::serve(ctx, port, stream, peer).await;
                 });
@@ -122,8 +140,10 @@ pub async fn run(
                 let shutdown = connections.shutdown.clone();
                 let first_byte = ctx.config.header_timeout;
                 let tls = tls.clone();
+                let closed = closed.clone();
                 connections.tracker.spawn(async move {
                     let _permit = permit;
+                    let _per_ip = per_ip;
                     let _open = open;
                     let _ = stream.set_nodelay(true);
                     // hyper times out a request's head, but not a client that connects and
@@ -137,25 +157,31 @@ pub async fn run(
                     }
                     let Some(acceptor) = tls else {
                         let io = TokioIo::new(stream);
-                        serve_http(&builder, io, ctx, frontend, peer, None, shutdown).await;
+                        serve_http(&builder, io, ctx, frontend, peer, None, shutdown, &closed)
+                            .await;
                         return;
                     };
                     // A stalled or dribbled handshake must not hold a connection slot.
                     let stream =
                         match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => stream,
+                            Ok(Ok(stream)) => {
+                                ctx.metrics.tls_handshakes.inc();
+                                stream
+                            }
                             Ok(Err(err)) => {
+                                ctx.metrics.tls_handshake_failures.inc();
                                 tracing::debug!(%peer, error = %err, "TLS handshake failed");
                                 return;
                             }
                             Err(_) => {
+                                ctx.metrics.tls_handshake_failures.inc();
                                 tracing::debug!(%peer, "TLS handshake timed out");
                                 return;
                             }
                         };
                     let sni = stream.get_ref().1.server_name().map(Arc::from);
                     let io = TokioIo::new(stream);
-                    serve_http(&builder, io, ctx, frontend, peer, sni, shutdown).await;
+                    serve_http(&builder, io, ctx, frontend, peer, sni, shutdown, &closed).await;
                 });
             }
         }
@@ -163,7 +189,9 @@ pub async fn run(
 }
 
 /// Serves one HTTP connection (HTTP/1.1, or HTTP/2 by prior knowledge or ALPN) until it ends;
-/// on shutdown it closes after the request in flight.
+/// on shutdown, or when idle for the header timeout, it closes after the request in flight; a
+/// client that stops taking its response for the send timeout is dropped.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_http<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
@@ -172,9 +200,14 @@ pub async fn serve_http<I>(
     peer: std::net::SocketAddr,
     sni: Option<Arc<str>>,
     shutdown: CancellationToken,
+    closed: &ClosedCounters,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let idle = ctx.config.header_timeout;
+    let send = ctx.config.client_send_timeout;
+    let activity = Activity::new();
+    let requests = activity.clone();
     // X-Forwarded-* values are the connection's: formatted once here.
     let forwarded = Arc::new(super::headers::Forwarded::new(
         peer.ip(),
@@ -182,23 +215,84 @@ pub async fn serve_http<I>(
         frontend.port(),
     ));
     let service = service_fn(move |request| {
-        http::serve(
+        let guard = requests.begin();
+        let served = http::serve(
             ctx.clone(),
             frontend,
             peer,
             sni.clone(),
             forwarded.clone(),
             request,
-        )
+        );
+        async move {
+            let response = served.await?;
+            Ok::<_, std::convert::Infallible>(response.map(|body| Tracked::new(body, guard)))
+        }
     });
+    let io = WatchedIo::new(io, activity.clone());
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
+    let watchdog = activity.watch(idle, send);
+    tokio::pin!(watchdog);
+    // How long a polite close may take: unbounded on shutdown (the drain timeout bounds it),
+    // one more idle period after an idle GOAWAY (HTTP/2 waits for a PING answer before it
+    // closes, which a hostile client never sends).
+    let mut grace = Duration::MAX;
     tokio::select! {
         _ = connection.as_mut() => return,
         () = shutdown.cancelled() => {}
+        verdict = watchdog.as_mut() => match verdict {
+            // HTTP/1 closes itself at the header timeout; this is for HTTP/2 with no streams.
+            Verdict::Idle => {
+                closed.idle.inc();
+                grace = idle;
+            }
+            Verdict::SendStalled => {
+                closed.send_stalled.inc();
+                tracing::debug!(%peer, "closed: the client stopped taking its response");
+                return;
+            }
+        },
     }
     connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    // Closing politely still must not wait on a client that stopped reading.
+    let stalled = async {
+        let watchdog = activity.watch(Duration::MAX, send);
+        if watchdog.await == Verdict::SendStalled {
+            closed.send_stalled.inc();
+        }
+    };
+    tokio::select! {
+        _ = connection => {}
+        () = stalled => {}
+        () = sleep_or_forever(grace) => {}
+    }
+}
+
+async fn sleep_or_forever(duration: Duration) {
+    match tokio::time::Instant::now().checked_add(duration) {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Connections the proxy closed on a client, by reason; resolved once per listener.
+#[derive(Clone)]
+pub struct ClosedCounters {
+    per_ip_limit: prometheus::IntCounter,
+    idle: prometheus::IntCounter,
+    send_stalled: prometheus::IntCounter,
+}
+
+impl ClosedCounters {
+    pub fn new(metrics: &crate::metrics::Metrics) -> ClosedCounters {
+        let reason = |r: &str| metrics.connections_closed.with_label_values(&[r]);
+        ClosedCounters {
+            per_ip_limit: reason("per_ip_limit"),
+            idle: reason("idle"),
+            send_stalled: reason("send_stalled"),
+        }
+    }
 }
 
 /// The `listener` label of a listener's metrics.
@@ -229,23 +323,42 @@ impl Drop for OpenConnection {
     }
 }
 
-/// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, with explicit limits.
+/// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, every limit set explicitly so that a
+/// dependency upgrade cannot loosen one silently (reliability spec §3).
 pub fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
     let config = &ctx.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
+        // Without a timer hyper's header timeout is silently off.
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout)
+        // The request head plus pipelined bytes; a longer head is a 431.
         .max_buf_size(config.max_header_bytes.max(8192))
+        // More header lines than any browser sends; more is a 431.
+        .max_headers(100)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
+        // Rapid reset (CVE-2023-44487): fewer streams to cancel at once (hyper's default 200).
         .max_concurrent_streams(config.max_concurrent_streams)
+        // CONTINUATION floods and HPACK bombs end at the same head size HTTP/1 allows.
         .max_header_list_size(config.max_header_bytes as u32)
-        .max_pending_accept_reset_streams(Some(32))
+        // HEADERS+RST_STREAM before we accept the stream (RUSTSEC-2023-0034): GOAWAY past 20.
+        .max_pending_accept_reset_streams(Some(20))
+        // Streams we had to reset for the client's errors (MadeYouReset); never unlimited.
         .max_local_error_reset_streams(Some(256))
+        // Upload buffering per stream and per connection while the upstream is slow: the
+        // connection window caps what one client can make us hold.
+        .initial_stream_window_size(Some(256 * 1024))
+        .initial_connection_window_size(Some(1024 * 1024))
+        .adaptive_window(false)
+        .max_frame_size(Some(16 * 1024))
+        // Response data queued per stream for a client that does not read.
+        .max_send_buf_size(64 * 1024)
+        // A dead peer (no PING answer) is noticed within 40 s; idle connections with no
+        // streams are closed by the connection watchdog at the header timeout.
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(Duration::from_secs(20));
     builder

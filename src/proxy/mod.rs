@@ -6,6 +6,8 @@
 //! http.rs      route → checks → pick → rewrite → forward (retry while unsent) → respond / tunnel
 //! upstream.rs  per-endpoint idle pool, connect, send
 //! tcp.rs       TCP mode and the tunnel copy loop (splice.rs: zero-copy on Linux)
+//! limits.rs    per-IP connection cap, per-connection idle and stalled-send watchdog
+//! validate.rs  request checks hyper leaves to us (Host syntax, control bytes)
 //! headers.rs   hop-by-hop and X-Forwarded-*
 //! error.rs     ProxyError → status
 //! ```
@@ -15,11 +17,13 @@ pub mod body;
 pub mod error;
 pub mod headers;
 pub mod http;
+pub mod limits;
 pub mod listener;
 #[cfg(target_os = "linux")]
 pub mod splice;
 pub mod tcp;
 pub mod upstream;
+pub mod validate;
 
 use std::time::Duration;
 
@@ -36,6 +40,14 @@ pub struct ProxyConfig {
     /// Reading a request's headers, and a keep-alive connection's idle time before the next
     /// request (10 s).
     pub header_timeout: Duration,
+    /// A request body that brings less than 1 KiB in this long (once it has had to wait for
+    /// the client) ends in 408 and the upstream request is aborted (stalled or dribbled POST).
+    pub client_body_timeout: Duration,
+    /// A response the client does not accept (it stops reading, or an HTTP/2 client never
+    /// opens its window) for this long: the connection is closed (slow read).
+    pub client_send_timeout: Duration,
+    /// Client connections open at once from one IP address; more are closed at accept.
+    pub max_connections_per_ip: usize,
     /// An upgraded or TCP-mode connection with no bytes either way (HAProxy `timeout tunnel`).
     pub tunnel_timeout: Duration,
     /// Largest request head accepted (HTTP/1 buffer; HTTP/2 header list).
@@ -56,10 +68,13 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(3),
             server_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
+            client_body_timeout: Duration::from_secs(15),
+            client_send_timeout: Duration::from_secs(30),
+            max_connections_per_ip: 1000,
             tunnel_timeout: Duration::from_secs(3600),
             max_header_bytes: 64 * 1024,
             max_connections: 50_000,
-            max_concurrent_streams: 256,
+            max_concurrent_streams: 100,
             drain_timeout: Duration::from_secs(30),
             access_log: false,
         }

@@ -36,6 +36,7 @@ pub const LIVE_SERVICE_PORT: u16 = 10001;
 struct Harness {
     ctx: Arc<ProxyContext>,
     builder: auto::Builder<TokioExecutor>,
+    closed: listener::ClosedCounters,
 }
 
 fn harness() -> &'static Harness {
@@ -70,7 +71,12 @@ fn harness() -> &'static Harness {
         // an EOF mid-request (hyper's default), which would answer nothing; here the request in
         // flight is answered first. Everything else is the listener's builder as is.
         builder.http1().half_close(true);
-        Harness { ctx, builder }
+        let closed = listener::ClosedCounters::new(&ctx.metrics);
+        Harness {
+            ctx,
+            builder,
+            closed,
+        }
     })
 }
 
@@ -147,6 +153,7 @@ pub fn http_connection(data: &[u8]) -> Vec<u8> {
             peer,
             None,
             shutdown.clone(),
+            &harness.closed,
         ));
         let (mut read, mut write) = tokio::io::split(client);
         let send = async {

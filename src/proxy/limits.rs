@@ -1,0 +1,374 @@
+//! Per-connection limits hyper does not provide: a cap on connections per client IP (checked
+//! once at accept), and a watchdog per connection that closes it when it sits with no request
+//! for the idle timeout (HTTP/2 has no header timeout to do this) or when the client stops
+//! accepting a response (slow read, an HTTP/2 window never opened). The request path only
+//! touches this connection's atomics: no locks, no allocation.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::Instant;
+
+/// Open connections by client IP, in shards so that accepts on different addresses rarely
+/// meet on one lock. Touched at accept and at close, never per request.
+#[derive(Debug, Default)]
+pub struct PerIp {
+    shards: [Mutex<HashMap<IpAddr, usize, ahash::RandomState>>; 16],
+}
+
+impl PerIp {
+    /// Counts a connection from `ip` unless `ip` already has `max` open.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PerIpSlot> {
+        let ip = ip.to_canonical();
+        let mut shard = self.shard(ip).lock().unwrap_or_else(|e| e.into_inner());
+        let open = shard.entry(ip).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(PerIpSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open from `ip`.
+    pub fn open(&self, ip: IpAddr) -> usize {
+        let ip = ip.to_canonical();
+        let shard = self.shard(ip).lock().unwrap_or_else(|e| e.into_inner());
+        shard.get(&ip).copied().unwrap_or(0)
+    }
+
+    fn shard(&self, ip: IpAddr) -> &Mutex<HashMap<IpAddr, usize, ahash::RandomState>> {
+        let last = match ip {
+            IpAddr::V4(v4) => v4.octets()[3],
+            IpAddr::V6(v6) => v6.octets()[15],
+        };
+        &self.shards[usize::from(last) % self.shards.len()]
+    }
+}
+
+/// One counted connection; uncounted when dropped.
+#[derive(Debug)]
+pub struct PerIpSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for PerIpSlot {
+    fn drop(&mut self) {
+        let mut shard = self
+            .table
+            .shard(self.ip)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = shard.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                shard.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What one connection's requests are doing, for its watchdog.
+#[derive(Debug)]
+pub struct Activity {
+    started: Instant,
+    /// Requests whose response has not finished yet (HTTP/2: open streams).
+    active: AtomicUsize,
+    /// Milliseconds since `started` of the last time `active` dropped to zero (or the start).
+    idle_since: AtomicU64,
+    /// Response bodies that handed a frame to hyper and were not asked for the next one yet:
+    /// hyper asks again as soon as the client has taken the data (socket writable, window open).
+    waiting_on_client: AtomicUsize,
+    /// Milliseconds since `started` of the last time a response body moved.
+    last_progress: AtomicU64,
+    /// Since when (ms) a write to the client's socket has been blocked; `NOT_BLOCKED` if not.
+    write_blocked_since: AtomicU64,
+}
+
+const NOT_BLOCKED: u64 = u64::MAX;
+
+/// Why a watchdog ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No request in flight for the idle timeout: close politely (GOAWAY / after the request).
+    Idle,
+    /// A response waited on the client for the send timeout: drop the connection.
+    SendStalled,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Activity> {
+        Arc::new(Activity {
+            started: Instant::now(),
+            active: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            waiting_on_client: AtomicUsize::new(0),
+            last_progress: AtomicU64::new(0),
+            write_blocked_since: AtomicU64::new(NOT_BLOCKED),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// A request started; the guard ends it (with its response body, or when it is dropped).
+    pub fn begin(self: &Arc<Self>) -> RequestGuard {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        RequestGuard {
+            activity: self.clone(),
+            waiting: false,
+        }
+    }
+
+    /// Resolves when the connection should end; `idle`: no request for this long; `send`: a
+    /// response waiting on the client this long.
+    pub async fn watch(&self, idle: Duration, send: Duration) -> Verdict {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (idle_ms, send_ms) = (millis(idle), millis(send));
+        loop {
+            let now = self.now_ms();
+            // Check a little after each deadline could pass, not on a fixed tick.
+            let mut next = u64::MAX;
+            if self.active.load(Ordering::Acquire) == 0 {
+                let due = self
+                    .idle_since
+                    .load(Ordering::Acquire)
+                    .saturating_add(idle_ms);
+                if now >= due {
+                    return Verdict::Idle;
+                }
+                next = next.min(due);
+            }
+            if self.waiting_on_client.load(Ordering::Acquire) > 0 {
+                let due = self
+                    .last_progress
+                    .load(Ordering::Acquire)
+                    .saturating_add(send_ms);
+                if now >= due {
+                    return Verdict::SendStalled;
+                }
+                next = next.min(due);
+            }
+            let blocked = self.write_blocked_since.load(Ordering::Acquire);
+            if blocked != NOT_BLOCKED {
+                let due = blocked.saturating_add(send_ms);
+                if now >= due {
+                    return Verdict::SendStalled;
+                }
+                next = next.min(due);
+            }
+            // A request may start (or a write block) while we sleep: look again at least four
+            // times per shorter timeout, so a verdict comes at most a quarter late.
+            let tick = idle_ms.min(send_ms) / 4;
+            let wait = next.saturating_sub(now).min(tick);
+            tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+        }
+    }
+
+    fn write_blocked(&self, blocked: bool) {
+        let since = &self.write_blocked_since;
+        if !blocked {
+            since.store(NOT_BLOCKED, Ordering::Release);
+        } else if since.load(Ordering::Relaxed) == NOT_BLOCKED {
+            since.store(self.now_ms(), Ordering::Release);
+        }
+    }
+}
+
+/// The client's side of a connection, telling its [`Activity`] when writes block (a client
+/// that stops reading: HTTP/1 slow read, or HTTP/2 below the window).
+pub struct WatchedIo<I> {
+    io: I,
+    activity: Arc<Activity>,
+}
+
+impl<I> WatchedIo<I> {
+    pub fn new(io: I, activity: Arc<Activity>) -> WatchedIo<I> {
+        WatchedIo { io, activity }
+    }
+
+    fn note<T>(&self, poll: Poll<T>) -> Poll<T> {
+        self.activity.write_blocked(poll.is_pending());
+        poll
+    }
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for WatchedIo<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for WatchedIo<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.note(poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.note(poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.io).poll_flush(cx);
+        this.note(poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Holds a request's place in its connection's [`Activity`] until dropped.
+#[derive(Debug)]
+pub struct RequestGuard {
+    activity: Arc<Activity>,
+    waiting: bool,
+}
+
+impl RequestGuard {
+    fn moved(&mut self, waiting: bool) {
+        let activity = &self.activity;
+        activity
+            .last_progress
+            .store(activity.now_ms(), Ordering::Release);
+        if waiting != self.waiting {
+            if waiting {
+                activity.waiting_on_client.fetch_add(1, Ordering::AcqRel);
+            } else {
+                activity.waiting_on_client.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.waiting = waiting;
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.moved(false);
+        let activity = &self.activity;
+        activity
+            .idle_since
+            .store(activity.now_ms(), Ordering::Release);
+        activity.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that reports its progress to the connection's [`Activity`].
+pub struct Tracked<B> {
+    body: B,
+    guard: RequestGuard,
+}
+
+impl<B> Tracked<B> {
+    /// The response is handed to hyper: until hyper asks for the body, it is the client's
+    /// turn (an HTTP/2 client whose window is shut never lets hyper ask).
+    pub fn new(body: B, mut guard: RequestGuard) -> Tracked<B> {
+        guard.moved(true);
+        Tracked { body, guard }
+    }
+}
+
+impl<B> Body for Tracked<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        // Asked again: the client took the last frame. Handed a frame: now it is the client's
+        // turn. Pending: the upstream's turn (its own idle timeout covers it).
+        this.guard.moved(matches!(frame, Poll::Ready(Some(Ok(_)))));
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_ip_caps_and_releases() {
+        let table = Arc::new(PerIp::default());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        let a = table.admit(ip, 2).unwrap();
+        let b = table.admit(mapped, 2).unwrap();
+        assert!(table.admit(ip, 2).is_none(), "third from one address");
+        assert!(table.admit("10.0.0.2".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert_eq!(table.open(ip), 1);
+        drop(b);
+        assert_eq!(table.open(ip), 0);
+        assert!(table.shards.iter().all(|s| s.lock().unwrap().is_empty()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_and_stalled_verdicts() {
+        let activity = Activity::new();
+        let idle = Duration::from_secs(10);
+        let send = Duration::from_secs(30);
+        assert_eq!(activity.watch(idle, send).await, Verdict::Idle);
+        let started = Instant::now();
+        let mut guard = activity.begin();
+        guard.moved(true);
+        assert_eq!(activity.watch(idle, send).await, Verdict::SendStalled);
+        assert!(started.elapsed() >= send);
+        guard.moved(false);
+        let watch = activity.watch(idle, send);
+        tokio::pin!(watch);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(60), watch.as_mut())
+                .await
+                .is_err(),
+            "a request waiting on its upstream is neither idle nor stalled"
+        );
+        drop(guard);
+        assert_eq!(watch.await, Verdict::Idle);
+    }
+}
