@@ -660,3 +660,158 @@ async fn a_changed_file_is_picked_up_without_a_signal() {
     assert!(leaf == new.der, "the poll did not pick up the new file");
     tls.handle.shutdown().await;
 }
+
+/// The client side of a connection whose first TLS record (the ClientHello) goes out split
+/// into many small records, each written on its own: the record-layer fragmentation that
+/// panicked rustls's `Acceptor` (RUSTSEC-2024-0399). Everything after passes through.
+struct FragmentingClientHello {
+    inner: TcpStream,
+    /// The first record as it is being written by the TLS client.
+    first: Vec<u8>,
+    /// Bytes to put on the wire before anything else; `None` once the hello went out.
+    pending: Option<std::collections::VecDeque<Vec<u8>>>,
+    /// How many records the hello was split into.
+    pieces: usize,
+}
+
+impl FragmentingClientHello {
+    const PIECE: usize = 7;
+
+    fn new(inner: TcpStream) -> FragmentingClientHello {
+        FragmentingClientHello {
+            inner,
+            first: Vec::new(),
+            pending: Some(Default::default()),
+            pieces: 0,
+        }
+    }
+
+    /// Once the first record is whole, re-frame its payload into records of `PIECE` bytes.
+    fn split_first_record(&mut self) {
+        let Some(pending) = &mut self.pending else {
+            return;
+        };
+        if self.first.len() < 5 || !pending.is_empty() {
+            return;
+        }
+        let len = usize::from(u16::from_be_bytes([self.first[3], self.first[4]]));
+        if self.first.len() < 5 + len {
+            return;
+        }
+        let (header, payload) = self.first.split_at(5);
+        self.pieces = len.div_ceil(Self::PIECE);
+        for piece in payload[..len].chunks(Self::PIECE) {
+            let mut record = header[..3].to_vec();
+            record.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+            record.extend_from_slice(piece);
+            pending.push_back(record);
+        }
+        let rest = payload[len..].to_vec();
+        if !rest.is_empty() {
+            pending.push_back(rest);
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for FragmentingClientHello {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for FragmentingClientHello {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if self.pending.is_none() {
+            return std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        }
+        // Gather the first record; flush its fragments record by record.
+        self.first.extend_from_slice(buf);
+        self.split_first_record();
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Some(pending) = &mut this.pending {
+            while let Some(front) = pending.front_mut() {
+                match std::pin::Pin::new(&mut this.inner).poll_write(cx, front) {
+                    Poll::Ready(Ok(n)) if n == front.len() => {
+                        pending.pop_front();
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        front.drain(..n);
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if !this.first.is_empty() {
+                this.pending = None;
+            }
+        }
+        std::pin::Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hello_fragmented_into_small_records_is_served() {
+    let a = Backend::start("a").await;
+    let apps = json!([app(
+        "/a",
+        10732,
+        json!({"HAPROXY_0_VHOST": "a.example.com"}),
+        &[a.port()]
+    )]);
+    let tls = Tls::start_with(apps, &[], ProxyConfig::default(), Duration::from_secs(3600)).await;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(tls.https).await.unwrap();
+    let name = ServerName::try_from("a.example.com".to_owned()).unwrap();
+    let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, FragmentingClientHello::new(tcp))
+        .await
+        .expect("the fragmented hello completes a handshake");
+    let fragmenting = stream.get_ref().0;
+    assert!(fragmenting.pending.is_none(), "the hello went out");
+    assert!(
+        fragmenting.pieces >= 20,
+        "the hello went out as {} records",
+        fragmenting.pieces
+    );
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a.example.com\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("x-backend: a"), "{response}");
+    tls.handle.shutdown().await;
+}

@@ -65,6 +65,7 @@ fn harness() -> &'static Harness {
             config,
             unrouted: metrics.backend("unrouted"),
             metrics,
+            tunnels: tokio_util::task::TaskTracker::new(),
         });
         let mut builder = listener::http_builder(&ctx);
         // The client below half-closes once its bytes are written. The real builder closes on
