@@ -3,8 +3,6 @@
 //! Deterministic: the same arguments always give the same apps. Tasks run on loopback
 //! addresses (`127.0.x.y`), so a set can be served on this machine without reaching anything else.
 
-use std::collections::HashMap;
-
 use crate::marathon::wire;
 use crate::model::{self, ModelOptions};
 use crate::routing::{BuildOptions, RoutingTable};
@@ -40,7 +38,7 @@ pub fn apps(shape: &Shape) -> Vec<wire::App> {
     let total = shape.exact_apps + shape.wildcard_apps + shape.path_apps;
     (0..total)
         .map(|i| {
-            let mut labels = HashMap::new();
+            let mut labels = wire::Labels::default();
             labels.insert("HAPROXY_GROUP".to_owned(), shape.group.to_owned());
             let vhost = if i < shape.exact_apps {
                 format!("app-{i}.example.com")
@@ -64,7 +62,7 @@ pub fn apps(shape: &Shape) -> Vec<wire::App> {
                 }],
                 tasks: (0..shape.tasks_per_app)
                     .map(|t| wire::Task {
-                        id: format!("synthetic_app-{i:05}.instance-{t:04}._app.1"),
+                        id: format!("synthetic_app-{i:05}.instance-{t:04}._app.1").into(),
                         host: Some(format!("127.0.{}.{}", (t / 250) % 250, t % 250 + 1)),
                         state: Some(wire::TaskStatus::Running),
                         ports: vec![20000 + (i % 40000) as u32],

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use switchyard::marathon::labels::Labels;
 use switchyard::model::labels::AppLabels;
-use switchyard::model::vhost::{normalize_host, MAX_HOST_LEN};
+use switchyard::model::vhost::{normalize_host, VHostError, MAX_HOST_LEN};
 use switchyard::model::VHost;
 use switchyard::report::RoutesReport;
 
@@ -207,7 +208,50 @@ proptest! {
 
     #[test]
     fn label_parsing_never_panics(pairs in prop::collection::vec(("HAPROXY_[0-9]{0,2}_?[A-Z_]{0,40}", "\\PC{0,40}"), 0..12)) {
-        let map: HashMap<String, String> = pairs.into_iter().collect();
+        let map: Labels = pairs.into_iter().collect();
         let _ = AppLabels::parse(&map);
     }
+
+    /// The one-pass `VHost` parser accepts, normalises and refuses exactly as the plain
+    /// definition does (trim, one trailing dot, lower case, `*.` prefix, allowed characters,
+    /// no empty label), with the same error.
+    #[test]
+    fn vhost_parse_matches_its_definition(raw in "[ a-zA-Z0-9._*,\\-]{0,24}|\\PC{0,12}") {
+        prop_assert_eq!(raw.parse::<VHost>(), reference_vhost(&raw));
+    }
+}
+
+fn reference_vhost(raw: &str) -> Result<VHost, VHostError> {
+    let trimmed = raw.trim();
+    let name = trimmed
+        .strip_suffix('.')
+        .unwrap_or(trimmed)
+        .to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(VHostError::Empty);
+    }
+    if name.len() > MAX_HOST_LEN {
+        return Err(VHostError::TooLong);
+    }
+    let (wildcard, rest) = match name.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, &*name),
+    };
+    if rest.contains('*') {
+        return Err(VHostError::BadWildcard(trimmed.to_owned()));
+    }
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(VHostError::BadCharacter(trimmed.to_owned()));
+    }
+    if rest.is_empty() || rest.split('.').any(str::is_empty) {
+        return Err(VHostError::EmptyLabel(trimmed.to_owned()));
+    }
+    Ok(if wildcard {
+        VHost::Wildcard(rest.into())
+    } else {
+        VHost::Exact(rest.into())
+    })
 }

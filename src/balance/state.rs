@@ -208,6 +208,12 @@ pub struct RegistryBuild<'r, C> {
 }
 
 impl<C> RegistryBuild<'_, C> {
+    /// Makes room for `total` addresses in all (a first build asks for every one at once).
+    pub fn expect(&mut self, total: usize) {
+        let states = &mut self.registered.states;
+        states.reserve(total.saturating_sub(states.len()));
+    }
+
     /// The state for an address: the one the previous table had, or a new one.
     pub fn state(&mut self, addr: SocketAddr) -> Arc<EndpointState<C>> {
         let build = self.registered.build;

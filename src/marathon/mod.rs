@@ -12,6 +12,7 @@ pub mod auth;
 pub mod change;
 pub mod client;
 pub mod events;
+pub mod labels;
 pub mod watch;
 pub mod wire;
 

@@ -6,10 +6,10 @@
 //! 1.5+ shape (`networks`, `container.portMappings`) are accepted. The list is parsed app by app,
 //! so one malformed app becomes an error for that app and never for the list.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+
+pub use super::labels::Labels;
 
 /// The parsed `/v2/apps` document: every app that parsed, and an error for each that did not.
 #[derive(Debug, Clone, Default)]
@@ -112,7 +112,7 @@ fn app_id_of(raw: &RawValue) -> Option<String> {
 pub struct App {
     pub id: String,
     #[serde(default, deserialize_with = "null_default")]
-    pub labels: HashMap<String, String>,
+    pub labels: Labels,
     #[serde(default, deserialize_with = "null_default")]
     pub instances: u32,
     #[serde(default)]
@@ -236,7 +236,8 @@ pub struct HealthCheck {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
-    pub id: String,
+    /// Shared: every endpoint of the task holds it without a copy.
+    pub id: std::sync::Arc<str>,
     #[serde(default)]
     pub host: Option<String>,
     #[serde(default)]

@@ -23,7 +23,7 @@ pub struct MergedApp<'a> {
     pub definition: &'a wire::App,
     pub labels: AppLabels,
     pub tasks: Vec<MergedTask<'a>>,
-    /// The ids of the apps merged into this one (just this app's id when not merged).
+    /// The ids of the apps merged into this one (empty for an app in no deployment group).
     pub members: Vec<&'a str>,
 }
 
@@ -36,7 +36,8 @@ pub struct MergedTask<'a> {
 /// Merges deployment groups. `apps` must be sorted by id: the merge order, and so the result,
 /// then does not depend on the order Marathon listed the apps in.
 pub fn merge<'a>(apps: impl IntoIterator<Item = (&'a wire::App, AppLabels)>) -> Vec<MergedApp<'a>> {
-    let mut out: Vec<MergedApp<'a>> = Vec::new();
+    let apps = apps.into_iter();
+    let mut out: Vec<MergedApp<'a>> = Vec::with_capacity(apps.size_hint().0);
     let mut group_slot: std::collections::HashMap<String, usize> = Default::default();
     for (app, labels) in apps {
         let tasks = app
@@ -53,7 +54,7 @@ pub fn merge<'a>(apps: impl IntoIterator<Item = (&'a wire::App, AppLabels)>) -> 
                 definition: app,
                 labels,
                 tasks,
-                members: vec![&app.id],
+                members: Vec::new(),
             });
             continue;
         };
@@ -151,7 +152,7 @@ mod tests {
         m.tasks
             .iter()
             .filter(|t| t.draining)
-            .map(|t| t.task.id.as_str())
+            .map(|t| &*t.task.id)
             .collect()
     }
 

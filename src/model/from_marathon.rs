@@ -174,6 +174,9 @@ impl<'a> Builder<'a, '_, '_> {
             return;
         }
 
+        for plan in &mut plans {
+            plan.service.endpoints.reserve_exact(app.tasks.len());
+        }
         let mut tasks = std::mem::take(&mut app.tasks);
         if !tasks.is_sorted_by(|a, b| a.task.id <= b.task.id) {
             tasks.sort_unstable_by(|a, b| a.task.id.cmp(&b.task.id));
@@ -215,7 +218,7 @@ impl<'a> Builder<'a, '_, '_> {
             };
             let ports = network::task_ports(definition, mode, task);
             let ports = &*ports;
-            let task_id: Arc<str> = task.id.as_str().into();
+            let task_id = task.id.clone();
             for plan in &mut plans {
                 // Service port i pairs with task port i; versions with fewer ports pair fewer.
                 let Some(port) = ports.get(plan.index).and_then(|&p| u16::try_from(p).ok()) else {

@@ -2,6 +2,7 @@
 //! Marathon health check applies to a port, for mode detection and active checks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ pub fn routable_state(task: &wire::Task) -> Option<TaskState> {
 /// only tasks present in the latest snapshot are kept, so it never grows without bound.
 #[derive(Debug, Clone, Default)]
 pub struct HealthMemory {
-    verdicts: HashMap<Box<str>, bool>,
+    verdicts: HashMap<Arc<str>, bool, ahash::RandomState>,
 }
 
 impl HealthMemory {
@@ -58,14 +59,14 @@ impl HealthMemory {
 #[derive(Debug)]
 pub struct HealthPass<'m> {
     previous: &'m mut HealthMemory,
-    next: HashMap<Box<str>, bool>,
+    next: HashMap<Arc<str>, bool, ahash::RandomState>,
 }
 
 impl<'m> HealthPass<'m> {
     pub fn new(previous: &'m mut HealthMemory) -> HealthPass<'m> {
         HealthPass {
             previous,
-            next: HashMap::new(),
+            next: HashMap::default(),
         }
     }
 
@@ -74,12 +75,12 @@ impl<'m> HealthPass<'m> {
     pub fn is_healthy(&mut self, task: &wire::Task) -> bool {
         let verdict = match &task.health_check_results {
             Some(results) if !results.is_empty() => results.iter().any(|r| r.alive),
-            _ => match self.previous.verdicts.get(task.id.as_str()) {
+            _ => match self.previous.verdicts.get(&*task.id) {
                 Some(&verdict) => verdict,
                 None => return false,
             },
         };
-        self.next.insert(task.id.as_str().into(), verdict);
+        self.next.insert(task.id.clone(), verdict);
         verdict
     }
 
@@ -143,7 +144,7 @@ mod tests {
 
     fn task(id: &str, results: Option<&[bool]>) -> wire::Task {
         wire::Task {
-            id: id.to_owned(),
+            id: id.into(),
             health_check_results: results.map(|r| {
                 r.iter()
                     .map(|&alive| wire::HealthCheckResult { alive })

@@ -4,7 +4,7 @@
 //! problem it finds is a [`LabelIssue`] carrying the label's name and the reason; an invalid
 //! per-port value excludes that port only, never the app's other ports or other apps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use self::values::{
 };
 use super::path::{PathMatch, UriPath};
 use super::vhost::VHost;
+use crate::marathon::labels::Labels;
 
 /// How a service port is proxied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -130,14 +131,14 @@ pub struct PortLabelSet {
 
 impl AppLabels {
     /// Reads every `HAPROXY_*` label; other labels are the app's own business.
-    pub fn parse(labels: &HashMap<String, String>) -> AppLabels {
+    pub fn parse(labels: &Labels) -> AppLabels {
         let mut out = AppLabels::default();
-        // Sorted, so that issues come out in the same order whatever the map's order.
-        let mut keys: Vec<&String> = labels.keys().filter(|k| k.starts_with(PREFIX)).collect();
-        keys.sort_unstable();
-        for key in keys {
-            let value = &labels[key];
-            let rest = &key[PREFIX.len()..];
+        let mut deployment = false;
+        // In name order, so that issues come out in the same order whatever the JSON's order.
+        for (key, value) in labels.iter() {
+            let Some(rest) = key.strip_prefix(PREFIX) else {
+                continue;
+            };
             match split_port_index(rest) {
                 Some((index, name)) => {
                     let set = out.ports.entry(index).or_default();
@@ -145,10 +146,12 @@ impl AppLabels {
                         set.issues.push(issue);
                     }
                 }
-                None => out.apply_app_level(key, rest, value),
+                None => deployment |= out.apply_app_level(key, rest, value),
             }
         }
-        out.finish_deployment(labels);
+        if deployment {
+            out.finish_deployment(labels);
+        }
         out
     }
 
@@ -157,7 +160,8 @@ impl AppLabels {
         self.ports.get(&index)
     }
 
-    fn apply_app_level(&mut self, key: &str, name: &str, value: &str) {
+    /// Applies an app-level label; true for a `HAPROXY_DEPLOYMENT_*` one (read later, together).
+    fn apply_app_level(&mut self, key: &str, name: &str, value: &str) -> bool {
         match name {
             "GROUP" => self.groups = Some(Groups::parse(value)),
             // Read together in `finish_deployment`.
@@ -166,7 +170,7 @@ impl AppLabels {
             | "DEPLOYMENT_COLOUR"
             | "DEPLOYMENT_STARTED_AT"
             | "DEPLOYMENT_TARGET_INSTANCES"
-            | "DEPLOYMENT_NEW_INSTANCES" => {}
+            | "DEPLOYMENT_NEW_INSTANCES" => return true,
             _ => self.issues.push(LabelIssue {
                 label: key.to_owned(),
                 kind: LabelIssueKind::Unknown,
@@ -174,9 +178,10 @@ impl AppLabels {
                     .to_owned(),
             }),
         }
+        false
     }
 
-    fn finish_deployment(&mut self, labels: &HashMap<String, String>) {
+    fn finish_deployment(&mut self, labels: &Labels) {
         let Some(group) = labels.get("HAPROXY_DEPLOYMENT_GROUP").map(|g| g.trim()) else {
             return;
         };
@@ -239,13 +244,18 @@ impl PortLabels {
         let v = value.trim();
         match name {
             "VHOST" => {
-                self.vhosts = v
-                    .split(',')
-                    .filter(|h| !h.trim().is_empty())
-                    .map(|h| h.parse::<VHost>().map_err(|e| invalid(key, &e.to_string())))
-                    .collect::<Result<_, _>>()?;
-                self.vhosts.sort();
-                self.vhosts.dedup();
+                let mut vhosts = Vec::with_capacity(1);
+                for host in v.split(',').filter(|h| !h.trim().is_empty()) {
+                    vhosts.push(
+                        host.parse::<VHost>()
+                            .map_err(|e| invalid(key, &e.to_string()))?,
+                    );
+                }
+                if vhosts.len() > 1 {
+                    vhosts.sort();
+                    vhosts.dedup();
+                }
+                self.vhosts = vhosts;
             }
             "PATH" => {
                 self.path = Some(

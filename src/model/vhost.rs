@@ -4,7 +4,6 @@
 //! trailing dot. Request hosts are normalised the same way by [`normalize_host`], into a caller's
 //! stack buffer so that a lookup allocates nothing.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -69,12 +68,6 @@ impl FromStr for VHost {
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let trimmed = raw.trim();
         let name = trimmed.strip_suffix('.').unwrap_or(trimmed);
-        // Most names are already lower case: copy only the others.
-        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(name)
-        };
         if name.is_empty() {
             return Err(VHostError::Empty);
         }
@@ -83,21 +76,36 @@ impl FromStr for VHost {
         }
         let (wildcard, rest) = match name.strip_prefix("*.") {
             Some(rest) => (true, rest),
-            None => (false, &*name),
+            None => (false, name),
         };
-        if rest.contains('*') {
+        // One pass over the bytes; the errors are reported in a fixed order of precedence.
+        let (mut star, mut bad, mut upper, mut empty_label) = (false, false, false, false);
+        let mut previous = b'.';
+        for &b in rest.as_bytes() {
+            match b {
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+                b'A'..=b'Z' => upper = true,
+                b'.' => empty_label |= previous == b'.',
+                b'*' => star = true,
+                _ => bad = true,
+            }
+            previous = b;
+        }
+        empty_label |= previous == b'.';
+        if star {
             return Err(VHostError::BadWildcard(trimmed.to_owned()));
         }
-        if !rest
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
+        if bad {
             return Err(VHostError::BadCharacter(trimmed.to_owned()));
         }
-        if rest.is_empty() || rest.split('.').any(str::is_empty) {
+        if empty_label {
             return Err(VHostError::EmptyLabel(trimmed.to_owned()));
         }
-        let rest: Arc<str> = rest.into();
+        let rest: Arc<str> = if upper {
+            rest.to_ascii_lowercase().into()
+        } else {
+            rest.into()
+        };
         Ok(if wildcard {
             VHost::Wildcard(rest)
         } else {

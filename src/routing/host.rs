@@ -30,7 +30,24 @@ impl HttpRoute {
 /// colliding, and is several times faster than the standard SipHash on short keys.
 /// Keyed by bytes: a request host is looked up as it came off the wire, never re-validated as
 /// UTF-8.
-type HostMap = HashMap<Box<[u8]>, Vec<HttpRoute>, RandomState>;
+type HostMap = HashMap<HostKey, Vec<HttpRoute>, RandomState>;
+
+/// A vhost name as a map key: the route's own shared name (no copy), looked up by bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostKey(Arc<str>);
+
+impl std::hash::Hash for HostKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, so that `Borrow<[u8]>` finds it.
+        self.0.as_bytes().hash(state)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for HostKey {
+    fn borrow(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
 
 /// The vhost index.
 #[derive(Debug, Default)]
@@ -46,23 +63,24 @@ pub struct HostRouter {
 impl HostRouter {
     /// Builds the index; `routes` must already be in rule order (the sort is stable per host).
     pub fn new(routes: Vec<HttpRoute>) -> HostRouter {
-        let mut exact = HostMap::with_capacity_and_hasher(routes.len(), RandomState::new());
-        let mut wildcard = HostMap::default();
+        let wildcards = routes.iter().filter(|r| r.vhost.is_wildcard()).count();
+        let mut exact =
+            HostMap::with_capacity_and_hasher(routes.len() - wildcards, RandomState::new());
+        let mut wildcard = HostMap::with_capacity_and_hasher(wildcards, RandomState::new());
         for route in routes {
-            let map = if route.vhost.is_wildcard() {
-                &mut wildcard
-            } else {
-                &mut exact
+            let (map, name) = match &route.vhost {
+                VHost::Exact(name) => (&mut exact, name),
+                VHost::Wildcard(suffix) => (&mut wildcard, suffix),
             };
-            match map.get_mut(route.vhost.name().as_bytes()) {
+            match map.get_mut(name.as_bytes()) {
                 Some(routes) => routes.push(route),
                 None => {
-                    map.insert(route.vhost.name().as_bytes().into(), vec![route]);
+                    map.insert(HostKey(name.clone()), vec![route]);
                 }
             }
         }
         let wildcard_lengths = wildcard.keys().fold((usize::MAX, 0), |(lo, hi), k| {
-            (lo.min(k.len()), hi.max(k.len()))
+            (lo.min(k.0.len()), hi.max(k.0.len()))
         });
         for routes in exact.values_mut().chain(wildcard.values_mut()) {
             // Stable: equal weights keep (app id, service port) order.

@@ -11,7 +11,7 @@
 mod host;
 mod shared;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -51,7 +51,8 @@ pub struct RoutingTable {
     /// Sorted by (app id, port index).
     backends: Vec<Arc<Backend>>,
     http: HostRouter,
-    service_ports: BTreeMap<u16, ServicePortFrontend>,
+    /// Sorted by port, one frontend per port.
+    service_ports: Vec<ServicePortFrontend>,
     app_ids: HashMap<Arc<str>, Arc<Backend>, ahash::RandomState>,
     /// Sorted.
     problems: Vec<Problem>,
@@ -132,11 +133,12 @@ impl RoutingTable {
         });
 
         let mut backends = Vec::with_capacity(services.len());
-        let mut routes = Vec::new();
-        let mut service_ports = BTreeMap::new();
+        let mut routes = Vec::with_capacity(services.iter().map(|s| s.labels.vhosts.len()).sum());
+        let mut port_claims = Vec::with_capacity(services.len());
         let mut app_ids =
             HashMap::with_capacity_and_hasher(services.len(), ahash::RandomState::new());
         let mut states = registry.build();
+        states.expect(services.iter().map(|s| s.endpoints.len()).sum());
         for service in services {
             let targets = service
                 .endpoints
@@ -170,12 +172,15 @@ impl RoutingTable {
                     .entry(service.app_id.shared().clone())
                     .or_insert_with(|| backend.clone());
             }
-            claim_service_port(&backend, options, &mut service_ports, &mut problems);
+            if let Some(claim) = claim_service_port(&backend, options, &mut problems) {
+                port_claims.push(claim);
+            }
             backends.push(backend);
         }
         backends.sort_by(|a, b| {
             (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
         });
+        let service_ports = settle_port_conflicts(port_claims, &mut problems);
         problems.sort();
         drop(states);
         RoutingTable {
@@ -200,7 +205,11 @@ impl RoutingTable {
 
     /// The frontend of a service-port listener.
     pub fn service_port(&self, port: u16) -> Option<&ServicePortFrontend> {
-        self.service_ports.get(&port)
+        let i = self
+            .service_ports
+            .binary_search_by_key(&port, |f| f.port)
+            .ok()?;
+        Some(&self.service_ports[i])
     }
 
     /// The backend for an `X-Marathon-App-Id` value (port 9091).
@@ -217,7 +226,7 @@ impl RoutingTable {
     }
 
     pub fn service_ports(&self) -> impl Iterator<Item = &ServicePortFrontend> {
-        self.service_ports.values()
+        self.service_ports.iter()
     }
 
     /// The app-id map, sorted by app id.
@@ -235,29 +244,39 @@ impl RoutingTable {
 fn backend_name(app_id: &AppId, service_port: u16) -> String {
     let id = app_id.as_str();
     let id = id.strip_prefix('/').unwrap_or(id);
-    let port = service_port.to_string();
-    let mut name = String::with_capacity(id.len() + 1 + port.len());
-    name.extend(id.chars().map(|c| if c == '/' { '_' } else { c }));
+    // A table holds thousands of names: the digits by hand rather than through `fmt`, and the
+    // exact length up front, so that the name never reallocates (nor shrinks into a `Box`).
+    let mut digits = [0u8; 5];
+    let mut rest = service_port;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut name = String::with_capacity(id.len() + 1 + digits.len() - start);
+    for (i, part) in id.split('/').enumerate() {
+        if i > 0 {
+            name.push('_');
+        }
+        name.push_str(part);
+    }
     name.push('_');
-    name.push_str(&port);
+    name.extend(digits[start..].iter().map(|&d| char::from(d)));
     name
 }
 
-/// Gives the service's port a listener unless the balancer or an earlier service holds it.
+/// The service's claim on its port, unless the port is one of the balancer's own (reported).
 fn claim_service_port(
     backend: &Arc<Backend>,
     options: &BuildOptions,
-    ports: &mut BTreeMap<u16, ServicePortFrontend>,
     problems: &mut Vec<Problem>,
-) {
+) -> Option<ServicePortFrontend> {
     let service = &backend.service;
     let port = service.service_port;
-    let label = || {
-        service
-            .labels
-            .port
-            .map(|_| format!("HAPROXY_{}_PORT", service.port_index))
-    };
     if let Some((_, what)) = options.reserved_ports.iter().find(|(p, _)| *p == port) {
         let routed = if service.labels.vhosts.is_empty() {
             ""
@@ -265,7 +284,7 @@ fn claim_service_port(
             "; its vhost routes still work"
         };
         problems.push(Problem {
-            label: label(),
+            label: port_label(service),
             ..Problem::port(
                 service.app_id.as_str(),
                 service.port_index,
@@ -273,31 +292,67 @@ fn claim_service_port(
                 format!("service port {port} is the balancer's {what} port; no listener opened for it{routed}"),
             )
         });
-        return;
+        return None;
     }
-    if let Some(holder) = ports.get(&port) {
+    Some(ServicePortFrontend {
+        port,
+        bind_addr: service.labels.bind_addr,
+        mode: service.mode,
+        backend: backend.clone(),
+    })
+}
+
+/// One listener per port: of the claims (in Marathon-LB's service order), the first on a port
+/// wins and every later one is reported. Returns the winners sorted by port.
+fn settle_port_conflicts(
+    mut claims: Vec<ServicePortFrontend>,
+    problems: &mut Vec<Problem>,
+) -> Vec<ServicePortFrontend> {
+    // Stable: among claims on one port, service order is kept.
+    claims.sort_by_key(|c| c.port);
+    let mut winners: Vec<ServicePortFrontend> = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let Some(holder) = winners.last().filter(|w| w.port == claim.port) else {
+            winners.push(claim);
+            continue;
+        };
+        let service = &claim.backend.service;
         problems.push(Problem {
-            label: label(),
+            label: port_label(service),
             ..Problem::port(
                 service.app_id.as_str(),
                 service.port_index,
                 ProblemKind::PortConflict,
                 format!(
-                    "service port {port} is already bound by {} (port index {}); no listener opened for this one",
+                    "service port {} is already bound by {} (port index {}); no listener opened for this one",
+                    claim.port,
                     holder.backend.app_id(),
                     holder.backend.service.port_index
                 ),
             )
         });
-        return;
     }
-    ports.insert(
-        port,
-        ServicePortFrontend {
-            port,
-            bind_addr: service.labels.bind_addr,
-            mode: service.mode,
-            backend: backend.clone(),
-        },
-    );
+    winners
+}
+
+/// The label that set a service's port, if one did.
+fn port_label(service: &Service) -> Option<String> {
+    service
+        .labels
+        .port
+        .map(|_| format!("HAPROXY_{}_PORT", service.port_index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_are_marathon_lb_s() {
+        let name = |id: &str, port| backend_name(&AppId::new(id), port);
+        assert_eq!(name("/shop/web", 10010), "shop_web_10010");
+        assert_eq!(name("/a", 0), "a_0");
+        assert_eq!(name("/a/b/c", 65535), "a_b_c_65535");
+        assert_eq!(name("noslash", 7), "noslash_7");
+    }
 }

@@ -11,6 +11,15 @@ pub struct Groups(Vec<Box<str>>);
 
 impl Groups {
     pub fn parse(value: &str) -> Groups {
+        // Most apps name one group: no split, no sort.
+        if !value.contains(',') {
+            let group = value.trim();
+            return Groups(if group.is_empty() {
+                Vec::new()
+            } else {
+                vec![group.into()]
+            });
+        }
         let mut groups: Vec<Box<str>> = value
             .split(',')
             .map(str::trim)

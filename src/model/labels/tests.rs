@@ -3,7 +3,7 @@
 use super::*;
 
 fn parse(pairs: &[(&str, &str)]) -> AppLabels {
-    let map: HashMap<String, String> = pairs
+    let map: Labels = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
