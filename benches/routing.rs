@@ -80,7 +80,7 @@ fn table_build(c: &mut Criterion) {
         .collect();
     group.bench_function("registry_only", |b| {
         b.iter(|| {
-            let mut states = registry.build();
+            let states = registry.build();
             addrs
                 .iter()
                 .map(|a| states.state(*a).in_flight())

@@ -955,3 +955,79 @@ fn endpoint_state_carries_across_tables_by_address() {
         "the removed endpoint's state is forgotten"
     );
 }
+
+/// A table large enough to be built in parallel parts is the very table one thread builds, and
+/// the health memory is the same: problems, conflicts, health and deployment groups included.
+#[test]
+fn a_large_table_built_in_parallel_parts_is_the_one_thread_table() {
+    use switchyard::marathon::wire;
+    use switchyard::model::{self, HealthMemory};
+    use switchyard::report::RoutesReport;
+    use switchyard::routing::{BuildOptions, RoutingTable};
+    use switchyard::synthetic::{self, Shape};
+
+    let mut apps = synthetic::apps(&Shape {
+        exact_apps: 4_000,
+        wildcard_apps: 500,
+        path_apps: 20,
+        tasks_per_app: 3,
+        ..Shape::default()
+    });
+    for (i, app) in apps.iter_mut().enumerate() {
+        if i % 7 == 0 {
+            app.labels
+                .insert("HAPROXY_0_BALANCE".into(), "bogus".into());
+        }
+        if i % 11 == 0 {
+            // The service port of the app before: a conflict.
+            app.port_definitions[0].port = Some(10000 + i.saturating_sub(1) as u32);
+        }
+        if i % 13 == 0 {
+            app.health_checks = vec![wire::HealthCheck::default()];
+            for (t, task) in app.tasks.iter_mut().enumerate() {
+                task.health_check_results = match t {
+                    0 => Some(vec![wire::HealthCheckResult { alive: true }]),
+                    1 => Some(vec![wire::HealthCheckResult { alive: false }]),
+                    _ => None,
+                };
+            }
+        }
+        if i % 17 == 0 {
+            app.labels.insert(
+                "HAPROXY_DEPLOYMENT_GROUP".into(),
+                format!("group-{}", i % 3),
+            );
+        }
+    }
+    let build = |threads: usize, apps: &[wire::App]| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut memory = HealthMemory::default();
+            let catalog = model::catalog(
+                apps,
+                &ModelOptions::default(),
+                &Default::default(),
+                &mut memory,
+            );
+            let table = RoutingTable::build(catalog, &BuildOptions::default(), 1);
+            let report = serde_json::to_value(RoutesReport::new(&table)).unwrap();
+            (report, memory.len())
+        })
+    };
+    let (one, one_memory) = build(1, &apps);
+    assert!(
+        one["problems"].as_array().is_some_and(|p| p.len() > 500),
+        "the set has problems to compare"
+    );
+    let (four, four_memory) = build(4, &apps);
+    assert_eq!(one, four, "one thread and four build the same table");
+    assert_eq!(one_memory, four_memory);
+    assert!(one_memory > 0, "health verdicts were remembered");
+
+    apps.reverse();
+    let (reversed, _) = build(4, &apps);
+    assert_eq!(one, reversed, "input order does not matter either");
+}

@@ -8,7 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-pub use state::{EndpointRegistry, EndpointState, InFlight};
+pub use state::{
+    EndpointRegistry, EndpointState, InFlight, RegistryBuild as EndpointRegistryBuild,
+};
 
 use crate::model::Balance;
 
@@ -17,6 +19,8 @@ pub type UpstreamConn = hyper::client::conn::http1::SendRequest<crate::proxy::bo
 /// An endpoint's runtime state as the proxy uses it.
 pub type Endpoint = EndpointState<UpstreamConn>;
 pub type Registry = EndpointRegistry<UpstreamConn>;
+/// A build of the balancer's registry.
+pub type RegistryBuild<'r> = EndpointRegistryBuild<'r, UpstreamConn>;
 
 /// The name of Marathon-LB's sticky-session cookie.
 pub const STICKY_COOKIE: &str = "mesosphere_server_id";
@@ -145,7 +149,7 @@ mod tests {
     use super::*;
 
     fn targets(n: u16, registry: &Registry) -> Vec<Target> {
-        let mut states = registry.build();
+        let states = registry.build();
         (0..n)
             .map(|i| {
                 Target::new(

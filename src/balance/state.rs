@@ -142,26 +142,29 @@ impl<C> Drop for InFlight<C> {
 
 /// Every endpoint's state by address. Only the control plane touches the map (when a table is
 /// built); the request path holds the `Arc`s the table hands it.
+///
+/// Sharded by address, so that the parts of a parallel build rarely wait for each other.
 #[derive(Debug)]
 pub struct EndpointRegistry<C> {
-    states: Mutex<Registered<C>>,
+    /// The number of the current or last build; held for the whole of a build, so that two
+    /// builds never interleave.
+    build: Mutex<u64>,
+    shards: Box<[Mutex<Shard<C>>]>,
+    hasher: ahash::RandomState,
     ejections: Option<prometheus::IntCounter>,
 }
 
 /// Each state with the number of the last build that asked for it.
-#[derive(Debug)]
-struct Registered<C> {
-    build: u64,
-    states: HashMap<SocketAddr, (Arc<EndpointState<C>>, u64), ahash::RandomState>,
-}
+type Shard<C> = HashMap<SocketAddr, (Arc<EndpointState<C>>, u64), ahash::RandomState>;
+
+const SHARDS: usize = 16;
 
 impl<C> Default for EndpointRegistry<C> {
     fn default() -> Self {
         EndpointRegistry {
-            states: Mutex::new(Registered {
-                build: 0,
-                states: HashMap::default(),
-            }),
+            build: Mutex::new(0),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: ahash::RandomState::new(),
             ejections: None,
         }
     }
@@ -176,53 +179,63 @@ impl<C> EndpointRegistry<C> {
         }
     }
 
-    /// Starts handing out states for one table build: one lock for the whole build. When the
-    /// build ends, addresses it did not ask for are forgotten (requests still holding them keep
-    /// them alive).
+    /// Starts handing out states for one table build. When the build ends, addresses it did
+    /// not ask for are forgotten (requests still holding them keep them alive).
     pub fn build(&self) -> RegistryBuild<'_, C> {
-        let mut registered = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        registered.build += 1;
+        let mut number = lock(&self.build);
+        *number += 1;
         RegistryBuild {
-            registered,
-            ejections: self.ejections.clone(),
+            number: *number,
+            _exclusive: number,
+            registry: self,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.states
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .states
-            .len()
+        self.shards.iter().map(|shard| lock(shard).len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn shard(&self, addr: &SocketAddr) -> &Mutex<Shard<C>> {
+        let hash = self.hasher.hash_one(addr) as usize;
+        &self.shards[hash % SHARDS]
+    }
 }
 
-/// The registry during one table build.
+/// A poisoned lock only means a build panicked half-way; the map itself is still whole.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The registry during one table build; parts of the build may ask from several threads.
 pub struct RegistryBuild<'r, C> {
-    registered: MutexGuard<'r, Registered<C>>,
-    ejections: Option<prometheus::IntCounter>,
+    number: u64,
+    _exclusive: MutexGuard<'r, u64>,
+    registry: &'r EndpointRegistry<C>,
 }
 
 impl<C> RegistryBuild<'_, C> {
     /// Makes room for `total` addresses in all (a first build asks for every one at once).
-    pub fn expect(&mut self, total: usize) {
-        let states = &mut self.registered.states;
-        states.reserve(total.saturating_sub(states.len()));
+    pub fn expect(&self, total: usize) {
+        for shard in self.registry.shards.iter() {
+            let mut shard = lock(shard);
+            let wanted = total / SHARDS + 1;
+            let len = shard.len();
+            shard.reserve(wanted.saturating_sub(len));
+        }
     }
 
     /// The state for an address: the one the previous table had, or a new one.
-    pub fn state(&mut self, addr: SocketAddr) -> Arc<EndpointState<C>> {
-        let build = self.registered.build;
-        let ejections = &self.ejections;
-        let (state, seen) = self
-            .registered
-            .states
-            .entry(addr)
-            .or_insert_with(|| (Arc::new(EndpointState::new(addr, ejections.clone())), build));
+    pub fn state(&self, addr: SocketAddr) -> Arc<EndpointState<C>> {
+        let build = self.number;
+        let mut shard = lock(self.registry.shard(&addr));
+        let (state, seen) = shard.entry(addr).or_insert_with(|| {
+            let ejections = self.registry.ejections.clone();
+            (Arc::new(EndpointState::new(addr, ejections)), build)
+        });
         *seen = build;
         state.clone()
     }
@@ -230,8 +243,10 @@ impl<C> RegistryBuild<'_, C> {
 
 impl<C> Drop for RegistryBuild<'_, C> {
     fn drop(&mut self) {
-        let build = self.registered.build;
-        self.registered.states.retain(|_, (_, seen)| *seen == build);
+        let build = self.number;
+        for shard in self.registry.shards.iter() {
+            lock(shard).retain(|_, (_, seen)| *seen == build);
+        }
     }
 }
 

@@ -55,43 +55,45 @@ impl HealthMemory {
     }
 }
 
-/// One refresh's view of the memory: reads the previous verdicts, records the new ones.
-#[derive(Debug)]
-pub struct HealthPass<'m> {
-    previous: &'m mut HealthMemory,
-    next: HashMap<Arc<str>, bool, ahash::RandomState>,
-}
+/// The verdicts one refresh (or one part of it) reached, to become the memory when it ends.
+#[derive(Debug, Default)]
+pub struct Verdicts(HashMap<Arc<str>, bool, ahash::RandomState>);
 
-impl<'m> HealthPass<'m> {
-    pub fn new(previous: &'m mut HealthMemory) -> HealthPass<'m> {
-        HealthPass {
-            previous,
-            next: HashMap::default(),
+impl Verdicts {
+    /// Adds the verdicts of another part of the same refresh.
+    pub fn append(&mut self, other: Verdicts) {
+        if self.0.is_empty() {
+            self.0 = other.0;
+        } else {
+            self.0.extend(other.0);
         }
     }
+}
 
+impl HealthMemory {
     /// Whether a task of an app with health checks is healthy: any result alive; with no
     /// results yet, the last verdict (a brand-new task is not routed until its first success).
-    pub fn is_healthy(&mut self, task: &wire::Task) -> bool {
+    /// The verdict goes into `next`. Reads only: parts of a refresh may ask at the same time.
+    pub fn is_healthy(&self, task: &wire::Task, next: &mut Verdicts) -> bool {
         let verdict = match &task.health_check_results {
             Some(results) if !results.is_empty() => results.iter().any(|r| r.alive),
-            _ => match self.previous.verdicts.get(&*task.id) {
+            _ => match self.verdicts.get(&*task.id) {
                 Some(&verdict) => verdict,
                 None => return false,
             },
         };
-        self.next.insert(task.id.clone(), verdict);
+        next.0.insert(task.id.clone(), verdict);
         verdict
     }
 
-    /// Replaces the memory with this refresh's verdicts.
-    pub fn finish(self) {
-        self.previous.verdicts = self.next;
+    /// Replaces the memory with a refresh's verdicts.
+    pub fn replace(&mut self, next: Verdicts) {
+        self.verdicts = next.0;
     }
 
-    /// Adds this pass's verdicts to the memory (a pass over some apps only).
-    pub fn finish_adding(self) {
-        self.previous.verdicts.extend(self.next);
+    /// Adds a refresh's verdicts to the memory (a refresh of some apps only).
+    pub fn extend(&mut self, next: Verdicts) {
+        self.verdicts.extend(next.0);
     }
 }
 
@@ -156,12 +158,12 @@ mod tests {
 
     #[test]
     fn any_alive_result_is_healthy() {
-        let mut memory = HealthMemory::default();
-        let mut pass = HealthPass::new(&mut memory);
-        assert!(pass.is_healthy(&task("a", Some(&[false, true]))));
-        assert!(!pass.is_healthy(&task("b", Some(&[false]))));
+        let memory = HealthMemory::default();
+        let next = &mut Verdicts::default();
+        assert!(memory.is_healthy(&task("a", Some(&[false, true])), next));
+        assert!(!memory.is_healthy(&task("b", Some(&[false])), next));
         assert!(
-            !pass.is_healthy(&task("c", None)),
+            !memory.is_healthy(&task("c", None), next),
             "new task without results"
         );
     }
@@ -169,24 +171,29 @@ mod tests {
     #[test]
     fn last_verdict_survives_missing_results_then_is_forgotten() {
         let mut memory = HealthMemory::default();
-        let mut pass = HealthPass::new(&mut memory);
-        assert!(pass.is_healthy(&task("a", Some(&[true]))));
-        assert!(!pass.is_healthy(&task("b", Some(&[false]))));
-        pass.finish();
+        let mut next = Verdicts::default();
+        assert!(memory.is_healthy(&task("a", Some(&[true])), &mut next));
+        assert!(!memory.is_healthy(&task("b", Some(&[false])), &mut next));
+        memory.replace(next);
 
-        let mut pass = HealthPass::new(&mut memory);
-        assert!(pass.is_healthy(&task("a", None)), "remembered healthy");
+        // In two parts, as a parallel refresh asks.
+        let (mut first, mut second) = (Verdicts::default(), Verdicts::default());
         assert!(
-            !pass.is_healthy(&task("b", Some(&[]))),
+            memory.is_healthy(&task("a", None), &mut first),
+            "remembered healthy"
+        );
+        assert!(
+            !memory.is_healthy(&task("b", Some(&[])), &mut second),
             "remembered unhealthy"
         );
-        pass.finish();
+        first.append(second);
+        memory.replace(first);
         assert_eq!(memory.len(), 2);
 
         // A refresh without task "b" forgets it.
-        let mut pass = HealthPass::new(&mut memory);
-        assert!(pass.is_healthy(&task("a", None)));
-        pass.finish();
+        let mut next = Verdicts::default();
+        assert!(memory.is_healthy(&task("a", None), &mut next));
+        memory.replace(next);
         assert_eq!(memory.len(), 1);
     }
 

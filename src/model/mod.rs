@@ -4,6 +4,7 @@
 //! its typed labels and routable endpoints) and [`Problem`]s. One bad app, port or label becomes a
 //! problem that names it; it never spoils the rest.
 
+mod app_services;
 pub mod deployment;
 pub mod from_marathon;
 pub mod health;

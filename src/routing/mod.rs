@@ -18,7 +18,9 @@ use std::sync::Arc;
 pub use host::{HostRouter, HttpRoute};
 pub use shared::SharedTable;
 
-use crate::balance::{Registry, Selector, Target};
+use rayon::prelude::*;
+
+use crate::balance::{Registry, RegistryBuild, Selector, Target};
 use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemKind, Service};
 
 /// What the build needs besides the catalog: the balancer's own ports, which no service port
@@ -43,6 +45,9 @@ impl Default for BuildOptions {
         }
     }
 }
+
+/// Services per parallel part: a smaller table is built on the calling thread alone.
+const PARALLEL_PART: usize = 1024;
 
 /// One snapshot of everything the data plane routes by.
 #[derive(Debug, Default)]
@@ -75,6 +80,27 @@ pub struct Backend {
 }
 
 impl Backend {
+    fn new(service: Service, states: &RegistryBuild<'_>, options: &BuildOptions) -> Backend {
+        let targets = service
+            .endpoints
+            .iter()
+            .map(|e| Target::new(states.state(e.addr), e.draining))
+            .collect();
+        let name: Box<str> = backend_name(&service.app_id, service.service_port).into();
+        let metrics = match &options.metrics {
+            Some(metrics) => metrics.backend(&name),
+            None => crate::metrics::DETACHED.clone(),
+        };
+        Backend {
+            name,
+            metrics,
+            selector: Selector::new(service.labels.balance),
+            targets,
+            verified_authorization: Default::default(),
+            service,
+        }
+    }
+
     pub fn app_id(&self) -> &AppId {
         &self.service.app_id
     }
@@ -132,32 +158,22 @@ impl RoutingTable {
             ))
         });
 
-        let mut backends = Vec::with_capacity(services.len());
-        let mut routes = Vec::with_capacity(services.iter().map(|s| s.labels.vhosts.len()).sum());
-        let mut port_claims = Vec::with_capacity(services.len());
-        let mut app_ids =
-            HashMap::with_capacity_and_hasher(services.len(), ahash::RandomState::new());
-        let mut states = registry.build();
+        let states = registry.build();
         states.expect(services.iter().map(|s| s.endpoints.len()).sum());
-        for service in services {
-            let targets = service
-                .endpoints
-                .iter()
-                .map(|e| Target::new(states.state(e.addr), e.draining))
-                .collect();
-            let name: Box<str> = backend_name(&service.app_id, service.service_port).into();
-            let metrics = match &options.metrics {
-                Some(metrics) => metrics.backend(&name),
-                None => crate::metrics::DETACHED.clone(),
-            };
-            let backend = Arc::new(Backend {
-                name,
-                metrics,
-                selector: Selector::new(service.labels.balance),
-                targets,
-                verified_authorization: Default::default(),
-                service,
-            });
+        // Each backend on its own (in parallel parts when there are many), then the indexes,
+        // in service order.
+        let backends: Vec<Arc<Backend>> = services
+            .into_par_iter()
+            .with_min_len(PARALLEL_PART)
+            .map(|service| Arc::new(Backend::new(service, &states, options)))
+            .collect();
+        drop(states);
+
+        let mut routes = Vec::with_capacity(backends.iter().map(|b| b.labels().vhosts.len()).sum());
+        let mut port_claims = Vec::with_capacity(backends.len());
+        let mut app_ids =
+            HashMap::with_capacity_and_hasher(backends.len(), ahash::RandomState::new());
+        for backend in &backends {
             let service = &backend.service;
             for vhost in &service.labels.vhosts {
                 routes.push(HttpRoute {
@@ -172,17 +188,16 @@ impl RoutingTable {
                     .entry(service.app_id.shared().clone())
                     .or_insert_with(|| backend.clone());
             }
-            if let Some(claim) = claim_service_port(&backend, options, &mut problems) {
+            if let Some(claim) = claim_service_port(backend, options, &mut problems) {
                 port_claims.push(claim);
             }
-            backends.push(backend);
         }
+        let mut backends = backends;
         backends.sort_by(|a, b| {
             (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
         });
         let service_ports = settle_port_conflicts(port_claims, &mut problems);
         problems.sort();
-        drop(states);
         RoutingTable {
             generation,
             backends,
