@@ -544,7 +544,14 @@ impl Control {
         });
         self.health_checkers
             .reconcile(&table, &self.connections.shutdown);
-        self.ctx.table.publish(table);
+        let replaced = self.ctx.table.publish(table);
+        // Freeing thousands of backends would hold up this task (and the reconciling below):
+        // the blocking pool frees a big table, unless a request still holds it.
+        if big {
+            tokio::task::spawn_blocking(move || drop(replaced));
+        } else {
+            drop(replaced);
+        }
         self.service_listeners
             .reconcile(desired, &self.ctx, &self.connections, &self.certs)
             .await;

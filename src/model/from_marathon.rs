@@ -1,6 +1,7 @@
 //! Wire apps → [`Catalog`]: services with typed labels and routable endpoints, plus problems.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -20,7 +21,7 @@ pub fn catalog(
     health: &mut HealthMemory,
 ) -> Catalog {
     let (services, problems) = build(apps.iter(), options, agents, health, false);
-    sorted(services, problems)
+    sorted(services.into_iter().map(Arc::new).collect(), problems)
 }
 
 /// Whether [`catalog_patch`] can rebuild this app alone: it is in no deployment group (groups
@@ -46,7 +47,8 @@ pub fn catalog_patch(
     health: &mut HealthMemory,
 ) -> Catalog {
     let changed_apps = apps.iter().filter(|app| changed.contains(&app.id));
-    let (mut services, mut problems) = build(changed_apps, options, agents, health, true);
+    let (services, mut problems) = build(changed_apps, options, agents, health, true);
+    let mut services: Vec<Arc<Service>> = services.into_iter().map(Arc::new).collect();
     let unchanged = |id: &str| !changed.contains(id);
     services.extend(
         previous
@@ -65,7 +67,7 @@ pub fn catalog_patch(
     sorted(services, problems)
 }
 
-fn sorted(mut services: Vec<Service>, mut problems: Vec<Problem>) -> Catalog {
+fn sorted(mut services: Vec<Arc<Service>>, mut problems: Vec<Problem>) -> Catalog {
     services.sort_by(|a, b| (&a.app_id, a.port_index).cmp(&(&b.app_id, b.port_index)));
     problems.sort();
     Catalog { services, problems }

@@ -86,8 +86,9 @@ impl Default for ModelOptions {
 /// The model of one refresh.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    /// Sorted by (app id, port index).
-    pub services: Vec<Service>,
+    /// Sorted by (app id, port index). Shared: a patched catalog keeps the unchanged services
+    /// of the last one, and the table holds the same services, without copies.
+    pub services: Vec<Arc<Service>>,
     pub problems: Vec<Problem>,
 }
 

@@ -69,7 +69,7 @@ pub struct Backend {
     /// Marathon-LB's backend name: app id without the leading `/`, `/` → `_`, then
     /// `_<service port>` (`/shop/web` on 10010 → `shop_web_10010`).
     pub name: Box<str>,
-    pub service: Service,
+    pub service: Arc<Service>,
     /// The endpoints with their runtime state, in `service.endpoints` order.
     pub targets: Vec<Target>,
     pub selector: Selector,
@@ -80,7 +80,7 @@ pub struct Backend {
 }
 
 impl Backend {
-    fn new(service: Service, states: &RegistryBuild<'_>, options: &BuildOptions) -> Backend {
+    fn new(service: Arc<Service>, states: &RegistryBuild<'_>, options: &BuildOptions) -> Backend {
         let targets = service
             .endpoints
             .iter()

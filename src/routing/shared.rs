@@ -26,9 +26,11 @@ impl SharedTable {
         self.0.load_full()
     }
 
-    /// Swaps in a new table; requests in flight keep the one they loaded.
-    pub fn publish(&self, table: RoutingTable) {
-        self.0.store(Arc::new(table));
+    /// Swaps in a new table and hands back the one it replaces; requests in flight keep the
+    /// one they loaded. Freeing a big table takes milliseconds: the caller decides where.
+    #[must_use = "the replaced table is freed where it is dropped"]
+    pub fn publish(&self, table: RoutingTable) -> Arc<RoutingTable> {
+        self.0.swap(Arc::new(table))
     }
 }
 
