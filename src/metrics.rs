@@ -6,7 +6,7 @@
 //! read from their sources when `/metrics` is scraped.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock, RwLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -232,7 +232,8 @@ pub struct Metrics {
     pub endpoint_ejections: IntCounter,
     pub snapshots_held: IntCounter,
     /// Handles by backend name, kept across tables.
-    by_backend: Mutex<HashMap<Box<str>, Arc<BackendMetrics>>>,
+    /// Read-mostly: a rebuild finds almost every name there, from several threads at once.
+    by_backend: RwLock<HashMap<Box<str>, Arc<BackendMetrics>, ahash::RandomState>>,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -352,20 +353,23 @@ impl Metrics {
                 "snapshots_held_total",
                 "App lists not applied because they would remove every route (waiting for a confirming read)."
             ))),
-            by_backend: Mutex::new(HashMap::new()),
+            by_backend: RwLock::default(),
             registry,
         }
     }
 
     /// The handles of backend `name`, made on first use.
     pub fn backend(&self, name: &str) -> Arc<BackendMetrics> {
-        let mut cache = self.by_backend.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = self.by_backend.read().unwrap_or_else(|p| p.into_inner());
         if let Some(handles) = cache.get(name) {
             return handles.clone();
         }
-        let handles = Arc::new(BackendMetrics::new(name, self.families.clone()));
-        cache.insert(name.into(), handles.clone());
-        handles
+        drop(cache);
+        let mut cache = self.by_backend.write().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(name.into())
+            .or_insert_with(|| Arc::new(BackendMetrics::new(name, self.families.clone())))
+            .clone()
     }
 
     /// The table's size in the gauges.

@@ -529,9 +529,19 @@ impl Control {
             return;
         };
         self.pipeline = Some(pipeline);
+        // Requests see the new table first; the bookkeeping below follows.
+        let table = Arc::new(table);
+        let replaced = self.ctx.table.publish(table.clone());
         self.metrics
             .table_build_seconds
             .observe(started.elapsed().as_secs_f64());
+        // Freeing thousands of backends would hold up this task (and the reconciling below):
+        // the blocking pool frees a big table, unless a request still holds it.
+        if big {
+            tokio::task::spawn_blocking(move || drop(replaced));
+        } else {
+            drop(replaced);
+        }
         self.metrics.observe_table(&table, snapshot.apps.len());
         self.snapshot = Some(snapshot);
         let generation = table.generation();
@@ -544,14 +554,7 @@ impl Control {
         });
         self.health_checkers
             .reconcile(&table, &self.connections.shutdown);
-        let replaced = self.ctx.table.publish(table);
-        // Freeing thousands of backends would hold up this task (and the reconciling below):
-        // the blocking pool frees a big table, unless a request still holds it.
-        if big {
-            tokio::task::spawn_blocking(move || drop(replaced));
-        } else {
-            drop(replaced);
-        }
+        drop(table);
         self.service_listeners
             .reconcile(desired, &self.ctx, &self.connections, &self.certs)
             .await;

@@ -72,19 +72,16 @@ impl HostRouter {
                 VHost::Exact(name) => (&mut exact, name),
                 VHost::Wildcard(suffix) => (&mut wildcard, suffix),
             };
-            match map.get_mut(name.as_bytes()) {
-                Some(routes) => routes.push(route),
-                None => {
-                    map.insert(HostKey(name.clone()), vec![route]);
-                }
-            }
+            map.entry(HostKey(name.clone())).or_default().push(route);
         }
         let wildcard_lengths = wildcard.keys().fold((usize::MAX, 0), |(lo, hi), k| {
             (lo.min(k.0.len()), hi.max(k.0.len()))
         });
         for routes in exact.values_mut().chain(wildcard.values_mut()) {
             // Stable: equal weights keep (app id, service port) order.
-            routes.sort_by_key(|r| std::cmp::Reverse(r.weight));
+            if routes.len() > 1 {
+                routes.sort_by_key(|r| std::cmp::Reverse(r.weight));
+            }
         }
         HostRouter {
             exact,

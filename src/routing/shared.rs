@@ -29,8 +29,8 @@ impl SharedTable {
     /// Swaps in a new table and hands back the one it replaces; requests in flight keep the
     /// one they loaded. Freeing a big table takes milliseconds: the caller decides where.
     #[must_use = "the replaced table is freed where it is dropped"]
-    pub fn publish(&self, table: RoutingTable) -> Arc<RoutingTable> {
-        self.0.swap(Arc::new(table))
+    pub fn publish(&self, table: Arc<RoutingTable>) -> Arc<RoutingTable> {
+        self.0.swap(table)
     }
 }
 

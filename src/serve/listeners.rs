@@ -27,7 +27,7 @@ impl ServiceListeners {
     /// open connections finish on their own).
     pub(super) async fn reconcile(
         &mut self,
-        desired: HashMap<ListenerKey, String>,
+        desired: HashMap<ListenerKey, Arc<str>>,
         ctx: &Arc<ProxyContext>,
         connections: &Connections,
         certs: &SharedCerts,
@@ -90,7 +90,7 @@ pub(super) type ListenerKey = (IpAddr, u16, Mode, Option<std::path::PathBuf>);
 /// The service-port listeners a table asks for, each with the app id that wants it. An HTTP
 /// port with `HAPROXY_{n}_SSL_CERT` is TLS (in TCP mode the label is ignored, as the bytes
 /// pass through untouched).
-pub(super) fn desired(table: &RoutingTable, default_ip: IpAddr) -> HashMap<ListenerKey, String> {
+pub(super) fn desired(table: &RoutingTable, default_ip: IpAddr) -> HashMap<ListenerKey, Arc<str>> {
     table
         .service_ports()
         .map(|f| {
@@ -99,7 +99,10 @@ pub(super) fn desired(table: &RoutingTable, default_ip: IpAddr) -> HashMap<Liste
                 Mode::Http => f.backend.labels().ssl_cert.clone(),
                 Mode::Tcp => None,
             };
-            ((ip, f.port, f.mode, cert), f.backend.app_id().to_string())
+            (
+                (ip, f.port, f.mode, cert),
+                f.backend.app_id().shared().clone(),
+            )
         })
         .collect()
 }
