@@ -522,3 +522,91 @@ async fn e2_an_election_keeps_the_table_and_changes_made_during_it_are_routed_af
     handle.shutdown().await;
     sim.shutdown().await;
 }
+
+/// E11: garbage on the event stream and a slow drip. An event the balancer cannot read is a
+/// hint to read everything again, never a crash or a stuck stream; a frame arriving a byte at a
+/// time holds up no request and no other part of the balancer, and is acted on once whole.
+#[tokio::test]
+async fn e11_garbage_and_a_slow_drip_on_the_event_stream_resync_and_block_nothing() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let sim = simulator(1).await;
+    sim.put_app(web_app());
+    let task_a = sim
+        .start_task("/web", TaskSpec::running("127.0.0.1", vec![a.port()]))
+        .unwrap();
+    let handle = start(source(sim.urls())).await;
+    guarded("the first table", handle.wait_generation(1)).await;
+    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let url = format!("http://{}/", handle.http_addr.unwrap());
+    let c = client();
+
+    // Garbage: unreadable JSON, JSON of the wrong shape, binary bytes, a frame without an
+    // event name, a comment, a data line far longer than any event.
+    let refreshes = handle.refreshes();
+    let long = format!(
+        "event: status_update_event\r\ndata: {{\"appId\": \"{}\"}}\r\n\r\n",
+        "x".repeat(256 * 1024)
+    );
+    let frames: [&[u8]; 6] = [
+        b"event: status_update_event\r\ndata: {not json\r\n\r\n",
+        b"event: status_update_event\r\ndata: [1, 2, 3]\r\n\r\n",
+        b"event: status_update_event\r\ndata: \x00\x01\xff\xfe\r\n\r\n",
+        b"data: an event without a name\r\n\r\n",
+        b": a comment line\r\n\r\n",
+        long.as_bytes(),
+    ];
+    for frame in frames {
+        sim.emit_raw("status_update_event", frame, None);
+    }
+    guarded(
+        "a read of everything after the garbage",
+        handle.wait_refreshes(refreshes + 1),
+    )
+    .await;
+    assert_eq!(get(&c, &url, HOST).await.1, "a", "the table still serves");
+
+    // A real change after the garbage is routed.
+    sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![b.port()]))
+        .unwrap();
+    assert!(sim.kill_task(&task_a));
+    guarded("the change after the garbage", async {
+        while web_ports(&handle) != vec![b.port()] {
+            let g = handle.generation();
+            handle.wait_generation(g + 1).await;
+        }
+    })
+    .await;
+    assert_eq!(get(&c, &url, HOST).await.1, "b");
+    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+
+    // A slow drip: one event, a byte every 20 ms (about 2 s). Requests and the admin port
+    // answer meanwhile; the stream is not dropped as stalled (bytes keep coming); once the
+    // frame is whole, the app it names is read again.
+    let (_, before) = admin(&handle, "/metrics").await;
+    let connects = metric(&before, "switchyard_marathon_stream_connects");
+    assert!(connects >= 1.0, "the stream's connects are counted");
+    let refreshes = handle.refreshes();
+    sim.emit_raw(
+        "status_update_event",
+        b"event: status_update_event\r\ndata: {\"eventType\":\"status_update_event\",\"appId\":\"/web\",\"taskStatus\":\"TASK_RUNNING\"}\r\n\r\n",
+        Some(Duration::from_millis(20)),
+    );
+    for _ in 0..10 {
+        assert_eq!(get(&c, &url, HOST).await.1, "b");
+        assert_eq!(admin(&handle, "/_haproxy_health_check").await.0, 200);
+    }
+    guarded(
+        "the dripped event acted on",
+        handle.wait_refreshes(refreshes + 1),
+    )
+    .await;
+    let (_, after) = admin(&handle, "/metrics").await;
+    assert_eq!(
+        metric(&after, "switchyard_marathon_stream_connects"),
+        connects,
+        "the drip did not cost the stream"
+    );
+    assert_eq!(get(&c, &url, HOST).await.1, "b");
+    handle.shutdown().await;
+    sim.shutdown().await;
+}

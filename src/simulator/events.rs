@@ -31,6 +31,8 @@ pub(super) const STREAM_HEAD: &[u8] =
 pub(super) struct Event {
     pub kind: Arc<str>,
     pub frame: Bytes,
+    /// Written a byte at a time with this pause between bytes (a fault: a slow drip).
+    pub drip: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -62,6 +64,17 @@ impl Bus {
         let _ = self.tx.send(Event {
             kind: Arc::from(kind),
             frame: Bytes::from(frame),
+            drip: None,
+        });
+    }
+
+    /// Sends `frame` as it is, whatever it holds (a fault: garbage on the stream), to streams
+    /// that accept `kind`; with `drip`, a byte at a time.
+    pub fn publish_raw(&self, kind: &str, frame: Bytes, drip: Option<Duration>) {
+        let _ = self.tx.send(Event {
+            kind: Arc::from(kind),
+            frame,
+            drip,
         });
     }
 
@@ -152,7 +165,10 @@ pub(super) async fn serve(
                 continue;
             }
             received = rx.recv(), if !is_stalled => match received {
-                Ok(event) if filter.accepts(&event.kind) => Out::Frame(event.frame),
+                Ok(event) if filter.accepts(&event.kind) => match event.drip {
+                    None => Out::Frame(event.frame),
+                    Some(pause) => Out::Drip(event.frame, pause),
+                },
                 Ok(_) => continue,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::info!(%peer, missed, "event stream fell behind; closing it as Marathon does");
@@ -164,6 +180,17 @@ pub(super) async fn serve(
         };
         let written = match out {
             Out::Frame(frame) => write(&mut stream, &mut stops, &frame).await,
+            Out::Drip(frame, pause) => {
+                let mut written = Ok(());
+                for byte in frame.chunks(1) {
+                    written = write(&mut stream, &mut stops, byte).await;
+                    if written.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                written
+            }
             // Jetty writes CR and LF with a flush each: they may arrive in separate reads.
             Out::Heartbeat => match write(&mut stream, &mut stops, b"\r").await {
                 Ok(()) => write(&mut stream, &mut stops, b"\n").await,
@@ -180,6 +207,7 @@ pub(super) async fn serve(
 
 enum Out {
     Frame(Bytes),
+    Drip(Bytes, Duration),
     Heartbeat,
 }
 

@@ -332,6 +332,15 @@ impl Simulator {
         self.shared.bus.publish(event_type, data);
     }
 
+    /// Writes `frame` on every event stream that accepts `event_type`, byte for byte as given
+    /// (garbage, a broken frame); with `drip`, one byte at a time with that pause between.
+    pub fn emit_raw(&self, event_type: &str, frame: &[u8], drip: Option<Duration>) {
+        let _apps = lock(&self.shared.apps);
+        self.shared
+            .bus
+            .publish_raw(event_type, bytes::Bytes::copy_from_slice(frame), drip);
+    }
+
     pub fn stats(&self) -> SimStats {
         let c = &self.shared.counters;
         SimStats {
