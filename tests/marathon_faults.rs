@@ -119,6 +119,31 @@ fn web_ports(handle: &Handle) -> Vec<u16> {
     ports
 }
 
+/// Waits (guarded) until the web app's routed ports satisfy `done`, table by table.
+async fn until_web_ports(what: &str, handle: &Handle, done: impl Fn(&[u16]) -> bool) {
+    guarded(what, async {
+        while !done(&web_ports(handle)) {
+            let g = handle.generation();
+            handle.wait_generation(g + 1).await;
+        }
+    })
+    .await;
+}
+
+/// A simulator with `/web` on one task at `backend`, and a balancer following its stream,
+/// its first table served: the simulator, the task and the balancer.
+async fn web_followed(nodes: usize, backend: &Backend) -> (Simulator, String, Handle) {
+    let sim = simulator(nodes).await;
+    sim.put_app(web_app());
+    let task = sim
+        .start_task("/web", TaskSpec::running("127.0.0.1", vec![backend.port()]))
+        .unwrap();
+    let handle = start(source(sim.urls())).await;
+    guarded("the first table", handle.wait_generation(1)).await;
+    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    (sim, task, handle)
+}
+
 /// E8: Marathon answering an empty app list right after a list with apps is not believed at
 /// once: the routes stay, one warning, `switchyard_snapshots_held_total`, `/stats` shows it. A
 /// read within the confirmation interval does not apply it either; the confirming read the
@@ -370,13 +395,7 @@ async fn e9_health_flapping_is_coalesced_and_costs_no_request() {
     let mut source = source(sim.urls());
     source.stream.stall = Duration::from_secs(10);
     let handle = start(source).await;
-    guarded("both tasks routed", async {
-        while web_ports(&handle).len() < 2 {
-            let g = handle.generation();
-            handle.wait_generation(g + 1).await;
-        }
-    })
-    .await;
+    until_web_ports("both tasks routed", &handle, |p| p.len() >= 2).await;
     guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
 
     let url = format!("http://{}/", handle.http_addr.unwrap());
@@ -410,13 +429,7 @@ async fn e9_health_flapping_is_coalesced_and_costs_no_request() {
         handle.wait_stream(|s| s.events >= events + u64::from(FLAPS)),
     )
     .await;
-    guarded("the flapping task back", async {
-        while web_ports(&handle).len() < 2 {
-            let g = handle.generation();
-            handle.wait_generation(g + 1).await;
-        }
-    })
-    .await;
+    until_web_ports("the flapping task back", &handle, |p| p.len() >= 2).await;
     running.store(false, Ordering::SeqCst);
     let (ok, failed) = client_task.await.unwrap();
     let rebuilds = handle.generation() - generation;
@@ -473,14 +486,7 @@ async fn e12_started_with_every_marathon_down_it_is_not_ready_until_one_answers(
 #[tokio::test]
 async fn e2_an_election_keeps_the_table_and_changes_made_during_it_are_routed_after() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let sim = simulator(2).await;
-    sim.put_app(web_app());
-    let task_a = sim
-        .start_task("/web", TaskSpec::running("127.0.0.1", vec![a.port()]))
-        .unwrap();
-    let handle = start(source(sim.urls())).await;
-    guarded("the first table", handle.wait_generation(1)).await;
-    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let (sim, task_a, handle) = web_followed(2, &a).await;
     let generation = handle.generation();
     let url = format!("http://{}/", handle.http_addr.unwrap());
     let c = client();
@@ -510,11 +516,8 @@ async fn e2_an_election_keeps_the_table_and_changes_made_during_it_are_routed_af
     }
 
     sim.set_election(false);
-    guarded("the change routed after the election", async {
-        while web_ports(&handle) != vec![b.port()] {
-            let g = handle.generation();
-            handle.wait_generation(g + 1).await;
-        }
+    until_web_ports("the change routed after the election", &handle, |p| {
+        p == [b.port()]
     })
     .await;
     assert_eq!(get(&c, &url, HOST).await.1, "b");
@@ -529,14 +532,7 @@ async fn e2_an_election_keeps_the_table_and_changes_made_during_it_are_routed_af
 #[tokio::test]
 async fn e11_garbage_and_a_slow_drip_on_the_event_stream_resync_and_block_nothing() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let sim = simulator(1).await;
-    sim.put_app(web_app());
-    let task_a = sim
-        .start_task("/web", TaskSpec::running("127.0.0.1", vec![a.port()]))
-        .unwrap();
-    let handle = start(source(sim.urls())).await;
-    guarded("the first table", handle.wait_generation(1)).await;
-    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+    let (sim, task_a, handle) = web_followed(1, &a).await;
     let url = format!("http://{}/", handle.http_addr.unwrap());
     let c = client();
 
@@ -569,13 +565,7 @@ async fn e11_garbage_and_a_slow_drip_on_the_event_stream_resync_and_block_nothin
     sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![b.port()]))
         .unwrap();
     assert!(sim.kill_task(&task_a));
-    guarded("the change after the garbage", async {
-        while web_ports(&handle) != vec![b.port()] {
-            let g = handle.generation();
-            handle.wait_generation(g + 1).await;
-        }
-    })
-    .await;
+    until_web_ports("the change after the garbage", &handle, |p| p == [b.port()]).await;
     assert_eq!(get(&c, &url, HOST).await.1, "b");
     guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
 
