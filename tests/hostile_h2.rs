@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostile::Recorder;
-use serde_json::json;
+use hostile::{proxy_for, Recorder};
 use support::proxy::*;
 use switchyard::proxy::ProxyConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -213,16 +212,7 @@ async fn start() -> (Recorder, Proxy) {
         client_send_timeout: Duration::from_millis(1000),
         ..ProxyConfig::default()
     };
-    let proxy = Proxy::start_with(
-        json!([app(
-            "/open",
-            free_port(),
-            json!({"HAPROXY_0_VHOST": "open.test"}),
-            &[recorder.port()]
-        )]),
-        config,
-    )
-    .await;
+    let proxy = proxy_for(&recorder, config).await;
     (recorder, proxy)
 }
 

@@ -6,27 +6,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use hostile::{metric, statuses, Recorder};
-use serde_json::json;
+use hostile::{metric, proxy_for, statuses, Recorder};
 use support::proxy::*;
 use switchyard::proxy::ProxyConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const BIG: usize = 32 << 20;
-
-async fn proxy_for(recorder: &Recorder, config: ProxyConfig) -> Proxy {
-    Proxy::start_with(
-        json!([app(
-            "/open",
-            free_port(),
-            json!({"HAPROXY_0_VHOST": "open.test"}),
-            &[recorder.port()]
-        )]),
-        config,
-    )
-    .await
-}
 
 /// Reads until the peer closes (bounded); returns the bytes and the time it took.
 async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, Duration) {

@@ -1,14 +1,33 @@
 //! Shared by the hostile-client tests: a raw recorder backend (a hand-written accept loop that
-//! keeps the exact bytes it receives; hyper or h11 would normalise them) and a raw client.
+//! keeps the exact bytes it receives; hyper or h11 would normalise them), a raw client, and a
+//! balancer in front of a recorder.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use serde_json::json;
+use switchyard::proxy::ProxyConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+
+use crate::support::proxy::{app, free_port, Proxy};
+
+/// A balancer with one app, `/open` on vhost `open.test`, whose one task is `recorder`.
+pub async fn proxy_for(recorder: &Recorder, config: ProxyConfig) -> Proxy {
+    Proxy::start_with(
+        json!([app(
+            "/open",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "open.test"}),
+            &[recorder.port()]
+        )]),
+        config,
+    )
+    .await
+}
 
 /// One message the recorder framed, with what is wrong with its head (empty = clean).
 #[derive(Debug, Clone)]
