@@ -184,11 +184,8 @@ impl ServerCertVerifier for AnyCert {
     }
 }
 
-/// A TLS connection with `sni` (none when `None`); returns the stream and the leaf's DER.
-async fn handshake(
-    addr: SocketAddr,
-    sni: Option<&str>,
-) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>), String> {
+/// A client that accepts any certificate and offers HTTP/1.1, sending SNI when `sni`.
+fn client_config(sni: bool) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -196,8 +193,17 @@ async fn handshake(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();
-    config.enable_sni = sni.is_some();
+    config.enable_sni = sni;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// A TLS connection with `sni` (none when `None`); returns the stream and the leaf's DER.
+async fn handshake(
+    addr: SocketAddr,
+    sni: Option<&str>,
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>), String> {
+    let config = client_config(sni.is_some());
     let name = ServerName::try_from(sni.unwrap_or("no-sni.invalid").to_owned()).unwrap();
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -783,14 +789,7 @@ async fn a_client_hello_fragmented_into_small_records_is_served() {
         &[a.port()]
     )]);
     let tls = Tls::start_with(apps, &[], ProxyConfig::default(), Duration::from_secs(3600)).await;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = client_config(true);
     let tcp = TcpStream::connect(tls.https).await.unwrap();
     let name = ServerName::try_from("a.example.com".to_owned()).unwrap();
     let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config))
