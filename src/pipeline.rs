@@ -84,7 +84,19 @@ impl Pipeline {
         changed: Option<&BTreeSet<String>>,
     ) -> RoutingTable {
         let Some(changed) = changed else {
-            let catalog = model::catalog(&snapshot.apps, &self.model, &agents, &mut self.health);
+            let previous = self
+                .last
+                .take()
+                .map(|last| last.catalog)
+                .unwrap_or_default();
+            let catalog = model::catalog_after(
+                &previous,
+                &snapshot.apps,
+                &self.model,
+                &agents,
+                &mut self.health,
+            );
+            let catalog = keep_malformed_apps(catalog, &previous, snapshot);
             let patchable = snapshot.apps.iter().all(model::patchable);
             return self.finish(snapshot, catalog, agents, patchable);
         };
@@ -107,6 +119,7 @@ impl Pipeline {
             &agents,
             &mut self.health,
         );
+        let catalog = keep_malformed_apps(catalog, &previous, snapshot);
         self.finish(snapshot, catalog, agents, true)
     }
 
@@ -118,12 +131,17 @@ impl Pipeline {
         patchable: bool,
     ) -> RoutingTable {
         let mut with_errors = catalog.clone();
-        with_errors.problems.extend(
-            snapshot
-                .errors
+        with_errors.problems.extend(snapshot.errors.iter().map(|e| {
+            let mut message = e.to_string();
+            if catalog
+                .services
                 .iter()
-                .map(|e| Problem::app(&e.app_id, ProblemKind::MalformedApp, e.to_string())),
-        );
+                .any(|s| s.app_id.as_str() == e.app_id)
+            {
+                message.push_str("; the app keeps its last good services");
+            }
+            Problem::app(&e.app_id, ProblemKind::MalformedApp, message)
+        }));
         self.last = Some(LastBuild {
             catalog,
             agents,
@@ -132,4 +150,33 @@ impl Pipeline {
         self.generation += 1;
         RoutingTable::build_with(with_errors, &self.build, self.generation, &self.registry)
     }
+}
+
+/// An app Marathon sent but that could not be read keeps the services it had in the last
+/// catalog (its last good state) rather than vanishing: one unreadable app definition must not
+/// take a working app offline. Its parse error is reported as a problem all the same.
+fn keep_malformed_apps(
+    mut catalog: Catalog,
+    previous: &Catalog,
+    snapshot: &AppsSnapshot,
+) -> Catalog {
+    if snapshot.errors.is_empty() || previous.services.is_empty() {
+        return catalog;
+    }
+    let malformed: BTreeSet<&str> = snapshot.errors.iter().map(|e| e.app_id.as_str()).collect();
+    let served: BTreeSet<&str> = catalog.services.iter().map(|s| s.app_id.as_str()).collect();
+    let kept: Vec<_> = previous
+        .services
+        .iter()
+        .filter(|s| malformed.contains(s.app_id.as_str()) && !served.contains(s.app_id.as_str()))
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        return catalog;
+    }
+    catalog.services.extend(kept);
+    catalog
+        .services
+        .sort_by(|a, b| (&a.app_id, a.port_index).cmp(&(&b.app_id, b.port_index)));
+    catalog
 }

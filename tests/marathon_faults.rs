@@ -1,4 +1,4 @@
-//! Marathon faults (reliability matrix E6, E8, E9, E12) against the in-process simulator or a
+//! Marathon faults (reliability matrix E2, E6, E7, E8, E9, E11, E12) against the in-process simulator or a
 //! small stand-in: the empty-list guard, a huge list processed off the proxy's workers, health
 //! flapping coalesced, and a start with every Marathon down. Waits are on generations, refresh
 //! counts and metrics, never on sleeps.
@@ -597,6 +597,132 @@ async fn e11_garbage_and_a_slow_drip_on_the_event_stream_resync_and_block_nothin
         "the drip did not cost the stream"
     );
     assert_eq!(get(&c, &url, HOST).await.1, "b");
+    handle.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Waits (guarded) until the served table satisfies `done`, table by table.
+async fn until_table(
+    what: &str,
+    handle: &Handle,
+    done: impl Fn(&switchyard::routing::RoutingTable) -> bool,
+) {
+    guarded(what, async {
+        while !done(&handle.table.load()) {
+            let g = handle.generation();
+            handle.wait_generation(g + 1).await;
+        }
+    })
+    .await;
+}
+
+fn problem_of<'t>(
+    table: &'t switchyard::routing::RoutingTable,
+    app: &str,
+    kind: &str,
+) -> Option<&'t switchyard::model::Problem> {
+    table
+        .problems()
+        .iter()
+        .find(|p| p.app_id.as_deref() == Some(app) && p.kind.as_str() == kind)
+}
+
+/// E7: an app whose labels turn invalid, and then whose definition cannot be read at all, keeps
+/// serving with its last good configuration (on its current tasks while they can be read),
+/// each time reported with app and label; another app's changes made meanwhile are routed.
+/// Fixed labels take over at once.
+#[tokio::test]
+async fn e7_an_app_whose_labels_turn_bad_keeps_its_last_good_routes_and_the_others_update() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let (sim, _task, handle) = web_followed(1, &a).await;
+    let url = format!("http://{}/", handle.http_addr.unwrap());
+    let c = client();
+    let api = |vhost: &str| {
+        json!({
+            "id": "/api",
+            "instances": 1,
+            "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": vhost},
+            "portDefinitions": [{"port": 10991, "protocol": "tcp"}]
+        })
+    };
+    sim.put_app(api("api1.example.com"));
+    sim.start_task("/api", TaskSpec::running("127.0.0.1", vec![b.port()]))
+        .unwrap();
+    until_table("api1 routed", &handle, |t| {
+        t.route(b"api1.example.com", "/").is_some()
+    })
+    .await;
+
+    // A CR/LF in the vhost (header injection) and an unusable port: both invalid.
+    let mut bad = web_app();
+    bad["labels"]["HAPROXY_0_VHOST"] = json!("web.example.com\r\nX-Injected: 1");
+    bad["labels"]["HAPROXY_0_BALANCE"] = json!("fastest");
+    sim.put_app(bad);
+    sim.put_app(api("api2.example.com"));
+    until_table("api2 routed", &handle, |t| {
+        t.route(b"api2.example.com", "/").is_some()
+    })
+    .await;
+    let table = handle.table.load();
+    assert!(
+        table.route(b"api1.example.com", "/").is_none(),
+        "api updated"
+    );
+    let problem = problem_of(&table, "/web", "invalid_label").expect("the bad label is reported");
+    assert!(
+        problem
+            .label
+            .as_deref()
+            .is_some_and(|l| l.starts_with("HAPROXY_0_")),
+        "{problem:?}"
+    );
+    assert!(problem.message.contains("last good"), "{problem:?}");
+    for _ in 0..5 {
+        assert_eq!(
+            get(&c, &url, HOST).await.1,
+            "a",
+            "the last good labels serve"
+        );
+    }
+
+    // Its tasks still count: a new task is routed under the last good labels.
+    sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![b.port()]))
+        .unwrap();
+    until_web_ports("the new task routed", &handle, |p| {
+        p.len() == 2 && p.contains(&b.port())
+    })
+    .await;
+
+    // Unreadable altogether: the app keeps its last good services.
+    let mut broken = web_app();
+    broken["portDefinitions"] = json!("not a list");
+    sim.put_app(broken);
+    sim.put_app(api("api3.example.com"));
+    until_table("api3 routed", &handle, |t| {
+        t.route(b"api3.example.com", "/").is_some()
+    })
+    .await;
+    let table = handle.table.load();
+    let problem = problem_of(&table, "/web", "malformed_app").expect("the bad app is reported");
+    assert!(problem.message.contains("last good"), "{problem:?}");
+    assert_eq!(web_ports(&handle).len(), 2, "still served");
+    assert!(!get(&c, &url, HOST).await.1.is_empty());
+
+    // Fixed: the new labels apply and the problems are gone.
+    let mut fixed = web_app();
+    fixed["labels"]["HAPROXY_0_VHOST"] = json!("web2.example.com");
+    sim.put_app(fixed);
+    until_table("the fixed labels", &handle, |t| {
+        t.route(b"web2.example.com", "/").is_some()
+    })
+    .await;
+    let table = handle.table.load();
+    assert!(
+        table.route(HOST.as_bytes(), "/").is_none(),
+        "old vhost gone"
+    );
+    assert!(problem_of(&table, "/web", "invalid_label").is_none());
+    assert!(problem_of(&table, "/web", "malformed_app").is_none());
     handle.shutdown().await;
     sim.shutdown().await;
 }

@@ -167,7 +167,7 @@ proptest! {
         let mut memory = HealthMemory::default();
         let previous = model::catalog(&old.apps, &options, &agents, &mut memory);
         let mut full_memory = memory.clone();
-        let full = model::catalog(&new.apps, &options, &agents, &mut full_memory);
+        let full = model::catalog_after(&previous, &new.apps, &options, &agents, &mut full_memory);
         let patched = model::catalog_patch(&previous, &new.apps, &changed, &options, &agents, &mut memory);
         prop_assert_eq!(format!("{patched:?}"), format!("{full:?}"));
     }

@@ -541,6 +541,53 @@ fn a_bad_label_excludes_its_port_only() {
 }
 
 #[test]
+fn a_port_whose_labels_turn_bad_keeps_its_last_good_labels_on_its_current_tasks() {
+    use serde_json::Value;
+    use switchyard::model::{self, AgentAddrs, HealthMemory};
+    use switchyard::routing::{BuildOptions, RoutingTable};
+    let app = |labels: Value, tasks: &[(&str, u16)]| json!({"apps": [host_app("/web", 10001, labels, tasks)]});
+    let good = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com"});
+    let bad = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "new.example.com", "HAPROXY_0_BALANCE": "fastest"});
+    let catalog_after = |previous: &model::Catalog, doc: Value| {
+        let snapshot =
+            switchyard::marathon::parse_apps(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        model::catalog_after(
+            previous,
+            &snapshot.apps,
+            &options(),
+            &AgentAddrs::default(),
+            &mut HealthMemory::default(),
+        )
+    };
+    let first = catalog_after(&model::Catalog::default(), app(good, &[(A, 1)]));
+    let kept = catalog_after(&first, app(bad.clone(), &[(A, 1), (B, 2)]));
+    let t = RoutingTable::build(kept.clone(), &BuildOptions::default(), 2);
+    let route = t
+        .route(b"web.example.com", "/")
+        .expect("the last good vhost still routes");
+    assert_eq!(route.backend.endpoints().len(), 2, "on the current tasks");
+    assert!(
+        t.route(b"new.example.com", "/").is_none(),
+        "nothing of the bad labels applies"
+    );
+    let bad_label = problems_of(&t, ProblemKind::InvalidLabel);
+    assert_eq!(bad_label.len(), 1);
+    assert_eq!(bad_label[0].label.as_deref(), Some("HAPROXY_0_BALANCE"));
+    assert!(
+        bad_label[0].message.contains("last good"),
+        "{:?}",
+        bad_label[0]
+    );
+    // Still bad a refresh later: still the last good labels.
+    let still = catalog_after(&kept, app(bad.clone(), &[(A, 1)]));
+    assert_eq!(still.services.len(), 1);
+    assert_eq!(still.services[0].labels, first.services[0].labels);
+    // Without a last good configuration the port is not served.
+    let fresh = catalog_after(&model::Catalog::default(), app(bad, &[(A, 1)]));
+    assert!(fresh.services.is_empty());
+}
+
+#[test]
 fn a_malformed_app_is_a_problem_and_the_rest_is_served() {
     let body = serde_json::to_vec(&json!({"apps": [
         host_app("/good", 10001, json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "good.example.com"}), &[(A, 1)]),

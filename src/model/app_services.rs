@@ -11,7 +11,7 @@ use super::deployment::MergedApp;
 use super::health::{active_check, health_check_for, routable_state, Verdicts};
 use super::labels::{Mode, PortLabelSet, PortLabels};
 use super::network::{self, AgentAddrs, NetworkMode, TaskIp};
-use super::{AppId, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service};
+use super::{AppId, Catalog, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service};
 use crate::marathon::wire;
 
 /// What every app of a refresh reads.
@@ -20,6 +20,8 @@ pub(super) struct AppContext<'o> {
     pub agents: &'o AgentAddrs,
     /// Last refresh's verdicts.
     pub health: &'o HealthMemory,
+    /// Last refresh's services, for the last good labels of a port whose labels turned bad.
+    pub previous: &'o Catalog,
 }
 
 /// What one part of a refresh found.
@@ -199,13 +201,26 @@ impl<'a> AppContext<'_> {
             ));
             return None;
         }
+        // A port that was served keeps its last good labels while its new ones are invalid
+        // (Marathon-LB would stop updating every app instead; dropping the port would take a
+        // working app offline for a typo).
+        let last_good = invalid
+            .then(|| self.previous.service(&app.id, index))
+            .flatten();
         for issue in issues {
-            part.problems
-                .push(Problem::from_label(&app.id, Some(index), issue));
+            let mut problem = Problem::from_label(&app.id, Some(index), issue);
+            if last_good.is_some() && problem.kind == ProblemKind::InvalidLabel {
+                problem
+                    .message
+                    .push_str("; the port keeps its last good labels");
+            }
+            part.problems.push(problem);
         }
-        if invalid {
-            return None;
-        }
+        let labels = match last_good {
+            Some(service) => service.labels.clone(),
+            None if invalid => return None,
+            None => labels,
+        };
         let enabled = labels.enabled.unwrap_or(!self.options.strict_mode);
         if !enabled {
             let message = if labels.enabled == Some(false) {

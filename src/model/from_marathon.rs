@@ -12,15 +12,29 @@ use super::network::{self, AgentAddrs, NetworkMode, ServicePortAssigner};
 use super::{Catalog, HealthMemory, ModelOptions, Problem, ProblemKind, Service};
 use crate::marathon::wire;
 
-/// Builds the catalog of one refresh. Deterministic: the result does not depend on the order of
-/// apps or tasks in `apps`. `health` carries last health verdicts from the previous refresh.
+/// Builds the catalog of one refresh, with no history. Deterministic: the result does not
+/// depend on the order of apps or tasks in `apps`. `health` carries last health verdicts from
+/// the previous refresh.
 pub fn catalog(
     apps: &[wire::App],
     options: &ModelOptions,
     agents: &AgentAddrs,
     health: &mut HealthMemory,
 ) -> Catalog {
-    let (services, problems) = build(apps.iter(), options, agents, health, false);
+    catalog_after(&Catalog::default(), apps, options, agents, health)
+}
+
+/// Like [`catalog`], after `previous`: a port whose labels became invalid keeps the labels it
+/// was served with in `previous` (its last good ones) instead of going dark; the invalid labels
+/// are reported all the same.
+pub fn catalog_after(
+    previous: &Catalog,
+    apps: &[wire::App],
+    options: &ModelOptions,
+    agents: &AgentAddrs,
+    health: &mut HealthMemory,
+) -> Catalog {
+    let (services, problems) = build(previous, apps.iter(), options, agents, health, false);
     sorted(services.into_iter().map(Arc::new).collect(), problems)
 }
 
@@ -35,7 +49,7 @@ pub fn patchable(app: &wire::App) -> bool {
 
 /// The catalog after only the apps in `changed` changed: their services and problems are
 /// rebuilt from `apps` (where they still are), every other app's are taken from `previous`.
-/// Gives what [`catalog`] gives when `previous` was built with the same options and agents and
+/// Gives what [`catalog_after`] `previous` gives when `previous` was built with the same options and agents and
 /// every changed app, old and new, is [`patchable`]; the caller checks that. Health verdicts of
 /// tasks that went away are forgotten at the next full build.
 pub fn catalog_patch(
@@ -47,7 +61,7 @@ pub fn catalog_patch(
     health: &mut HealthMemory,
 ) -> Catalog {
     let changed_apps = apps.iter().filter(|app| changed.contains(&app.id));
-    let (services, mut problems) = build(changed_apps, options, agents, health, true);
+    let (services, mut problems) = build(previous, changed_apps, options, agents, health, true);
     let mut services: Vec<Arc<Service>> = services.into_iter().map(Arc::new).collect();
     let unchanged = |id: &str| !changed.contains(id);
     services.extend(
@@ -80,6 +94,7 @@ fn sorted(mut services: Vec<Arc<Service>>, mut problems: Vec<Problem>) -> Catalo
 /// into services, in parallel parts. Service ports are assigned in between, in app order,
 /// because an auto-assigned port depends on the apps before it.
 fn build<'a>(
+    previous: &Catalog,
     apps: impl Iterator<Item = &'a wire::App>,
     options: &ModelOptions,
     agents: &AgentAddrs,
@@ -123,6 +138,7 @@ fn build<'a>(
         options,
         agents,
         health,
+        previous,
     };
     let part = planned
         .into_par_iter()

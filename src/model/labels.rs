@@ -98,7 +98,8 @@ pub struct LabelIssue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LabelIssueKind {
-    /// A value Switchyard cannot use: the port it belongs to is not served.
+    /// A value Switchyard cannot use: the port it belongs to is not served (or keeps its last
+    /// good labels).
     Invalid,
     /// A Marathon-LB HAProxy template override: not supported, ignored, reported.
     UnsupportedTemplate,

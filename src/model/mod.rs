@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use from_marathon::{catalog, catalog_patch, patchable};
+pub use from_marathon::{catalog, catalog_after, catalog_patch, patchable};
 pub use health::HealthMemory;
 pub use labels::{Balance, Groups, Mode, PortLabels};
 pub use network::AgentAddrs;
@@ -90,6 +90,17 @@ pub struct Catalog {
     /// of the last one, and the table holds the same services, without copies.
     pub services: Vec<Arc<Service>>,
     pub problems: Vec<Problem>,
+}
+
+impl Catalog {
+    /// The service of one app port, if this catalog serves it.
+    pub fn service(&self, app_id: &str, port_index: usize) -> Option<&Arc<Service>> {
+        let key = (app_id, port_index);
+        self.services
+            .binary_search_by(|s| (s.app_id.as_str(), s.port_index).cmp(&key))
+            .ok()
+            .map(|i| &self.services[i])
+    }
 }
 
 /// One exposed port of one app (Marathon-LB's "service"): its labels, typed, and its endpoints.

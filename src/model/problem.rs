@@ -23,7 +23,8 @@ pub struct Problem {
 pub enum ProblemKind {
     /// The app's JSON could not be read.
     MalformedApp,
-    /// A label value is unusable; its port is not served.
+    /// A label value is unusable; its port is not served, or keeps the labels it was last
+    /// served with.
     InvalidLabel,
     /// A port number in the app definition is out of range; that port is not served.
     InvalidPort,
