@@ -1,4 +1,4 @@
-//! Lifecycle (reliability matrix C3, C4, C6): SIGTERM with requests in flight, upgraded and
+//! Lifecycle (reliability matrix C3, C4, C5, C6): SIGTERM with requests in flight, upgraded and
 //! streaming connections during the drain (the real binary, since signals are involved), and a
 //! route removed while requests to it are in flight.
 
@@ -40,6 +40,11 @@ struct Running {
 
 /// The binary serving `apps` from a file, with `--drain-timeout drain`.
 async fn start(apps: Value, drain: Duration) -> Running {
+    start_with(apps, drain, &[]).await
+}
+
+/// [`start`] with more flags.
+async fn start_with(apps: Value, drain: Duration, flags: &[&str]) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let apps_file = dir.path().join("apps.json");
     std::fs::write(&apps_file, json!({ "apps": apps }).to_string()).unwrap();
@@ -51,6 +56,7 @@ async fn start(apps: Value, drain: Duration) -> Running {
         .args(["--app-id-port", &app_id.to_string()])
         .args(["--admin-port", &admin.to_string()])
         .args(["--drain-timeout", &drain.as_secs_f64().to_string()])
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -141,6 +147,97 @@ async fn c3_sigterm_lets_every_in_flight_request_finish_then_exits_zero() {
     assert!(
         signalled.elapsed() < drain,
         "exited once the requests were done, not at the drain timeout"
+    );
+}
+
+/// One HTTP/1.1 keep-alive connection to `addr`: its sender and a watch on its end.
+async fn keep_alive_connection(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http1::SendRequest<http_body_util::Empty<Bytes>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    let ended = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    (sender, ended)
+}
+
+fn request_to(host: &str) -> hyper::Request<http_body_util::Empty<Bytes>> {
+    hyper::Request::get("/")
+        .header("host", host)
+        .body(http_body_util::Empty::new())
+        .unwrap()
+}
+
+/// C5: keep-alive connections idle at SIGTERM are not closed under the client (the race that
+/// costs HAProxy reloads read errors). One that sends its next request during the drain gets
+/// its answer with `Connection: close`, and then the close; one that stays quiet is closed
+/// after the one-second drain grace (not the ten-second idle timeout), and the process exits
+/// then, well before the drain timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c5_idle_keep_alive_connections_are_closed_after_their_next_response_not_under_it() {
+    let backend = Backend::start("a").await;
+    let drain = Duration::from_secs(10);
+    let mut running = start_with(
+        json!([app(
+            "/a",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "a.example.com"}),
+            &[backend.port()]
+        )]),
+        drain,
+        &["--header-timeout", "10"],
+    )
+    .await;
+    let (mut talker, talker_ended) = keep_alive_connection(running.http).await;
+    let (mut quiet, quiet_ended) = keep_alive_connection(running.http).await;
+    for sender in [&mut talker, &mut quiet] {
+        let response = sender
+            .send_request(request_to("a.example.com"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("connection").is_none(), "kept alive");
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+    }
+
+    let signalled = Instant::now();
+    sigterm(&running.child);
+    wait_refused(running.http).await;
+    let response = guarded(
+        "the answer on an idle keep-alive connection",
+        talker.send_request(request_to("a.example.com")),
+    )
+    .await
+    .expect("the idle keep-alive connection was still open");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "a drained connection says it closes"
+    );
+    http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap();
+    guarded("the close after the response", talker_ended)
+        .await
+        .unwrap();
+    guarded("the quiet connection's idle close", quiet_ended)
+        .await
+        .unwrap();
+    let status = guarded("the exit", running.child.wait()).await.unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "exited after {:?}: a quiet connection waited for the idle or drain timeout",
+        signalled.elapsed()
     );
 }
 

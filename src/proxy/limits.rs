@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -93,6 +93,10 @@ pub struct Activity {
     last_progress: AtomicU64,
     /// Since when (ms) a write to the client's socket has been blocked; `NOT_BLOCKED` if not.
     write_blocked_since: AtomicU64,
+    /// A request came over HTTP/2 (the connection speaks HTTP/2).
+    http2: AtomicBool,
+    /// The balancer is stopping: HTTP/1 responses close the connection after them.
+    draining: AtomicBool,
 }
 
 const NOT_BLOCKED: u64 = u64::MAX;
@@ -115,7 +119,25 @@ impl Activity {
             waiting_on_client: AtomicUsize::new(0),
             last_progress: AtomicU64::new(0),
             write_blocked_since: AtomicU64::new(NOT_BLOCKED),
+            http2: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
         })
+    }
+
+    /// Notes that a request came over HTTP/2.
+    pub fn saw_http2(&self) {
+        if !self.http2.load(Ordering::Relaxed) {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub fn is_http2(&self) -> bool {
+        self.http2.load(Ordering::Relaxed)
+    }
+
+    /// From now on, HTTP/1 responses on this connection carry `Connection: close`.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     fn now_ms(&self) -> u64 {
@@ -258,6 +280,11 @@ pub struct RequestGuard {
 }
 
 impl RequestGuard {
+    /// Whether the connection this request came on is being drained.
+    pub fn connection_draining(&self) -> bool {
+        self.activity.draining.load(Ordering::Relaxed)
+    }
+
     fn moved(&mut self, waiting: bool) {
         let activity = &self.activity;
         activity

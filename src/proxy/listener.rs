@@ -214,7 +214,11 @@ pub async fn serve_http<I>(
         frontend.scheme(),
         frontend.port(),
     ));
-    let service = service_fn(move |request| {
+    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let http2 = request.version() == hyper::Version::HTTP_2;
+        if http2 {
+            requests.saw_http2();
+        }
         let guard = requests.begin();
         let served = http::serve(
             ctx.clone(),
@@ -225,7 +229,17 @@ pub async fn serve_http<I>(
             request,
         );
         async move {
-            let response = served.await?;
+            let mut response = served.await?;
+            // Draining: HTTP/1 closes after this response (see `serve_http`'s shutdown).
+            if !http2
+                && guard.connection_draining()
+                && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
+            {
+                response.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
             Ok::<_, std::convert::Infallible>(response.map(|body| Tracked::new(body, guard)))
         }
     });
@@ -238,20 +252,49 @@ pub async fn serve_http<I>(
     // one more idle period after an idle GOAWAY (HTTP/2 waits for a PING answer before it
     // closes, which a hostile client never sends).
     let mut grace = Duration::MAX;
+    // What the watchdog's verdict means: close politely within a grace, or drop now (`None`).
+    let judged = |verdict: Verdict| match verdict {
+        // HTTP/1 closes itself at the header timeout; this is for HTTP/2 with no streams.
+        Verdict::Idle => {
+            closed.idle.inc();
+            Some(idle)
+        }
+        Verdict::SendStalled => {
+            closed.send_stalled.inc();
+            tracing::debug!(%peer, "closed: the client stopped taking its response");
+            None
+        }
+    };
     tokio::select! {
         _ = connection.as_mut() => return,
-        () = shutdown.cancelled() => {}
-        verdict = watchdog.as_mut() => match verdict {
-            // HTTP/1 closes itself at the header timeout; this is for HTTP/2 with no streams.
-            Verdict::Idle => {
-                closed.idle.inc();
-                grace = idle;
+        () = shutdown.cancelled() => {
+            // HTTP/1 has no way to tell a client "go away" but closing, and closing an idle
+            // keep-alive connection races a client sending its next request on it (the errors
+            // HAProxy's `idle-close-on-response` avoids). So the next response says
+            // `Connection: close` instead; a connection in use sends one within the grace,
+            // and one left quiet that long is closed then. HTTP/2 gets its GOAWAY at once.
+            if !activity.is_http2() {
+                activity.start_draining();
+                let quiet = async {
+                    tokio::time::sleep(DRAIN_IDLE_GRACE).await;
+                    activity.watch(DRAIN_IDLE_GRACE.min(idle), send).await
+                };
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    verdict = watchdog.as_mut() => match judged(verdict) {
+                        Some(polite) => grace = polite,
+                        None => return,
+                    },
+                    verdict = quiet => match judged(verdict) {
+                        Some(polite) => grace = polite,
+                        None => return,
+                    },
+                }
             }
-            Verdict::SendStalled => {
-                closed.send_stalled.inc();
-                tracing::debug!(%peer, "closed: the client stopped taking its response");
-                return;
-            }
+        }
+        verdict = watchdog.as_mut() => match judged(verdict) {
+            Some(polite) => grace = polite,
+            None => return,
         },
     }
     connection.as_mut().graceful_shutdown();
@@ -268,6 +311,10 @@ pub async fn serve_http<I>(
         () = sleep_or_forever(grace) => {}
     }
 }
+
+/// How long an idle HTTP/1 connection stays open once the balancer starts draining, for a
+/// client about to reuse it to send one more request (answered with `Connection: close`).
+const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 async fn sleep_or_forever(duration: Duration) {
     match tokio::time::Instant::now().checked_add(duration) {
