@@ -42,12 +42,14 @@ for target in $targets; do
     "${cargo[@]}" run "${flags[@]}" "$target" "work/$target" "corpus/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+    # A target stopped by a failure prints no final stats: `|| true`, or pipefail would end
+    # the whole run here.
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
     # The last status line ("#N DONE cov: .. corp: 123/45Kb ...") holds the corpus size.
-    corpus=$(grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2)
+    corpus=$(grep -o 'corp: [0-9]*/[0-9a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2 || true)
     # Seconds actually fuzzed: less than asked when the target stopped at a failure.
-    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o '[0-9]* second' | cut -d' ' -f1 | tail -1)
+    ran=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o '[0-9]* second' | cut -d' ' -f1 | tail -1 || true)
     crashes=$(( $(ls "artifacts/$target" | wc -l) - before ))
     if [ "$status" -ne 0 ] || [ "$crashes" -ne 0 ]; then
         failed=1

@@ -1,5 +1,5 @@
-//! The real binary: signals (SIGHUP re-reads, SIGTERM drains and exits 0) and memory that stays
-//! flat while 1 GiB goes through each way.
+//! The real binary: signals (SIGHUP re-reads, SIGTERM drains and exits 0), memory that stays
+//! flat while 1 GiB goes through each way, and a connection flood under a low open-file limit.
 
 mod support;
 
@@ -43,11 +43,17 @@ struct Running {
 }
 
 async fn start(apps: serde_json::Value) -> Running {
+    start_with(apps, |_| {}).await
+}
+
+/// [`start`], with the command adjusted by `adjust` before it is spawned.
+async fn start_with(apps: serde_json::Value, adjust: impl FnOnce(&mut Command)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let apps_file = dir.path().join("apps.json");
     std::fs::write(&apps_file, apps.to_string()).unwrap();
     let (http, app_id, admin) = (free_port(), free_port(), free_port());
-    let child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args([
             "--apps-file",
             apps_file.to_str().unwrap(),
@@ -70,9 +76,9 @@ async fn start(apps: serde_json::Value) -> Running {
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+        .kill_on_drop(true);
+    adjust(&mut command);
+    let child = command.spawn().unwrap();
     let admin: SocketAddr = ([127, 0, 0, 1], admin).into();
     let running = Running {
         child,
@@ -336,4 +342,101 @@ async fn sighup_rereads_and_sigterm_drains_then_exits_zero() {
     assert_eq!(in_flight.await.unwrap(), "5");
     let status = running.child.wait().await.unwrap();
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// A sample's value in a `/metrics` text; 0 when absent.
+fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Guards against a hang; never a synchronisation point.
+async fn guarded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(20), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+/// B5: with an open-file limit of 256 and the default `--max-connections` (50,000), the cap is
+/// fitted to the limit (one warning says so), a flood of 300 connections is held at it (the
+/// rest wait in the kernel's backlog, no accept fails), and the admin port keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_low_open_file_limit_the_cap_fits_and_the_admin_port_keeps_answering() {
+    use tokio::io::AsyncReadExt;
+    const LIMIT: u64 = 256;
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut running = start_with(apps(backend.local_addr().unwrap().port()), |command| {
+        command.stderr(Stdio::piped());
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, LIMIT, LIMIT));
+        }
+    })
+    .await;
+    let cap = switchyard::proxy::open_files::fit_to(50_000, LIMIT).max_connections;
+    assert!(cap < 300);
+
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        let connected = tokio::net::TcpStream::connect(running.http);
+        flood.push(guarded("a flood connection", connected).await.unwrap());
+    }
+    let admin = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = |path: &str| format!("http://{}{path}", running.admin);
+    let open = |text: &str| metric(text, "switchyard_connections{listener=\"http\"}");
+    // The cap fills up...
+    guarded("the flood to reach the cap", async {
+        loop {
+            let text = admin
+                .get(url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if open(&text) >= cap as f64 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    // ...and holds there, while the admin port answers every probe.
+    for _ in 0..20 {
+        let probe = admin.get(url("/_haproxy_health_check")).send();
+        assert_eq!(guarded("a probe", probe).await.unwrap().status(), 200);
+    }
+    let text = admin
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(open(&text), cap as f64, "held at the cap");
+    drop(flood);
+    drop(backend);
+
+    signal(&running.child, "TERM");
+    let status = guarded("the exit", running.child.wait()).await.unwrap();
+    assert!(status.success());
+    let mut stderr = String::new();
+    running
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        stderr.contains("--max-connections lowered")
+            && stderr.contains(&format!("max_connections={cap}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("accept failed"), "{stderr}");
 }

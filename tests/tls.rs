@@ -203,7 +203,17 @@ async fn handshake(
     addr: SocketAddr,
     sni: Option<&str>,
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>), String> {
-    let config = client_config(sni.is_some());
+    handshake_offering(addr, sni, b"http/1.1").await
+}
+
+/// [`handshake`] offering the one ALPN protocol `alpn`.
+async fn handshake_offering(
+    addr: SocketAddr,
+    sni: Option<&str>,
+    alpn: &[u8],
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, Vec<u8>), String> {
+    let mut config = client_config(sni.is_some());
+    config.alpn_protocols = vec![alpn.to_vec()];
     let name = ServerName::try_from(sni.unwrap_or("no-sni.invalid").to_owned()).unwrap();
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -634,6 +644,35 @@ async fn without_certificates_a_self_signed_one_serves_and_stalled_handshakes_ar
     )
     .await;
     assert_eq!((status, backend.as_str()), (200, "a"));
+
+    // A client that agreed on h2 by ALPN must speak it: bytes that are not the connection
+    // preface end the connection (HTTP/2 frames only: the server's SETTINGS, at most a
+    // GOAWAY(PROTOCOL_ERROR)), never an HTTP/1 answer (h2spec 3.5/2).
+    let (mut stream, _) = handshake_offering(tls.https, Some("a.example.com"), b"h2")
+        .await
+        .unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    stream
+        .write_all(b"INVALID CONNECTION PREFACE\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    assert!(ended.is_ok(), "the connection was not closed");
+    let mut frames = &answer[..];
+    while !frames.is_empty() {
+        assert!(frames.len() >= 9, "not HTTP/2 frames: {answer:?}");
+        let length = u32::from_be_bytes([0, frames[0], frames[1], frames[2]]) as usize;
+        let (kind, payload) = (frames[3], &frames[9..]);
+        assert!(payload.len() >= length, "not HTTP/2 frames: {answer:?}");
+        match kind {
+            0x4 => {}
+            0x7 => assert_eq!(payload[4..8], [0, 0, 0, 1], "GOAWAY, not PROTOCOL_ERROR"),
+            other => panic!("frame type {other} after a bad preface: {answer:?}"),
+        }
+        frames = &payload[length..];
+    }
 
     // A client that starts a handshake and stops is closed (at the header timeout), not kept.
     let mut stalled = TcpStream::connect(tls.https).await.unwrap();

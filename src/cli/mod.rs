@@ -438,14 +438,14 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     if !(poll.is_finite() && poll > 0.0 && poll < 1e9) {
         return fail("--apps-file-poll and --marathon-poll must be positive numbers of seconds");
     }
-    let proxy = match args.limits.proxy_config() {
+    let mut proxy = match args.limits.proxy_config() {
         Ok(proxy) => proxy,
         Err(message) => return fail(&message),
     };
+    proxy.max_connections = crate::proxy::open_files::fit_logged(proxy.max_connections);
     let ip = args.bind_address;
     let bind = |port: u16| async move {
-        tokio::net::TcpListener::bind((ip, port))
-            .await
+        crate::proxy::listener::bind((ip, port).into())
             .map_err(|e| format!("cannot bind {ip}:{port}: {e}"))
     };
     let listeners = match async {
@@ -462,8 +462,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             admin: {
                 let ip = args.admin_bind_address.unwrap_or(ip);
                 let port = args.routing.admin_port;
-                tokio::net::TcpListener::bind((ip, port))
-                    .await
+                crate::proxy::listener::bind((ip, port).into())
                     .map_err(|e| format!("cannot bind the admin port {ip}:{port}: {e}"))?
             },
         })

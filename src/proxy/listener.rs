@@ -2,6 +2,8 @@
 //! capped, accept errors back off instead of spinning, and a stop signal ends accepting while
 //! open connections finish (HTTP ones are told to close after their current request).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +18,22 @@ use tokio_util::task::TaskTracker;
 
 use super::limits::{Activity, PerIp, Tracked, Verdict, WatchedIo};
 use super::{http, tcp, Frontend, ProxyContext};
+
+/// Connections the kernel completes and queues for a listener before it accepts them (capped
+/// by `net.core.somaxconn`). At the connection cap accepting pauses, and a flood waits here
+/// instead of in SYN retries; 128 (what a plain bind gave) filled at once.
+const BACKLOG: u32 = 4096;
+
+/// Binds a listening socket with the balancer's backlog (`SO_REUSEADDR`, as a plain bind).
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 
 /// What a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +74,7 @@ pub async fn run(
     connections: Connections,
     stop: CancellationToken,
 ) {
-    let builder = Arc::new(http_builder(&ctx));
+    let builder = Arc::new(Builders::new(http_builder(&ctx)));
     let mut accept_errors = 0u32;
     // Metric handles for this listener, resolved once.
     let open = ctx
@@ -157,8 +175,17 @@ pub async fn run(
                     }
                     let Some(acceptor) = tls else {
                         let io = TokioIo::new(stream);
-                        serve_http(&builder, io, ctx, frontend, peer, None, shutdown, &closed)
-                            .await;
+                        serve_http(
+                            &builder.any,
+                            io,
+                            ctx,
+                            frontend,
+                            peer,
+                            None,
+                            shutdown,
+                            &closed,
+                        )
+                        .await;
                         return;
                     };
                     // A stalled or dribbled handshake must not hold a connection slot.
@@ -179,9 +206,11 @@ pub async fn run(
                                 return;
                             }
                         };
-                    let sni = stream.get_ref().1.server_name().map(Arc::from);
+                    let session = stream.get_ref().1;
+                    let sni = session.server_name().map(Arc::from);
+                    let builder = builder.for_alpn(session.alpn_protocol());
                     let io = TokioIo::new(stream);
-                    serve_http(&builder, io, ctx, frontend, peer, sni, shutdown, &closed).await;
+                    serve_http(builder, io, ctx, frontend, peer, sni, shutdown, &closed).await;
                 });
             }
         }
@@ -244,7 +273,52 @@ pub async fn serve_http<I>(
         }
     });
     let io = WatchedIo::new(io, activity.clone());
-    let connection = builder.serve_connection_with_upgrades(io, service);
+    let watch = Watch {
+        activity: &activity,
+        idle,
+        send,
+        closed,
+        peer,
+    };
+    // A builder without HTTP/1 is for a connection that agreed on h2 by ALPN: served as HTTP/2
+    // only (no protocol detection, and no HTTP/1 upgrades to offer).
+    if builder.is_http1_available() {
+        let connection = builder.serve_connection_with_upgrades(io, service);
+        drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
+    } else {
+        activity.saw_http2();
+        let connection = builder.serve_connection(io, service);
+        drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
+    }
+}
+
+/// What watches one connection, for [`drive`].
+struct Watch<'a> {
+    activity: &'a Activity,
+    /// No request for this long: close politely.
+    idle: Duration,
+    /// A response waiting on the client this long: drop the connection.
+    send: Duration,
+    closed: &'a ClosedCounters,
+    peer: std::net::SocketAddr,
+}
+
+/// Runs a connection until it ends: on shutdown, or when idle, it is closed politely
+/// (`close_politely`: hyper's graceful shutdown), within a grace; a client that stops taking
+/// its response is dropped.
+async fn drive<C: Future>(
+    connection: C,
+    close_politely: impl Fn(Pin<&mut C>),
+    watch: &Watch<'_>,
+    shutdown: &CancellationToken,
+) {
+    let Watch {
+        activity,
+        idle,
+        send,
+        closed,
+        peer,
+    } = *watch;
     tokio::pin!(connection);
     let watchdog = activity.watch(idle, send);
     tokio::pin!(watchdog);
@@ -297,7 +371,7 @@ pub async fn serve_http<I>(
             None => return,
         },
     }
-    connection.as_mut().graceful_shutdown();
+    close_politely(connection.as_mut());
     // Closing politely still must not wait on a client that stopped reading.
     let stalled = async {
         let watchdog = activity.watch(Duration::MAX, send);
@@ -372,6 +446,30 @@ impl Drop for OpenConnection {
 
 /// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, every limit set explicitly so that a
 /// dependency upgrade cannot loosen one silently (reliability spec §3).
+/// One listener's connection builders: by protocol detection, and for HTTP/2 agreed by ALPN
+/// (which the client must then speak: bytes other than the preface get a GOAWAY, not an
+/// HTTP/1 400).
+struct Builders {
+    any: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(any: auto::Builder<TokioExecutor>) -> Builders {
+        Builders {
+            http2: any.clone().http2_only(),
+            any,
+        }
+    }
+
+    fn for_alpn(&self, alpn: Option<&[u8]>) -> &auto::Builder<TokioExecutor> {
+        match alpn {
+            Some(b"h2") => &self.http2,
+            _ => &self.any,
+        }
+    }
+}
+
 pub fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
     let config = &ctx.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -19,6 +19,7 @@ pub mod headers;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod open_files;
 #[cfg(target_os = "linux")]
 pub mod splice;
 pub mod tcp;

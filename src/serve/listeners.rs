@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +54,7 @@ impl ServiceListeners {
                 continue;
             }
             let (ip, port, mode, cert) = key.clone();
-            match TcpListener::bind((ip, port)).await {
+            match listener::bind((ip, port).into()) {
                 Ok(listener) => {
                     let tls = cert.map(|path| crate::tls::file_acceptor(certs, path));
                     let protocol = match mode {
