@@ -162,6 +162,8 @@ struct Flood {
     frames_sent: usize,
     goaway: Option<u32>,
     closed: bool,
+    /// Streams the server sent HEADERS on.
+    answered: Vec<u32>,
 }
 
 /// Sends `next(i)` frames until the server sends GOAWAY or closes, or `max` frames went out.
@@ -202,6 +204,7 @@ async fn flood(
         frames_sent: sent.load(Ordering::Relaxed),
         goaway: s.goaway,
         closed: s.closed,
+        answered: s.headers.iter().map(|&(stream, _)| stream).collect(),
     }
 }
 
@@ -338,6 +341,65 @@ async fn floods_end_in_goaway_or_close_within_bounded_frames() {
         fresh_h2_ok(addr).await;
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// PING and SETTINGS floods while a request stream is held open (its body never comes): h2
+/// answers every frame and never ends the connection for them, so the proxy's own limits must:
+/// the stalled body gets its 408 at the body timeout, and the connection, with no stream left,
+/// its idle GOAWAY. The flood is sent as fast as the server reads, with no frame limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_and_settings_floods_with_a_stream_open_end_at_the_body_and_idle_timeouts() {
+    let recorder = Recorder::start_with(vec![b'x'; 1024]).await;
+    let timeout = Duration::from_millis(1000);
+    let config = ProxyConfig {
+        header_timeout: timeout,
+        client_body_timeout: timeout,
+        client_send_timeout: timeout,
+        ..ProxyConfig::default()
+    };
+    let proxy = proxy_for(&recorder, config).await;
+    let addr = proxy.handle.http_addr.unwrap();
+    let post = block(&[
+        (b":method", b"POST"),
+        (b":scheme", b"http"),
+        (b":path", b"/v/held"),
+        (b":authority", b"open.test"),
+    ]);
+    type Next = Box<dyn Fn(usize) -> Vec<u8>>;
+    let floods: [(&str, Next); 2] = [
+        (
+            "ping",
+            Box::new(|i| frame(PING, 0, 0, &(i as u64).to_be_bytes())),
+        ),
+        (
+            "settings",
+            Box::new(|_| frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0xff, 0xff])),
+        ),
+    ];
+    for (name, next) in floods {
+        let started = Instant::now();
+        let opening = frame(HEADERS, END_HEADERS, 1, &post);
+        let outcome = flood(addr, &[], opening, usize::MAX, next).await;
+        let took = started.elapsed();
+        println!(
+            "{name} with a stream open: frames sent {}; answered {:?}; GOAWAY {:?}; closed {}; {took:.2?}",
+            outcome.frames_sent, outcome.answered, outcome.goaway, outcome.closed
+        );
+        assert!(
+            outcome.answered.contains(&1),
+            "{name}: the held stream got no answer"
+        );
+        assert!(
+            outcome.goaway == Some(0) || outcome.closed,
+            "{name}: neither the idle GOAWAY nor a close"
+        );
+        // Body timeout, then idle timeout, then one idle period to close; the guard is loose.
+        assert!(
+            took < Duration::from_secs(15),
+            "{name}: ran on for {took:?}"
+        );
+        fresh_h2_ok(addr).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
