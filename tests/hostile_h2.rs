@@ -393,7 +393,7 @@ async fn ping_and_settings_floods_with_a_stream_open_end_at_the_body_and_idle_ti
             outcome.goaway == Some(0) || outcome.closed,
             "{name}: neither the idle GOAWAY nor a close"
         );
-        // Body timeout, then idle timeout, then one idle period to close; the guard is loose.
+        // Body timeout, then idle timeout, then the close grace; the guard is loose.
         assert!(
             took < Duration::from_secs(15),
             "{name}: ran on for {took:?}"

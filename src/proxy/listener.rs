@@ -323,15 +323,15 @@ async fn drive<C: Future>(
     let watchdog = activity.watch(idle, send);
     tokio::pin!(watchdog);
     // How long a polite close may take: unbounded on shutdown (the drain timeout bounds it),
-    // one more idle period after an idle GOAWAY (HTTP/2 waits for a PING answer before it
-    // closes, which a hostile client never sends).
+    // a short grace after an idle GOAWAY (HTTP/2 waits for a PING answer before it closes,
+    // which a client that stopped reading never sends; one that reads answers at once).
     let mut grace = Duration::MAX;
     // What the watchdog's verdict means: close politely within a grace, or drop now (`None`).
     let judged = |verdict: Verdict| match verdict {
         // HTTP/1 closes itself at the header timeout; this is for HTTP/2 with no streams.
         Verdict::Idle => {
             closed.idle.inc();
-            Some(idle)
+            Some(IDLE_GOAWAY_GRACE.min(idle))
         }
         Verdict::SendStalled => {
             closed.send_stalled.inc();
@@ -385,6 +385,9 @@ async fn drive<C: Future>(
         () = sleep_or_forever(grace) => {}
     }
 }
+
+/// How long an idle connection told to close (HTTP/2: GOAWAY) may take to go.
+const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// How long an idle HTTP/1 connection stays open once the balancer starts draining, for a
 /// client about to reuse it to send one more request (answered with `Connection: close`).
