@@ -17,6 +17,7 @@
 //! report      the table for people (`switchyard routes`) and machines (`--json`).
 //! cli         the command line.
 //! serve/      serve mode: source → pipeline → publish, listeners reconciled; admin port.
+//! upgrade     binary upgrade: listening sockets handed to a new process on SIGUSR2.
 //! simulator/  an in-process Marathon speaking its real wire formats, for tests and the demo.
 //! demo/       `switchyard demo`: the simulator, real backends and the balancer together.
 //! synthetic   generated app sets for benchmarks, load tests and the demo.
@@ -39,3 +40,4 @@ pub mod serve;
 pub mod simulator;
 pub mod synthetic;
 pub mod tls;
+pub mod upgrade;

@@ -14,6 +14,10 @@ fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     init_logs(cli.log_format, cli.log_level);
+    if cli.command.is_none() {
+        // Before any thread starts: it reads and edits the environment.
+        switchyard::upgrade::adopt();
+    }
     // One thread: a current-thread runtime, no work stealing or cross-thread wake-ups.
     let mut builder = match cli.serve.threads {
         1 => tokio::runtime::Builder::new_current_thread(),

@@ -558,6 +558,8 @@ impl Control {
         self.service_listeners
             .reconcile(desired, &self.ctx, &self.connections, &self.certs)
             .await;
+        // Sockets a predecessor handed over that this table has no listener for.
+        crate::upgrade::release_unclaimed();
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
     }

@@ -43,6 +43,12 @@ pub struct AdminState {
 }
 
 pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationToken) {
+    // Handed to a successor on a binary upgrade while this loop runs.
+    let _offered = crate::upgrade::offer(&listener);
+    tokio::select! {
+        () = crate::upgrade::until_accepting() => {}
+        () = stop.cancelled() => return,
+    }
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

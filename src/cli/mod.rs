@@ -407,7 +407,8 @@ impl RoutingFlags {
     }
 }
 
-/// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source.
+/// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source; SIGUSR2 hands over to
+/// the binary now on disk (see [`crate::upgrade`]).
 pub async fn serve(args: ServeArgs) -> ExitCode {
     let ignored = args.haproxy_only.given();
     if !ignored.is_empty() {
@@ -499,19 +500,30 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
 #[cfg(unix)]
 async fn wait_for_signals(handle: &serve::Handle) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut usr2)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined2()),
     ) else {
         tracing::error!("cannot install signal handlers; stopping");
         return;
     };
+    let mut serving = false;
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => handle.reload(),
+            // Binary upgrade: once the new process serves, this one drains and exits.
+            _ = usr2.recv() => if crate::upgrade::start_successor().await {
+                return;
+            },
+            // A process started by an upgrade tells the old one once it serves a table.
+            _ = handle.wait_generation(1), if !serving => {
+                serving = true;
+                crate::upgrade::tell_predecessor();
+            }
         }
     }
 }

@@ -24,8 +24,13 @@ use super::{http, tcp, Frontend, ProxyContext};
 /// instead of in SYN retries; 128 (what a plain bind gave) filled at once.
 const BACKLOG: u32 = 4096;
 
-/// Binds a listening socket with the balancer's backlog (`SO_REUSEADDR`, as a plain bind).
+/// Binds a listening socket with the balancer's backlog (`SO_REUSEADDR`, as a plain bind), or
+/// takes the one a predecessor handed over for `addr`.
 pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    // Handed over by the process this one replaces (binary upgrade): already listening.
+    if let Some(inherited) = crate::upgrade::take(addr) {
+        return inherited;
+    }
     let socket = match addr {
         std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -75,6 +80,13 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let builder = Arc::new(Builders::new(http_builder(&ctx)));
+    // Handed to a successor on a binary upgrade while this loop runs.
+    let _offered = crate::upgrade::offer(&listener);
+    tokio::select! {
+        () = crate::upgrade::until_accepting() => {}
+        () = stop.cancelled() => return,
+        () = connections.shutdown.cancelled() => return,
+    }
     let mut accept_errors = 0u32;
     // Metric handles for this listener, resolved once.
     let open = ctx
