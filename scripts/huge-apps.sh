@@ -2,7 +2,8 @@
 # Reliability matrix E6: a huge Marathon app list (default 20,000 apps × 3 tasks, written the
 # way Marathon writes /v2/apps?embed=apps.tasks, about 40 MB) read, parsed and built while the
 # balancer serves. Prints the document size, the time from SIGHUP to the new table being served,
-# the table build time (switchyard_routing_table_build_seconds), the process's peak RSS (VmHWM)
+# the table build time (switchyard_routing_table_build_seconds), when the service-port
+# listeners are all open, the process's peak RSS (VmHWM)
 # and how the admin health check answered while the list was processed.
 #
 #   scripts/huge-apps.sh [APPS] [TASKS]      (builds target/release/switchyard first)
@@ -102,7 +103,18 @@ while [[ "$(generation)" != "2" ]]; do
         "http://127.0.0.1:$ADMIN/healthz" >>"$WORK/health"
 done
 END=$(date +%s.%N)
-METRICS=$(curl -s "http://127.0.0.1:$ADMIN/metrics")
+# The table is served before the service-port listeners are opened: wait until the process's
+# descriptors stop changing (three looks 0.2 s apart).
+last=-1 same=0
+while (( same < 3 )); do
+    now=$(ls "/proc/$PID/fd" | wc -l)
+    if [[ "$now" == "$last" ]]; then same=$((same + 1)); else same=0; last=$now; fi
+    sleep 0.2
+done
+LISTENING_END=$(date +%s.%N)
+# At the open-file limit (listeners and health checks use descriptors) the admin port may not
+# answer: report what can be read.
+METRICS=$(curl -s -m 5 "http://127.0.0.1:$ADMIN/metrics" || true)
 BUILD_SUM=$(awk '/^switchyard_routing_table_build_seconds_sum/ {print $2}' <<<"$METRICS")
 ENDPOINTS=$(awk '/^switchyard_endpoints\{state="up"\}/ {print $2}' <<<"$METRICS")
 LISTENERS=$(ls "/proc/$PID/fd" | wc -l)
@@ -111,18 +123,19 @@ echo "log lines: $(wc -l <"$WORK/log"); the first ones:"; head -3 "$WORK/log" | 
 HWM=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
 RSS_AFTER=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 
-python3 - "$SIZE" "$START" "$END" "$BUILD_SUM" "$HWM" "$RSS_BEFORE" "$RSS_AFTER" "$ENDPOINTS" "$WORK/health" "$APPS" "$TASKS" "$LISTENERS" <<'EOF'
+python3 - "$SIZE" "$START" "$END" "$BUILD_SUM" "$HWM" "$RSS_BEFORE" "$RSS_AFTER" "$ENDPOINTS" "$WORK/health" "$APPS" "$TASKS" "$LISTENERS" "$LISTENING_END" <<'EOF'
 import sys
-size, start, end, build, hwm, before, after, endpoints, health, apps, tasks, fds = sys.argv[1:]
+size, start, end, build, hwm, before, after, endpoints, health, apps, tasks, fds, listening = sys.argv[1:]
 checks = [line.split() for line in open(health) if line.strip()]
 times = sorted(float(t) for _, t in checks)
 bad = sum(1 for code, _ in checks if code != "200")
 p = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1e3 if times else float("nan")
 print(f"document: {apps} apps x {tasks} tasks, {int(size) / 1e6:.1f} MB")
 print(f"SIGHUP -> new table served: {float(end) - float(start):.2f} s "
-      f"(model + table build: {float(build):.2f} s; file read, JSON parse and opening the "
+      f"(model + table build: {float(build or 'nan'):.2f} s; file read, JSON parse and opening the "
       f"service-port listeners: the rest)")
-print(f"endpoints up: {endpoints}; open file descriptors (listeners included): {fds}")
+print(f"endpoints up: {endpoints}; open file descriptors (listeners included): {fds}, "
+      f"steady {float(listening) - float(start) - 0.6:.2f} s after SIGHUP (±0.2 s)")
 print(f"peak RSS (VmHWM): {int(hwm) / 1024:.0f} MiB; RSS before {int(before) / 1024:.0f} MiB, "
       f"after {int(after) / 1024:.0f} MiB")
 print(f"/healthz during processing: {len(checks)} checks, {bad} not 200, "

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use command_fds::{CommandFdExt, FdMapping};
@@ -24,9 +24,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// The first descriptor of systemd's protocol.
 const FIRST_FD: i32 = 3;
 
-/// This process's listening sockets, offered to a successor: a duplicate of each, by the id
-/// of the guard that offers it.
-static OFFERED: Mutex<Vec<(u64, OwnedFd)>> = Mutex::new(Vec::new());
+/// This process's listening sockets, offered to a successor, by the id of the guard that offers
+/// each (shared with its accept loop, not duplicated: a descriptor per service port is enough).
+static OFFERED: Mutex<Vec<(u64, Arc<tokio::net::TcpListener>)>> = Mutex::new(Vec::new());
 
 /// What the predecessor handed over: sockets by address until claimed, and where to say
 /// "ready".
@@ -118,14 +118,14 @@ pub fn tell_predecessor() {
     }
 }
 
-/// A listening socket offered to a successor for as long as this guard lives.
+/// A listening socket offered to a successor for as long as this guard lives (drop it before
+/// the loop's own handle, so that the socket closes with the loop).
 pub struct Offered(u64);
 
-pub fn offer(listener: &tokio::net::TcpListener) -> Option<Offered> {
+pub fn offer(listener: &Arc<tokio::net::TcpListener>) -> Option<Offered> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let fd = listener.as_fd().try_clone_to_owned().ok()?;
     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    OFFERED.lock().ok()?.push((id, fd));
+    OFFERED.lock().ok()?.push((id, listener.clone()));
     Some(Offered(id))
 }
 
@@ -161,9 +161,9 @@ async fn spawn_successor() -> Result<u32, String> {
         offered
             .iter()
             .zip(FIRST_FD..)
-            .map(|((_, fd), child_fd)| {
+            .map(|((_, listener), child_fd)| {
                 Ok(FdMapping {
-                    parent_fd: fd.try_clone()?,
+                    parent_fd: listener.as_fd().try_clone_to_owned()?,
                     child_fd,
                 })
             })

@@ -44,6 +44,7 @@ pub struct AdminState {
 
 pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationToken) {
     // Handed to a successor on a binary upgrade while this loop runs.
+    let listener = std::sync::Arc::new(listener);
     let _offered = crate::upgrade::offer(&listener);
     tokio::select! {
         () = crate::upgrade::until_accepting() => {}

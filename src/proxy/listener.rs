@@ -81,6 +81,7 @@ pub async fn run(
 ) {
     let builder = Arc::new(Builders::new(http_builder(&ctx)));
     // Handed to a successor on a binary upgrade while this loop runs.
+    let listener = Arc::new(listener);
     let _offered = crate::upgrade::offer(&listener);
     tokio::select! {
         () = crate::upgrade::until_accepting() => {}
