@@ -319,6 +319,30 @@ async fn d2_a_reset_mid_response_aborts_the_client_body_and_is_not_pooled() {
         );
         assert!(body.starts_with("good "), "{body}");
     }
+
+    // The same over HTTP/2: the stream is reset (the client's body fails, never completes) and
+    // the connection serves the next stream.
+    let addr = proxy.handle.http_addr.unwrap();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .resolve("d2.example.com", addr)
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("http://d2.example.com:{}{path}", addr.port());
+    for _ in 0..3 {
+        let response = h2.get(url("/reset")).send().await.unwrap();
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(response.status(), 200, "the head came through");
+        let body = response.text().await;
+        assert!(
+            body.is_err(),
+            "a truncated HTTP/2 body is an error: {body:?}"
+        );
+        let response = h2.get(url("/next")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.text().await.unwrap().starts_with("good "));
+    }
 }
 
 /// D3: an endpoint that accepts but never answers is ejected after a few failures in a row
