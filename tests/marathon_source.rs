@@ -363,12 +363,13 @@ async fn broken_documents_keep_the_last_table_until_a_good_one() {
     let c = client();
     let url = format!("http://{}/", handle.http_addr.unwrap());
     let mut task = task_a;
-    let backends = [&b, &a, &b, &a, &b];
+    let backends = [&b, &a, &b, &a, &a, &b];
     for (fault, backend) in [
         AppsFault::Garbage,
         AppsFault::Truncated,
         AppsFault::WrongTyped,
         AppsFault::Status(503),
+        AppsFault::Html(503),
         AppsFault::Status(500),
     ]
     .into_iter()

@@ -215,6 +215,11 @@ fn faulty(shared: &Shared, document: serde_json::Value, key: &str) -> Option<Rep
     Some(match fault {
         AppsFault::None => return None,
         AppsFault::Status(status) => Reply::Full(Response::message(status, "simulated failure")),
+        AppsFault::Html(status) => Reply::Full(Response::new(
+            status,
+            "text/html",
+            format!("<html><body><h1>{status}</h1>Leader election in progress</body></html>"),
+        )),
         AppsFault::Garbage => Reply::Full(garbage(format!("{{\"{key}\": [ {{"))),
         AppsFault::WrongTyped => Reply::Full(garbage(format!("{{\"{key}\": {{\"x\": 1}}}}"))),
         AppsFault::Truncated => Reply::Truncated(Response::json(200, &document)),

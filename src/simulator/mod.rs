@@ -95,6 +95,9 @@ pub enum AppsFault {
     None,
     /// This status with `{"message": ...}`.
     Status(u16),
+    /// This status with an HTML page, as a proxy in front of Marathon answers during an
+    /// election.
+    Html(u16),
     /// 200 with `{"apps": [ {` (not JSON).
     Garbage,
     /// 200 announcing the full length; half the body arrives, then the connection closes.
