@@ -1,13 +1,11 @@
 //! Accept loops. Listeners are handed in already bound (tests bind port 0), connections are
 //! capped, accept errors back off instead of spinning, and a stop signal ends accepting while
-//! open connections finish (HTTP ones are told to close after their current request).
+//! open connections finish (HTTP ones are told to close after their current request; each is
+//! served by `connection.rs`).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -16,8 +14,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::limits::{Activity, PerIp, Tracked, Verdict, WatchedIo};
-use super::{http, tcp, Frontend, ProxyContext};
+pub use super::connection::{serve_http, ClosedCounters};
+use super::limits::PerIp;
+use super::{tcp, Frontend, ProxyContext};
 
 /// Connections the kernel completes and queues for a listener before it accepts them (capped
 /// by `net.core.somaxconn`). At the connection cap accepting pauses, and a flood waits here
@@ -230,208 +229,6 @@ pub async fn run(
     }
 }
 
-/// Serves one HTTP connection (HTTP/1.1, or HTTP/2 by prior knowledge or ALPN) until it ends;
-/// on shutdown, or when idle for the header timeout, it closes after the request in flight; a
-/// client that stops taking its response for the send timeout is dropped.
-#[allow(clippy::too_many_arguments)]
-pub async fn serve_http<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: I,
-    ctx: Arc<ProxyContext>,
-    frontend: Frontend,
-    peer: std::net::SocketAddr,
-    sni: Option<Arc<str>>,
-    shutdown: CancellationToken,
-    closed: &ClosedCounters,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let idle = ctx.config.header_timeout;
-    let send = ctx.config.client_send_timeout;
-    let activity = Activity::new();
-    let requests = activity.clone();
-    // X-Forwarded-* values are the connection's: formatted once here.
-    let forwarded = Arc::new(super::headers::Forwarded::new(
-        peer.ip(),
-        frontend.scheme(),
-        frontend.port(),
-    ));
-    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        let http2 = request.version() == hyper::Version::HTTP_2;
-        if http2 {
-            requests.saw_http2();
-        }
-        let guard = requests.begin();
-        let served = http::serve(
-            ctx.clone(),
-            frontend,
-            peer,
-            sni.clone(),
-            forwarded.clone(),
-            request,
-        );
-        async move {
-            let mut response = served.await?;
-            // Draining: HTTP/1 closes after this response (see `serve_http`'s shutdown).
-            if !http2
-                && guard.connection_draining()
-                && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
-            {
-                response.headers_mut().insert(
-                    hyper::header::CONNECTION,
-                    hyper::header::HeaderValue::from_static("close"),
-                );
-            }
-            Ok::<_, std::convert::Infallible>(response.map(|body| Tracked::new(body, guard)))
-        }
-    });
-    let io = WatchedIo::new(io, activity.clone());
-    let watch = Watch {
-        activity: &activity,
-        idle,
-        send,
-        closed,
-        peer,
-    };
-    // A builder without HTTP/1 is for a connection that agreed on h2 by ALPN: served as HTTP/2
-    // only (no protocol detection, and no HTTP/1 upgrades to offer).
-    if builder.is_http1_available() {
-        let connection = builder.serve_connection_with_upgrades(io, service);
-        drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
-    } else {
-        activity.saw_http2();
-        let connection = builder.serve_connection(io, service);
-        drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
-    }
-}
-
-/// What watches one connection, for [`drive`].
-struct Watch<'a> {
-    activity: &'a Activity,
-    /// No request for this long: close politely.
-    idle: Duration,
-    /// A response waiting on the client this long: drop the connection.
-    send: Duration,
-    closed: &'a ClosedCounters,
-    peer: std::net::SocketAddr,
-}
-
-/// Runs a connection until it ends: on shutdown, or when idle, it is closed politely
-/// (`close_politely`: hyper's graceful shutdown), within a grace; a client that stops taking
-/// its response is dropped.
-async fn drive<C: Future>(
-    connection: C,
-    close_politely: impl Fn(Pin<&mut C>),
-    watch: &Watch<'_>,
-    shutdown: &CancellationToken,
-) {
-    let Watch {
-        activity,
-        idle,
-        send,
-        closed,
-        peer,
-    } = *watch;
-    tokio::pin!(connection);
-    let watchdog = activity.watch(idle, send);
-    tokio::pin!(watchdog);
-    // How long a polite close may take: unbounded on shutdown (the drain timeout bounds it),
-    // a short grace after an idle GOAWAY (HTTP/2 waits for a PING answer before it closes,
-    // which a client that stopped reading never sends; one that reads answers at once).
-    let mut grace = Duration::MAX;
-    // What the watchdog's verdict means: close politely within a grace, or drop now (`None`).
-    let judged = |verdict: Verdict| match verdict {
-        // HTTP/1 closes itself at the header timeout; this is for HTTP/2 with no streams.
-        Verdict::Idle => {
-            closed.idle.inc();
-            Some(IDLE_GOAWAY_GRACE.min(idle))
-        }
-        Verdict::SendStalled => {
-            closed.send_stalled.inc();
-            tracing::debug!(%peer, "closed: the client stopped taking its response");
-            None
-        }
-    };
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        () = shutdown.cancelled() => {
-            // HTTP/1 has no way to tell a client "go away" but closing, and closing an idle
-            // keep-alive connection races a client sending its next request on it (the errors
-            // HAProxy's `idle-close-on-response` avoids). So the next response says
-            // `Connection: close` instead; a connection in use sends one within the grace,
-            // and one left quiet that long is closed then. HTTP/2 gets its GOAWAY at once.
-            if !activity.is_http2() {
-                activity.start_draining();
-                let quiet = async {
-                    tokio::time::sleep(DRAIN_IDLE_GRACE).await;
-                    activity.watch(DRAIN_IDLE_GRACE.min(idle), send).await
-                };
-                tokio::select! {
-                    _ = connection.as_mut() => return,
-                    verdict = watchdog.as_mut() => match judged(verdict) {
-                        Some(polite) => grace = polite,
-                        None => return,
-                    },
-                    verdict = quiet => match judged(verdict) {
-                        Some(polite) => grace = polite,
-                        None => return,
-                    },
-                }
-            }
-        }
-        verdict = watchdog.as_mut() => match judged(verdict) {
-            Some(polite) => grace = polite,
-            None => return,
-        },
-    }
-    close_politely(connection.as_mut());
-    // Closing politely still must not wait on a client that stopped reading.
-    let stalled = async {
-        let watchdog = activity.watch(Duration::MAX, send);
-        if watchdog.await == Verdict::SendStalled {
-            closed.send_stalled.inc();
-        }
-    };
-    tokio::select! {
-        _ = connection => {}
-        () = stalled => {}
-        () = sleep_or_forever(grace) => {}
-    }
-}
-
-/// How long an idle connection told to close (HTTP/2: GOAWAY) may take to go.
-const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
-
-/// How long an idle HTTP/1 connection stays open once the balancer starts draining, for a
-/// client about to reuse it to send one more request (answered with `Connection: close`).
-const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
-
-async fn sleep_or_forever(duration: Duration) {
-    match tokio::time::Instant::now().checked_add(duration) {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Connections the proxy closed on a client, by reason; resolved once per listener.
-#[derive(Clone)]
-pub struct ClosedCounters {
-    per_ip_limit: prometheus::IntCounter,
-    idle: prometheus::IntCounter,
-    send_stalled: prometheus::IntCounter,
-}
-
-impl ClosedCounters {
-    pub fn new(metrics: &crate::metrics::Metrics) -> ClosedCounters {
-        let reason = |r: &str| metrics.connections_closed.with_label_values(&[r]);
-        ClosedCounters {
-            per_ip_limit: reason("per_ip_limit"),
-            idle: reason("idle"),
-            send_stalled: reason("send_stalled"),
-        }
-    }
-}
-
 /// The `listener` label of a listener's metrics.
 fn listener_name(protocol: Protocol, tls: bool) -> String {
     match protocol {
@@ -460,8 +257,6 @@ impl Drop for OpenConnection {
     }
 }
 
-/// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, every limit set explicitly so that a
-/// dependency upgrade cannot loosen one silently (reliability spec §3).
 /// One listener's connection builders: by protocol detection, and for HTTP/2 agreed by ALPN
 /// (which the client must then speak: bytes other than the preface get a GOAWAY, not an
 /// HTTP/1 400).
@@ -486,6 +281,8 @@ impl Builders {
     }
 }
 
+/// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, every limit set explicitly so that a
+/// dependency upgrade cannot loosen one silently (reliability spec §3).
 pub fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
     let config = &ctx.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());

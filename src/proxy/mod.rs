@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod body;
+mod connection;
 pub mod error;
 pub mod headers;
 pub mod http;
