@@ -109,7 +109,11 @@ impl Pipeline {
             Some(last) if last.patchable && last.agents == agents && new_apps_patchable => {
                 last.catalog
             }
-            _ => return self.build(snapshot, agents, None),
+            // A full build, still after the last catalog (its last good labels).
+            other => {
+                self.last = other;
+                return self.build(snapshot, agents, None);
+            }
         };
         let catalog = model::catalog_patch(
             &previous,

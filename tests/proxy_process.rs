@@ -385,21 +385,15 @@ async fn under_a_low_open_file_limit_the_cap_fits_and_the_admin_port_keeps_answe
     }
     let admin = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = |path: &str| format!("http://{}{path}", running.admin);
-    let open = |text: &str| metric(text, "switchyard_connections{listener=\"http\"}");
+    // Connections the balancer holds open on its HTTP port.
+    let open = || async {
+        let metrics = admin.get(url("/metrics")).send().await.unwrap();
+        let text = metrics.text().await.unwrap();
+        metric(&text, "switchyard_connections{listener=\"http\"}")
+    };
     // The cap fills up...
     guarded("the flood to reach the cap", async {
-        loop {
-            let text = admin
-                .get(url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            if open(&text) >= cap as f64 {
-                return;
-            }
+        while open().await < cap as f64 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -409,15 +403,7 @@ async fn under_a_low_open_file_limit_the_cap_fits_and_the_admin_port_keeps_answe
         let probe = admin.get(url("/_haproxy_health_check")).send();
         assert_eq!(guarded("a probe", probe).await.unwrap().status(), 200);
     }
-    let text = admin
-        .get(url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(open(&text), cap as f64, "held at the cap");
+    assert_eq!(open().await, cap as f64, "held at the cap");
     drop(flood);
     drop(backend);
 

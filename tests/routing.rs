@@ -587,6 +587,45 @@ fn a_port_whose_labels_turn_bad_keeps_its_last_good_labels_on_its_current_tasks(
     assert!(fresh.services.is_empty());
 }
 
+/// Through the pipeline, whichever way the next table is built (patched for the changed app,
+/// or in full because a deployment-group app makes patching impossible), a port keeps its last
+/// good labels.
+#[test]
+fn last_good_labels_survive_patched_and_full_rebuilds() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let snapshot = |web_labels: serde_json::Value, grouped: bool| {
+        let mut apps = vec![host_app("/web", 10001, web_labels, &[(A, 1)])];
+        if grouped {
+            apps.push(host_app(
+                "/blue",
+                10002,
+                json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "bg.example.com", "HAPROXY_DEPLOYMENT_GROUP": "bg"}),
+                &[(B, 2)],
+            ));
+        }
+        let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
+        switchyard::marathon::parse_apps(&body).unwrap()
+    };
+    let good = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com"});
+    let bad = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com", "HAPROXY_0_BALANCE": "fastest"});
+    let changed: std::collections::BTreeSet<String> = ["/web".to_owned()].into();
+    for grouped in [false, true] {
+        let mut pipeline = switchyard::pipeline::Pipeline::new(options(), Default::default());
+        runtime.block_on(pipeline.rebuild(&snapshot(good.clone(), grouped)));
+        let t =
+            runtime.block_on(pipeline.rebuild_changed(&snapshot(bad.clone(), grouped), &changed));
+        assert_eq!(
+            routed(&t, "web.example.com", "/").as_deref(),
+            Some("/web"),
+            "grouped: {grouped}"
+        );
+        assert_eq!(problems_of(&t, ProblemKind::InvalidLabel).len(), 1);
+    }
+}
+
 #[test]
 fn a_malformed_app_is_a_problem_and_the_rest_is_served() {
     let body = serde_json::to_vec(&json!({"apps": [

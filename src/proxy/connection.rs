@@ -57,7 +57,7 @@ pub async fn serve_http<I>(
         );
         async move {
             let mut response = served.await?;
-            // Draining: HTTP/1 closes after this response (see `serve_http`'s shutdown).
+            // Draining: HTTP/1 closes after this response (see the shutdown branch of `drive`).
             if !http2
                 && guard.connection_draining()
                 && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
