@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::metric;
 use support::proxy::*;
 use switchyard::proxy::ProxyConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -236,19 +237,6 @@ async fn fetch(
 async fn admin_text(proxy: &Proxy, path: &str) -> String {
     let url = format!("http://{}{path}", proxy.handle.admin_addr);
     reqwest::get(url).await.unwrap().text().await.unwrap()
-}
-
-/// A counter's value in the `/metrics` text (0 when absent).
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
 }
 
 /// D1: no answer within the server timeout → 504, no sooner than the timeout and not much

@@ -85,12 +85,7 @@ async fn start_with(apps: Value, drain: Duration, flags: &[&str]) -> Running {
 }
 
 fn sigterm(child: &Child) {
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm_pid(child.id().unwrap());
 }
 
 /// Polls until a new connection to `addr` is refused (the listener closed).

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use support::metric;
 use support::proxy::*;
 use switchyard::marathon::{Credentials, MarathonConfig, StreamOptions};
 use switchyard::proxy::ProxyConfig;
@@ -89,22 +90,11 @@ async fn admin(handle: &Handle, path: &str) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-/// A sample's value in the `/metrics` text, e.g. `metric(text, "switchyard_x_total")` or with
-/// its labels `metric(text, "switchyard_x_total{kind=\"full\"}")`; 0 when absent.
-fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(sample)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
+fn web_ports(handle: &Handle) -> Vec<u16> {
+    web_ports_in(&handle.table.load())
 }
 
-fn web_ports(handle: &Handle) -> Vec<u16> {
-    let table = handle.table.load();
+fn web_ports_in(table: &switchyard::routing::RoutingTable) -> Vec<u16> {
     let mut ports: Vec<u16> = table
         .route(HOST.as_bytes(), "/")
         .map(|r| {
@@ -119,15 +109,24 @@ fn web_ports(handle: &Handle) -> Vec<u16> {
     ports
 }
 
-/// Waits (guarded) until the web app's routed ports satisfy `done`, table by table.
-async fn until_web_ports(what: &str, handle: &Handle, done: impl Fn(&[u16]) -> bool) {
+/// Waits (guarded) until the served table satisfies `done`, table by table.
+async fn until_table(
+    what: &str,
+    handle: &Handle,
+    done: impl Fn(&switchyard::routing::RoutingTable) -> bool,
+) {
     guarded(what, async {
-        while !done(&web_ports(handle)) {
+        while !done(&handle.table.load()) {
             let g = handle.generation();
             handle.wait_generation(g + 1).await;
         }
     })
     .await;
+}
+
+/// Waits (guarded) until the web app's routed ports satisfy `done`, table by table.
+async fn until_web_ports(what: &str, handle: &Handle, done: impl Fn(&[u16]) -> bool) {
+    until_table(what, handle, |table| done(&web_ports_in(table))).await;
 }
 
 /// A simulator with `/web` on one task at `backend`, and a balancer following its stream,
@@ -599,21 +598,6 @@ async fn e11_garbage_and_a_slow_drip_on_the_event_stream_resync_and_block_nothin
     assert_eq!(get(&c, &url, HOST).await.1, "b");
     handle.shutdown().await;
     sim.shutdown().await;
-}
-
-/// Waits (guarded) until the served table satisfies `done`, table by table.
-async fn until_table(
-    what: &str,
-    handle: &Handle,
-    done: impl Fn(&switchyard::routing::RoutingTable) -> bool,
-) {
-    guarded(what, async {
-        while !done(&handle.table.load()) {
-            let g = handle.generation();
-            handle.wait_generation(g + 1).await;
-        }
-    })
-    .await;
 }
 
 fn problem_of<'t>(

@@ -3,6 +3,7 @@
 
 mod support;
 
+use support::metric;
 use support::proxy::free_port;
 
 use std::convert::Infallible;
@@ -342,13 +343,6 @@ async fn sighup_rereads_and_sigterm_drains_then_exits_zero() {
     assert_eq!(in_flight.await.unwrap(), "5");
     let status = running.child.wait().await.unwrap();
     assert!(status.success(), "exit status {status:?}");
-}
-
-/// A sample's value in a `/metrics` text; 0 when absent.
-fn metric(text: &str, sample: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Guards against a hang; never a synchronisation point.

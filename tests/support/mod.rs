@@ -75,3 +75,17 @@ pub fn problems_of(table: &RoutingTable, kind: ProblemKind) -> Vec<&Problem> {
     table.problems().iter().filter(|p| p.kind == kind).collect()
 }
 pub mod proxy;
+
+/// A sample's value in a `/metrics` text, e.g. `metric(text, "switchyard_x_total")` or with
+/// its labels `metric(text, "switchyard_x_total{kind=\"full\"}")`; 0 when absent.
+pub fn metric(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
