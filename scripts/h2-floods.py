@@ -12,13 +12,14 @@ seconds it took, and the balancer's RSS before and at its highest during the flo
 
 import argparse
 import os
-import re
 import socket
 import struct
 import subprocess
 import tempfile
 import threading
 import time
+
+from procstat import free_port, rss_kib
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -34,17 +35,6 @@ def literal(name, value):
 
 POST = b"".join(literal(n, v) for n, v in [
     (b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/held"), (b":authority", b"held.test")])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
 def flood(port, pid, make):
