@@ -6,7 +6,7 @@
 #   docker run --rm switchyard routes --marathon http://marathon.mesos:8080
 #
 # Arguments after the image name replace CMD and go to the binary (ENTRYPOINT), as with
-# Marathon-LB. tests/dockerfile.rs checks this file against the CLI (`cargo test --test dockerfile`).
+# Marathon-LB. tests/dockerfile.rs checks this file against the CLI (`cargo test --test suite dockerfile::`).
 
 # ---- build: the release binary ----------------------------------------------------------------
 # The tag follows `rust-version` in Cargo.toml; bookworm matches the runtime's glibc.
@@ -19,11 +19,12 @@ ENV CARGO_PROFILE_RELEASE_DEBUG=0 \
     CARGO_PROFILE_RELEASE_STRIP=debuginfo
 
 # Dependencies first, in their own layer, rebuilt only when the manifest or lock file changes.
-# The manifest declares [[bench]] targets, and cargo refuses to load it unless their files exist,
-# so benches/ comes in with it (tests/ is discovered, not declared: it is not needed).
-# src/ is a stub here.
+# The manifest declares [[bench]] and [[test]] targets, and cargo refuses to load it unless their
+# files exist, so benches/ and the two test roots come in with it (only the roots: the modules
+# they name are not read by a build). src/ is a stub here.
 COPY Cargo.toml Cargo.lock ./
 COPY benches/ benches/
+COPY tests/suite.rs tests/lookup_alloc.rs tests/
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \

@@ -9,7 +9,7 @@
 # Seeds come from fuzz/corpus/<target>/ (committed); what a run discovers goes to
 # fuzz/work/<target>/ (ignored by git), so runs build on each other without touching the seeds.
 # To keep a crash fixed: fix it, copy the artifact to fuzz/corpus/<target>/crash-<hash>, and
-# `cargo test --test fuzz_regressions` replays it from then on.
+# `cargo test --test suite fuzz_regressions::` replays it from then on.
 set -euo pipefail
 
 seconds=${1:-60}

@@ -1,7 +1,7 @@
 //! The admin port: Marathon-LB's endpoints, ours, and `/metrics` read by a Prometheus parser
 //! with counters moving as traffic flows.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! hand-written backend on loopback that misbehaves in one exact way. Tests wait on counters
 //! and answers, never on sleeps; timeouts only bound a failure.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! `switchyard demo` as a user runs it: the real binary, real curl, and the routes changing
 //! while the demo scales and redeploys Tweeter.
 
-mod support;
+use crate::support;
 
 use support::proxy::free_port;
 

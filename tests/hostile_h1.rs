@@ -3,8 +3,8 @@
 //! connection closed) or normalised (one clean framing upstream); never a 5xx; a request
 //! hidden in another's bytes never reaches the recorder.
 
-mod hostile;
-mod support;
+use crate::hostile;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 //! bounded number of frames and a fresh connection still gets a 200; every malformed request is
 //! reset or refused, and the recorder behind the proxy never sees an ambiguous request.
 
-mod hostile;
-mod support;
+use crate::hostile;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

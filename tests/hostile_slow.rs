@@ -1,8 +1,8 @@
 //! Slow clients and connection floods (reliability matrix B1–B5, B7): each ends within its
 //! timeout, bounded by an upper limit, and the rest of the service keeps answering.
 
-mod hostile;
-mod support;
+use crate::hostile;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! real binary, since signals are involved), and a route removed while requests to it are in
 //! flight.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

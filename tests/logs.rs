@@ -1,6 +1,6 @@
 //! Logs from the real binary: JSON lines, the access log, Marathon-LB's level names.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 use switchyard::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
 
-mod support;
+use crate::support;
 use support::proxy::{client, get, Backend};
 
 const KEY: &str = include_str!("fixtures/service-account-key.pem");

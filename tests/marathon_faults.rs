@@ -3,7 +3,7 @@
 //! flapping coalesced, and a start with every Marathon down. Waits are on generations, refresh
 //! counts and metrics, never on sleeps.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 //! documents, stalled streams and event bursts. Tests wait on table generations, refresh counts
 //! and the stream's state, never on sleeps.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Property tests: the table does not depend on input order, and no input panics the parsers.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 

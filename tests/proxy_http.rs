@@ -1,6 +1,6 @@
 //! The HTTP data plane over real sockets: routing, headers, errors, retries, balancing.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Serve mode polling Marathon (`poll` mode): changes are routed, an outage keeps the last table.
 
-mod support;
+use crate::support;
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

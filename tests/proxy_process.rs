@@ -1,7 +1,7 @@
 //! The real binary: signals (SIGHUP re-reads, SIGTERM drains and exits 0), memory that stays
 //! flat while 1 GiB goes through each way, and a connection flood under a low open-file limit.
 
-mod support;
+use crate::support;
 
 use support::metric;
 use support::proxy::free_port;

@@ -1,6 +1,6 @@
 //! Table swaps under traffic, listeners reconciled live, TCP mode and WebSocket tunnels.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

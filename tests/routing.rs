@@ -1,6 +1,6 @@
 //! Marathon-LB's label semantics, end to end: app JSON → table → lookups and problems.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::*;

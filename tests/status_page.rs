@@ -2,7 +2,7 @@
 //! page's script (which polls `/routes` and `/stats`), and we read the DOM it leaves. Needs
 //! `chromium` (scripts/install-test-deps.sh); without it the test fails, it never skips.
 
-mod support;
+use crate::support;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! clients (rustls directly, reqwest, curl), SNI selection, routing by Host, HTTP/2 by ALPN,
 //! HSTS and redirects, a TLS service port, rotation under load and broken files.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
