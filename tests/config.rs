@@ -154,14 +154,7 @@ fn bound_http_port(args: &[&str], env: &[(&str, &str)]) -> String {
 
 #[test]
 fn environment_beats_the_file_and_a_flag_beats_both() {
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-            .to_string()
-    };
+    let free = || crate::support::proxy::free_port().to_string();
     let (from_file, from_env, from_flag) = (free(), free(), free());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchyard.toml");

@@ -420,10 +420,7 @@ async fn a_service_port_with_ssl_cert_speaks_tls_with_its_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let svc_path = dir.path().join("svc.pem");
     write(&svc_path, &svc.pem);
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = crate::support::proxy::free_port();
     let apps = json!([app(
         "/svc",
         port,

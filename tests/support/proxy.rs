@@ -154,18 +154,40 @@ pub async fn echo_server() -> u16 {
     port
 }
 
-/// A port that refuses connections (bound once, released).
+/// A port that refuses connections: a free port nothing will bind.
 pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_port()
 }
 
-/// A port free for a service-port listener.
+/// A port free for a listener the test starts later (often in another process).
+///
+/// Taken below the kernel's ephemeral range (32768–60999 by default), from a counter shared by
+/// the suite's threads: a port the kernel hands out for `bind(:0)` or an outgoing connection
+/// could be taken by anything running meanwhile, a backend or the balancer's own upstream
+/// connection, between this call and the test's bind.
 pub fn free_port() -> u16 {
-    closed_port()
+    use std::sync::atomic::AtomicU16;
+    const FIRST: u16 = 20_000;
+    const LAST: u16 = 32_000;
+    // Each process starts somewhere else, so a binary run again right after does not reuse
+    // ports still in TIME_WAIT on the client side.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        FIRST + (std::process::id() % u32::from(LAST - FIRST)) as u16,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    loop {
+        let port = NEXT
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                Some(if p >= LAST { FIRST } else { p + 1 })
+            })
+            .expect("the update always succeeds");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A host-networking app on `service_port` with one task per backend port.
