@@ -27,7 +27,8 @@ pub(super) struct AppContext<'o> {
 /// What one part of a refresh found.
 #[derive(Default)]
 pub(super) struct Part<'a> {
-    pub services: Vec<Service>,
+    /// Shared from the start: the catalog and the table hold these, without copies.
+    pub services: Vec<Arc<Service>>,
     pub problems: Vec<Problem>,
     pub verdicts: Verdicts,
     /// Each agent once: its shared name and address, however many tasks run there.
@@ -35,16 +36,20 @@ pub(super) struct Part<'a> {
 }
 
 impl<'a> Part<'a> {
-    /// Appends a later part (parts stay in app order).
-    pub fn append(mut self, other: Part<'a>) -> Part<'a> {
-        if self.services.is_empty() {
-            self.services = other.services;
-        } else {
-            self.services.extend(other.services);
+    /// Joins parts, in order, moving each part's services and problems once (appending parts
+    /// pairwise copied the first ones at every level of the join).
+    pub fn concat(parts: Vec<Part<'a>>) -> Part<'a> {
+        let mut out = Part {
+            services: Vec::with_capacity(parts.iter().map(|p| p.services.len()).sum()),
+            problems: Vec::with_capacity(parts.iter().map(|p| p.problems.len()).sum()),
+            ..Part::default()
+        };
+        for part in parts {
+            out.services.extend(part.services);
+            out.problems.extend(part.problems);
+            out.verdicts.append(part.verdicts);
         }
-        self.problems.extend(other.problems);
-        self.verdicts.append(other.verdicts);
-        self
+        out
     }
 }
 
@@ -65,7 +70,7 @@ impl<'a> AppContext<'_> {
         let definition = app.definition;
         let mode = NetworkMode::of(definition);
 
-        for &index in app.labels.ports.keys() {
+        for index in app.labels.port_indexes() {
             if index >= service_ports.len() {
                 part.problems.push(Problem {
                     label: set_label_names(&app, index),
@@ -84,7 +89,7 @@ impl<'a> AppContext<'_> {
 
         let mut plans = Vec::new();
         for (index, &declared) in service_ports.iter().enumerate() {
-            let set = app.labels.ports.remove(&index).unwrap_or_default();
+            let set = app.labels.take_port(index);
             if let Some(plan) = self.plan_port(part, &app, index, declared, set) {
                 plans.push(plan);
             }
@@ -162,7 +167,8 @@ impl<'a> AppContext<'_> {
                 });
             }
         }
-        part.services.extend(plans.into_iter().map(|p| p.service));
+        part.services
+            .extend(plans.into_iter().map(|p| Arc::new(p.service)));
     }
 
     /// Decides whether a port is served and with what configuration; reports why not.

@@ -35,7 +35,7 @@ pub fn catalog_after(
     health: &mut HealthMemory,
 ) -> Catalog {
     let (services, problems) = build(previous, apps.iter(), options, agents, health, false);
-    sorted(services.into_iter().map(Arc::new).collect(), problems)
+    sorted(services, problems)
 }
 
 /// Whether [`catalog_patch`] can rebuild this app alone: it is in no deployment group (groups
@@ -61,8 +61,7 @@ pub fn catalog_patch(
     health: &mut HealthMemory,
 ) -> Catalog {
     let changed_apps = apps.iter().filter(|app| changed.contains(&app.id));
-    let (services, mut problems) = build(previous, changed_apps, options, agents, health, true);
-    let mut services: Vec<Arc<Service>> = services.into_iter().map(Arc::new).collect();
+    let (mut services, mut problems) = build(previous, changed_apps, options, agents, health, true);
     let unchanged = |id: &str| !changed.contains(id);
     services.extend(
         previous
@@ -100,7 +99,7 @@ fn build<'a>(
     agents: &AgentAddrs,
     health: &mut HealthMemory,
     keep_health: bool,
-) -> (Vec<Service>, Vec<Problem>) {
+) -> (Vec<Arc<Service>>, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut sorted: Vec<&wire::App> = apps
         .filter(|app| !is_the_balancer_itself(app, options))
@@ -140,14 +139,15 @@ fn build<'a>(
         health,
         previous,
     };
-    let part = planned
+    let parts: Vec<Part> = planned
         .into_par_iter()
         .with_min_len(PARALLEL_PART)
         .fold(Part::default, |mut part, (app, ports)| {
             context.add_app(&mut part, app, ports);
             part
         })
-        .reduce(Part::default, Part::append);
+        .collect();
+    let part = Part::concat(parts);
     if keep_health {
         health.extend(part.verdicts);
     } else {

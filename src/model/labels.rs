@@ -4,7 +4,6 @@
 //! problem it finds is a [`LabelIssue`] carrying the label's name and the reason; an invalid
 //! per-port value excludes that port only, never the app's other ports or other apps.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -114,8 +113,9 @@ pub enum LabelIssueKind {
 pub struct AppLabels {
     pub groups: Option<Groups>,
     pub deployment: Option<Box<Deployment>>,
-    /// Per service-port index.
-    pub ports: BTreeMap<usize, PortLabelSet>,
+    /// Per service-port index, sorted by index. A vector: apps label one port or two, and a
+    /// map's node would cost more to build and drop than the search it saves.
+    ports: Vec<(usize, PortLabelSet)>,
     /// Issues with app-level labels; they never exclude the app.
     pub issues: Vec<LabelIssue>,
 }
@@ -142,7 +142,7 @@ impl AppLabels {
             };
             match split_port_index(rest) {
                 Some((index, name)) => {
-                    let set = out.ports.entry(index).or_default();
+                    let set = out.port_mut(index);
                     if let Err(issue) = set.labels.apply(key, name, value) {
                         set.issues.push(issue);
                     }
@@ -156,9 +156,34 @@ impl AppLabels {
         out
     }
 
-    /// The labels of a port index (defaults when the app sets none).
+    /// The labels of a port index, if the app sets any.
     pub fn port(&self, index: usize) -> Option<&PortLabelSet> {
-        self.ports.get(&index)
+        self.find(index).ok().map(|i| &self.ports[i].1)
+    }
+
+    /// Takes the labels of a port index out (defaults when the app sets none).
+    pub fn take_port(&mut self, index: usize) -> PortLabelSet {
+        match self.find(index) {
+            Ok(i) => self.ports.remove(i).1,
+            Err(_) => PortLabelSet::default(),
+        }
+    }
+
+    /// The port indexes the app labels, ascending.
+    pub fn port_indexes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ports.iter().map(|(index, _)| *index)
+    }
+
+    fn find(&self, index: usize) -> Result<usize, usize> {
+        self.ports.binary_search_by_key(&index, |(i, _)| *i)
+    }
+
+    fn port_mut(&mut self, index: usize) -> &mut PortLabelSet {
+        let i = self.find(index).unwrap_or_else(|i| {
+            self.ports.insert(i, (index, PortLabelSet::default()));
+            i
+        });
+        &mut self.ports[i].1
     }
 
     /// Applies an app-level label; true for a `HAPROXY_DEPLOYMENT_*` one (read later, together).

@@ -169,39 +169,30 @@ impl RoutingTable {
             .collect();
         drop(states);
 
-        let mut routes = Vec::with_capacity(backends.iter().map(|b| b.labels().vhosts.len()).sum());
-        let mut port_claims = Vec::with_capacity(backends.len());
-        let mut app_ids =
-            HashMap::with_capacity_and_hasher(backends.len(), ahash::RandomState::new());
-        for backend in &backends {
-            let service = &backend.service;
-            for vhost in &service.labels.vhosts {
-                routes.push(HttpRoute {
-                    vhost: vhost.clone(),
-                    path: service.labels.path.clone(),
-                    weight: service.weight,
-                    backend: backend.clone(),
-                });
-            }
-            if service.mode == Mode::Http {
-                app_ids
-                    .entry(service.app_id.shared().clone())
-                    .or_insert_with(|| backend.clone());
-            }
-            if let Some(claim) = claim_service_port(backend, options, &mut problems) {
-                port_claims.push(claim);
-            }
-        }
+        // The indexes: vhost routes, the app-id map and the service-port listeners, each in
+        // service order. Large tables build them side by side.
+        let parallel = backends.len() >= PARALLEL_PART;
+        let ((http, app_ids), (service_ports, port_problems)) = join(
+            parallel,
+            || {
+                join(
+                    parallel,
+                    || HostRouter::new(http_routes(&backends)),
+                    || app_id_map(&backends),
+                )
+            },
+            || service_port_frontends(&backends, options),
+        );
+        problems.extend(port_problems);
         let mut backends = backends;
         backends.sort_by(|a, b| {
             (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
         });
-        let service_ports = settle_port_conflicts(port_claims, &mut problems);
         problems.sort();
         RoutingTable {
             generation,
             backends,
-            http: HostRouter::new(routes),
+            http,
             service_ports,
             app_ids,
             problems,
@@ -282,6 +273,63 @@ fn backend_name(app_id: &AppId, service_port: u16) -> String {
     name.push('_');
     name.extend(digits[start..].iter().map(|&d| char::from(d)));
     name
+}
+
+/// Runs `a` and `b`, on two threads when `parallel`.
+fn join<A: Send, B: Send>(
+    parallel: bool,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if parallel {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
+/// A route per vhost of every backend, in backend order.
+fn http_routes(backends: &[Arc<Backend>]) -> Vec<HttpRoute> {
+    let mut routes = Vec::with_capacity(backends.iter().map(|b| b.labels().vhosts.len()).sum());
+    for backend in backends {
+        let service = &backend.service;
+        for vhost in &service.labels.vhosts {
+            routes.push(HttpRoute {
+                vhost: vhost.clone(),
+                path: service.labels.path.clone(),
+                weight: service.weight,
+                backend: backend.clone(),
+            });
+        }
+    }
+    routes
+}
+
+/// The `X-Marathon-App-Id` map: an app's first http backend in service order.
+fn app_id_map(backends: &[Arc<Backend>]) -> HashMap<Arc<str>, Arc<Backend>, ahash::RandomState> {
+    let mut app_ids = HashMap::with_capacity_and_hasher(backends.len(), ahash::RandomState::new());
+    for backend in backends {
+        if backend.mode() == Mode::Http {
+            app_ids
+                .entry(backend.app_id().shared().clone())
+                .or_insert_with(|| backend.clone());
+        }
+    }
+    app_ids
+}
+
+/// The listeners: every service's claim on its port, settled; and the claims refused.
+fn service_port_frontends(
+    backends: &[Arc<Backend>],
+    options: &BuildOptions,
+) -> (Vec<ServicePortFrontend>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let claims = backends
+        .iter()
+        .filter_map(|backend| claim_service_port(backend, options, &mut problems))
+        .collect();
+    let frontends = settle_port_conflicts(claims, &mut problems);
+    (frontends, problems)
 }
 
 /// The service's claim on its port, unless the port is one of the balancer's own (reported).

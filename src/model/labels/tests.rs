@@ -11,7 +11,7 @@ fn parse(pairs: &[(&str, &str)]) -> AppLabels {
 }
 
 fn port0(pairs: &[(&str, &str)]) -> PortLabelSet {
-    parse(pairs).ports.remove(&0).unwrap_or_default()
+    parse(pairs).take_port(0)
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn templates_and_unknown_labels_are_reported_not_fatal() {
         ("VIP_0", "1.1.1.1:30000"),
         ("team", "shop"),
     ]);
-    let p0 = &labels.ports[&0];
+    let p0 = &labels.port(0).unwrap();
     assert!(!p0.is_invalid());
     let kinds: Vec<_> = p0
         .issues
@@ -231,7 +231,7 @@ fn templates_and_unknown_labels_are_reported_not_fatal() {
         ]
     );
     assert_eq!(
-        labels.ports[&1].issues[0].kind,
+        labels.port(1).unwrap().issues[0].kind,
         LabelIssueKind::UnsupportedTemplate
     );
     let app: Vec<_> = labels
@@ -259,7 +259,9 @@ fn app_group_and_port_group() {
         ["external", "internal"]
     );
     assert_eq!(
-        labels.ports[&1]
+        labels
+            .port(1)
+            .unwrap()
             .labels
             .groups
             .as_ref()
