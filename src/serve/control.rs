@@ -1,0 +1,370 @@
+//! The control loop: reads the source when it changed, builds and publishes tables, and
+//! reconciles listeners and health checkers to each one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use super::{empty_list, health, listeners, source, ReadStatus, ServeOptions};
+use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::proxy::listener::Connections;
+use crate::proxy::ProxyContext;
+use crate::tls::SharedCerts;
+
+/// The control loop's state.
+pub(super) struct Control {
+    pub(super) metrics: Arc<Metrics>,
+    /// The certificates, for TLS service ports.
+    pub(super) certs: SharedCerts,
+    /// The certificate files apps name, for the certificate watcher.
+    pub(super) app_cert_files: watch::Sender<BTreeSet<std::path::PathBuf>>,
+    pub(super) options: ServeOptions,
+    /// Out (on a blocking thread) while a table is being built.
+    pub(super) pipeline: Option<Pipeline>,
+    pub(super) ctx: Arc<ProxyContext>,
+    pub(super) connections: Connections,
+    /// Open service-port listeners and the token that stops each.
+    pub(super) service_listeners: listeners::ServiceListeners,
+    pub(super) health_checkers: health::HealthCheckers,
+    pub(super) reader: source::Reader,
+    /// The last full document read: an identical one builds nothing.
+    pub(super) last_body: Option<bytes::Bytes>,
+    /// What the served table was built from, patched app by app between full reads.
+    pub(super) snapshot: Option<AppsSnapshot>,
+    /// Whether the last read failed (log once per state change, not per poll).
+    pub(super) failing: bool,
+    /// Holds back an empty app list until a later read confirms it.
+    pub(super) empty_list: empty_list::EmptyListGuard,
+    pub(super) read_status: watch::Sender<ReadStatus>,
+    pub(super) generation: watch::Sender<u64>,
+    pub(super) refreshes: watch::Sender<u64>,
+}
+
+impl Control {
+    pub(super) async fn run(
+        mut self,
+        reload: Arc<Notify>,
+        rebuild: Arc<Notify>,
+        stream: watch::Sender<StreamStatus>,
+        stop: CancellationToken,
+    ) {
+        let changed = Arc::new(ChangeSignal::default());
+        let events = self.metrics.events.clone();
+        let on_event = move |kind: &str| events.with_label_values(&[kind]).inc();
+        self.reader
+            .follow_events(changed.clone(), stream, on_event, stop.child_token());
+        let mut tick = tokio::time::interval(self.reader.period(self.options.poll_interval));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut limiter = source::RefreshLimiter::new(self.reader.min_refresh_interval());
+        // After a failed read: when to try again, and how many failures in a row.
+        let mut retry: Option<(Instant, u32)> = None;
+        loop {
+            let retry_at = retry.map(|(at, _)| at);
+            let confirm_at = self.empty_list.confirm_at().map(|at| at.into_std());
+            let everything = Pending {
+                all: true,
+                ..Pending::default()
+            };
+            let (forced, pending) = tokio::select! {
+                _ = tick.tick() => (false, everything),
+                () = reload.notified() => (true, everything),
+                () = changed.changed() => {
+                    // Events that arrive during a read or this wait collapse into one read.
+                    tokio::select! {
+                        () = limiter.acquire() => {}
+                        () = stop.cancelled() => break,
+                    }
+                    (false, changed.take())
+                }
+                () = sleep_until_some(retry_at) => (false, everything),
+                () = sleep_until_some(confirm_at) => {
+                    self.empty_list.take_confirm();
+                    (false, everything)
+                }
+                () = rebuild.notified() => {
+                    // Marathon-LB's SIGUSR1: a new table from what was last read.
+                    if let Some(snapshot) = self.snapshot.take() {
+                        self.publish(snapshot, None).await;
+                    }
+                    continue;
+                }
+                () = stop.cancelled() => break,
+            };
+            let refreshed = if pending.all {
+                self.refresh(forced).await
+            } else {
+                self.refresh_apps(pending).await
+            };
+            match refreshed {
+                Some(true) => retry = None,
+                Some(false) => {
+                    let failures = retry.map_or(0, |(_, n)| n + 1);
+                    retry = Some((Instant::now() + self.retry_delay(failures), failures));
+                }
+                None => continue,
+            }
+            self.refreshes.send_modify(|n| *n += 1);
+        }
+        self.drain().await;
+    }
+
+    /// A failed read is tried again after a growing delay (×1.5, at most 30 s), so that a
+    /// broken `/v2/apps` is not left alone until the next event or resync.
+    fn retry_delay(&self, failures: u32) -> Duration {
+        let initial = self.reader.retry_initial().as_secs_f64();
+        Duration::from_secs_f64((initial * 1.5f64.powi(failures.min(32) as i32)).min(30.0))
+    }
+
+    /// Reads the source if it changed (or `forced`) and publishes what it holds. `None` when
+    /// there was nothing to read, else whether the read succeeded.
+    async fn refresh(&mut self, forced: bool) -> Option<bool> {
+        let read = self.reader.read(forced).await?;
+        self.metrics.refetches.with_label_values(&["full"]).inc();
+        self.metrics.logins.set(self.reader.logins() as i64);
+        let body = match read {
+            Ok(body) => body,
+            Err(message) => {
+                self.set_failing(Some(&message));
+                return Some(false);
+            }
+        };
+        if !forced && self.last_body.as_ref() == Some(&body) {
+            self.set_failing(None);
+            // The list being served again: nothing is held any more.
+            self.empty_list.release();
+            self.show_held_empty_list();
+            return Some(true);
+        }
+        // Tens of megabytes of JSON take a while: off the async workers.
+        let parsing = body.clone();
+        let parsed = offload(body.len() >= OFFLOAD_BYTES, move || {
+            marathon::parse_apps(&parsing)
+        })
+        .await;
+        let snapshot = match parsed {
+            Some(Ok(snapshot)) => snapshot,
+            Some(Err(err)) => {
+                self.set_failing(Some(&err.to_string()));
+                return Some(false);
+            }
+            // The runtime is shutting down.
+            None => return None,
+        };
+        self.set_failing(None);
+        let serving = self.snapshot.as_ref().map_or(0, |s| s.apps.len());
+        let verdict = self.empty_list.judge(snapshot.apps.len(), serving);
+        self.show_held_empty_list();
+        match verdict {
+            empty_list::Verdict::Hold { first: true } => {
+                tracing::warn!(
+                    confirm_after_s = self.empty_list.confirm_after().as_secs_f64(),
+                    "Marathon listed no apps: keeping the current routes until a later read confirms it"
+                );
+                self.metrics.snapshots_held.inc();
+                return Some(true);
+            }
+            empty_list::Verdict::Hold { first: false } => return Some(true),
+            empty_list::Verdict::Apply if snapshot.apps.is_empty() && serving > 0 => {
+                tracing::warn!("the empty app list is confirmed: removing every route");
+            }
+            empty_list::Verdict::Apply => {}
+        }
+        self.last_body = Some(body);
+        self.publish(snapshot, None).await;
+        Some(true)
+    }
+
+    /// Refetches only the apps events named and patches the last snapshot with them; a full
+    /// refresh when there is no snapshot yet or a single-app fetch fails.
+    async fn refresh_apps(&mut self, pending: Pending) -> Option<bool> {
+        if pending.apps.is_empty() {
+            return None;
+        }
+        let Some(mut snapshot) = self.snapshot.take() else {
+            return self.refresh(false).await;
+        };
+        self.metrics
+            .refetches
+            .with_label_values(&["app"])
+            .inc_by(pending.apps.len() as u64);
+        let documents = match self.reader.read_apps(&pending.apps).await {
+            Some(Ok(documents)) => documents,
+            Some(Err(_)) | None => {
+                self.snapshot = Some(snapshot);
+                return self.refresh(false).await;
+            }
+        };
+        let mut changed = false;
+        for (id, body) in documents {
+            // A malformed answer is judged the way the full list judges it.
+            let app = match body.as_deref().map(marathon::parse_app).transpose() {
+                Ok(None) => None,
+                Ok(Some(Ok(app))) => Some(app),
+                Ok(Some(Err(_))) | Err(_) => {
+                    self.snapshot = Some(snapshot);
+                    return self.refresh(false).await;
+                }
+            };
+            changed |= snapshot.patch(&id, app);
+        }
+        // The full document no longer matches what is served.
+        self.last_body = None;
+        self.set_failing(None);
+        if changed {
+            self.publish(snapshot, Some(&pending.apps)).await;
+        } else {
+            self.snapshot = Some(snapshot);
+        }
+        Some(true)
+    }
+
+    /// Builds the table for `snapshot` (where only the `changed` apps differ from the last one,
+    /// when given), serves it, and reconciles listeners and checkers.
+    async fn publish(&mut self, snapshot: AppsSnapshot, changed: Option<&BTreeSet<String>>) {
+        let started = Instant::now();
+        let Some(mut pipeline) = self.pipeline.take() else {
+            return;
+        };
+        let agents = pipeline.resolve(&snapshot).await;
+        let changed = changed.cloned();
+        // The model and the table are CPU work (seconds for tens of thousands of apps): on a
+        // blocking thread, with the replaced snapshot dropped there too.
+        let replaced = self.snapshot.take();
+        let big = snapshot.apps.len() >= OFFLOAD_APPS;
+        let built = offload(big, move || {
+            drop(replaced);
+            let table = pipeline.build(&snapshot, agents, changed.as_ref());
+            (pipeline, table, snapshot)
+        })
+        .await;
+        // `None`: the runtime is shutting down.
+        let Some((pipeline, table, snapshot)) = built else {
+            return;
+        };
+        self.pipeline = Some(pipeline);
+        // Requests see the new table first; the bookkeeping below follows.
+        let table = Arc::new(table);
+        let replaced = self.ctx.table.publish(table.clone());
+        self.metrics
+            .table_build_seconds
+            .observe(started.elapsed().as_secs_f64());
+        // Freeing thousands of backends would hold up this task (and the reconciling below):
+        // the blocking pool frees a big table, unless a request still holds it.
+        if big {
+            tokio::task::spawn_blocking(move || drop(replaced));
+        } else {
+            drop(replaced);
+        }
+        self.metrics.observe_table(&table, snapshot.apps.len());
+        self.snapshot = Some(snapshot);
+        let generation = table.generation();
+        let desired = listeners::desired(&table, self.options.bind_address);
+        let cert_files: BTreeSet<_> = desired.keys().filter_map(|k| k.3.clone()).collect();
+        self.app_cert_files.send_if_modified(|files| {
+            let changed = *files != cert_files;
+            *files = cert_files;
+            changed
+        });
+        self.health_checkers
+            .reconcile(&table, &self.connections.shutdown);
+        drop(table);
+        self.service_listeners
+            .reconcile(desired, &self.ctx, &self.connections, &self.certs)
+            .await;
+        // Sockets a predecessor handed over that this table has no listener for.
+        crate::upgrade::release_unclaimed();
+        tracing::info!(generation, "routing table published");
+        let _ = self.generation.send(generation);
+    }
+
+    /// Shows a held empty list in the read status (`/stats`) while it is held.
+    fn show_held_empty_list(&mut self) {
+        let holding = self.empty_list.is_holding();
+        self.read_status.send_if_modified(|status| {
+            if status.held_empty_list_since.is_some() == holding {
+                return false;
+            }
+            status.held_empty_list_since = holding.then(SystemTime::now);
+            true
+        });
+    }
+
+    /// Logs a source failure once when it starts and once when it ends, not on every poll.
+    fn set_failing(&mut self, error: Option<&str>) {
+        let now = SystemTime::now();
+        match error {
+            Some(_) => self.metrics.source_errors.inc(),
+            None => {
+                let unix = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.metrics.last_sync.set(unix as i64);
+            }
+        }
+        self.read_status.send_modify(|status| match error {
+            Some(error) => status.error = Some(error.to_owned()),
+            None => {
+                status.error = None;
+                status.last_success = Some(now);
+            }
+        });
+        match (error, self.failing) {
+            (Some(error), false) => {
+                tracing::error!(%error, "cannot read the apps; serving the last good table");
+                self.failing = true;
+            }
+            (None, true) => {
+                tracing::info!("apps readable again");
+                self.failing = false;
+            }
+            _ => {}
+        }
+    }
+
+    async fn drain(self) {
+        self.connections.shutdown.cancel();
+        self.connections.tracker.close();
+        let drained = tokio::time::timeout(
+            self.options.proxy.drain_timeout,
+            self.connections.tracker.wait(),
+        )
+        .await;
+        if drained.is_err() {
+            tracing::warn!("drain timeout: closing the connections still open");
+        }
+    }
+}
+
+/// Documents and app lists at least this big are parsed and built on the blocking pool;
+/// smaller ones take less time than the hop there and back.
+const OFFLOAD_BYTES: usize = 256 * 1024;
+const OFFLOAD_APPS: usize = 200;
+
+/// Runs CPU-heavy `work` on the blocking pool when it is `big`, so that it never stalls the
+/// proxy's async workers; small work runs here. `None` when the runtime is shutting down.
+async fn offload<R: Send + 'static>(
+    big: bool,
+    work: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    if !big {
+        return Some(work());
+    }
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => Some(done),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(_) => None,
+    }
+}
+
+/// Waits until `at`, or forever without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
