@@ -73,6 +73,31 @@ fn table_build(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // What a change to one app costs the table when the balancer patches its catalog: every
+    // other service is the last catalog's, so its backend is reused.
+    let previous =
+        RoutingTable::build_with(catalog.clone(), &BuildOptions::default(), 3, &registry);
+    group.bench_function("table_rebuild_one_app_changed", |b| {
+        b.iter_batched(
+            || {
+                let mut changed = catalog.clone();
+                let middle = changed.services.len() / 2;
+                let service = &mut changed.services[middle];
+                *service = std::sync::Arc::new((**service).clone());
+                changed
+            },
+            |catalog| {
+                RoutingTable::build_after(
+                    black_box(catalog),
+                    &BuildOptions::default(),
+                    4,
+                    &registry,
+                    previous.backends(),
+                )
+            },
+            BatchSize::LargeInput,
+        )
+    });
     let addrs: Vec<std::net::SocketAddr> = catalog
         .services
         .iter()

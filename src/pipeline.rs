@@ -5,12 +5,13 @@
 //! endpoints' runtime state.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::balance::Registry;
 use crate::marathon::AppsSnapshot;
 use crate::model::{self, AgentAddrs, Catalog, HealthMemory, ModelOptions, Problem, ProblemKind};
 use crate::resolve::AgentResolver;
-use crate::routing::{BuildOptions, RoutingTable};
+use crate::routing::{Backend, BuildOptions, RoutingTable};
 
 #[derive(Debug)]
 pub struct Pipeline {
@@ -21,6 +22,8 @@ pub struct Pipeline {
     registry: Registry,
     generation: u64,
     last: Option<LastBuild>,
+    /// The last table's backends, reused where their service did not change.
+    last_backends: Vec<Arc<Backend>>,
 }
 
 /// What the last table was built from, for rebuilding only the apps that changed.
@@ -47,6 +50,7 @@ impl Pipeline {
             registry,
             generation: 0,
             last: None,
+            last_backends: Vec::new(),
         }
     }
 
@@ -152,7 +156,15 @@ impl Pipeline {
             patchable,
         });
         self.generation += 1;
-        RoutingTable::build_with(with_errors, &self.build, self.generation, &self.registry)
+        let table = RoutingTable::build_after(
+            with_errors,
+            &self.build,
+            self.generation,
+            &self.registry,
+            &self.last_backends,
+        );
+        self.last_backends = table.backends().to_vec();
+        table
     }
 }
 

@@ -1037,9 +1037,89 @@ fn endpoint_state_carries_across_tables_by_address() {
     assert_eq!(carried.in_flight(), 1, "in-flight count survives the swap");
     assert_eq!(
         registry.len(),
-        2,
-        "the removed endpoint's state is forgotten"
+        3,
+        "the first table still holds the removed endpoint"
     );
+    drop(first);
+    let third = build(&[2, 3], 3);
+    assert!(std::sync::Arc::ptr_eq(&kept, &state_of(&third, 2).unwrap()));
+    assert_eq!(
+        registry.len(),
+        2,
+        "the removed endpoint's state is forgotten once no table holds it"
+    );
+}
+
+/// A patched rebuild builds only the changed app's backend: the others are the last table's
+/// (same endpoint states, same round-robin position), and a later full build still finds
+/// their endpoint states in the registry.
+#[test]
+fn a_patched_rebuild_reuses_the_unchanged_apps_backends() {
+    use std::sync::Arc;
+    use switchyard::routing::RoutingTable;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let snapshot = |web_ports: &[u16]| {
+        let web: Vec<_> = web_ports.iter().map(|p| (A, *p)).collect();
+        let apps = json!([
+            host_app(
+                "/api",
+                10001,
+                json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "api.example.com"}),
+                &[(B, 1), (B, 2)]
+            ),
+            host_app(
+                "/web",
+                10002,
+                json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com"}),
+                &web
+            ),
+        ]);
+        let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
+        switchyard::marathon::parse_apps(&body).unwrap()
+    };
+    let backend = |t: &RoutingTable, id: &str| {
+        t.backends()
+            .iter()
+            .find(|b| b.app_id().as_str() == id)
+            .unwrap()
+            .clone()
+    };
+    let mut pipeline = switchyard::pipeline::Pipeline::new(options(), Default::default());
+    let first = runtime.block_on(pipeline.rebuild(&snapshot(&[3])));
+    let api = backend(&first, "/api");
+    let in_flight = api.targets[0].state.begin();
+    let changed: std::collections::BTreeSet<String> = ["/web".to_owned()].into();
+    let second = runtime.block_on(pipeline.rebuild_changed(&snapshot(&[3, 4]), &changed));
+    assert!(
+        Arc::ptr_eq(&api, &backend(&second, "/api")),
+        "the unchanged app's backend is the last table's"
+    );
+    assert!(!Arc::ptr_eq(
+        &backend(&first, "/web"),
+        &backend(&second, "/web")
+    ));
+    assert_eq!(
+        backend(&second, "/web").targets.len(),
+        2,
+        "the change is in"
+    );
+    assert_eq!(
+        routed(&second, "api.example.com", "/").as_deref(),
+        Some("/api")
+    );
+    // A full build makes new backends; the reused one's endpoint states were kept for it.
+    let third = runtime.block_on(pipeline.rebuild(&snapshot(&[3, 4])));
+    let rebuilt = backend(&third, "/api");
+    assert!(!Arc::ptr_eq(&api, &rebuilt), "a full build builds anew");
+    assert!(
+        Arc::ptr_eq(&api.targets[0].state, &rebuilt.targets[0].state),
+        "the endpoint state outlived the reuse"
+    );
+    assert_eq!(rebuilt.targets[0].state.in_flight(), 1);
+    drop(in_flight);
 }
 
 /// A table large enough to be built in parallel parts is the very table one thread builds, and

@@ -146,23 +146,23 @@ impl<C> Drop for InFlight<C> {
 /// Sharded by address, so that the parts of a parallel build rarely wait for each other.
 #[derive(Debug)]
 pub struct EndpointRegistry<C> {
-    /// The number of the current or last build; held for the whole of a build, so that two
-    /// builds never interleave.
-    build: Mutex<u64>,
+    /// Held for the whole of a build, so that two builds never interleave.
+    build: Mutex<()>,
     shards: Box<[Mutex<Shard<C>>]>,
     hasher: ahash::RandomState,
     ejections: Option<prometheus::IntCounter>,
 }
 
-/// Each state with the number of the last build that asked for it.
-type Shard<C> = HashMap<SocketAddr, (Arc<EndpointState<C>>, u64), ahash::RandomState>;
+/// The states by address. A state nothing else holds (no table, no request) is dropped at the
+/// end of the next build.
+type Shard<C> = HashMap<SocketAddr, Arc<EndpointState<C>>, ahash::RandomState>;
 
 const SHARDS: usize = 16;
 
 impl<C> Default for EndpointRegistry<C> {
     fn default() -> Self {
         EndpointRegistry {
-            build: Mutex::new(0),
+            build: Mutex::new(()),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: ahash::RandomState::new(),
             ejections: None,
@@ -179,14 +179,12 @@ impl<C> EndpointRegistry<C> {
         }
     }
 
-    /// Starts handing out states for one table build. When the build ends, addresses it did
-    /// not ask for are forgotten (requests still holding them keep them alive).
+    /// Starts handing out states for one table build. When the build ends, states that no
+    /// table or request holds any more are forgotten: a backend reused from the last table
+    /// keeps its states without asking for them again.
     pub fn build(&self) -> RegistryBuild<'_, C> {
-        let mut number = lock(&self.build);
-        *number += 1;
         RegistryBuild {
-            number: *number,
-            _exclusive: number,
+            _exclusive: lock(&self.build),
             registry: self,
         }
     }
@@ -212,8 +210,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The registry during one table build; parts of the build may ask from several threads.
 pub struct RegistryBuild<'r, C> {
-    number: u64,
-    _exclusive: MutexGuard<'r, u64>,
+    _exclusive: MutexGuard<'r, ()>,
     registry: &'r EndpointRegistry<C>,
 }
 
@@ -228,24 +225,25 @@ impl<C> RegistryBuild<'_, C> {
         }
     }
 
-    /// The state for an address: the one the previous table had, or a new one.
+    /// The state for an address: the one a live table has, or a new one.
     pub fn state(&self, addr: SocketAddr) -> Arc<EndpointState<C>> {
-        let build = self.number;
         let mut shard = lock(self.registry.shard(&addr));
-        let (state, seen) = shard.entry(addr).or_insert_with(|| {
-            let ejections = self.registry.ejections.clone();
-            (Arc::new(EndpointState::new(addr, ejections)), build)
-        });
-        *seen = build;
-        state.clone()
+        shard
+            .entry(addr)
+            .or_insert_with(|| {
+                let ejections = self.registry.ejections.clone();
+                Arc::new(EndpointState::new(addr, ejections))
+            })
+            .clone()
     }
 }
 
 impl<C> Drop for RegistryBuild<'_, C> {
     fn drop(&mut self) {
-        let build = self.number;
+        // Under the shard's lock nobody can take a new reference: a count of one is the
+        // registry's own.
         for shard in self.registry.shards.iter() {
-            lock(shard).retain(|_, (_, seen)| *seen == build);
+            lock(shard).retain(|_, state| Arc::strong_count(state) > 1);
         }
     }
 }
@@ -266,14 +264,14 @@ mod tests {
         let registry: EndpointRegistry<()> = EndpointRegistry::default();
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let first = registry.build().state(a);
-        let _guard = first.begin();
+        let guard = first.begin();
         let again = registry.build().state(a);
         assert_eq!(again.in_flight(), 1, "same state for the same address");
         drop(registry.build());
-        assert!(
-            registry.is_empty(),
-            "a build that did not ask for it forgets it"
-        );
+        assert_eq!(registry.len(), 1, "kept while something holds it");
+        drop((guard, first, again));
+        drop(registry.build());
+        assert!(registry.is_empty(), "forgotten once nothing holds it");
         let fresh = registry.build().state(a);
         assert_eq!(fresh.in_flight(), 0, "a new state after pruning");
     }

@@ -145,6 +145,21 @@ impl RoutingTable {
         generation: u64,
         registry: &Registry,
     ) -> RoutingTable {
+        RoutingTable::build_after(catalog, options, generation, registry, &[])
+    }
+
+    /// Like [`RoutingTable::build_with`], reusing the backends of `previous` (the last table's
+    /// [`RoutingTable::backends`]) whose service is the very one in `catalog`: a patched
+    /// catalog shares every unchanged app's services, so a change to one app of thousands
+    /// builds one backend, not thousands. A reused backend keeps its endpoint states, metric
+    /// handles and round-robin position, which a new one would look up or start again anyway.
+    pub fn build_after(
+        catalog: Catalog,
+        options: &BuildOptions,
+        generation: u64,
+        registry: &Registry,
+        previous: &[Arc<Backend>],
+    ) -> RoutingTable {
         let Catalog {
             mut services,
             mut problems,
@@ -165,7 +180,11 @@ impl RoutingTable {
         let backends: Vec<Arc<Backend>> = services
             .into_par_iter()
             .with_min_len(PARALLEL_PART)
-            .map(|service| Arc::new(Backend::new(service, &states, options)))
+            .map(|service| match reusable(previous, &service) {
+                // Its endpoint states stay in the registry: the backend holds them.
+                Some(backend) => backend.clone(),
+                None => Arc::new(Backend::new(service, &states, options)),
+            })
             .collect();
         drop(states);
 
@@ -273,6 +292,15 @@ fn backend_name(app_id: &AppId, service_port: u16) -> String {
     name.push('_');
     name.extend(digits[start..].iter().map(|&d| char::from(d)));
     name
+}
+
+/// The backend of `previous` (sorted by app id and port index) built from this very service.
+fn reusable<'p>(previous: &'p [Arc<Backend>], service: &Arc<Service>) -> Option<&'p Arc<Backend>> {
+    let key = (&service.app_id, service.port_index);
+    let i = previous
+        .binary_search_by(|b| (b.app_id(), b.service.port_index).cmp(&key))
+        .ok()?;
+    Some(&previous[i]).filter(|b| Arc::ptr_eq(&b.service, service))
 }
 
 /// Runs `a` and `b`, on two threads when `parallel`.
