@@ -104,7 +104,11 @@ fn build<'a>(
     let mut sorted: Vec<&wire::App> = apps
         .filter(|app| !is_the_balancer_itself(app, options))
         .collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    if sorted.len() >= PARALLEL_PART {
+        sorted.par_sort_by(|a, b| a.id.cmp(&b.id));
+    } else {
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    }
 
     let labels: Vec<AppLabels> = sorted
         .par_iter()
@@ -124,11 +128,26 @@ fn build<'a>(
         .collect();
     let merged = deployment::merge(labelled);
 
-    let mut assigner = ServicePortAssigner::new(options.ip_per_task_ports.clone());
-    let planned: Vec<_> = merged
-        .into_iter()
+    // Declared service ports in parallel parts; auto-assigned ones after, in app order.
+    let declared: Vec<_> = merged
+        .into_par_iter()
+        .with_min_len(PARALLEL_PART)
         .map(|app| {
-            let ports = service_ports(&app, options, &mut assigner, &mut problems);
+            let ports = declared_service_ports(&app);
+            (app, ports)
+        })
+        .collect();
+    let mut assigner = ServicePortAssigner::new(options.ip_per_task_ports.clone());
+    let planned: Vec<_> = declared
+        .into_iter()
+        .map(|(app, declared)| {
+            let ports = match declared {
+                Some((ports, port_problems)) => {
+                    problems.extend(port_problems);
+                    ports
+                }
+                None => assigned_service_ports(&app, options, &mut assigner, &mut problems),
+            };
             (app, ports)
         })
         .collect();
@@ -167,33 +186,43 @@ fn is_the_balancer_itself(app: &wire::App, options: &ModelOptions) -> bool {
         .is_some_and(|name| app.id.strip_prefix('/') == Some(name))
 }
 
-/// The service ports of an app in index order; `None` where a port is unusable (reported).
-fn service_ports(
+/// The service ports an app declares, in index order (`None` where a port is unusable, with
+/// the problem); `None` for an IP-per-task app without any, whose ports are assigned.
+fn declared_service_ports(app: &MergedApp<'_>) -> Option<(Vec<Option<u16>>, Vec<Problem>)> {
+    let mode = NetworkMode::of(app.definition);
+    let declared = network::declared_service_ports(app.definition, mode);
+    if declared.is_empty() && mode == NetworkMode::Container {
+        return None;
+    }
+    let mut problems = Vec::new();
+    let ports = declared
+        .into_iter()
+        .enumerate()
+        .map(|(index, port)| match u16::try_from(port) {
+            Ok(port) => Some(port),
+            Err(_) => {
+                problems.push(Problem::port(
+                    &app.id,
+                    index,
+                    ProblemKind::InvalidPort,
+                    format!("service port {port} is out of range"),
+                ));
+                None
+            }
+        })
+        .collect();
+    Some((ports, problems))
+}
+
+/// Service ports auto-assigned to an IP-per-task app without any, from the range; `None` where
+/// the range is used up (reported).
+fn assigned_service_ports(
     app: &MergedApp<'_>,
     options: &ModelOptions,
     assigner: &mut ServicePortAssigner,
     problems: &mut Vec<Problem>,
 ) -> Vec<Option<u16>> {
     let mode = NetworkMode::of(app.definition);
-    let declared = network::declared_service_ports(app.definition, mode);
-    if !declared.is_empty() || mode != NetworkMode::Container {
-        return declared
-            .into_iter()
-            .enumerate()
-            .map(|(index, port)| match u16::try_from(port) {
-                Ok(port) => Some(port),
-                Err(_) => {
-                    problems.push(Problem::port(
-                        &app.id,
-                        index,
-                        ProblemKind::InvalidPort,
-                        format!("service port {port} is out of range"),
-                    ));
-                    None
-                }
-            })
-            .collect();
-    }
     // IP-per-task without service ports: assign from the range, from the first task's ports.
     let Some(first) = app
         .tasks

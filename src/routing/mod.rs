@@ -165,13 +165,18 @@ impl RoutingTable {
             mut problems,
         } = catalog;
         // Marathon-LB's order: (app id, service port).
-        services.sort_by(|a, b| {
+        let order = |a: &Arc<Service>, b: &Arc<Service>| {
             (&a.app_id, a.service_port, a.port_index).cmp(&(
                 &b.app_id,
                 b.service_port,
                 b.port_index,
             ))
-        });
+        };
+        if services.len() >= PARALLEL_PART {
+            services.par_sort_by(order);
+        } else {
+            services.sort_by(order);
+        }
 
         let states = registry.build();
         states.expect(services.iter().map(|s| s.endpoints.len()).sum());
@@ -204,9 +209,14 @@ impl RoutingTable {
         );
         problems.extend(port_problems);
         let mut backends = backends;
-        backends.sort_by(|a, b| {
+        let order = |a: &Arc<Backend>, b: &Arc<Backend>| {
             (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
-        });
+        };
+        if parallel {
+            backends.par_sort_by(order);
+        } else {
+            backends.sort_by(order);
+        }
         problems.sort();
         RoutingTable {
             generation,
