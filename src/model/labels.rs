@@ -150,6 +150,10 @@ impl AppLabels {
                 None => deployment |= out.apply_app_level(key, rest, value),
             }
         }
+        // Name order is not index order (`HAPROXY_10_` before `HAPROXY_1_`): sorted once here,
+        // rather than kept sorted by inserts, which a hostile app with thousands of indexes
+        // would make quadratic.
+        out.ports.sort_unstable_by_key(|(index, _)| *index);
         if deployment {
             out.finish_deployment(labels);
         }
@@ -178,12 +182,14 @@ impl AppLabels {
         self.ports.binary_search_by_key(&index, |(i, _)| *i)
     }
 
+    /// The set being filled for `index`. Labels come in name order, so all of one index's
+    /// labels (one prefix, `HAPROXY_{index}_`) come one after another: a new index starts a
+    /// new set.
     fn port_mut(&mut self, index: usize) -> &mut PortLabelSet {
-        let i = self.find(index).unwrap_or_else(|i| {
-            self.ports.insert(i, (index, PortLabelSet::default()));
-            i
-        });
-        &mut self.ports[i].1
+        if self.ports.last().is_none_or(|(last, _)| *last != index) {
+            self.ports.push((index, PortLabelSet::default()));
+        }
+        &mut self.ports.last_mut().expect("just pushed").1
     }
 
     /// Applies an app-level label; true for a `HAPROXY_DEPLOYMENT_*` one (read later, together).

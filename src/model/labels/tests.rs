@@ -346,3 +346,27 @@ fn parsing_is_independent_of_map_order() {
     reversed.reverse();
     assert_eq!(parse(&reversed), first);
 }
+
+#[test]
+fn port_indexes_in_name_order_are_found_in_index_order() {
+    // Name order puts `HAPROXY_10_` before `HAPROXY_1_` and `HAPROXY_2_`.
+    let names: Vec<String> = (0..120)
+        .map(|i| format!("HAPROXY_{i}_BACKEND_WEIGHT"))
+        .collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "7")).collect();
+    let mut pairs = pairs;
+    pairs.push(("HAPROXY_10_PORT", "10010"));
+    let labels = parse(&pairs);
+    assert_eq!(
+        labels.port_indexes().collect::<Vec<_>>(),
+        (0..120).collect::<Vec<_>>()
+    );
+    let ten = labels.port(10).unwrap();
+    assert_eq!(ten.labels.backend_weight, Some(7));
+    assert_eq!(
+        ten.labels.port,
+        Some(10010),
+        "both labels of index 10 in one set"
+    );
+    assert!(labels.port(120).is_none());
+}
