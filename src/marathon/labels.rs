@@ -29,6 +29,19 @@ impl Labels {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
+    /// The labels whose names start with `prefix`, sorted: one contiguous run, found by binary
+    /// search.
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a String)> + 'a {
+        let start = self.0.partition_point(|(k, _)| k.as_str() < prefix);
+        self.0[start..]
+            .iter()
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k, v))
+    }
+
     /// Every label name, sorted.
     pub fn keys(&self) -> impl Iterator<Item = &String> {
         self.0.iter().map(|(k, _)| k)
@@ -123,6 +136,23 @@ impl<'de> Deserialize<'de> for Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_prefix_is_the_run_of_names_that_start_with_it() {
+        let labels: Labels = serde_json::from_str(
+            r#"{"HAPROXY_1_VHOST": "a", "HAPROXY_10_PORT": "1", "HAPROXY_1_PATH": "/p",
+                "HAPROXY_2_MODE": "tcp", "HAPROXY_1": "x", "OTHER": "y"}"#,
+        )
+        .unwrap();
+        let names = |prefix: &str| -> Vec<String> {
+            labels.with_prefix(prefix).map(|(k, _)| k.clone()).collect()
+        };
+        assert_eq!(names("HAPROXY_1_"), ["HAPROXY_1_PATH", "HAPROXY_1_VHOST"]);
+        assert_eq!(names("HAPROXY_10_"), ["HAPROXY_10_PORT"]);
+        assert_eq!(names("HAPROXY_3_"), Vec::<String>::new());
+        assert_eq!(names("ZZZ"), Vec::<String>::new());
+        assert_eq!(names("").len(), 6);
+    }
 
     #[test]
     fn sorted_unique_last_value_wins() {
