@@ -114,8 +114,9 @@ pub struct AppLabels {
     pub groups: Option<Groups>,
     pub deployment: Option<Box<Deployment>>,
     /// Per service-port index, sorted by index. A vector: apps label one port or two, and a
-    /// map's node would cost more to build and drop than the search it saves.
-    ports: Vec<(usize, PortLabelSet)>,
+    /// map's node would cost more to build and drop than the search it saves. `None` once
+    /// taken (taking leaves the others where they are).
+    ports: Vec<(usize, Option<PortLabelSet>)>,
     /// Issues with app-level labels; they never exclude the app.
     pub issues: Vec<LabelIssue>,
 }
@@ -162,15 +163,15 @@ impl AppLabels {
 
     /// The labels of a port index, if the app sets any.
     pub fn port(&self, index: usize) -> Option<&PortLabelSet> {
-        self.find(index).ok().map(|i| &self.ports[i].1)
+        self.find(index).ok().and_then(|i| self.ports[i].1.as_ref())
     }
 
     /// Takes the labels of a port index out (defaults when the app sets none).
     pub fn take_port(&mut self, index: usize) -> PortLabelSet {
-        match self.find(index) {
-            Ok(i) => self.ports.remove(i).1,
-            Err(_) => PortLabelSet::default(),
-        }
+        self.find(index)
+            .ok()
+            .and_then(|i| self.ports[i].1.take())
+            .unwrap_or_default()
     }
 
     /// The port indexes the app labels, ascending.
@@ -187,9 +188,10 @@ impl AppLabels {
     /// new set.
     fn port_mut(&mut self, index: usize) -> &mut PortLabelSet {
         if self.ports.last().is_none_or(|(last, _)| *last != index) {
-            self.ports.push((index, PortLabelSet::default()));
+            self.ports.push((index, Some(PortLabelSet::default())));
         }
-        &mut self.ports.last_mut().expect("just pushed").1
+        let (_, set) = self.ports.last_mut().expect("just pushed");
+        set.get_or_insert_with(PortLabelSet::default)
     }
 
     /// Applies an app-level label; true for a `HAPROXY_DEPLOYMENT_*` one (read later, together).
