@@ -30,7 +30,20 @@ impl HttpRoute {
 /// colliding, and is several times faster than the standard SipHash on short keys.
 /// Keyed by bytes: a request host is looked up as it came off the wire, never re-validated as
 /// UTF-8.
-type HostMap = HashMap<HostKey, Vec<HttpRoute>, RandomState>;
+type HostMap = HashMap<HostKey, Span, RandomState>;
+
+/// A host's routes: `routes[start..start + len]` of the index.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
 
 /// A vhost name as a map key: the route's own shared name (no copy), looked up by bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +65,9 @@ impl std::borrow::Borrow<[u8]> for HostKey {
 /// The vhost index.
 #[derive(Debug, Default)]
 pub struct HostRouter {
+    /// Every route, one host after another, each host's in rule order: one vector rather than
+    /// one per host (ten thousand allocations for ten thousand vhosts).
+    routes: Vec<HttpRoute>,
     exact: HostMap,
     /// Keyed by the suffix after `*.`.
     wildcard: HostMap,
@@ -67,23 +83,57 @@ impl HostRouter {
         let mut exact =
             HostMap::with_capacity_and_hasher(routes.len() - wildcards, RandomState::new());
         let mut wildcard = HostMap::with_capacity_and_hasher(wildcards, RandomState::new());
-        for route in routes {
-            let (map, name) = match &route.vhost {
-                VHost::Exact(name) => (&mut exact, name),
-                VHost::Wildcard(suffix) => (&mut wildcard, suffix),
+        // Each host gets a number in order of appearance, then a span; the routes are placed
+        // host by host (a counting sort, stable, so rule order holds within a host).
+        let mut lens: Vec<u32> = Vec::new();
+        let hosts: Vec<u32> = routes
+            .iter()
+            .map(|route| {
+                let (map, name) = match &route.vhost {
+                    VHost::Exact(name) => (&mut exact, name),
+                    VHost::Wildcard(suffix) => (&mut wildcard, suffix),
+                };
+                let span = map.entry(HostKey(name.clone())).or_insert_with(|| {
+                    lens.push(0);
+                    Span {
+                        start: (lens.len() - 1) as u32,
+                        len: 0,
+                    }
+                });
+                lens[span.start as usize] += 1;
+                span.start
+            })
+            .collect();
+        let mut starts = Vec::with_capacity(lens.len());
+        let mut next = 0u32;
+        for len in &lens {
+            starts.push(next);
+            next += len;
+        }
+        let mut slots: Vec<Option<HttpRoute>> = Vec::new();
+        slots.resize_with(routes.len(), || None);
+        let mut cursor = starts.clone();
+        for (route, host) in routes.into_iter().zip(hosts) {
+            let at = &mut cursor[host as usize];
+            slots[*at as usize] = Some(route);
+            *at += 1;
+        }
+        let mut routes: Vec<HttpRoute> = slots.into_iter().flatten().collect();
+        for span in exact.values_mut().chain(wildcard.values_mut()) {
+            let host = span.start as usize;
+            *span = Span {
+                start: starts[host],
+                len: lens[host],
             };
-            map.entry(HostKey(name.clone())).or_default().push(route);
+            if span.len > 1 {
+                routes[span.range()].sort_by_key(|r| std::cmp::Reverse(r.weight));
+            }
         }
         let wildcard_lengths = wildcard.keys().fold((usize::MAX, 0), |(lo, hi), k| {
             (lo.min(k.0.len()), hi.max(k.0.len()))
         });
-        for routes in exact.values_mut().chain(wildcard.values_mut()) {
-            // Stable: equal weights keep (app id, service port) order.
-            if routes.len() > 1 {
-                routes.sort_by_key(|r| std::cmp::Reverse(r.weight));
-            }
-        }
         HostRouter {
+            routes,
             exact,
             wildcard,
             wildcard_lengths,
@@ -108,13 +158,13 @@ impl HostRouter {
 
     /// As [`HostRouter::route`] for a host already lower case, without port.
     pub fn route_lowercase(&self, host: &[u8], path: &str) -> Option<&HttpRoute> {
-        let first_match = |routes: &'_ [HttpRoute]| -> Option<usize> {
-            routes.iter().position(|r| r.matches_path(path))
+        let first_match = |span: &Span| {
+            self.routes[span.range()]
+                .iter()
+                .find(|r| r.matches_path(path))
         };
-        if let Some(routes) = self.exact.get(host) {
-            if let Some(i) = first_match(routes) {
-                return Some(&routes[i]);
-            }
+        if let Some(route) = self.exact.get(host).and_then(first_match) {
+            return Some(route);
         }
         if self.wildcard.is_empty() {
             return None;
@@ -131,10 +181,8 @@ impl HostRouter {
             if rest.len() < shortest {
                 break;
             }
-            if let Some(routes) = self.wildcard.get(rest) {
-                if let Some(i) = first_match(routes) {
-                    return Some(&routes[i]);
-                }
+            if let Some(route) = self.wildcard.get(rest).and_then(first_match) {
+                return Some(route);
             }
         }
         None
@@ -142,10 +190,11 @@ impl HostRouter {
 
     /// Every route, exact hosts then wildcards, each host's routes in rule order, hosts sorted.
     pub fn routes(&self) -> Vec<&HttpRoute> {
-        let mut hosts: Vec<(&VHost, &Vec<HttpRoute>)> = self
+        let mut hosts: Vec<(&VHost, &[HttpRoute])> = self
             .exact
             .values()
             .chain(self.wildcard.values())
+            .map(|span| &self.routes[span.range()])
             .filter_map(|routes| routes.first().map(|r| (&r.vhost, routes)))
             .collect();
         hosts.sort_by(|a, b| a.0.cmp(b.0));
