@@ -102,6 +102,9 @@ impl Pipeline {
             );
             let catalog = keep_malformed_apps(catalog, &previous, snapshot);
             let patchable = snapshot.apps.iter().all(model::patchable);
+            // A full build makes its services anew: only an unreadable app's kept services
+            // could reuse a backend, and building those few costs less than looking up all.
+            self.last_backends.clear();
             return self.finish(snapshot, catalog, agents, patchable);
         };
         let new_apps_patchable = snapshot

@@ -104,11 +104,8 @@ fn build<'a>(
     let mut sorted: Vec<&wire::App> = apps
         .filter(|app| !is_the_balancer_itself(app, options))
         .collect();
-    if sorted.len() >= PARALLEL_PART {
-        sorted.par_sort_by(|a, b| a.id.cmp(&b.id));
-    } else {
-        sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    }
+    // In parallel above 2,000 apps (rayon sorts shorter slices on this thread).
+    sorted.par_sort_by(|a, b| a.id.cmp(&b.id));
 
     let labels: Vec<AppLabels> = sorted
         .par_iter()

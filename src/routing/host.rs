@@ -83,52 +83,40 @@ impl HostRouter {
         let mut exact =
             HostMap::with_capacity_and_hasher(routes.len() - wildcards, RandomState::new());
         let mut wildcard = HostMap::with_capacity_and_hasher(wildcards, RandomState::new());
-        // Each host gets a number in order of appearance, then a span; the routes are placed
-        // host by host (a counting sort, stable, so rule order holds within a host).
-        let mut lens: Vec<u32> = Vec::new();
-        let hosts: Vec<u32> = routes
-            .iter()
+        // Each host gets a number in order of appearance, kept in its span until the spans are
+        // known. The routes are then sorted host by host and, within a host, by weight, highest
+        // first; the sort is stable, so rule order holds among equal weights.
+        let mut hosts = 0u32;
+        let mut numbered: Vec<(u32, HttpRoute)> = routes
+            .into_iter()
             .map(|route| {
                 let (map, name) = match &route.vhost {
                     VHost::Exact(name) => (&mut exact, name),
                     VHost::Wildcard(suffix) => (&mut wildcard, suffix),
                 };
                 let span = map.entry(HostKey(name.clone())).or_insert_with(|| {
-                    lens.push(0);
+                    hosts += 1;
                     Span {
-                        start: (lens.len() - 1) as u32,
+                        start: hosts - 1,
                         len: 0,
                     }
                 });
-                lens[span.start as usize] += 1;
-                span.start
+                (span.start, route)
             })
             .collect();
-        let mut starts = Vec::with_capacity(lens.len());
-        let mut next = 0u32;
-        for len in &lens {
-            starts.push(next);
-            next += len;
-        }
-        let mut slots: Vec<Option<HttpRoute>> = Vec::new();
-        slots.resize_with(routes.len(), || None);
-        let mut cursor = starts.clone();
-        for (route, host) in routes.into_iter().zip(hosts) {
-            let at = &mut cursor[host as usize];
-            slots[*at as usize] = Some(route);
-            *at += 1;
-        }
-        let mut routes: Vec<HttpRoute> = slots.into_iter().flatten().collect();
-        for span in exact.values_mut().chain(wildcard.values_mut()) {
-            let host = span.start as usize;
-            *span = Span {
-                start: starts[host],
-                len: lens[host],
-            };
-            if span.len > 1 {
-                routes[span.range()].sort_by_key(|r| std::cmp::Reverse(r.weight));
+        numbered.sort_by_key(|(host, route)| (*host, std::cmp::Reverse(route.weight)));
+        let mut runs = vec![Span { start: 0, len: 0 }; hosts as usize];
+        for (at, (host, _)) in numbered.iter().enumerate() {
+            let run = &mut runs[*host as usize];
+            if run.len == 0 {
+                run.start = at as u32;
             }
+            run.len += 1;
         }
+        for span in exact.values_mut().chain(wildcard.values_mut()) {
+            *span = runs[span.start as usize];
+        }
+        let routes = numbered.into_iter().map(|(_, route)| route).collect();
         let wildcard_lengths = wildcard.keys().fold((usize::MAX, 0), |(lo, hi), k| {
             (lo.min(k.0.len()), hi.max(k.0.len()))
         });

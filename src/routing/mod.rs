@@ -167,19 +167,15 @@ impl RoutingTable {
             mut services,
             mut problems,
         } = catalog;
-        // Marathon-LB's order: (app id, service port).
-        let order = |a: &Arc<Service>, b: &Arc<Service>| {
+        // Marathon-LB's order: (app id, service port). In parallel above 2,000 services (rayon
+        // sorts shorter slices on this thread).
+        services.par_sort_by(|a, b| {
             (&a.app_id, a.service_port, a.port_index).cmp(&(
                 &b.app_id,
                 b.service_port,
                 b.port_index,
             ))
-        };
-        if services.len() >= PARALLEL_PART {
-            services.par_sort_by(order);
-        } else {
-            services.sort_by(order);
-        }
+        });
 
         let states = registry.build();
         states.expect(services.iter().map(|s| s.endpoints.len()).sum());
@@ -212,14 +208,9 @@ impl RoutingTable {
         );
         problems.extend(port_problems);
         let mut backends = backends;
-        let order = |a: &Arc<Backend>, b: &Arc<Backend>| {
+        backends.par_sort_by(|a, b| {
             (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
-        };
-        if parallel {
-            backends.par_sort_by(order);
-        } else {
-            backends.sort_by(order);
-        }
+        });
         problems.sort();
         RoutingTable {
             generation,
