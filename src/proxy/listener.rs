@@ -185,47 +185,77 @@ pub async fn run(
                     ) {
                         return;
                     }
-                    let Some(acceptor) = tls else {
-                        let io = TokioIo::new(stream);
-                        serve_http(
-                            &builder.any,
-                            io,
-                            ctx,
-                            frontend,
-                            peer,
-                            None,
-                            shutdown,
-                            &closed,
-                        )
-                        .await;
-                        return;
-                    };
-                    // A stalled or dribbled handshake must not hold a connection slot.
-                    let stream =
-                        match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => {
-                                ctx.metrics.tls_handshakes.inc();
-                                stream
-                            }
-                            Ok(Err(err)) => {
-                                ctx.metrics.tls_handshake_failures.inc();
-                                tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                ctx.metrics.tls_handshake_failures.inc();
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let session = stream.get_ref().1;
-                    let sni = session.server_name().map(Arc::from);
-                    let builder = builder.for_alpn(session.alpn_protocol());
-                    let io = TokioIo::new(stream);
-                    serve_http(builder, io, ctx, frontend, peer, sni, shutdown, &closed).await;
+                    match tls {
+                        None => {
+                            let io = TokioIo::new(stream);
+                            let builder = &builder.any;
+                            serve_http(builder, io, ctx, frontend, peer, None, shutdown, &closed)
+                                .await
+                        }
+                        // Boxed: a TLS session's state is kilobytes, and inline it would make
+                        // every plain connection's task as big (memory per connection, and a
+                        // larger copy at each spawn).
+                        Some(acceptor) => {
+                            let tls = TlsConnection {
+                                acceptor,
+                                stream,
+                                peer,
+                                first_byte,
+                            };
+                            Box::pin(tls.serve(&builder, ctx, frontend, shutdown, &closed)).await
+                        }
+                    }
                 });
             }
         }
+    }
+}
+
+/// An accepted connection on a TLS listener, before its handshake.
+struct TlsConnection {
+    acceptor: TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    /// The handshake's bound: a stalled or dribbled handshake must not hold a connection slot.
+    first_byte: Duration,
+}
+
+impl TlsConnection {
+    async fn serve(
+        self,
+        builder: &Builders,
+        ctx: Arc<ProxyContext>,
+        frontend: Frontend,
+        shutdown: CancellationToken,
+        closed: &ClosedCounters,
+    ) {
+        let TlsConnection {
+            acceptor,
+            stream,
+            peer,
+            first_byte,
+        } = self;
+        let stream = match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                ctx.metrics.tls_handshakes.inc();
+                stream
+            }
+            Ok(Err(err)) => {
+                ctx.metrics.tls_handshake_failures.inc();
+                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                ctx.metrics.tls_handshake_failures.inc();
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let session = stream.get_ref().1;
+        let sni = session.server_name().map(Arc::from);
+        let builder = builder.for_alpn(session.alpn_protocol());
+        let io = TokioIo::new(stream);
+        serve_http(builder, io, ctx, frontend, peer, sni, shutdown, closed).await;
     }
 }
 
