@@ -96,7 +96,11 @@ fn vectors() -> Vec<Vector> {
         v("obs_fold", get("obs_fold", "X-A: a\r\n b\r\n"), Rejected),
         v("bare_lf", "GET /v/bare_lf HTTP/1.1\nHost: open.test\nX-A: a\n\n", RejectedOrNormalised),
         v("bare_cr_in_value", get("bare_cr_in_value", "X-A: a\rb\r\n"), Rejected),
-        v("bare_cr_line_end", "GET /v/bare_cr_line_end HTTP/1.1\rHost: open.test\r\r", ClosedUnanswered),
+        // Sent in one piece, the head is parsed whole and refused. (hyper parses a partial head
+        // again only once a blank line arrives: sent in pieces, it is closed unanswered at
+        // the header timeout. Never forwarded either way.)
+        v("bare_cr_line_end", "GET /v/bare_cr_line_end HTTP/1.1\rHost: open.test\r\r", Rejected),
+        v("head_never_ends", "GET /v/head_never_ends HTTP/1.1\r\nHost: open.test\r\n", ClosedUnanswered),
         v("nul_in_value", get("nul_in_value", "X-A: a\0b\r\n"), Rejected),
         v("ctl_in_value", get("ctl_in_value", "X-A: a\x01b\r\n"), Rejected),
         v("del_in_value", get("del_in_value", "X-A: a\x7fb\r\n"), Rejected),

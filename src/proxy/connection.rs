@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
@@ -15,12 +16,23 @@ use tokio_util::sync::CancellationToken;
 use super::limits::{Activity, Tracked, Verdict, WatchedIo};
 use super::{http, Frontend, ProxyContext};
 
+/// How a connection's protocol is chosen.
+#[derive(Clone, Copy)]
+pub enum HttpServer<'a> {
+    /// HTTP/1, known from the first bytes: served without detection. The detecting builder
+    /// reads the first 24 bytes apart and hands them over; that short first read made hyper
+    /// double its read buffer to 16 KiB for the life of the connection.
+    Http1(&'a http1::Builder),
+    /// HTTP/1.1 or HTTP/2 by the first bytes (prior knowledge), or HTTP/2 only (ALPN `h2`).
+    Detect(&'a auto::Builder<TokioExecutor>),
+}
+
 /// Serves one HTTP connection (HTTP/1.1, or HTTP/2 by prior knowledge or ALPN) until it ends;
 /// on shutdown, or when idle for the header timeout, it closes after the request in flight; a
 /// client that stops taking its response for the send timeout is dropped.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve_http<I>(
-    builder: &auto::Builder<TokioExecutor>,
+    server: HttpServer<'_>,
     io: I,
     ctx: Arc<ProxyContext>,
     frontend: Frontend,
@@ -78,15 +90,22 @@ pub async fn serve_http<I>(
         closed,
         peer,
     };
-    // A builder without HTTP/1 is for a connection that agreed on h2 by ALPN: served as HTTP/2
-    // only (no protocol detection, and no HTTP/1 upgrades to offer).
-    if builder.is_http1_available() {
-        let connection = builder.serve_connection_with_upgrades(io, service);
-        drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
-    } else {
-        activity.saw_http2();
-        let connection = builder.serve_connection(io, service);
-        drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
+    match server {
+        HttpServer::Http1(builder) => {
+            let connection = builder.serve_connection(io, service).with_upgrades();
+            drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
+        }
+        HttpServer::Detect(builder) if builder.is_http1_available() => {
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
+        }
+        // A builder without HTTP/1 is for a connection that agreed on h2 by ALPN: served as
+        // HTTP/2 only (no protocol detection, and no HTTP/1 upgrades to offer).
+        HttpServer::Detect(builder) => {
+            activity.saw_http2();
+            let connection = builder.serve_connection(io, service);
+            drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
+        }
     }
 }
 

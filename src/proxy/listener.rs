@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -14,7 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use super::connection::{serve_http, ClosedCounters};
+pub use super::connection::{serve_http, ClosedCounters, HttpServer};
 use super::limits::PerIp;
 use super::{tcp, Frontend, ProxyContext};
 
@@ -78,7 +79,7 @@ pub async fn run(
     connections: Connections,
     stop: CancellationToken,
 ) {
-    let builder = Arc::new(Builders::new(http_builder(&ctx)));
+    let builder = Arc::new(Builders::new(&ctx));
     // Handed to a successor on a binary upgrade while this loop runs.
     let listener = Arc::new(listener);
     let _offered = crate::upgrade::offer(&listener);
@@ -178,18 +179,22 @@ pub async fn run(
                     let _ = stream.set_nodelay(true);
                     // hyper times out a request's head, but not a client that connects and
                     // sends nothing while the protocol is being detected: do it here.
-                    let mut probe = [0u8; 1];
-                    if !matches!(
-                        tokio::time::timeout(first_byte, stream.peek(&mut probe)).await,
-                        Ok(Ok(1..))
-                    ) {
-                        return;
-                    }
+                    let mut probe = [0u8; H2_PREFACE.len()];
+                    let seen = match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await
+                    {
+                        Ok(Ok(seen @ 1..)) => seen,
+                        _ => return,
+                    };
                     match tls {
                         None => {
                             let io = TokioIo::new(stream);
-                            let builder = &builder.any;
-                            serve_http(builder, io, ctx, frontend, peer, None, shutdown, &closed)
+                            // What may still become HTTP/2's preface is left to detection.
+                            let server = if H2_PREFACE.starts_with(&probe[..seen]) {
+                                HttpServer::Detect(&builder.any)
+                            } else {
+                                HttpServer::Http1(&builder.http1)
+                            };
+                            serve_http(server, io, ctx, frontend, peer, None, shutdown, &closed)
                                 .await
                         }
                         // Boxed: a TLS session's state is kilobytes, and inline it would make
@@ -253,9 +258,9 @@ impl TlsConnection {
         };
         let session = stream.get_ref().1;
         let sni = session.server_name().map(Arc::from);
-        let builder = builder.for_alpn(session.alpn_protocol());
+        let server = HttpServer::Detect(builder.for_alpn(session.alpn_protocol()));
         let io = TokioIo::new(stream);
-        serve_http(builder, io, ctx, frontend, peer, sni, shutdown, closed).await;
+        serve_http(server, io, ctx, frontend, peer, sni, shutdown, closed).await;
     }
 }
 
@@ -287,18 +292,48 @@ impl Drop for OpenConnection {
     }
 }
 
-/// One listener's connection builders: by protocol detection, and for HTTP/2 agreed by ALPN
-/// (which the client must then speak: bytes other than the preface get a GOAWAY, not an
-/// HTTP/1 400).
+/// The HTTP/1 settings, for hyper's own builder and the detecting builder's HTTP/1 part
+/// alike (two types with the same methods).
+macro_rules! http1_settings {
+    ($builder:expr, $config:expr) => {
+        $builder
+            // Without a timer hyper's header timeout is silently off.
+            .timer(TokioTimer::new())
+            .header_read_timeout($config.header_timeout)
+            // The request head plus pipelined bytes; a longer head is a 431.
+            .max_buf_size($config.max_header_bytes.max(8192))
+            // Header lines: hyper's default of 100 (more is a 431; `tests/hostile_h1.rs` sends
+            // 500 and checks the 431), not set here: setting it makes hyper fill a 100-slot
+            // vector on every request it parses instead of using an uninitialised array,
+            // ~6,000 instructions.
+            .keep_alive(true)
+    };
+}
+
+/// What every HTTP/2 connection starts with (RFC 9113 §3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// One listener's connection builders: by protocol detection, for HTTP/1 known from the first
+/// bytes, and for HTTP/2 agreed by ALPN (which the client must then speak: bytes other than
+/// the preface get a GOAWAY, not an HTTP/1 400).
 struct Builders {
     any: auto::Builder<TokioExecutor>,
+    http1: http1::Builder,
     http2: auto::Builder<TokioExecutor>,
 }
 
 impl Builders {
-    fn new(any: auto::Builder<TokioExecutor>) -> Builders {
+    fn new(ctx: &ProxyContext) -> Builders {
+        let any = http_builder(ctx);
+        let mut http1 = http1::Builder::new();
+        http1_settings!(http1, ctx.config);
+        // `max_buf_size` alone is a soft bound: one read may fill the whole buffer, and a head
+        // past it that arrives complete is parsed. This one is checked on every head (a 431).
+        // The detecting builder has no such setting; there the bound stays soft.
+        http1.max_header_size(ctx.config.max_header_bytes);
         Builders {
             http2: any.clone().http2_only(),
+            http1,
             any,
         }
     }
@@ -316,17 +351,7 @@ impl Builders {
 pub fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
     let config = &ctx.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        // Without a timer hyper's header timeout is silently off.
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout)
-        // The request head plus pipelined bytes; a longer head is a 431.
-        .max_buf_size(config.max_header_bytes.max(8192))
-        // Header lines: hyper's default of 100 (more is a 431; `tests/hostile_h1.rs` sends 500
-        // and checks the 431), not set here: setting it makes hyper fill a 100-slot vector on
-        // every request it parses instead of using an uninitialised array, ~6,000 instructions.
-        .keep_alive(true);
+    http1_settings!(builder.http1(), config);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -147,7 +147,7 @@ pub fn http_connection(data: &[u8]) -> Vec<u8> {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let shutdown = CancellationToken::new();
         let served = tokio::spawn(listener::serve_http(
-            &harness.builder,
+            listener::HttpServer::Detect(&harness.builder),
             TokioIo::new(server),
             harness.ctx.clone(),
             frontend,
