@@ -258,7 +258,7 @@ impl TlsConnection {
         };
         let session = stream.get_ref().1;
         let sni = session.server_name().map(Arc::from);
-        let server = HttpServer::Detect(builder.for_alpn(session.alpn_protocol()));
+        let server = builder.for_alpn(session.alpn_protocol());
         let io = TokioIo::new(stream);
         serve_http(server, io, ctx, frontend, peer, sni, shutdown, closed).await;
     }
@@ -338,10 +338,13 @@ impl Builders {
         }
     }
 
-    fn for_alpn(&self, alpn: Option<&[u8]>) -> &auto::Builder<TokioExecutor> {
+    /// A client that agreed on a protocol by ALPN speaks it (RFC 7301); one that named none
+    /// may still send HTTP/2's preface.
+    fn for_alpn(&self, alpn: Option<&[u8]>) -> HttpServer<'_> {
         match alpn {
-            Some(b"h2") => &self.http2,
-            _ => &self.any,
+            Some(b"h2") => HttpServer::Detect(&self.http2),
+            Some(b"http/1.1") => HttpServer::Http1(&self.http1),
+            _ => HttpServer::Detect(&self.any),
         }
     }
 }
