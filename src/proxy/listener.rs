@@ -79,7 +79,7 @@ pub async fn run(
     connections: Connections,
     stop: CancellationToken,
 ) {
-    let builder = Arc::new(Builders::new(&ctx));
+    let builder = Arc::new(HttpBuilders::new(&ctx));
     // Handed to a successor on a binary upgrade while this loop runs.
     let listener = Arc::new(listener);
     let _offered = crate::upgrade::offer(&listener);
@@ -188,12 +188,7 @@ pub async fn run(
                     match tls {
                         None => {
                             let io = TokioIo::new(stream);
-                            // What may still become HTTP/2's preface is left to detection.
-                            let server = if H2_PREFACE.starts_with(&probe[..seen]) {
-                                HttpServer::Detect(&builder.any)
-                            } else {
-                                HttpServer::Http1(&builder.http1)
-                            };
+                            let server = builder.for_first_bytes(&probe[..seen]);
                             serve_http(server, io, ctx, frontend, peer, None, shutdown, &closed)
                                 .await
                         }
@@ -228,7 +223,7 @@ struct TlsConnection {
 impl TlsConnection {
     async fn serve(
         self,
-        builder: &Builders,
+        builder: &HttpBuilders,
         ctx: Arc<ProxyContext>,
         frontend: Frontend,
         shutdown: CancellationToken,
@@ -316,14 +311,14 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// One listener's connection builders: by protocol detection, for HTTP/1 known from the first
 /// bytes, and for HTTP/2 agreed by ALPN (which the client must then speak: bytes other than
 /// the preface get a GOAWAY, not an HTTP/1 400).
-struct Builders {
+pub struct HttpBuilders {
     any: auto::Builder<TokioExecutor>,
     http1: http1::Builder,
     http2: auto::Builder<TokioExecutor>,
 }
 
-impl Builders {
-    fn new(ctx: &ProxyContext) -> Builders {
+impl HttpBuilders {
+    pub fn new(ctx: &ProxyContext) -> HttpBuilders {
         let any = http_builder(ctx);
         let mut http1 = http1::Builder::new();
         http1_settings!(http1, ctx.config);
@@ -331,11 +326,28 @@ impl Builders {
         // past it that arrives complete is parsed. This one is checked on every head (a 431).
         // The detecting builder has no such setting; there the bound stays soft.
         http1.max_header_size(ctx.config.max_header_bytes);
-        Builders {
+        HttpBuilders {
             http2: any.clone().http2_only(),
             http1,
             any,
         }
+    }
+
+    /// For a plain connection, by its first bytes (peeked; only the preface's length counts):
+    /// what may still become HTTP/2's preface is left to detection.
+    pub fn for_first_bytes(&self, first: &[u8]) -> HttpServer<'_> {
+        if H2_PREFACE.starts_with(&first[..first.len().min(H2_PREFACE.len())]) {
+            HttpServer::Detect(&self.any)
+        } else {
+            HttpServer::Http1(&self.http1)
+        }
+    }
+
+    /// Keeps serving after the client half-closes (hyper's default is to close on an EOF
+    /// mid-request). For a driver whose client half-closes once its bytes are written.
+    pub fn allow_half_close(&mut self) {
+        self.any.http1().half_close(true);
+        self.http1.half_close(true);
     }
 
     /// A client that agreed on a protocol by ALPN speaks it (RFC 7301); one that named none
@@ -351,7 +363,7 @@ impl Builders {
 
 /// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, every limit set explicitly so that a
 /// dependency upgrade cannot loosen one silently (reliability spec §3).
-pub fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
+fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
     let config = &ctx.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     http1_settings!(builder.http1(), config);

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use serde_json::json;
 use switchyard::metrics::Metrics;
 use switchyard::proxy::{listener, Frontend, ProxyConfig, ProxyContext};
@@ -35,7 +34,7 @@ pub const LIVE_SERVICE_PORT: u16 = 10001;
 
 struct Harness {
     ctx: Arc<ProxyContext>,
-    builder: auto::Builder<TokioExecutor>,
+    builders: listener::HttpBuilders,
     closed: listener::ClosedCounters,
 }
 
@@ -67,15 +66,15 @@ fn harness() -> &'static Harness {
             metrics,
             tunnels: tokio_util::task::TaskTracker::new(),
         });
-        let mut builder = listener::http_builder(&ctx);
-        // The client below half-closes once its bytes are written. The real builder closes on
+        let mut builders = listener::HttpBuilders::new(&ctx);
+        // The client below half-closes once its bytes are written. The real builders close on
         // an EOF mid-request (hyper's default), which would answer nothing; here the request in
-        // flight is answered first. Everything else is the listener's builder as is.
-        builder.http1().half_close(true);
+        // flight is answered first. Everything else is the listener's builders as they are.
+        builders.allow_half_close();
         let closed = listener::ClosedCounters::new(&ctx.metrics);
         Harness {
             ctx,
-            builder,
+            builders,
             closed,
         }
     })
@@ -147,7 +146,8 @@ pub fn http_connection(data: &[u8]) -> Vec<u8> {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let shutdown = CancellationToken::new();
         let served = tokio::spawn(listener::serve_http(
-            listener::HttpServer::Detect(&harness.builder),
+            // As the listener chooses, by the first bytes.
+            harness.builders.for_first_bytes(request),
             TokioIo::new(server),
             harness.ctx.clone(),
             frontend,
