@@ -13,7 +13,8 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio_util::sync::CancellationToken;
 
-use super::limits::{Activity, Tracked, Verdict, WatchedIo};
+use super::body::ProxyBody;
+use super::limits::{Activity, RequestGuard, Tracked, Verdict, WatchedIo};
 use super::{http, Frontend, ProxyContext};
 
 /// How a connection's protocol is chosen.
@@ -47,40 +48,21 @@ pub async fn serve_http<I>(
     let send = ctx.config.client_send_timeout;
     let activity = Activity::new();
     let requests = activity.clone();
-    // X-Forwarded-* values are the connection's: formatted once here.
-    let forwarded = Arc::new(super::headers::Forwarded::new(
-        peer.ip(),
-        frontend.scheme(),
-        frontend.port(),
-    ));
+    let down = Arc::new(http::Downstream {
+        // X-Forwarded-* values are the connection's: formatted once here.
+        forwarded: super::headers::Forwarded::new(peer.ip(), frontend.scheme(), frontend.port()),
+        ctx,
+        frontend,
+        client: peer,
+        sni,
+    });
+    // hyper keeps the future returned here as it is: no wrapping future around it (one would
+    // hold `http::serve`'s future twice over, and it is copied as each request starts).
     let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        let http2 = request.version() == hyper::Version::HTTP_2;
-        if http2 {
+        if request.version() == hyper::Version::HTTP_2 {
             requests.saw_http2();
         }
-        let guard = requests.begin();
-        let served = http::serve(
-            ctx.clone(),
-            frontend,
-            peer,
-            sni.clone(),
-            forwarded.clone(),
-            request,
-        );
-        async move {
-            let mut response = served.await?;
-            // Draining: HTTP/1 closes after this response (see the shutdown branch of `drive`).
-            if !http2
-                && guard.connection_draining()
-                && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
-            {
-                response.headers_mut().insert(
-                    hyper::header::CONNECTION,
-                    hyper::header::HeaderValue::from_static("close"),
-                );
-            }
-            Ok::<_, std::convert::Infallible>(response.map(|body| Tracked::new(body, guard)))
-        }
+        http::serve(down.clone(), requests.begin(), request)
     });
     let io = WatchedIo::new(io, activity.clone());
     let watch = Watch {
@@ -107,6 +89,26 @@ pub async fn serve_http<I>(
             drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
         }
     }
+}
+
+/// The response as hyper sends it: tracked by the connection's activity until its body ends;
+/// while the balancer drains, an HTTP/1 response closes its connection (see the shutdown
+/// branch of [`drive`]).
+pub fn finish_response(
+    mut response: hyper::Response<ProxyBody>,
+    guard: RequestGuard,
+    http2: bool,
+) -> hyper::Response<Tracked<ProxyBody>> {
+    if !http2
+        && guard.connection_draining()
+        && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
+    {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response.map(|body| Tracked::new(body, guard))
 }
 
 /// What watches one connection, for [`drive`].

@@ -33,67 +33,101 @@ pub enum Attempt {
 /// crossed) fails before any response byte: a bodiless request is then sent once more on a
 /// fresh connection, since the backend cannot have acted on it. Timeouts, resets and broken
 /// responses count toward the endpoint's passive ejection.
+///
+/// Only the pooled path runs inline: whatever opens a connection is boxed. This future is
+/// part of every request's, and hyper's service future is moved (copied whole) as a request
+/// starts; the connect and handshake states would more than double it.
 pub async fn send(
     endpoint: &Arc<Endpoint>,
-    mut request: Request<RequestBody>,
+    request: Request<RequestBody>,
     connect_timeout: Duration,
     response_timeout: Duration,
 ) -> Attempt {
-    let addr = endpoint.addr;
-    let (mut conn, mut reused) = match pooled(endpoint) {
-        Some(conn) => (conn, true),
-        None => match connect(endpoint, connect_timeout).await {
-            Ok(conn) => (conn, false),
-            Err(err) => return Attempt::NotSent(request, err),
+    let Some(mut conn) = pooled(endpoint) else {
+        return Box::pin(send_on_new(
+            endpoint,
+            request,
+            connect_timeout,
+            response_timeout,
+        ))
+        .await;
+    };
+    let replay = replayable(&request);
+    let sent = tokio::time::timeout(response_timeout, conn.try_send_request(request)).await;
+    let again = match sent {
+        Ok(Ok(response)) => return answered(endpoint, response, conn),
+        Err(_) => return timed_out(endpoint),
+        Ok(Err(mut err)) => match (err.take_message(), replay) {
+            // The pooled connection closed before our request went out: the request is
+            // intact, so open a fresh connection and send it there.
+            (Some(unsent), _) => unsent,
+            (None, Some(again)) if closed_before_answering(err.error()) => {
+                tracing::debug!(endpoint = %endpoint.addr, error = %err.error(), "reused connection was closed; sending again on a new one");
+                again
+            }
+            (None, _) => return failed(endpoint, err.into_error()),
         },
     };
-    loop {
-        let replay = if reused { replayable(&request) } else { None };
-        let sent = tokio::time::timeout(response_timeout, conn.try_send_request(request)).await;
-        request = match sent {
-            Ok(Ok(response)) => {
-                if let Err(why) = check_framing(response.headers()) {
-                    endpoint.record_failure(Failure::Response);
-                    // Dropping the response and the sender closes the connection: whatever
-                    // follows on it is never read as another response.
-                    return Attempt::Failed(ProxyError::InvalidResponse(addr, why));
-                }
-                endpoint.mark_ok();
-                return Attempt::Response(response, conn);
+    Box::pin(send_on_new(
+        endpoint,
+        again,
+        connect_timeout,
+        response_timeout,
+    ))
+    .await
+}
+
+/// [`send`] on a connection opened for this request.
+async fn send_on_new(
+    endpoint: &Arc<Endpoint>,
+    request: Request<RequestBody>,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+) -> Attempt {
+    let mut conn = match connect(endpoint, connect_timeout).await {
+        Ok(conn) => conn,
+        Err(err) => return Attempt::NotSent(request, err),
+    };
+    match tokio::time::timeout(response_timeout, conn.try_send_request(request)).await {
+        Ok(Ok(response)) => answered(endpoint, response, conn),
+        Err(_) => timed_out(endpoint),
+        Ok(Err(mut err)) => match err.take_message() {
+            // A fresh connection that closed at once: try another endpoint.
+            Some(unsent) => {
+                let source = err.into_error();
+                let addr = endpoint.addr;
+                Attempt::NotSent(unsent, ProxyError::Upstream { addr, source })
             }
-            Ok(Err(mut err)) => match (err.take_message(), replay) {
-                // The pooled connection closed before our request went out: the request is
-                // intact, so open a fresh connection and send it there.
-                (Some(unsent), _) if reused => unsent,
-                // A fresh connection that closed at once: try another endpoint.
-                (Some(unsent), _) => {
-                    let source = err.into_error();
-                    return Attempt::NotSent(unsent, ProxyError::Upstream { addr, source });
-                }
-                (None, Some(again)) if closed_before_answering(err.error()) => {
-                    tracing::debug!(endpoint = %addr, error = %err.error(), "reused connection was closed; sending again on a new one");
-                    again
-                }
-                (None, _) => {
-                    // A client's broken request body is not the endpoint's fault.
-                    let source = err.into_error();
-                    if !(source.is_user() || source.is_body_write_aborted()) {
-                        endpoint.record_failure(Failure::Response);
-                    }
-                    return Attempt::Failed(ProxyError::Upstream { addr, source });
-                }
-            },
-            Err(_) => {
-                endpoint.record_failure(Failure::Response);
-                return Attempt::Failed(ProxyError::UpstreamTimeout(addr));
-            }
-        };
-        conn = match connect(endpoint, connect_timeout).await {
-            Ok(conn) => conn,
-            Err(err) => return Attempt::NotSent(request, err),
-        };
-        reused = false;
+            None => failed(endpoint, err.into_error()),
+        },
     }
+}
+
+/// The upstream answered: its response, unless the framing is ambiguous.
+fn answered(endpoint: &Endpoint, response: Response<Incoming>, conn: UpstreamConn) -> Attempt {
+    if let Err(why) = check_framing(response.headers()) {
+        endpoint.record_failure(Failure::Response);
+        // Dropping the response and the sender closes the connection: whatever follows on it
+        // is never read as another response.
+        return Attempt::Failed(ProxyError::InvalidResponse(endpoint.addr, why));
+    }
+    endpoint.mark_ok();
+    Attempt::Response(response, conn)
+}
+
+fn timed_out(endpoint: &Endpoint) -> Attempt {
+    endpoint.record_failure(Failure::Response);
+    Attempt::Failed(ProxyError::UpstreamTimeout(endpoint.addr))
+}
+
+/// The request was (maybe partly) sent and the exchange broke.
+fn failed(endpoint: &Endpoint, source: hyper::Error) -> Attempt {
+    // A client's broken request body is not the endpoint's fault.
+    if !(source.is_user() || source.is_body_write_aborted()) {
+        endpoint.record_failure(Failure::Response);
+    }
+    let addr = endpoint.addr;
+    Attempt::Failed(ProxyError::Upstream { addr, source })
 }
 
 /// A copy of a request that has no body, to send again if its reused connection turns out to
