@@ -25,11 +25,14 @@ pub enum ProxyBody {
 }
 
 /// An upstream body with an idle timeout: a backend that stops sending mid-body does not hold
-/// the client forever.
+/// the client forever. The timer is armed when the body makes hyper wait, not per frame: a
+/// body that is ready when asked (most small responses) never touches the timer wheel.
 pub struct UpstreamBody {
     body: Incoming,
     idle: Duration,
-    timer: Pin<Box<Sleep>>,
+    /// Made on the first wait; `armed` while it runs for the current wait.
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
     _in_flight: InFlight<UpstreamConn>,
     /// The backend's response-bytes counter.
     bytes: prometheus::IntCounter,
@@ -45,7 +48,8 @@ impl UpstreamBody {
         UpstreamBody {
             body,
             idle,
-            timer: Box::pin(tokio::time::sleep(idle)),
+            timer: None,
+            armed: false,
             _in_flight: in_flight,
             bytes,
         }
@@ -70,18 +74,33 @@ impl Body for ProxyBody {
         match self.get_mut() {
             ProxyBody::Upstream(upstream) => match Pin::new(&mut upstream.body).poll_frame(cx) {
                 Poll::Ready(frame) => {
-                    let deadline = Instant::now() + upstream.idle;
-                    upstream.timer.as_mut().reset(deadline);
+                    // The wait is over; a timer still registered for it may wake this task
+                    // once more, which only polls again.
+                    upstream.armed = false;
                     if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
                     {
                         upstream.bytes.inc_by(data.map_or(0, |d| d.len() as u64));
                     }
                     Poll::Ready(frame.map(|f| f.map_err(BodyError::from)))
                 }
-                Poll::Pending => match upstream.timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err("upstream body idle".into()))),
-                    Poll::Pending => Poll::Pending,
-                },
+                Poll::Pending => {
+                    if !upstream.armed {
+                        let deadline = Instant::now() + upstream.idle;
+                        match &mut upstream.timer {
+                            Some(timer) => timer.as_mut().reset(deadline),
+                            None => {
+                                upstream.timer = Some(Box::pin(tokio::time::sleep_until(deadline)))
+                            }
+                        }
+                        upstream.armed = true;
+                    }
+                    match upstream.timer.as_mut().map(|timer| timer.as_mut().poll(cx)) {
+                        Some(Poll::Ready(())) => {
+                            Poll::Ready(Some(Err("upstream body idle".into())))
+                        }
+                        _ => Poll::Pending,
+                    }
+                }
             },
             ProxyBody::Local(body) => match Pin::new(body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),

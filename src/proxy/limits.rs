@@ -89,7 +89,7 @@ pub struct Activity {
     /// Response bodies that handed a frame to hyper and were not asked for the next one yet:
     /// hyper asks again as soon as the client has taken the data (socket writable, window open).
     waiting_on_client: AtomicUsize,
-    /// Milliseconds since `started` of the last time a response body moved.
+    /// Milliseconds since `started` of the last time a response body handed hyper a frame.
     last_progress: AtomicU64,
     /// Since when (ms) a write to the client's socket has been blocked; `NOT_BLOCKED` if not.
     write_blocked_since: AtomicU64,
@@ -285,11 +285,16 @@ impl RequestGuard {
         self.activity.draining.load(Ordering::Relaxed)
     }
 
+    /// A frame was handed to hyper (`waiting`: now it is the client's turn), or hyper asked
+    /// for the next one (the client took the last). The clock is read only when a wait on the
+    /// client starts: that is the moment a stall is measured from.
     fn moved(&mut self, waiting: bool) {
         let activity = &self.activity;
-        activity
-            .last_progress
-            .store(activity.now_ms(), Ordering::Release);
+        if waiting {
+            activity
+                .last_progress
+                .store(activity.now_ms(), Ordering::Release);
+        }
         if waiting != self.waiting {
             if waiting {
                 activity.waiting_on_client.fetch_add(1, Ordering::AcqRel);
