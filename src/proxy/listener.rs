@@ -192,8 +192,9 @@ pub async fn run(
                         None => {
                             let io = TokioIo::new(stream);
                             let server = builder.for_first_bytes(&probe[..seen]);
-                            let serve =
-                                serve_http(server, io, ctx, frontend, peer, None, shutdown, &closed);
+                            let serve = serve_http(
+                                server, io, ctx, frontend, peer, None, shutdown, &closed,
+                            );
                             Box::pin(serve).await
                         }
                         // Boxed: a TLS session's state is kilobytes, and inline it would make

@@ -188,18 +188,27 @@ pub fn release(endpoint: &Endpoint, conn: UpstreamConn) {
     }
 }
 
-/// An idle, ready connection from the endpoint's pool.
+/// Busy pooled connections skipped for one request before it opens a new one instead.
+const MAX_BUSY_SKIPPED: usize = 8;
+
+/// An idle, ready connection from the endpoint's pool. Closed ones met on the way are dropped;
+/// busy ones (a response body still coming) go back to the end, a few at most.
 fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
-    // Look at each pooled connection at most once; busy ones go back to the end.
-    for _ in 0..endpoint.idle().len() {
-        let conn = endpoint.idle().pop()?;
+    let pool = endpoint.idle();
+    let mut busy = 0;
+    for _ in 0..pool.len() {
+        let conn = pool.pop()?;
         if conn.is_closed() {
             continue;
         }
         if conn.is_ready() {
             return Some(conn);
         }
-        let _ = endpoint.idle().push(conn);
+        let _ = pool.push(conn);
+        busy += 1;
+        if busy == MAX_BUSY_SKIPPED {
+            break;
+        }
     }
     None
 }
