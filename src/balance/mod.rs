@@ -1,6 +1,7 @@
 //! Picking an endpoint: round-robin, least-connections, source hash and sticky cookies, with
 //! atomics only. Built with each table; the endpoint state it reads outlives tables (`state.rs`).
 
+pub mod pool;
 pub mod state;
 
 use std::hash::{Hash, Hasher};

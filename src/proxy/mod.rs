@@ -8,6 +8,7 @@
 //! tcp.rs       TCP mode and the tunnel copy loop (splice.rs: zero-copy on Linux)
 //! limits.rs    per-IP connection cap, per-connection idle and stalled-send watchdog
 //! validate.rs  request checks hyper leaves to us (Host syntax, control bytes)
+//! rewrite.rs   the request as the upstream sees it, the response as the client does
 //! headers.rs   hop-by-hop and X-Forwarded-*
 //! error.rs     ProxyError → status
 //! ```
@@ -21,6 +22,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod open_files;
+mod rewrite;
 #[cfg(target_os = "linux")]
 pub mod splice;
 pub mod tcp;

@@ -195,7 +195,7 @@ const MAX_BUSY_SKIPPED: usize = 8;
 /// busy ones (a response body still coming) go back to the end, a few at most.
 fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
     let pool = endpoint.idle();
-    pool.expire_one(crate::balance::state::OVERFLOW_IDLE);
+    pool.expire_one(crate::balance::pool::OVERFLOW_IDLE);
     let mut busy = 0;
     for _ in 0..pool.len() {
         let conn = pool.pop()?;

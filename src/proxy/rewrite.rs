@@ -1,0 +1,120 @@
+//! A request and its response as they pass through: the upstream's view of the request
+//! (origin-form target, proxypass prefix off, hop-by-hop headers out, `X-Forwarded-*` in), the
+//! client's view of the response (revproxy paths, HSTS), and the sticky-session cookie.
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+
+use super::body::{ProxyBody, RequestBody, UpstreamBody};
+use super::error::ProxyError;
+use super::headers::{self, Forwarded};
+use super::Frontend;
+use crate::balance::STICKY_COOKIE;
+use crate::routing::Backend;
+
+/// The request as the upstream sees it: origin-form URI (minus the proxypass prefix),
+/// hop-by-hop headers gone, `Host` kept (from `:authority` on HTTP/2), `X-Forwarded-*` added.
+pub fn request(
+    request: Request<Incoming>,
+    backend: &Backend,
+    host: Option<HeaderValue>,
+    forwarded: &Forwarded,
+    upgrade: bool,
+    body_timeout: std::time::Duration,
+) -> Result<Request<RequestBody>, ProxyError> {
+    let (mut parts, body) = request.into_parts();
+    let body = RequestBody::new(body, backend.metrics.bytes_in().clone(), body_timeout);
+    if let Some(prefix) = &backend.labels().proxypass_path {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let stripped = match path_and_query.strip_prefix(prefix.as_str()) {
+            Some("") => Some("/".to_owned()),
+            Some(rest) if rest.starts_with('?') => Some(format!("/{rest}")),
+            Some(rest) if rest.starts_with('/') => Some(rest.to_owned()),
+            _ => None,
+        };
+        if let Some(stripped) = stripped {
+            parts.uri = stripped
+                .parse()
+                .map_err(|_| ProxyError::BadRequest("unparsable request target"))?;
+        }
+    }
+    if parts.uri.authority().is_some() || parts.uri.scheme().is_some() {
+        // Origin-form upstream; `PathAndQuery` clones by reference count.
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        parts.uri = Uri::from(path_and_query);
+    }
+    parts.version = Version::HTTP_11;
+    headers::strip_hop_by_hop(&mut parts.headers, upgrade);
+    if let Some(host) = host {
+        // The host we routed by is the host the upstream sees.
+        parts.headers.insert(header::HOST, host);
+    }
+    headers::add_forwarded(&mut parts.headers, forwarded);
+    Ok(Request::from_parts(parts, body))
+}
+
+pub fn response(
+    response: Response<Incoming>,
+    backend: &Backend,
+    frontend: Frontend,
+    idle: std::time::Duration,
+    in_flight: crate::balance::InFlight<crate::balance::UpstreamConn>,
+) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    // We speak HTTP/1.1 (or 2) to the client whatever the upstream spoke.
+    parts.version = Version::HTTP_11;
+    headers::strip_hop_by_hop(&mut parts.headers, false);
+    let labels = backend.labels();
+    if let Some(prefix) = &labels.revproxy_path {
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            let rewritten = parts
+                .headers
+                .get(&name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.starts_with('/'))
+                .map(|v| format!("{}{v}", prefix.as_str().trim_end_matches('/')));
+            if let Some(value) = rewritten.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                parts.headers.insert(name, value);
+            }
+        }
+    }
+    if labels.use_hsts && frontend.is_tls() {
+        parts.headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=15768000"),
+        );
+    }
+    Response::from_parts(
+        parts,
+        ProxyBody::Upstream(UpstreamBody::new(
+            body,
+            idle,
+            in_flight,
+            backend.metrics.bytes_out().clone(),
+        )),
+    )
+}
+
+/// The endpoint a `mesosphere_server_id` cookie names (16 hex digits), if any.
+pub fn sticky_cookie(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == STICKY_COOKIE).then(|| u64::from_str_radix(value, 16).ok())?
+        })
+}
+
+pub fn set_sticky_cookie(response: &mut Response<ProxyBody>, id: u64) {
+    if let Ok(value) = HeaderValue::from_str(&format!("{STICKY_COOKIE}={id:016x}; Path=/")) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
