@@ -31,6 +31,9 @@ pub(super) struct Part<'a> {
     pub services: Vec<Arc<Service>>,
     pub problems: Vec<Problem>,
     pub verdicts: Verdicts,
+    /// IP-per-task apps without service ports, in app order: their ports are assigned after
+    /// every part is done.
+    pub unassigned: Vec<MergedApp<'a>>,
     /// Each agent once: its shared name and address, however many tasks run there.
     agent_cache: HashMap<&'a str, (Arc<str>, Option<IpAddr>), ahash::RandomState>,
 }
@@ -87,7 +90,7 @@ impl<'a> AppContext<'_> {
             }
         }
 
-        let mut plans = Vec::new();
+        let mut plans = Vec::with_capacity(service_ports.len());
         for (index, &declared) in service_ports.iter().enumerate() {
             let set = app.labels.take_port(index);
             if let Some(plan) = self.plan_port(part, &app, index, declared, set) {

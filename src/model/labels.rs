@@ -185,6 +185,8 @@ impl AppLabels {
     /// new set.
     fn port_mut(&mut self, index: usize) -> &mut PortLabelSet {
         if self.ports.last().is_none_or(|(last, _)| *last != index) {
+            // Most apps label one port: room for one, not the four a first push makes.
+            self.ports.reserve_exact(1);
             self.ports.push((index, Some(PortLabelSet::default())));
         }
         let (_, set) = self.ports.last_mut().expect("just pushed");
