@@ -21,7 +21,7 @@ use switchyard::simulator::{Simulator, SimulatorOptions, TaskSpec};
 use tokio::net::TcpListener;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard::alloc::Allocator = switchyard::alloc::Allocator;
 
 const MEASURED_HOST: &str = "app-0.bench.example.com";
 

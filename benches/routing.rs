@@ -13,7 +13,7 @@ use switchyard::synthetic::{self, Shape};
 
 // The binary's allocator, so the figures are the binary's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard::alloc::Allocator = switchyard::alloc::Allocator;
 
 fn table_build(c: &mut Criterion) {
     let apps = synthetic::apps(&Shape {

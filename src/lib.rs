@@ -21,10 +21,13 @@
 //! simulator/  an in-process Marathon speaking its real wire formats, for tests and the demo.
 //! demo/       `switchyard demo`: the simulator, real backends and the balancer together.
 //! synthetic   generated app sets for benchmarks, load tests and the demo.
+//! alloc       the global allocator (mimalloc); the only unsafe code.
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod admin;
+/// The global allocator: the one module allowed unsafe code.
+pub mod alloc;
 pub mod balance;
 pub mod cli;
 pub mod demo;

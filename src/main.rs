@@ -4,9 +4,10 @@ use clap::CommandFactory;
 use switchyard::cli::{self, Cli, Command, LogFormat};
 
 // Many small, short-lived allocations per table build and per request; glibc's malloc spends
-// much of a large table's build consolidating free lists. mimalloc does not.
+// much of a large table's build consolidating free lists. mimalloc does not (`alloc.rs` says how
+// it is called).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: switchyard::alloc::Allocator = switchyard::alloc::Allocator;
 
 fn main() -> ExitCode {
     let cli = match cli::config::parse(std::env::args_os().collect()) {
