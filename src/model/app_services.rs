@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::deployment::MergedApp;
 use super::health::{active_check, health_check_for, routable_state, Verdicts};
 use super::labels::{Mode, PortLabelSet, PortLabels};
@@ -56,6 +58,9 @@ impl<'a> Part<'a> {
     }
 }
 
+/// An app's service ports in index order (`None` where unusable); most apps have one or two.
+pub(super) type ServicePorts = SmallVec<[Option<u16>; 4]>;
+
 /// A service port being built, before its endpoints are known.
 struct PortPlan {
     index: usize,
@@ -68,7 +73,7 @@ impl<'a> AppContext<'_> {
         &self,
         part: &mut Part<'a>,
         mut app: MergedApp<'a>,
-        service_ports: Vec<Option<u16>>,
+        service_ports: ServicePorts,
     ) {
         let definition = app.definition;
         let mode = NetworkMode::of(definition);
@@ -90,7 +95,7 @@ impl<'a> AppContext<'_> {
             }
         }
 
-        let mut plans = Vec::with_capacity(service_ports.len());
+        let mut plans: SmallVec<[PortPlan; 1]> = SmallVec::new();
         for (index, &declared) in service_ports.iter().enumerate() {
             let set = app.labels.take_port(index);
             if let Some(plan) = self.plan_port(part, &app, index, declared, set) {

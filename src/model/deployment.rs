@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 
 use chrono::DateTime;
+use smallvec::SmallVec;
 
 use super::labels::AppLabels;
 use crate::marathon::wire;
@@ -22,7 +23,8 @@ pub struct MergedApp<'a> {
     /// Whose labels, ports and health checks apply.
     pub definition: &'a wire::App,
     pub labels: AppLabels,
-    pub tasks: Vec<MergedTask<'a>>,
+    /// Inline up to four: most apps run that many tasks or fewer.
+    pub tasks: SmallVec<[MergedTask<'a>; 4]>,
     /// The ids of the apps merged into this one (empty for an app in no deployment group).
     pub members: Vec<&'a str>,
 }

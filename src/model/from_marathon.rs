@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::app_services::{AppContext, Part};
+use super::app_services::{AppContext, Part, ServicePorts};
 use super::deployment::{self, MergedApp};
 use super::labels::AppLabels;
 use super::network::{self, AgentAddrs, NetworkMode, ServicePortAssigner};
@@ -186,7 +186,7 @@ fn is_the_balancer_itself(app: &wire::App, options: &ModelOptions) -> bool {
 
 /// The service ports an app declares, in index order (`None` where a port is unusable, with
 /// the problem); `None` for an IP-per-task app without any, whose ports are assigned.
-fn declared_service_ports(app: &MergedApp<'_>) -> Option<(Vec<Option<u16>>, Vec<Problem>)> {
+fn declared_service_ports(app: &MergedApp<'_>) -> Option<(ServicePorts, Vec<Problem>)> {
     let mode = NetworkMode::of(app.definition);
     let declared = network::declared_service_ports(app.definition, mode);
     if declared.is_empty() && mode == NetworkMode::Container {
@@ -219,7 +219,7 @@ fn assigned_service_ports(
     options: &ModelOptions,
     assigner: &mut ServicePortAssigner,
     problems: &mut Vec<Problem>,
-) -> Vec<Option<u16>> {
+) -> ServicePorts {
     let mode = NetworkMode::of(app.definition);
     // IP-per-task without service ports: assign from the range, from the first task's ports.
     let Some(first) = app
@@ -228,7 +228,7 @@ fn assigned_service_ports(
         .map(|t| t.task)
         .min_by(|a, b| a.id.cmp(&b.id))
     else {
-        return Vec::new();
+        return ServicePorts::new();
     };
     network::task_ports(app.definition, mode, first)
         .iter()

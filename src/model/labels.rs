@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, FixedOffset};
 use ipnet::IpNet;
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use self::values::{invalid, parse_number, parse_port};
 use super::path::{PathMatch, UriPath};
@@ -110,10 +111,10 @@ pub enum LabelIssueKind {
 pub struct AppLabels {
     pub groups: Option<Groups>,
     pub deployment: Option<Box<Deployment>>,
-    /// Per service-port index, sorted by index. A vector: apps label one port or two, and a
-    /// map's node would cost more to build and drop than the search it saves. `None` once
-    /// taken (taking leaves the others where they are).
-    ports: Vec<(usize, Option<PortLabelSet>)>,
+    /// Per service-port index, sorted by index. A vector, the first inline: apps label one
+    /// port or two, and a map's node would cost more to build and drop than the search it
+    /// saves. `None` once taken (taking leaves the others where they are).
+    ports: SmallVec<[(usize, Option<PortLabelSet>); 1]>,
     /// Issues with app-level labels; they never exclude the app.
     pub issues: Vec<LabelIssue>,
 }
@@ -185,8 +186,6 @@ impl AppLabels {
     /// new set.
     fn port_mut(&mut self, index: usize) -> &mut PortLabelSet {
         if self.ports.last().is_none_or(|(last, _)| *last != index) {
-            // Most apps label one port: room for one, not the four a first push makes.
-            self.ports.reserve_exact(1);
             self.ports.push((index, Some(PortLabelSet::default())));
         }
         let (_, set) = self.ports.last_mut().expect("just pushed");

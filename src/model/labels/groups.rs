@@ -3,11 +3,12 @@
 use std::fmt;
 
 use serde::Serialize;
+use smallvec::{smallvec, SmallVec};
 
 /// A comma-separated group list (`HAPROXY_GROUP`, `HAPROXY_{n}_GROUP`, `--group`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct Groups(Vec<Box<str>>);
+pub struct Groups(SmallVec<[Box<str>; 1]>);
 
 impl Groups {
     pub fn parse(value: &str) -> Groups {
@@ -15,12 +16,12 @@ impl Groups {
         if !value.contains(',') {
             let group = value.trim();
             return Groups(if group.is_empty() {
-                Vec::new()
+                SmallVec::new()
             } else {
-                vec![group.into()]
+                smallvec![group.into()]
             });
         }
-        let mut groups: Vec<Box<str>> = value
+        let mut groups: SmallVec<[Box<str>; 1]> = value
             .split(',')
             .map(str::trim)
             .filter(|g| !g.is_empty())
