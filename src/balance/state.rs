@@ -1,7 +1,6 @@
 //! Per-endpoint runtime state that outlives any one routing table: in-flight count, passive
 //! health and the idle upstream connections, keyed by address and carried into every new table.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -148,9 +147,10 @@ pub struct EndpointRegistry<C> {
     ejections: Option<prometheus::IntCounter>,
 }
 
-/// The states by address. A state nothing else holds (no table, no request) is dropped at the
-/// end of the next build.
-type Shard<C> = HashMap<SocketAddr, Arc<EndpointState<C>>, ahash::RandomState>;
+/// The states, found by address (each state holds its own). A state nothing else holds (no
+/// table, no request) is dropped at the end of the next build. A table of pointers: a first
+/// build of 30,000 endpoints writes 8 bytes an entry, not the 40 of a map keyed by address.
+type Shard<C> = hashbrown::HashTable<Arc<EndpointState<C>>>;
 
 const SHARDS: usize = 16;
 
@@ -188,13 +188,18 @@ impl<C> EndpointRegistry<C> {
         self.shards.iter().map(|shard| lock(shard).len()).sum()
     }
 
+    /// One hash per address: its bits 32..36 pick the shard, which leaves the table the low
+    /// bits (its bucket) and the top ones (its control bytes) to itself.
+    fn hash(&self, addr: &SocketAddr) -> u64 {
+        self.hasher.hash_one(addr)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn shard(&self, addr: &SocketAddr) -> &Mutex<Shard<C>> {
-        let hash = self.hasher.hash_one(addr) as usize;
-        &self.shards[hash % SHARDS]
+    fn shard(&self, hash: u64) -> &Mutex<Shard<C>> {
+        &self.shards[(hash >> 32) as usize % SHARDS]
     }
 }
 
@@ -216,20 +221,23 @@ impl<C> RegistryBuild<'_, C> {
             let mut shard = lock(shard);
             let wanted = total / SHARDS + 1;
             let len = shard.len();
-            shard.reserve(wanted.saturating_sub(len));
+            shard.reserve(wanted.saturating_sub(len), |s| self.registry.hash(&s.addr));
         }
     }
 
     /// The state for an address: the one a live table has, or a new one.
     pub fn state(&self, addr: SocketAddr) -> Arc<EndpointState<C>> {
-        let mut shard = lock(self.registry.shard(&addr));
-        shard
-            .entry(addr)
-            .or_insert_with(|| {
-                let ejections = self.registry.ejections.clone();
-                Arc::new(EndpointState::new(addr, ejections))
-            })
-            .clone()
+        let registry = self.registry;
+        let hash = registry.hash(&addr);
+        let mut shard = lock(registry.shard(hash));
+        match shard.entry(hash, |s| s.addr == addr, |s| registry.hash(&s.addr)) {
+            hashbrown::hash_table::Entry::Occupied(entry) => entry.get().clone(),
+            hashbrown::hash_table::Entry::Vacant(entry) => {
+                let state = Arc::new(EndpointState::new(addr, registry.ejections.clone()));
+                entry.insert(state.clone());
+                state
+            }
+        }
     }
 }
 
@@ -238,7 +246,7 @@ impl<C> Drop for RegistryBuild<'_, C> {
         // Under the shard's lock nobody can take a new reference: a count of one is the
         // registry's own.
         for shard in self.registry.shards.iter() {
-            lock(shard).retain(|_, state| Arc::strong_count(state) > 1);
+            lock(shard).retain(|state| Arc::strong_count(state) > 1);
         }
     }
 }
