@@ -407,6 +407,47 @@ fn addresses_follow_the_networking_mode() {
     assert!(t.problems().is_empty(), "{:#?}", t.problems());
 }
 
+/// Ports are auto-assigned in app order (by id), whatever the app: a deployment group takes its
+/// first member's place. With a range of two ports, the group of `/a-blue` and `/b` get them
+/// and `/c`, last by id, is reported.
+#[test]
+fn auto_assigned_service_ports_follow_app_order_groups_included() {
+    let ip_per_task = |id: &str, labels: serde_json::Value, ip: &str| {
+        json!({
+            "id": id,
+            "labels": labels,
+            "container": {"type": "DOCKER", "docker": {"image": "x", "network": "USER"}},
+            "ipAddress": {"networkName": "dcos", "discovery": {"ports": [{"number": 8080}]}},
+            "tasks": [{"id": format!("{id}.t1"), "host": "127.0.0.3", "state": "TASK_RUNNING",
+                       "ipAddresses": [{"ipAddress": ip, "protocol": "IPv4"}]}]
+        })
+    };
+    let apps = json!([
+        ip_per_task("/c", json!({"HAPROXY_GROUP": "external"}), "127.0.9.3"),
+        ip_per_task("/b", json!({"HAPROXY_GROUP": "external"}), "127.0.9.2"),
+        ip_per_task(
+            "/a-blue",
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_DEPLOYMENT_GROUP": "a"}),
+            "127.0.9.1"
+        ),
+    ]);
+    let two_ports = ModelOptions {
+        ip_per_task_ports: 10050..=10051,
+        ..options()
+    };
+    let t = table(apps, &two_ports);
+    let has_port = |app: &str| t.backends().iter().any(|b| b.app_id().as_str() == app);
+    assert!(has_port("/a"), "the group, first by id");
+    assert!(has_port("/b"));
+    assert!(!has_port("/c"), "last by id: the range is used up");
+    assert!(
+        t.problems()
+            .iter()
+            .any(|p| p.app_id.as_deref() == Some("/c")
+                && p.kind == ProblemKind::ServicePortsExhausted)
+    );
+}
+
 #[test]
 fn task_states_and_health_decide_what_is_routed() {
     let task = |id: &str, state: &str, port: u16, health: Option<serde_json::Value>| {
@@ -1164,7 +1205,29 @@ fn a_large_table_built_in_parallel_parts_is_the_one_thread_table() {
                 format!("group-{}", i % 3),
             );
         }
+        if i % 19 == 0 {
+            // IP-per-task without service ports: ports assigned in app order, across parts.
+            app.port_definitions.clear();
+            app.ip_address = Some(wire::IpAddressSpec {
+                discovery: Some(wire::Discovery {
+                    ports: vec![wire::DiscoveryPort { number: Some(8080) }],
+                }),
+            });
+            for (t, task) in app.tasks.iter_mut().enumerate() {
+                task.ip_addresses = vec![wire::TaskIpAddress {
+                    ip_address: Some(format!("10.9.{}.{}", i / 250, t + 1)),
+                }];
+            }
+        }
     }
+    let auto_assigned = apps
+        .iter()
+        .filter(|a| a.ip_address.is_some() && !a.labels.contains_key("HAPROXY_DEPLOYMENT_GROUP"))
+        .count();
+    assert!(
+        auto_assigned > 200,
+        "the set has apps whose ports are assigned"
+    );
     let build = |threads: usize, apps: &[wire::App]| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -1187,6 +1250,12 @@ fn a_large_table_built_in_parallel_parts_is_the_one_thread_table() {
     assert!(
         one["problems"].as_array().is_some_and(|p| p.len() > 500),
         "the set has problems to compare"
+    );
+    // More apps than the range (10050-10100) has ports: which ones get a port and which are
+    // reported depends on the order of assignment.
+    assert!(
+        one.to_string().contains("service_ports_exhausted"),
+        "the assignment range ran out"
     );
     let (four, four_memory) = build(4, &apps);
     assert_eq!(one, four, "one thread and four build the same table");

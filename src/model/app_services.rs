@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use super::deployment::MergedApp;
 use super::health::{active_check, health_check_for, routable_state, Verdicts};
-use super::labels::{Mode, PortLabelSet, PortLabels};
+use super::labels::{AppLabels, Mode, PortLabelSet, PortLabels};
 use super::network::{self, AgentAddrs, NetworkMode, TaskIp};
 use super::{AppId, Catalog, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service};
 use crate::marathon::wire;
@@ -33,9 +33,12 @@ pub(super) struct Part<'a> {
     pub services: Vec<Arc<Service>>,
     pub problems: Vec<Problem>,
     pub verdicts: Verdicts,
-    /// IP-per-task apps without service ports, in app order: their ports are assigned after
-    /// every part is done.
-    pub unassigned: Vec<MergedApp<'a>>,
+    /// Apps of deployment groups, with their place in app order: merged once every part is
+    /// done (a group's apps may fall in different parts).
+    pub grouped: Vec<(usize, &'a wire::App, AppLabels)>,
+    /// IP-per-task apps without service ports, with their place in app order: their ports are
+    /// assigned, in that order, once every part is done.
+    pub unassigned: Vec<(usize, MergedApp<'a>)>,
     /// Each agent once: its shared name and address, however many tasks run there.
     agent_cache: HashMap<&'a str, (Arc<str>, Option<IpAddr>), ahash::RandomState>,
 }

@@ -35,46 +35,70 @@ pub struct MergedTask<'a> {
     pub draining: bool,
 }
 
+impl<'a> MergedApp<'a> {
+    /// An app in no deployment group: itself, with none of its tasks draining.
+    pub fn plain(app: &'a wire::App, labels: AppLabels) -> MergedApp<'a> {
+        MergedApp {
+            id: Cow::Borrowed(&app.id),
+            definition: app,
+            labels,
+            tasks: undrained(app),
+            members: Vec::new(),
+        }
+    }
+}
+
+fn undrained(app: &wire::App) -> SmallVec<[MergedTask<'_>; 4]> {
+    app.tasks
+        .iter()
+        .map(|task| MergedTask {
+            task,
+            draining: false,
+        })
+        .collect()
+}
+
 /// Merges deployment groups. `apps` must be sorted by id: the merge order, and so the result,
 /// then does not depend on the order Marathon listed the apps in.
 pub fn merge<'a>(apps: impl IntoIterator<Item = (&'a wire::App, AppLabels)>) -> Vec<MergedApp<'a>> {
+    merge_at(
+        apps.into_iter()
+            .enumerate()
+            .map(|(at, (app, labels))| (at, app, labels)),
+    )
+    .into_iter()
+    .map(|(_, merged)| merged)
+    .collect()
+}
+
+/// [`merge`] for apps that carry their position in the sorted list: each result carries the
+/// position of its first app (a group takes the place of its first member).
+pub fn merge_at<'a>(
+    apps: impl IntoIterator<Item = (usize, &'a wire::App, AppLabels)>,
+) -> Vec<(usize, MergedApp<'a>)> {
     let apps = apps.into_iter();
-    let mut out: Vec<MergedApp<'a>> = Vec::with_capacity(apps.size_hint().0);
+    let mut out: Vec<(usize, MergedApp<'a>)> = Vec::with_capacity(apps.size_hint().0);
     let mut group_slot: std::collections::HashMap<String, usize> = Default::default();
-    for (app, labels) in apps {
-        let tasks = app
-            .tasks
-            .iter()
-            .map(|task| MergedTask {
-                task,
-                draining: false,
-            })
-            .collect();
+    for (at, app, labels) in apps {
         let Some(group) = labels.deployment.as_ref().map(|d| d.group.clone()) else {
-            out.push(MergedApp {
-                id: Cow::Borrowed(&app.id),
-                definition: app,
-                labels,
-                tasks,
-                members: Vec::new(),
-            });
+            out.push((at, MergedApp::plain(app, labels)));
             continue;
         };
         let current = MergedApp {
             id: Cow::Owned(group.clone()),
             definition: app,
             labels,
-            tasks,
+            tasks: undrained(app),
             members: vec![&app.id],
         };
         match group_slot.get(&group) {
             Some(&slot) => {
-                let previous = out[slot].clone();
-                out[slot] = merge_two(previous, current);
+                let previous = out[slot].1.clone();
+                out[slot].1 = merge_two(previous, current);
             }
             None => {
                 group_slot.insert(group, out.len());
-                out.push(current);
+                out.push((at, current));
             }
         }
     }

@@ -107,49 +107,55 @@ fn build<'a>(
     // In parallel above 2,000 apps (rayon sorts shorter slices on this thread).
     sorted.par_sort_by(|a, b| a.id.cmp(&b.id));
 
-    // Labels read in parallel parts, each next to its app (one vector, not two zipped).
-    let mut labelled: Vec<(&wire::App, AppLabels)> = sorted
-        .into_par_iter()
-        .with_min_len(PARALLEL_PART)
-        .map(|app| (app, AppLabels::parse(&app.labels)))
-        .collect();
-    for (app, labels) in &mut labelled {
-        // App-level issues belong to the app that carries them, before any merge.
-        for issue in labels.issues.drain(..) {
-            problems.push(Problem::from_label(&app.id, None, issue));
-        }
-    }
-    let merged = deployment::merge(labelled);
-
     let context = AppContext {
         options,
         agents,
         health,
         previous,
     };
-    // Apps with declared service ports become services in parallel parts, in one pass.
-    // An auto-assigned port depends on the apps before it: those apps are set aside, given
-    // their ports in app order, then built. (Fewer passes, fewer vectors of 10,000 apps: a
-    // large build's time is as much in fresh memory as in work.)
-    let mut parts: Vec<Part> = merged
+    // One parallel pass: an app's labels are read and, for an app in no deployment group with
+    // declared service ports (nearly all), its services made there and then. Apps of
+    // deployment groups are set aside to be merged, and IP-per-task apps without service ports
+    // to be given ports, both in app order. (Each pass over 10,000 apps and each vector of
+    // them cost a large build more in memory traffic than in work.)
+    let mut parts: Vec<Part> = sorted
         .into_par_iter()
+        .enumerate()
         .with_min_len(PARALLEL_PART)
-        .fold(Part::default, |mut part, app| {
-            match declared_service_ports(&app) {
-                Some((ports, port_problems)) => {
-                    part.problems.extend(port_problems);
-                    context.add_app(&mut part, app, ports);
-                }
-                None => part.unassigned.push(app),
+        .fold(Part::default, |mut part, (at, app)| {
+            let mut labels = AppLabels::parse(&app.labels);
+            // App-level issues belong to the app that carries them, before any merge.
+            for issue in labels.issues.drain(..) {
+                part.problems
+                    .push(Problem::from_label(&app.id, None, issue));
+            }
+            if labels.deployment.is_some() {
+                part.grouped.push((at, app, labels));
+            } else {
+                add_or_set_aside(&context, &mut part, at, MergedApp::plain(app, labels));
             }
             part
         })
         .collect();
-    let mut assigner = ServicePortAssigner::new(options.ip_per_task_ports.clone());
-    let assigned: Vec<_> = parts
+    let grouped: Vec<_> = parts
+        .iter_mut()
+        .flat_map(|part| std::mem::take(&mut part.grouped))
+        .collect();
+    let mut groups = Part::default();
+    for (at, merged) in deployment::merge_at(grouped) {
+        add_or_set_aside(&context, &mut groups, at, merged);
+    }
+    parts.push(groups);
+
+    let mut unassigned: Vec<_> = parts
         .iter_mut()
         .flat_map(|part| std::mem::take(&mut part.unassigned))
-        .map(|app| {
+        .collect();
+    unassigned.sort_by_key(|(at, _)| *at);
+    let mut assigner = ServicePortAssigner::new(options.ip_per_task_ports.clone());
+    let assigned: Vec<_> = unassigned
+        .into_iter()
+        .map(|(_, app)| {
             let ports = assigned_service_ports(&app, options, &mut assigner, &mut problems);
             (app, ports)
         })
@@ -172,6 +178,23 @@ fn build<'a>(
     }
     problems.extend(part.problems);
     (part.services, problems)
+}
+
+/// Makes an app's services if it declares its service ports; otherwise sets it aside, with
+/// its place in app order, for ports to be assigned.
+fn add_or_set_aside<'a>(
+    context: &AppContext<'_>,
+    part: &mut Part<'a>,
+    at: usize,
+    app: MergedApp<'a>,
+) {
+    match declared_service_ports(&app) {
+        Some((ports, port_problems)) => {
+            part.problems.extend(port_problems);
+            context.add_app(part, app, ports);
+        }
+        None => part.unassigned.push((at, app)),
+    }
 }
 
 /// Apps per parallel part: below this a refresh runs on the calling thread alone.
