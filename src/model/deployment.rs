@@ -59,20 +59,9 @@ fn undrained(app: &wire::App) -> SmallVec<[MergedTask<'_>; 4]> {
 }
 
 /// Merges deployment groups. `apps` must be sorted by id: the merge order, and so the result,
-/// then does not depend on the order Marathon listed the apps in.
-pub fn merge<'a>(apps: impl IntoIterator<Item = (&'a wire::App, AppLabels)>) -> Vec<MergedApp<'a>> {
-    merge_at(
-        apps.into_iter()
-            .enumerate()
-            .map(|(at, (app, labels))| (at, app, labels)),
-    )
-    .into_iter()
-    .map(|(_, merged)| merged)
-    .collect()
-}
-
-/// [`merge`] for apps that carry their position in the sorted list: each result carries the
-/// position of its first app (a group takes the place of its first member).
+/// then does not depend on the order Marathon listed the apps in. Each app comes with its
+/// place in that order, and each result with the place of its first app (a group takes the
+/// place of its first member).
 pub fn merge_at<'a>(
     apps: impl IntoIterator<Item = (usize, &'a wire::App, AppLabels)>,
 ) -> Vec<(usize, MergedApp<'a>)> {
@@ -171,7 +160,11 @@ mod tests {
     }
 
     fn merged(apps: &[wire::App]) -> Vec<MergedApp<'_>> {
-        merge(apps.iter().map(|a| (a, AppLabels::parse(&a.labels))))
+        let labelled = apps
+            .iter()
+            .enumerate()
+            .map(|(at, a)| (at, a, AppLabels::parse(&a.labels)));
+        merge_at(labelled).into_iter().map(|(_, m)| m).collect()
     }
 
     fn drained<'a>(m: &MergedApp<'a>) -> Vec<&'a str> {
