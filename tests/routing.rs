@@ -152,6 +152,75 @@ fn path_routes_come_before_path_less_routes_on_the_same_vhost() {
 }
 
 #[test]
+fn routes_of_hosts_that_interleave_in_app_order_are_grouped_in_rule_order() {
+    // App order interleaves two hosts; each host's rules must come out together, by weight,
+    // equal weights in app order.
+    let app =
+        |id: &str, port: u16, labels: serde_json::Value| host_app(id, port, labels, &[(A, port)]);
+    let apps = json!([
+        app(
+            "/a",
+            10001,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "one.example.com"})
+        ),
+        app(
+            "/b",
+            10002,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "two.example.com"})
+        ),
+        app(
+            "/c",
+            10003,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "one.example.com", "HAPROXY_0_PATH": "/c"})
+        ),
+        app(
+            "/d",
+            10004,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "two.example.com,one.example.com", "HAPROXY_0_BACKEND_WEIGHT": "3"})
+        ),
+        app(
+            "/e",
+            10005,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "one.example.com"})
+        ),
+        app(
+            "/f",
+            10006,
+            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.example.com"})
+        ),
+    ]);
+    let t = table(apps, &options());
+    let order: Vec<_> = t
+        .http_routes()
+        .iter()
+        .map(|r| {
+            (
+                r.vhost.to_string(),
+                r.backend.app_id().to_string(),
+                r.weight,
+            )
+        })
+        .collect();
+    let expected = [
+        ("one.example.com", "/d", 3),
+        ("one.example.com", "/c", 1),
+        ("one.example.com", "/a", 0),
+        ("one.example.com", "/e", 0),
+        ("two.example.com", "/d", 3),
+        ("two.example.com", "/b", 0),
+        ("*.example.com", "/f", 0),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(host, app, weight)| (host.to_string(), app.to_string(), *weight))
+        .collect();
+    assert_eq!(order, expected);
+    assert_eq!(routed(&t, "one.example.com", "/c/x").as_deref(), Some("/d"));
+    assert_eq!(routed(&t, "two.example.com", "/").as_deref(), Some("/d"));
+    assert_eq!(routed(&t, "three.example.com", "/").as_deref(), Some("/f"));
+}
+
+#[test]
 fn backend_weight_orders_routes_on_a_vhost() {
     // Without weights the path rule (weight raised to 1) would win; a weight of 5 puts the
     // path-less app first, and it then takes everything.

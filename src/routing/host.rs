@@ -78,45 +78,66 @@ pub struct HostRouter {
 
 impl HostRouter {
     /// Builds the index; `routes` must already be in rule order (the sort is stable per host).
-    pub fn new(routes: Vec<HttpRoute>) -> HostRouter {
+    pub fn new(mut routes: Vec<HttpRoute>) -> HostRouter {
         let wildcards = routes.iter().filter(|r| r.vhost.is_wildcard()).count();
         let mut exact =
             HostMap::with_capacity_and_hasher(routes.len() - wildcards, RandomState::new());
         let mut wildcard = HostMap::with_capacity_and_hasher(wildcards, RandomState::new());
-        // Each host gets a number in order of appearance, kept in its span until the spans are
-        // known. The routes are then sorted host by host and, within a host, by weight, highest
-        // first; the sort is stable, so rule order holds among equal weights.
-        let mut hosts = 0u32;
-        let mut numbered: Vec<(u32, HttpRoute)> = routes
-            .into_iter()
+        // Each host gets a number in order of appearance and counts its routes (its span holds
+        // the number in `start` until the spans are known); `host_of` remembers each route's.
+        let mut counts: Vec<u32> = Vec::new();
+        let host_of: Vec<u32> = routes
+            .iter()
             .map(|route| {
                 let (map, name) = match &route.vhost {
                     VHost::Exact(name) => (&mut exact, name),
                     VHost::Wildcard(suffix) => (&mut wildcard, suffix),
                 };
                 let span = map.entry(HostKey(name.clone())).or_insert_with(|| {
-                    hosts += 1;
+                    counts.push(0);
                     Span {
-                        start: hosts - 1,
+                        start: counts.len() as u32 - 1,
                         len: 0,
                     }
                 });
-                (span.start, route)
+                counts[span.start as usize] += 1;
+                span.start
             })
             .collect();
-        numbered.sort_by_key(|(host, route)| (*host, std::cmp::Reverse(route.weight)));
-        let mut runs = vec![Span { start: 0, len: 0 }; hosts as usize];
-        for (at, (host, _)) in numbered.iter().enumerate() {
-            let run = &mut runs[*host as usize];
-            if run.len == 0 {
-                run.start = at as u32;
+        // Host by host in order of first appearance: each host's run starts where the runs
+        // before it end, and each route's place is the next free one in its host's run.
+        let mut runs: Vec<Span> = Vec::with_capacity(counts.len());
+        let mut next = 0u32;
+        for len in counts {
+            runs.push(Span { start: next, len });
+            next += len;
+        }
+        let mut filled: Vec<u32> = runs.iter().map(|run| run.start).collect();
+        let mut place: Vec<u32> = host_of
+            .into_iter()
+            .map(|host| {
+                let at = filled[host as usize];
+                filled[host as usize] += 1;
+                at
+            })
+            .collect();
+        // Into place by swaps, each putting one route where it belongs: none at all in the
+        // usual table, where every host comes once and in order (a stable sort moved every
+        // route several times, through a buffer as large as all of them).
+        for i in 0..routes.len() {
+            while place[i] as usize != i {
+                let j = place[i] as usize;
+                routes.swap(i, j);
+                place.swap(i, j);
             }
-            run.len += 1;
+        }
+        // Within a host, by weight, highest first; stable, so rule order holds among equals.
+        for run in runs.iter().filter(|run| run.len > 1) {
+            routes[run.range()].sort_by_key(|route| std::cmp::Reverse(route.weight));
         }
         for span in exact.values_mut().chain(wildcard.values_mut()) {
             *span = runs[span.start as usize];
         }
-        let routes = numbered.into_iter().map(|(_, route)| route).collect();
         let wildcard_lengths = wildcard.keys().fold((usize::MAX, 0), |(lo, hi), k| {
             (lo.min(k.0.len()), hi.max(k.0.len()))
         });

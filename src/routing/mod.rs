@@ -190,7 +190,7 @@ impl RoutingTable {
                 None => Arc::new(Backend::new(service, &states, options)),
             })
             .collect();
-        drop(states);
+        states.finish();
 
         // The indexes: vhost routes, the app-id map and the service-port listeners, each in
         // service order. Large tables build them side by side.

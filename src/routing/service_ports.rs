@@ -12,20 +12,21 @@ pub(super) fn service_port_frontends(
     options: &BuildOptions,
 ) -> (Vec<ServicePortFrontend>, Vec<Problem>) {
     let mut problems = Vec::new();
-    let claims = backends
+    // Each claim as (port, its backend's place in service order): sorted without moving the
+    // frontends, and with no buffer (the places make the order total, so unstable is stable).
+    let mut claims: Vec<(u16, u32)> = backends
         .iter()
-        .filter_map(|backend| claim_service_port(backend, options, &mut problems))
+        .enumerate()
+        .filter(|(_, backend)| claimable(backend, options, &mut problems))
+        .map(|(at, backend)| (backend.service.service_port, at as u32))
         .collect();
-    let frontends = settle_port_conflicts(claims, &mut problems);
+    claims.sort_unstable();
+    let frontends = settle_port_conflicts(backends, &claims, &mut problems);
     (frontends, problems)
 }
 
-/// The service's claim on its port, unless the port is one of the balancer's own (reported).
-fn claim_service_port(
-    backend: &Arc<Backend>,
-    options: &BuildOptions,
-    problems: &mut Vec<Problem>,
-) -> Option<ServicePortFrontend> {
+/// Whether the service may claim its port: not one of the balancer's own (reported).
+fn claimable(backend: &Backend, options: &BuildOptions, problems: &mut Vec<Problem>) -> bool {
     let service = &backend.service;
     let port = service.service_port;
     if let Some((_, what)) = options.reserved_ports.iter().find(|(p, _)| *p == port) {
@@ -43,31 +44,31 @@ fn claim_service_port(
                 format!("service port {port} is the balancer's {what} port; no listener opened for it{routed}"),
             )
         });
-        return None;
+        return false;
     }
-    Some(ServicePortFrontend {
-        port,
-        bind_addr: service.labels.bind_addr,
-        mode: service.mode,
-        backend: backend.clone(),
-    })
+    true
 }
 
-/// One listener per port: of the claims (in Marathon-LB's service order), the first on a port
-/// wins and every later one is reported. Returns the winners sorted by port.
+/// One listener per port: of the claims (sorted by port, then service order, Marathon-LB's),
+/// the first on a port wins and every later one is reported. Returns the winners by port.
 fn settle_port_conflicts(
-    mut claims: Vec<ServicePortFrontend>,
+    backends: &[Arc<Backend>],
+    claims: &[(u16, u32)],
     problems: &mut Vec<Problem>,
 ) -> Vec<ServicePortFrontend> {
-    // Stable: among claims on one port, service order is kept.
-    claims.sort_by_key(|c| c.port);
     let mut winners: Vec<ServicePortFrontend> = Vec::with_capacity(claims.len());
-    for claim in claims {
-        let Some(holder) = winners.last().filter(|w| w.port == claim.port) else {
-            winners.push(claim);
+    for &(port, at) in claims {
+        let backend = &backends[at as usize];
+        let Some(holder) = winners.last().filter(|w| w.port == port) else {
+            winners.push(ServicePortFrontend {
+                port,
+                bind_addr: backend.service.labels.bind_addr,
+                mode: backend.service.mode,
+                backend: backend.clone(),
+            });
             continue;
         };
-        let service = &claim.backend.service;
+        let service = &backend.service;
         problems.push(Problem {
             label: port_label(service),
             ..Problem::port(
@@ -75,8 +76,7 @@ fn settle_port_conflicts(
                 service.port_index,
                 ProblemKind::PortConflict,
                 format!(
-                    "service port {} is already bound by {} (port index {}); no listener opened for this one",
-                    claim.port,
+                    "service port {port} is already bound by {} (port index {}); no listener opened for this one",
                     holder.backend.app_id(),
                     holder.backend.service.port_index
                 ),
