@@ -29,30 +29,24 @@ fn table_build(c: &mut Criterion) {
     group.sample_size(20);
 
     group.bench_function("model_and_table", |b| {
-        b.iter_batched(
-            HealthMemory::default,
-            |mut memory| {
-                let catalog = model::catalog(black_box(&apps), &options, &agents, &mut memory);
-                RoutingTable::build(catalog, &BuildOptions::default(), 1)
-            },
-            BatchSize::LargeInput,
-        )
+        freed_as_the_balancer_frees(b, HealthMemory::default, |mut memory| {
+            let catalog = model::catalog(black_box(&apps), &options, &agents, &mut memory);
+            RoutingTable::build(catalog, &BuildOptions::default(), 1)
+        })
     });
 
     group.bench_function("model_only", |b| {
-        b.iter_batched(
-            HealthMemory::default,
-            |mut memory| model::catalog(black_box(&apps), &options, &agents, &mut memory),
-            BatchSize::LargeInput,
-        )
+        freed_as_the_balancer_frees(b, HealthMemory::default, |mut memory| {
+            model::catalog(black_box(&apps), &options, &agents, &mut memory)
+        })
     });
 
     let catalog = model::catalog(&apps, &options, &agents, &mut HealthMemory::default());
     group.bench_function("table_only", |b| {
-        b.iter_batched(
+        freed_as_the_balancer_frees(
+            b,
             || catalog.clone(),
             |catalog| RoutingTable::build(black_box(catalog), &BuildOptions::default(), 1),
-            BatchSize::LargeInput,
         )
     });
     // The balancer keeps its endpoint registry between builds: a rebuild finds every
@@ -139,6 +133,28 @@ fn table_build(c: &mut Criterion) {
         b.iter(|| parse_apps(black_box(&body)).unwrap())
     });
     group.finish();
+}
+
+/// Times `routine` alone, and frees what it built as the balancer frees a replaced table: on
+/// the build's threads (rayon's pool), before the next build starts. The blocks the freeing
+/// thread allocated go straight back to its free lists; freed on the bench's own thread, every
+/// block would reach the next build through mimalloc's cross-thread free lists.
+fn freed_as_the_balancer_frees<I, O: Send>(
+    b: &mut criterion::Bencher<'_>,
+    mut setup: impl FnMut() -> I,
+    mut routine: impl FnMut(I) -> O,
+) {
+    b.iter_custom(|iters| {
+        let mut timed = std::time::Duration::ZERO;
+        for _ in 0..iters {
+            let input = setup();
+            let started = std::time::Instant::now();
+            let built = routine(input);
+            timed += started.elapsed();
+            rayon::scope(|s| s.spawn(move |_| drop(built)));
+        }
+        timed
+    })
 }
 
 fn lookup(c: &mut Criterion) {
