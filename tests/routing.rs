@@ -1335,3 +1335,43 @@ fn a_large_table_built_in_parallel_parts_is_the_one_thread_table() {
     let (reversed, _) = build(4, &apps);
     assert_eq!(one, reversed, "input order does not matter either");
 }
+
+#[test]
+fn two_apps_with_one_id_still_give_a_catalog_in_id_and_port_order() {
+    // Marathon never sends two apps with one id, but a document could. Each app has two
+    // ports: in app order their services interleave wrongly (p0 p1 p0 p1), and the catalog's
+    // lookups need (id, port index) order (p0 p0 p1 p1).
+    let app = |first_port: u16| {
+        json!({
+            "id": "/twin",
+            "labels": {"HAPROXY_GROUP": "external"},
+            "portDefinitions": [{"port": first_port}, {"port": first_port + 1}],
+            "tasks": [{"id": format!("twin.{first_port}"), "host": A, "state": "TASK_RUNNING",
+                       "ports": [first_port + 100, first_port + 101]}],
+        })
+    };
+    let body = serde_json::to_vec(&json!({ "apps": [app(10001), app(10011)] })).unwrap();
+    let snapshot = switchyard::marathon::parse_apps(&body).unwrap();
+    let catalog = switchyard::model::catalog(
+        &snapshot.apps,
+        &options(),
+        &Default::default(),
+        &mut Default::default(),
+    );
+    let order: Vec<_> = catalog
+        .services
+        .iter()
+        .map(|s| (s.app_id.to_string(), s.port_index, s.service_port))
+        .collect();
+    let twin = |index, port| ("/twin".to_owned(), index, port);
+    assert_eq!(
+        order,
+        [
+            twin(0, 10001),
+            twin(0, 10011),
+            twin(1, 10002),
+            twin(1, 10012)
+        ]
+    );
+    assert!(catalog.service("/twin", 1).is_some());
+}

@@ -98,10 +98,12 @@ impl<'a> AppContext<'_> {
             }
         }
 
+        // One id shared by all of the app's services: one allocation an app, not one a port.
+        let app_id = AppId::new(&app.id);
         let mut plans: SmallVec<[PortPlan; 1]> = SmallVec::new();
         for (index, &declared) in service_ports.iter().enumerate() {
             let set = app.labels.take_port(index);
-            if let Some(plan) = self.plan_port(part, &app, index, declared, set) {
+            if let Some(plan) = self.plan_port(part, &app, &app_id, index, declared, set) {
                 plans.push(plan);
             }
         }
@@ -187,6 +189,7 @@ impl<'a> AppContext<'_> {
         &self,
         part: &mut Part<'_>,
         app: &MergedApp<'_>,
+        app_id: &AppId,
         index: usize,
         declared: Option<u16>,
         set: PortLabelSet,
@@ -272,7 +275,7 @@ impl<'a> AppContext<'_> {
         Some(PortPlan {
             index,
             service: Service {
-                app_id: AppId::new(&app.id),
+                app_id: app_id.clone(),
                 port_index: index,
                 service_port: labels.port.unwrap_or(declared),
                 mode,

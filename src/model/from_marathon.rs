@@ -1,6 +1,7 @@
 //! Wire apps → [`Catalog`]: services with typed labels and routable endpoints, plus problems.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -34,8 +35,17 @@ pub fn catalog_after(
     agents: &AgentAddrs,
     health: &mut HealthMemory,
 ) -> Catalog {
-    let (services, problems) = build(previous, apps.iter(), options, agents, health, false);
-    sorted(services, problems)
+    let built = build(previous, apps.iter(), options, agents, health, false);
+    if built.in_order {
+        let Built {
+            services,
+            mut problems,
+            ..
+        } = built;
+        problems.sort();
+        return Catalog { services, problems };
+    }
+    sorted(built.services, built.problems)
 }
 
 /// Whether [`catalog_patch`] can rebuild this app alone: it is in no deployment group (groups
@@ -61,7 +71,11 @@ pub fn catalog_patch(
     health: &mut HealthMemory,
 ) -> Catalog {
     let changed_apps = apps.iter().filter(|app| changed.contains(&app.id));
-    let (mut services, mut problems) = build(previous, changed_apps, options, agents, health, true);
+    let Built {
+        mut services,
+        mut problems,
+        ..
+    } = build(previous, changed_apps, options, agents, health, true);
     let unchanged = |id: &str| !changed.contains(id);
     services.extend(
         previous
@@ -86,6 +100,16 @@ fn sorted(mut services: Vec<Arc<Service>>, mut problems: Vec<Problem>) -> Catalo
     Catalog { services, problems }
 }
 
+/// What [`build`] made of a refresh.
+struct Built {
+    services: Vec<Arc<Service>>,
+    problems: Vec<Problem>,
+    /// Whether `services` are already in catalog order, (app id, port index): they come out
+    /// in app order unless apps were merged or given ports after the others, or two apps had
+    /// one id. A 10,000-app refresh skips a sort that reads every service and its id.
+    in_order: bool,
+}
+
 /// The services and problems of `apps`. `keep_health`: add this pass's verdicts to the memory
 /// instead of replacing it (only some apps were looked at).
 ///
@@ -99,13 +123,22 @@ fn build<'a>(
     agents: &AgentAddrs,
     health: &mut HealthMemory,
     keep_health: bool,
-) -> (Vec<Arc<Service>>, Vec<Problem>) {
+) -> Built {
     let mut problems = Vec::new();
     let mut sorted: Vec<&wire::App> = apps
         .filter(|app| !is_the_balancer_itself(app, options))
         .collect();
-    // In parallel above 2,000 apps (rayon sorts shorter slices on this thread).
-    sorted.par_sort_by(|a, b| a.id.cmp(&b.id));
+    // In parallel above 2,000 apps (rayon sorts shorter slices on this thread). A sort
+    // compares every two items that end up next to each other, so two apps with one id are
+    // always seen here.
+    let same_ids = AtomicBool::new(false);
+    sorted.par_sort_by(|a, b| {
+        let order = a.id.cmp(&b.id);
+        if order == std::cmp::Ordering::Equal {
+            same_ids.store(true, Ordering::Relaxed);
+        }
+        order
+    });
 
     let context = AppContext {
         options,
@@ -141,6 +174,7 @@ fn build<'a>(
         .iter_mut()
         .flat_map(|part| std::mem::take(&mut part.grouped))
         .collect();
+    let mut merged_or_assigned = grouped.len();
     let mut groups = Part::default();
     for (at, merged) in deployment::merge_at(grouped) {
         add_or_set_aside(&context, &mut groups, at, merged);
@@ -151,6 +185,7 @@ fn build<'a>(
         .iter_mut()
         .flat_map(|part| std::mem::take(&mut part.unassigned))
         .collect();
+    merged_or_assigned += unassigned.len();
     unassigned.sort_by_key(|(at, _)| *at);
     let mut assigner = ServicePortAssigner::new(options.ip_per_task_ports.clone());
     let assigned: Vec<_> = unassigned
@@ -177,7 +212,11 @@ fn build<'a>(
         health.replace(part.verdicts);
     }
     problems.extend(part.problems);
-    (part.services, problems)
+    Built {
+        services: part.services,
+        problems,
+        in_order: merged_or_assigned == 0 && !same_ids.into_inner(),
+    }
 }
 
 /// Makes an app's services if it declares its service ports; otherwise sets it aside, with
