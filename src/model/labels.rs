@@ -63,7 +63,8 @@ pub struct Deployment {
 /// The typed `HAPROXY_{n}_*` values of one service-port index.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortLabels {
-    pub vhosts: Vec<VHost>,
+    /// Inline: nearly every port names one vhost.
+    pub vhosts: SmallVec<[VHost; 1]>,
     pub path: Option<PathMatch>,
     pub backend_weight: Option<i64>,
     pub port: Option<u16>,
@@ -74,7 +75,8 @@ pub struct PortLabels {
     pub groups: Option<Groups>,
     pub redirect_to_https: bool,
     pub use_hsts: bool,
-    pub auth: Option<BasicAuth>,
+    /// Boxed: rare, and three strings wide.
+    pub auth: Option<Box<BasicAuth>>,
     pub ssl_cert: Option<PathBuf>,
     pub bind_addr: Option<IpAddr>,
     pub proxypass_path: Option<UriPath>,

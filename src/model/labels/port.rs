@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use smallvec::SmallVec;
+
 use super::templates::TEMPLATES;
 use super::values::{
     invalid, parse_auth, parse_bool, parse_networks, parse_number, parse_port, parse_uri_path,
@@ -15,7 +17,7 @@ impl PortLabels {
         let v = value.trim();
         match name {
             "VHOST" => {
-                let mut vhosts = Vec::with_capacity(1);
+                let mut vhosts = SmallVec::new();
                 for host in v.split(',').filter(|h| !h.trim().is_empty()) {
                     vhosts.push(
                         host.parse::<VHost>()
@@ -61,7 +63,7 @@ impl PortLabels {
             "GROUP" => self.groups = Some(Groups::parse(v)),
             "REDIRECT_TO_HTTPS" => self.redirect_to_https = parse_bool(key, v)?,
             "USE_HSTS" => self.use_hsts = parse_bool(key, v)?,
-            "AUTH" => self.auth = Some(parse_auth(key, v)?),
+            "AUTH" => self.auth = Some(Box::new(parse_auth(key, v)?)),
             "SSL_CERT" => {
                 if v.is_empty() {
                     return Err(invalid(key, "empty certificate path"));

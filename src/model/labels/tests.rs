@@ -49,7 +49,7 @@ fn every_per_port_label_becomes_a_typed_value() {
     assert!(set.issues.is_empty(), "{:?}", set.issues);
     let l = set.labels;
     assert_eq!(
-        l.vhosts,
+        l.vhosts[..],
         [
             VHost::Exact("a.example.com".into()),
             VHost::Wildcard("b.example.com".into())
