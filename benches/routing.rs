@@ -59,12 +59,12 @@ fn table_build(c: &mut Criterion) {
         &registry,
     ));
     group.bench_function("table_rebuild_same_endpoints", |b| {
-        b.iter_batched(
+        freed_as_the_balancer_frees(
+            b,
             || catalog.clone(),
             |catalog| {
                 RoutingTable::build_with(black_box(catalog), &BuildOptions::default(), 2, &registry)
             },
-            BatchSize::LargeInput,
         )
     });
     // What a change to one app costs the table when the balancer patches its catalog: every
@@ -72,7 +72,8 @@ fn table_build(c: &mut Criterion) {
     let previous =
         RoutingTable::build_with(catalog.clone(), &BuildOptions::default(), 3, &registry);
     group.bench_function("table_rebuild_one_app_changed", |b| {
-        b.iter_batched(
+        freed_as_the_balancer_frees(
+            b,
             || {
                 let mut changed = catalog.clone();
                 let middle = changed.services.len() / 2;
@@ -89,7 +90,6 @@ fn table_build(c: &mut Criterion) {
                     previous.backends(),
                 )
             },
-            BatchSize::LargeInput,
         )
     });
     let addrs: Vec<std::net::SocketAddr> = catalog
