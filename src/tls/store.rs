@@ -1,18 +1,21 @@
 //! The certificate files and their reloads: `--ssl-certs` (files and directories, in order) plus
-//! the files apps name in `HAPROXY_{n}_SSL_CERT`. A file is re-read when its size or time
-//! changes; one that fails keeps its last good version and is logged once per change.
+//! the files apps name in `HAPROXY_{n}_SSL_CERT`. A file is re-read when its contents change
+//! (seen by its size and a hash of its bytes: a file rewritten in place at the same size
+//! within one tick of the file system's clock keeps its size and time); one that fails keeps
+//! its last good version and is logged once per change.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use rustls::sign::CertifiedKey;
 
 use super::certs::{self, CertError, LoadedCert};
 use super::index::{CertIndex, SharedCerts};
 
-type Stamp = Option<(u64, SystemTime)>;
+/// A file's size and a hash of its bytes; `None` while it cannot be read.
+type Stamp = Option<(u64, u64)>;
 
 /// Everything known about the certificate files.
 #[derive(Debug)]
@@ -128,8 +131,11 @@ impl CertStore {
 }
 
 fn stamp(path: &Path) -> Stamp {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?))
+    // Certificate files are a few KiB: reading each at every check costs little.
+    let bytes = std::fs::read(path).ok()?;
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some((bytes.len() as u64, hasher.finish()))
 }
 
 #[cfg(test)]
