@@ -1,6 +1,6 @@
 //! Per-backend handles: made on first use, kept across tables by backend name.
 
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Registry};
 
@@ -191,10 +191,15 @@ impl BackendFamilies {
     }
 }
 
-/// Handles for tables built without a metrics registry (tools, tests, benches).
-pub static DETACHED: LazyLock<Arc<BackendMetrics>> = LazyLock::new(|| {
-    Arc::new(BackendMetrics::new(
-        "detached",
-        Arc::new(BackendFamilies::new()),
-    ))
-});
+/// Handles for tables built without a metrics registry (tools, tests, benches): one set per
+/// thread, so that the threads of a parallel build never share a reference count (one shared
+/// `Arc` cloned by every backend moved its count between the cores at each clone).
+pub fn detached() -> Arc<BackendMetrics> {
+    thread_local! {
+        static DETACHED: Arc<BackendMetrics> = Arc::new(BackendMetrics::new(
+            "detached",
+            Arc::new(BackendFamilies::new()),
+        ));
+    }
+    DETACHED.with(Arc::clone)
+}

@@ -16,7 +16,7 @@ use prometheus::{
 mod backend;
 
 use backend::BackendFamilies;
-pub use backend::{BackendMetrics, ListenerKind, DETACHED};
+pub use backend::{detached, BackendMetrics, ListenerKind};
 
 /// The registry and every metric family.
 #[derive(Debug)]

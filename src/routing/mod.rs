@@ -92,7 +92,7 @@ impl Backend {
         let name: Box<str> = backend_name(&service.app_id, service.service_port).into();
         let metrics = match &options.metrics {
             Some(metrics) => metrics.backend(&name),
-            None => crate::metrics::DETACHED.clone(),
+            None => crate::metrics::detached(),
         };
         Backend {
             name,
