@@ -155,40 +155,29 @@ fn path_routes_come_before_path_less_routes_on_the_same_vhost() {
 fn routes_of_hosts_that_interleave_in_app_order_are_grouped_in_rule_order() {
     // App order interleaves two hosts; each host's rules must come out together, by weight,
     // equal weights in app order.
-    let app =
-        |id: &str, port: u16, labels: serde_json::Value| host_app(id, port, labels, &[(A, port)]);
-    let apps = json!([
-        app(
-            "/a",
-            10001,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "one.example.com"})
-        ),
-        app(
-            "/b",
-            10002,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "two.example.com"})
-        ),
-        app(
-            "/c",
-            10003,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "one.example.com", "HAPROXY_0_PATH": "/c"})
-        ),
-        app(
+    let specs = [
+        ("/a", "one.example.com", json!({})),
+        ("/b", "two.example.com", json!({})),
+        ("/c", "one.example.com", json!({"HAPROXY_0_PATH": "/c"})),
+        (
             "/d",
-            10004,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "two.example.com,one.example.com", "HAPROXY_0_BACKEND_WEIGHT": "3"})
+            "two.example.com,one.example.com",
+            json!({"HAPROXY_0_BACKEND_WEIGHT": "3"}),
         ),
-        app(
-            "/e",
-            10005,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "one.example.com"})
-        ),
-        app(
-            "/f",
-            10006,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "*.example.com"})
-        ),
-    ]);
+        ("/e", "one.example.com", json!({})),
+        ("/f", "*.example.com", json!({})),
+    ];
+    let apps: Vec<_> = specs
+        .iter()
+        .zip(10001u16..)
+        .map(|((id, vhost, extra), port)| {
+            let mut labels = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": vhost});
+            let extra = extra.as_object().unwrap().clone();
+            labels.as_object_mut().unwrap().extend(extra);
+            host_app(id, port, labels, &[(A, port)])
+        })
+        .collect();
+    let apps = json!(apps);
     let t = table(apps, &options());
     let order: Vec<_> = t
         .http_routes()
@@ -1118,14 +1107,7 @@ fn endpoint_state_carries_across_tables_by_address() {
             json!({"HAPROXY_GROUP": "external"}),
             &ports.iter().map(|p| (A, *p)).collect::<Vec<_>>()
         )]);
-        let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
-        let snapshot = switchyard::marathon::parse_apps(&body).unwrap();
-        let catalog = switchyard::model::catalog(
-            &snapshot.apps,
-            &options(),
-            &Default::default(),
-            &mut Default::default(),
-        );
+        let catalog = catalog(apps, &options(), &mut Default::default());
         RoutingTable::build_with(catalog, &BuildOptions::default(), generation, &registry)
     };
     let first = build(&[1, 2], 1);
@@ -1350,12 +1332,9 @@ fn two_apps_with_one_id_still_give_a_catalog_in_id_and_port_order() {
                        "ports": [first_port + 100, first_port + 101]}],
         })
     };
-    let body = serde_json::to_vec(&json!({ "apps": [app(10001), app(10011)] })).unwrap();
-    let snapshot = switchyard::marathon::parse_apps(&body).unwrap();
-    let catalog = switchyard::model::catalog(
-        &snapshot.apps,
+    let catalog = catalog(
+        json!([app(10001), app(10011)]),
         &options(),
-        &Default::default(),
         &mut Default::default(),
     );
     let order: Vec<_> = catalog

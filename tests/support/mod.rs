@@ -31,10 +31,14 @@ pub fn table_with_memory(
     options: &ModelOptions,
     memory: &mut HealthMemory,
 ) -> RoutingTable {
+    RoutingTable::build(catalog(apps, options, memory), &BuildOptions::default(), 1)
+}
+
+/// The catalog of a `{"apps": [...]}` document, through the wire parser.
+pub fn catalog(apps: Value, options: &ModelOptions, memory: &mut HealthMemory) -> model::Catalog {
     let body = serde_json::to_vec(&json!({ "apps": apps })).unwrap();
     let snapshot = parse_apps(&body).unwrap();
-    let catalog = model::catalog(&snapshot.apps, options, &AgentAddrs::default(), memory);
-    RoutingTable::build(catalog, &BuildOptions::default(), 1)
+    model::catalog(&snapshot.apps, options, &AgentAddrs::default(), memory)
 }
 
 /// A host-networking app with one task per `(host, port)` on service port `service_port`.
