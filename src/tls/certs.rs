@@ -42,12 +42,21 @@ pub enum CertError {
 
 /// Reads and checks one PEM file.
 pub fn load(path: &Path) -> Result<LoadedCert, CertError> {
-    let shown = path.display().to_string();
-    let pem = std::fs::read(path).map_err(|e| CertError::Read {
-        path: shown.clone(),
+    parse(path, &read(path)?)
+}
+
+/// The bytes of one certificate file.
+pub fn read(path: &Path) -> Result<Vec<u8>, CertError> {
+    std::fs::read(path).map_err(|e| CertError::Read {
+        path: path.display().to_string(),
         reason: e.to_string(),
-    })?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+    })
+}
+
+/// Checks the PEM bytes read from `path` (named in errors).
+pub fn parse(path: &Path, pem: &[u8]) -> Result<LoadedCert, CertError> {
+    let shown = path.display().to_string();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .filter_map(Result::ok)
         .collect();
     let Some(leaf) = chain.first() else {
@@ -68,7 +77,7 @@ pub fn load(path: &Path) -> Result<LoadedCert, CertError> {
             not_after,
         });
     }
-    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|_| CertError::NoKey {
+    let key = PrivateKeyDer::from_pem_slice(pem).map_err(|_| CertError::NoKey {
         path: shown.clone(),
     })?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
@@ -67,14 +67,17 @@ impl CertStore {
         let files = self.files();
         let mut changed = self.published.as_ref() != Some(&files);
         for path in &files {
-            let stamp = stamp(path);
+            // Certificate files are a few KiB: each is read at every check, once, and the
+            // bytes compared are the bytes loaded.
+            let bytes = certs::read(path);
+            let stamp = bytes.as_deref().ok().map(stamp);
             let entry = self.loaded.entry(path.clone()).or_insert((None, None));
             // Unchanged since the last look (still missing counts): nothing new to say.
             if entry.0 == Some(stamp) {
                 continue;
             }
             entry.0 = Some(stamp);
-            match certs::load(path) {
+            match bytes.and_then(|pem| certs::parse(path, &pem)) {
                 Ok(cert) => {
                     entry.1 = Some(cert);
                     changed = true;
@@ -130,12 +133,10 @@ impl CertStore {
     }
 }
 
-fn stamp(path: &Path) -> Stamp {
-    // Certificate files are a few KiB: reading each at every check costs little.
-    let bytes = std::fs::read(path).ok()?;
+fn stamp(bytes: &[u8]) -> (u64, u64) {
     let mut hasher = DefaultHasher::new();
     bytes.hash(&mut hasher);
-    Some((bytes.len() as u64, hasher.finish()))
+    (bytes.len() as u64, hasher.finish())
 }
 
 #[cfg(test)]
