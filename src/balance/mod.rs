@@ -15,13 +15,32 @@ pub use state::{
 
 use crate::model::Balance;
 
-/// The pooled upstream connection type.
+/// A pooled upstream connection that hyper's client drives.
 pub type UpstreamConn = hyper::client::conn::http1::SendRequest<crate::proxy::body::RequestBody>;
 /// An endpoint's runtime state as the proxy uses it.
-pub type Endpoint = EndpointState<UpstreamConn>;
-pub type Registry = EndpointRegistry<UpstreamConn>;
+pub type Endpoint = EndpointState<UpstreamPools>;
+pub type Registry = EndpointRegistry<UpstreamPools>;
 /// A build of the balancer's registry.
-pub type RegistryBuild<'r> = EndpointRegistryBuild<'r, UpstreamConn>;
+pub type RegistryBuild<'r> = EndpointRegistryBuild<'r, UpstreamPools>;
+/// A request's place in its endpoint's in-flight count.
+pub type EndpointInFlight = InFlight<UpstreamPools>;
+
+/// An endpoint's idle upstream connections: hyper's, and the native HTTP/1 path's (plain
+/// sockets between exchanges).
+#[derive(Default)]
+pub struct UpstreamPools {
+    pub hyper: pool::IdlePool<UpstreamConn>,
+    pub native: pool::IdlePool<crate::proxy::h1::UpstreamStream>,
+}
+
+impl std::fmt::Debug for UpstreamPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamPools")
+            .field("hyper", &self.hyper.len())
+            .field("native", &self.native.len())
+            .finish()
+    }
+}
 
 /// The name of Marathon-LB's sticky-session cookie.
 pub const STICKY_COOKIE: &str = "mesosphere_server_id";

@@ -41,7 +41,7 @@ pub struct EndpointState<C> {
     /// thousands of endpoints must not pay for pools nobody sends to.
     /// Boxed: the queue's cache-padded head and tail would make every state ~300 bytes, and a
     /// table build touches every state.
-    idle: OnceLock<Box<super::pool::IdlePool<C>>>,
+    idle: OnceLock<Box<C>>,
 }
 
 impl<C> EndpointState<C> {
@@ -57,8 +57,11 @@ impl<C> EndpointState<C> {
         }
     }
 
-    /// The idle-connection pool.
-    pub fn idle(&self) -> &super::pool::IdlePool<C> {
+    /// The idle-connection pools.
+    pub fn idle(&self) -> &C
+    where
+        C: Default,
+    {
         self.idle.get_or_init(Box::default)
     }
 

@@ -202,6 +202,10 @@ pub struct LimitFlags {
     /// backend, endpoint, duration, response length.
     #[arg(long)]
     pub access_log: bool,
+    /// Serve every plain HTTP/1 connection with hyper instead of the native HTTP/1 path (which
+    /// forwards the common request itself and hands anything else to hyper).
+    #[arg(long)]
+    pub hyper_http1: bool,
 }
 
 impl LimitFlags {
@@ -236,6 +240,7 @@ impl LimitFlags {
             max_connections_per_ip: self.max_connections_per_ip,
             max_header_bytes: self.max_header_bytes,
             access_log: self.access_log,
+            native_http1: !self.hyper_http1,
             ..ProxyConfig::default()
         })
     }

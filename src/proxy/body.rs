@@ -12,9 +12,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::balance::InFlight;
-use crate::balance::UpstreamConn;
-
 /// Errors end the response early: the client sees a truncated body, never a complete one.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -33,7 +30,7 @@ pub struct UpstreamBody {
     /// Made on the first wait; `armed` while it runs for the current wait.
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
-    _in_flight: InFlight<UpstreamConn>,
+    _in_flight: crate::balance::EndpointInFlight,
     /// The backend's response-bytes counter.
     bytes: prometheus::IntCounter,
 }
@@ -42,7 +39,7 @@ impl UpstreamBody {
     pub fn new(
         body: Incoming,
         idle: Duration,
-        in_flight: InFlight<UpstreamConn>,
+        in_flight: crate::balance::EndpointInFlight,
         bytes: prometheus::IntCounter,
     ) -> UpstreamBody {
         UpstreamBody {

@@ -224,7 +224,7 @@ async fn sleep_or_forever(duration: Duration) {
 pub struct ClosedCounters {
     pub(super) per_ip_limit: prometheus::IntCounter,
     idle: prometheus::IntCounter,
-    send_stalled: prometheus::IntCounter,
+    pub(super) send_stalled: prometheus::IntCounter,
 }
 
 impl ClosedCounters {

@@ -28,7 +28,13 @@ pub enum ProxyError {
         #[source]
         source: hyper::Error,
     },
-    #[error("upstream {0} sent a response with ambiguous framing: {1}")]
+    #[error("upstream {addr} failed: {source}")]
+    UpstreamIo {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("upstream {0} sent an unusable response: {1}")]
     InvalidResponse(std::net::SocketAddr, &'static str),
     #[error("upstream {0} did not answer in time")]
     UpstreamTimeout(std::net::SocketAddr),
@@ -47,7 +53,9 @@ impl ProxyError {
                 Some(ClientBodyError::Read(_)) => StatusCode::BAD_REQUEST,
                 None => StatusCode::BAD_GATEWAY,
             },
-            ProxyError::Connect { .. } | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect { .. }
+            | ProxyError::UpstreamIo { .. }
+            | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }

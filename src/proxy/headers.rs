@@ -94,6 +94,18 @@ impl Forwarded {
             port: HeaderValue::from(port),
         }
     }
+
+    pub fn client(&self) -> &HeaderValue {
+        &self.client
+    }
+
+    pub fn proto(&self) -> &HeaderValue {
+        &self.proto
+    }
+
+    pub fn port(&self) -> &HeaderValue {
+        &self.port
+    }
 }
 
 /// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `-Port`.

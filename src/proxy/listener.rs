@@ -190,8 +190,19 @@ pub async fn run(
                         // tokio copies a task's whole future when it spawns it and twice more
                         // when it ends (5 % of the CPU of a new connection per request).
                         None => {
-                            let io = TokioIo::new(stream);
                             let server = builder.for_first_bytes(&probe[..seen]);
+                            // The native path unless the access log wants hyper's request
+                            // view, or the client may be starting HTTP/2.
+                            if ctx.config.native_http1
+                                && !ctx.config.access_log
+                                && matches!(server, HttpServer::Http1(_))
+                            {
+                                let serve = super::h1::serve(
+                                    stream, ctx, frontend, peer, shutdown, &closed, server,
+                                );
+                                return Box::pin(serve).await;
+                            }
+                            let io = TokioIo::new(stream);
                             let serve = serve_http(
                                 server, io, ctx, frontend, peer, None, shutdown, &closed,
                             );

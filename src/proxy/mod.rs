@@ -2,7 +2,8 @@
 //! `load()` per request or connection), never writes it.
 //!
 //! ```text
-//! listener.rs  accept (connection cap, back-off on accept errors) → http or tcp
+//! listener.rs  accept (connection cap, back-off on accept errors) → h1, http or tcp
+//! h1/          native HTTP/1.1 for plain connections (the common case; the rest goes to hyper)
 //! http.rs      route → checks → pick → rewrite → forward (retry while unsent) → respond / tunnel
 //! upstream.rs  per-endpoint idle pool, connect, send
 //! tcp.rs       TCP mode and the tunnel copy loop (splice.rs: zero-copy on Linux)
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod body;
 mod connection;
 pub mod error;
+pub mod h1;
 pub mod headers;
 pub mod http;
 pub mod limits;
@@ -64,6 +66,9 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// One log line per request (target `access`).
     pub access_log: bool,
+    /// Plain HTTP/1.1 connections are served by the native path (`h1`) until a request needs
+    /// hyper's; off: hyper serves every connection.
+    pub native_http1: bool,
 }
 
 impl Default for ProxyConfig {
@@ -81,6 +86,7 @@ impl Default for ProxyConfig {
             max_concurrent_streams: 100,
             drain_timeout: Duration::from_secs(30),
             access_log: false,
+            native_http1: true,
         }
     }
 }

@@ -63,7 +63,7 @@ pub fn response(
     backend: &Backend,
     frontend: Frontend,
     idle: std::time::Duration,
-    in_flight: crate::balance::InFlight<crate::balance::UpstreamConn>,
+    in_flight: crate::balance::EndpointInFlight,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     // We speak HTTP/1.1 (or 2) to the client whatever the upstream spoke.

@@ -184,7 +184,7 @@ fn check_framing(headers: &http::HeaderMap) -> Result<(), &'static str> {
 pub fn release(endpoint: &Endpoint, conn: UpstreamConn) {
     if !conn.is_closed() {
         // A full pool drops the connection, which closes it.
-        let _ = endpoint.idle().push(conn);
+        let _ = endpoint.idle().hyper.push(conn);
     }
 }
 
@@ -194,7 +194,7 @@ const MAX_BUSY_SKIPPED: usize = 8;
 /// An idle, ready connection from the endpoint's pool. Closed ones met on the way are dropped;
 /// busy ones (a response body still coming) go back to the end, a few at most.
 fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
-    let pool = endpoint.idle();
+    let pool = &endpoint.idle().hyper;
     pool.expire_one(crate::balance::pool::OVERFLOW_IDLE);
     let mut busy = 0;
     for _ in 0..pool.len() {
@@ -217,18 +217,7 @@ fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
 /// A new connection; a failure marks the endpoint down for a back-off.
 async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<UpstreamConn, ProxyError> {
     let addr = endpoint.addr;
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(source)) => {
-            endpoint.mark_failed();
-            return Err(ProxyError::Connect { addr, source });
-        }
-        Err(_) => {
-            endpoint.mark_failed();
-            return Err(ProxyError::ConnectTimeout(addr));
-        }
-    };
-    let _ = stream.set_nodelay(true);
+    let stream = connect_tcp(endpoint, timeout).await?;
     let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
@@ -242,4 +231,26 @@ async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<UpstreamConn,
         .await
         .map_err(|source| ProxyError::Upstream { addr, source })?;
     Ok(sender)
+}
+
+/// A TCP connection to `endpoint` (no delay); a failure marks the endpoint down for a
+/// back-off.
+pub(super) async fn connect_tcp(
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<TcpStream, ProxyError> {
+    let addr = endpoint.addr;
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(source)) => {
+            endpoint.mark_failed();
+            return Err(ProxyError::Connect { addr, source });
+        }
+        Err(_) => {
+            endpoint.mark_failed();
+            return Err(ProxyError::ConnectTimeout(addr));
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }

@@ -1,0 +1,252 @@
+//! Native HTTP/1.1 for plain client connections: one task reads a request head, routes it,
+//! writes it to a pooled upstream socket, reads the response head and relays the body, with no
+//! per-request task, channel or header map, and no buffer held while a connection waits (one
+//! is taken when bytes are there to read, and let go when the exchange is over).
+//!
+//! It forwards the common case only: HTTP/1.1, origin-form, no upgrade, no `Expect`, no
+//! hop-by-hop headers but `Connection: keep-alive|close`, a body of at most
+//! [`head::MAX_BUFFERED_BODY`] that arrived with its head, and a backend without auth, ACL,
+//! redirects, sticky sessions or path rewriting. At the first request that is anything else,
+//! the connection goes to hyper (`connection.rs`) with the bytes read so far, and hyper serves
+//! it from there as it serves every other connection: what this path does not do, it never
+//! half-does.
+
+mod chunked;
+mod head;
+mod prefixed;
+mod relay;
+mod upstream;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use upstream::UpstreamStream;
+
+use super::connection::{serve_http, ClosedCounters, HttpServer};
+use super::headers::Forwarded;
+use super::{Frontend, ProxyContext};
+use crate::model::Mode;
+use crate::routing::Backend;
+use head::{Parsed, RequestHead};
+
+/// Bytes read at a time for a request head.
+const HEAD_CHUNK: usize = 4096;
+/// How long an idle connection stays open once the balancer drains (as `connection.rs`).
+const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves a plain HTTP/1 connection until it closes, or hands it to hyper (`fallback`).
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    stream: TcpStream,
+    ctx: Arc<ProxyContext>,
+    frontend: Frontend,
+    peer: std::net::SocketAddr,
+    shutdown: CancellationToken,
+    closed: &ClosedCounters,
+    fallback: HttpServer<'_>,
+) {
+    let flags = Flags::default();
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+        forwarded: Forwarded::new(peer.ip(), frontend.scheme(), frontend.port()),
+        ctx: &ctx,
+        frontend,
+        peer,
+        closed,
+        flags: &flags,
+    };
+    let outcome = {
+        let run = conn.run();
+        tokio::pin!(run);
+        tokio::select! {
+            outcome = &mut run => outcome,
+            () = shutdown.cancelled() => {
+                // Requests in flight finish (their responses say `Connection: close`); a
+                // connection left quiet for the grace is closed.
+                flags.draining.store(true, Ordering::Relaxed);
+                loop {
+                    tokio::select! {
+                        outcome = &mut run => break outcome,
+                        () = tokio::time::sleep(DRAIN_IDLE_GRACE) => {
+                            if flags.idle.load(Ordering::Relaxed) {
+                                break Outcome::Close;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if outcome == Outcome::Hyper {
+        let io = TokioIo::new(prefixed::Prefixed::new(conn.buf, conn.stream));
+        let serve = serve_http(
+            fallback,
+            io,
+            ctx.clone(),
+            frontend,
+            peer,
+            None,
+            shutdown,
+            closed,
+        );
+        Box::pin(serve).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Close,
+    /// Served by hyper from here: `Conn::buf` holds what was read and not answered.
+    Hyper,
+}
+
+/// What the connection's loop and its watcher share.
+#[derive(Default)]
+struct Flags {
+    /// The balancer is stopping: the next response closes the connection.
+    draining: AtomicBool,
+    /// Waiting for a request with nothing of it read.
+    idle: AtomicBool,
+}
+
+struct Conn<'a> {
+    stream: TcpStream,
+    /// Bytes read and not yet answered; empty (no allocation) between requests.
+    buf: Vec<u8>,
+    forwarded: Forwarded,
+    ctx: &'a ProxyContext,
+    frontend: Frontend,
+    peer: std::net::SocketAddr,
+    closed: &'a ClosedCounters,
+    flags: &'a Flags,
+}
+
+impl Conn<'_> {
+    async fn run(&mut self) -> Outcome {
+        let mut out = Vec::new();
+        loop {
+            let request = match self.next_request(&mut out).await {
+                Next::Request(request) => request,
+                Next::Close => return Outcome::Close,
+                Next::Hyper => return Outcome::Hyper,
+            };
+            let Some(backend) = self.backend(&request) else {
+                // No route, or a backend that needs more than this path does: hyper answers.
+                out.clear();
+                return Outcome::Hyper;
+            };
+            // The request is in `out` now; its bytes leave the buffer, and the buffer goes
+            // while the upstream answers.
+            self.buf.drain(..request.len);
+            if self.buf.is_empty() {
+                self.buf = Vec::new();
+            }
+            let keep = relay::forward(self, &request, &backend, &out).await;
+            out = Vec::new();
+            if !keep {
+                return Outcome::Close;
+            }
+        }
+    }
+
+    /// Reads until a whole request is buffered (its upstream form then in `out`), the client
+    /// leaves or idles out, or the request is one for hyper.
+    async fn next_request(&mut self, out: &mut Vec<u8>) -> Next {
+        let config = &self.ctx.config;
+        let deadline = Instant::now() + config.header_timeout;
+        let max_head = config.max_header_bytes;
+        loop {
+            if !self.buf.is_empty() {
+                match head::request(&self.buf, max_head, &self.forwarded, out) {
+                    Parsed::Request(request) => return Next::Request(request),
+                    Parsed::Unsupported => return Next::Hyper,
+                    // hyper answers a head that is too long (431).
+                    Parsed::Partial if self.buf.len() > max_head => return Next::Hyper,
+                    Parsed::Partial => {}
+                }
+            }
+            let idle = self.buf.is_empty();
+            if idle && self.flags.draining.load(Ordering::Relaxed) {
+                // Nothing begun, and the balancer is stopping: close now rather than race the
+                // client's next request.
+                return Next::Close;
+            }
+            self.flags.idle.store(idle, Ordering::Relaxed);
+            let read = read_more(&self.stream, &mut self.buf, HEAD_CHUNK);
+            let read = tokio::time::timeout_at(deadline, read).await;
+            self.flags.idle.store(false, Ordering::Relaxed);
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                // EOF, an error, or the header timeout (idle, or a head that never ends):
+                // close, as hyper does.
+                _ => return Next::Close,
+            }
+        }
+    }
+
+    /// The request's backend, if this path can forward to it.
+    fn backend(&self, request: &RequestHead) -> Option<Arc<Backend>> {
+        let table = self.ctx.table.load();
+        let backend = match self.frontend {
+            Frontend::Vhost { .. } => {
+                let path = std::str::from_utf8(&self.buf[request.path.clone()]).ok()?;
+                table
+                    .route(&self.buf[request.host.clone()], path)?
+                    .backend
+                    .clone()
+            }
+            Frontend::AppId { .. } => {
+                let id = std::str::from_utf8(&self.buf[request.app_id.clone()?]).ok()?;
+                table.app(id)?.clone()
+            }
+            Frontend::ServicePort { port, .. } => table
+                .service_port(port)
+                .filter(|f| f.mode == Mode::Http)?
+                .backend
+                .clone(),
+        };
+        forwards_plainly(&backend).then_some(backend)
+    }
+}
+
+enum Next {
+    Request(RequestHead),
+    Close,
+    Hyper,
+}
+
+/// Whether requests to `backend` go through unchanged but for the usual headers: no check,
+/// redirect, rewrite or cookie that hyper's path applies. (The connection is plain, so
+/// `REDIRECT_TO_HTTPS` always redirects and HSTS never applies.)
+fn forwards_plainly(backend: &Backend) -> bool {
+    let labels = backend.labels();
+    labels.allowed_networks.is_none()
+        && labels.auth.is_none()
+        && !labels.sticky
+        && !labels.redirect_to_https
+        && labels.redirect_root_to.is_none()
+        && labels.proxypass_path.is_none()
+        && labels.revproxy_path.is_none()
+}
+
+/// Reads what the socket has into `buf`, growing it by `chunk` only once bytes are there to
+/// read: a connection waiting on its peer holds no buffer. `Ok(0)` at EOF.
+async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>, chunk: usize) -> std::io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
+        }
+        match stream.try_read_buf(buf) {
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
+            read => return read,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! One request on the native path: pick an endpoint (retrying others while nothing was sent),
+//! exchange heads, then relay the response body as it comes, counted on the backend's metric
+//! handles as hyper's path counts it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::AsyncWriteExt;
+
+use super::chunked::Scanner;
+use super::head::{Framing, RequestHead};
+use super::upstream::{self, Answer, Attempt};
+use super::{read_more, Conn};
+use crate::balance::Endpoint;
+use crate::proxy::error::ProxyError;
+use crate::routing::Backend;
+
+/// Attempts per request, as on hyper's path.
+const MAX_ATTEMPTS: usize = 3;
+/// Bytes read at a time from a response body.
+const BODY_CHUNK: usize = 32 * 1024;
+
+/// Forwards `request` (its upstream bytes in `upstream_request`) and relays the answer.
+/// Whether the client connection can take another request.
+pub(super) async fn forward(
+    conn: &mut Conn<'_>,
+    request: &RequestHead,
+    backend: &Arc<Backend>,
+    upstream_request: &[u8],
+) -> bool {
+    let started = Instant::now();
+    let config = &conn.ctx.config;
+    let close_client = request.close
+        || conn
+            .flags
+            .draining
+            .load(std::sync::atomic::Ordering::Relaxed);
+    let timeouts = (config.connect_timeout, config.server_timeout);
+    let metrics = &backend.metrics;
+    let client_ip = conn.peer.ip();
+    let mut head_out = Vec::new();
+    let mut tried = [usize::MAX; MAX_ATTEMPTS];
+    let mut error = ProxyError::NoEndpoint;
+    for attempt in 0..MAX_ATTEMPTS {
+        let Some(index) =
+            backend
+                .selector
+                .pick(&backend.targets, client_ip, None, &tried[..attempt])
+        else {
+            break;
+        };
+        tried[attempt] = index;
+        if attempt > 0 {
+            metrics.retries().inc();
+        }
+        let endpoint = &backend.targets[index].state;
+        let in_flight = endpoint.begin();
+        let exchange = upstream::exchange(
+            endpoint,
+            upstream_request,
+            request.head_method,
+            close_client,
+            &mut head_out,
+            timeouts,
+        );
+        match exchange.await {
+            Attempt::Answered(answer) => {
+                account(conn, backend, answer.head.status, started);
+                if request.body_len > 0 {
+                    metrics.bytes_in().inc_by(request.body_len as u64);
+                }
+                let relayed = relay(conn, backend, endpoint, answer, head_out).await;
+                drop(in_flight);
+                return relayed && !close_client;
+            }
+            Attempt::NotSent(err) => {
+                tracing::debug!(endpoint = %endpoint.addr, error = %err, "retrying on another endpoint");
+                metrics.connect_errors().inc();
+                error = err;
+            }
+            Attempt::Failed(err) => {
+                error = err;
+                break;
+            }
+        }
+    }
+    let status = error.status();
+    account(conn, backend, status.as_u16(), started);
+    tracing::debug!(client = %conn.peer, error = %error, "request failed");
+    write_error(conn, status, close_client).await && !close_client
+}
+
+/// Counts the answer on the backend's handles, as `http::account` does.
+fn account(conn: &Conn<'_>, backend: &Backend, status: u16, started: Instant) {
+    let metrics = &backend.metrics;
+    metrics.request(conn.frontend.metrics_kind(), status);
+    metrics.duration().observe(started.elapsed().as_secs_f64());
+    if status == 504 {
+        metrics.timeouts().inc();
+    }
+}
+
+/// Sends the response head and body to the client; the upstream connection goes back to its
+/// pool when the body ended cleanly. Whether the client connection is still in step.
+async fn relay(
+    conn: &mut Conn<'_>,
+    backend: &Backend,
+    endpoint: &Arc<Endpoint>,
+    answer: Answer,
+    mut out: Vec<u8>,
+) -> bool {
+    let Answer {
+        stream: upstream,
+        mut buf,
+        head,
+    } = answer;
+    let bytes_out = backend.metrics.bytes_out();
+    let mut body = Body::new(head.framing);
+    let first = match body.take(&buf[head.len..]) {
+        Ok(n) => n,
+        Err(why) => {
+            tracing::debug!(endpoint = %endpoint.addr, why, "response body broken");
+            return false;
+        }
+    };
+    let mut excess = head.len + first < buf.len();
+    out.extend_from_slice(&buf[head.len..head.len + first]);
+    if !write_client(conn, &out).await {
+        return false;
+    }
+    drop(out);
+    bytes_out.inc_by(first as u64);
+    let idle = conn.ctx.config.server_timeout;
+    while !body.is_done() {
+        buf.clear();
+        let read = tokio::time::timeout(idle, read_more(&upstream, &mut buf, BODY_CHUNK)).await;
+        let n = match read {
+            Ok(Ok(0)) if body.framing == Framing::Close => break,
+            Ok(Ok(n)) if n > 0 => n,
+            // Cut short, broken or stalled: the client's response ends unfinished.
+            _ => {
+                tracing::debug!(endpoint = %endpoint.addr, "response body ended early");
+                return false;
+            }
+        };
+        let taken = match body.take(&buf[..n]) {
+            Ok(taken) => taken,
+            Err(why) => {
+                tracing::debug!(endpoint = %endpoint.addr, why, "response body broken");
+                return false;
+            }
+        };
+        excess = taken < n;
+        if !write_client(conn, &buf[..taken]).await {
+            return false;
+        }
+        bytes_out.inc_by(taken as u64);
+    }
+    drop(buf);
+    if head.reusable && !excess {
+        upstream::release(endpoint, upstream);
+    }
+    body.framing != Framing::Close
+}
+
+/// How much of a response body is left.
+struct Body {
+    framing: Framing,
+    left: u64,
+    chunks: Scanner,
+}
+
+impl Body {
+    fn new(framing: Framing) -> Body {
+        let left = match framing {
+            Framing::Length(n) => n,
+            _ => 0,
+        };
+        Body {
+            framing,
+            left,
+            chunks: Scanner::default(),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self.framing {
+            Framing::Empty => true,
+            Framing::Length(_) => self.left == 0,
+            Framing::Chunked => self.chunks.is_done(),
+            Framing::Close => false,
+        }
+    }
+
+    /// How many of `bytes` (the body's next ones) belong to it.
+    fn take(&mut self, bytes: &[u8]) -> Result<usize, &'static str> {
+        match self.framing {
+            Framing::Empty => Ok(0),
+            Framing::Length(_) => {
+                let n = self.left.min(bytes.len() as u64);
+                self.left -= n;
+                Ok(n as usize)
+            }
+            Framing::Chunked => self.chunks.feed(bytes),
+            Framing::Close => Ok(bytes.len()),
+        }
+    }
+}
+
+/// Writes to the client within the send timeout; a client that stops taking its response
+/// is dropped (counted as on hyper's path).
+async fn write_client(conn: &mut Conn<'_>, bytes: &[u8]) -> bool {
+    let send = conn.ctx.config.client_send_timeout;
+    match tokio::time::timeout(send, conn.stream.write_all(bytes)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            conn.closed.send_stalled.inc();
+            tracing::debug!(peer = %conn.peer, "closed: the client stopped taking its response");
+            false
+        }
+    }
+}
+
+/// Our own answer for a request that got no upstream response, as `error::status_response`
+/// words it.
+async fn write_error(conn: &mut Conn<'_>, status: http::StatusCode, close: bool) -> bool {
+    let text = format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let close = close || matches!(status.as_u16(), 400 | 408);
+    let head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncache-control: no-cache\r\ncontent-length: {}\r\n{}\r\n{text}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        text.len(),
+        if close { "connection: close\r\n" } else { "" },
+    );
+    write_client(conn, head.as_bytes()).await && !close
+}

@@ -1,0 +1,176 @@
+//! The native path's upstream side: plain sockets pooled per endpoint between exchanges, a
+//! request written whole (its body is in the same bytes), the response head read back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::head::{self, ParsedResponse, ResponseHead};
+use super::read_more;
+use crate::balance::pool::OVERFLOW_IDLE;
+use crate::balance::state::Failure;
+use crate::balance::Endpoint;
+use crate::proxy::error::ProxyError;
+
+/// An idle upstream connection in an endpoint's pool.
+#[derive(Debug)]
+pub struct UpstreamStream(TcpStream);
+
+impl UpstreamStream {
+    /// Whether the connection can take a request: not closed by the backend, nothing unread.
+    /// No system call unless the socket was last seen readable.
+    fn is_usable(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.0.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
+/// A response head received; its first body bytes may follow the head in `buf`.
+pub struct Answer {
+    pub stream: TcpStream,
+    pub buf: Vec<u8>,
+    pub head: ResponseHead,
+}
+
+pub enum Attempt {
+    Answered(Answer),
+    /// The request never reached the endpoint: try another one.
+    NotSent(ProxyError),
+    Failed(ProxyError),
+}
+
+/// Bytes read at a time for a response head.
+const HEAD_CHUNK: usize = 4096;
+/// The largest response head accepted (502 past it).
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// Sends `request` (head and body) to `endpoint` and reads the response head, whose client
+/// form goes into `out`. On a pooled connection first; one the backend closed while it sat
+/// idle (nothing came back) is replaced by a new connection, once: the request is whole in
+/// `request`, and the backend cannot have acted on it.
+pub async fn exchange(
+    endpoint: &Arc<Endpoint>,
+    request: &[u8],
+    head_request: bool,
+    close_client: bool,
+    out: &mut Vec<u8>,
+    timeouts: (Duration, Duration),
+) -> Attempt {
+    let (connect_timeout, response_timeout) = timeouts;
+    if let Some(stream) = pooled(endpoint) {
+        let trip = round_trip(stream, request, head_request, close_client, out);
+        match tokio::time::timeout(response_timeout, trip).await {
+            Err(_) => return timed_out(endpoint),
+            Ok(Ok(answer)) => return answered(endpoint, answer),
+            Ok(Err(Trip::Unanswered(err))) => {
+                tracing::debug!(endpoint = %endpoint.addr, error = %err, "reused connection was closed; sending again on a new one");
+            }
+            Ok(Err(Trip::Broken(err))) => return failed(endpoint, err),
+        }
+    }
+    let stream = match crate::proxy::upstream::connect_tcp(endpoint, connect_timeout).await {
+        Ok(stream) => stream,
+        Err(err) => return Attempt::NotSent(err),
+    };
+    let trip = round_trip(stream, request, head_request, close_client, out);
+    match tokio::time::timeout(response_timeout, trip).await {
+        Err(_) => timed_out(endpoint),
+        Ok(Ok(answer)) => answered(endpoint, answer),
+        Ok(Err(Trip::Unanswered(source) | Trip::Broken(Broken::Io(source)))) => {
+            failed(endpoint, Broken::Io(source))
+        }
+        Ok(Err(Trip::Broken(err))) => failed(endpoint, err),
+    }
+}
+
+/// Puts a connection whose exchange ended cleanly back in its endpoint's pool.
+pub fn release(endpoint: &Endpoint, stream: TcpStream) {
+    // A full pool hands it back; dropped, it closes.
+    let _ = endpoint.idle().native.push(UpstreamStream(stream));
+}
+
+fn pooled(endpoint: &Endpoint) -> Option<TcpStream> {
+    let pool = &endpoint.idle().native;
+    pool.expire_one(OVERFLOW_IDLE);
+    for _ in 0..pool.len() {
+        let conn = pool.pop()?;
+        if conn.is_usable() {
+            return Some(conn.0);
+        }
+    }
+    None
+}
+
+enum Broken {
+    Io(std::io::Error),
+    Response(&'static str),
+}
+
+enum Trip {
+    /// Nothing came back: the connection was closed or reset before any response byte.
+    Unanswered(std::io::Error),
+    Broken(Broken),
+}
+
+async fn round_trip(
+    mut stream: TcpStream,
+    request: &[u8],
+    head_request: bool,
+    close_client: bool,
+    out: &mut Vec<u8>,
+) -> Result<Answer, Trip> {
+    stream.write_all(request).await.map_err(Trip::Unanswered)?;
+    let mut buf = Vec::new();
+    // Where the final response starts, after any 1xx.
+    let mut start = 0;
+    loop {
+        match read_more(&stream, &mut buf, HEAD_CHUNK).await {
+            Ok(0) if buf.is_empty() => {
+                return Err(Trip::Unanswered(std::io::ErrorKind::UnexpectedEof.into()))
+            }
+            Ok(0) => {
+                return Err(Trip::Broken(Broken::Response(
+                    "closed before its response head ended",
+                )))
+            }
+            Ok(_) => {}
+            Err(err) if buf.is_empty() => return Err(Trip::Unanswered(err)),
+            Err(err) => return Err(Trip::Broken(Broken::Io(err))),
+        }
+        loop {
+            match head::response(&buf[start..], head_request, close_client, out) {
+                Ok(ParsedResponse::Final(mut head)) => {
+                    head.len += start;
+                    return Ok(Answer { stream, buf, head });
+                }
+                Ok(ParsedResponse::Interim(len)) => start += len,
+                Ok(ParsedResponse::Partial) if buf.len() - start > MAX_RESPONSE_HEAD => {
+                    return Err(Trip::Broken(Broken::Response("response head too large")))
+                }
+                Ok(ParsedResponse::Partial) => break,
+                Err(why) => return Err(Trip::Broken(Broken::Response(why))),
+            }
+        }
+    }
+}
+
+fn answered(endpoint: &Endpoint, answer: Answer) -> Attempt {
+    endpoint.mark_ok();
+    Attempt::Answered(answer)
+}
+
+fn timed_out(endpoint: &Endpoint) -> Attempt {
+    endpoint.record_failure(Failure::Response);
+    Attempt::Failed(ProxyError::UpstreamTimeout(endpoint.addr))
+}
+
+fn failed(endpoint: &Endpoint, err: Broken) -> Attempt {
+    endpoint.record_failure(Failure::Response);
+    let addr = endpoint.addr;
+    Attempt::Failed(match err {
+        Broken::Io(source) => ProxyError::UpstreamIo { addr, source },
+        Broken::Response(why) => ProxyError::InvalidResponse(addr, why),
+    })
+}
