@@ -20,6 +20,7 @@ mod logs;
 mod marathon_cli;
 mod marathon_faults;
 mod marathon_source;
+mod native_h1;
 mod properties;
 mod proxy_http;
 mod proxy_marathon;

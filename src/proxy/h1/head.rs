@@ -364,3 +364,5 @@ fn itoa3(status: u16) -> [u8; 3] {
     ]
 }
 
+#[cfg(test)]
+mod tests;

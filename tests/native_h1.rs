@@ -1,0 +1,420 @@
+//! The native HTTP/1.1 path over real sockets: a raw client in front, a scripted raw upstream
+//! behind, so that the bytes each side sees (framing, reuse, pipelining, the hand-over to
+//! hyper) are checked exactly.
+
+use crate::support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use support::proxy::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the scripted upstream does with one request.
+enum Reply {
+    /// Send these bytes; keep the connection.
+    Send(Vec<u8>),
+    /// Send these bytes, then close.
+    SendAndClose(Vec<u8>),
+    /// Close without answering.
+    Hangup,
+}
+
+/// The request a script sees: which connection (0-based), which request on it, its head.
+type Script = dyn Fn(usize, usize, &str) -> Reply + Send + Sync;
+
+/// A raw HTTP/1 upstream that reads request heads (bodies by `Content-Length`) and answers as
+/// its script says; it records the heads and counts connections.
+struct RawUpstream {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl RawUpstream {
+    async fn start(script: impl Fn(usize, usize, &str) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let script: Arc<Script> = Arc::new(script);
+        let (count, seen) = (connections.clone(), heads.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let index = count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve_raw(stream, index, script.clone(), seen.clone()));
+            }
+        });
+        RawUpstream {
+            port,
+            connections,
+            heads,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+async fn serve_raw(
+    mut stream: TcpStream,
+    conn: usize,
+    script: Arc<Script>,
+    heads: Arc<Mutex<Vec<String>>>,
+) {
+    let mut buf = Vec::new();
+    for request in 0.. {
+        let Some(end) = read_head(&mut stream, &mut buf).await else {
+            return;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let body = content_length(&head);
+        while buf.len() < end + body {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        buf.drain(..end + body);
+        heads.lock().unwrap().push(head.clone());
+        match script(conn, request, &head) {
+            Reply::Send(bytes) => {
+                if stream.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Reply::SendAndClose(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                return;
+            }
+            Reply::Hangup => return,
+        }
+    }
+}
+
+/// Reads until `buf` holds a whole head; its length, or `None` at EOF.
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+    loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            return Some(i + 4);
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.trim().parse().unwrap())
+}
+
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The path a request head asks for.
+fn path_of(head: &str) -> &str {
+    head.split(' ').nth(1).unwrap()
+}
+
+async fn proxy_to(port: u16) -> Proxy {
+    Proxy::start(json!([app(
+        "/raw",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "raw.test"}),
+        &[port]
+    )]))
+    .await
+}
+
+/// A response as the client read it: head text and body bytes (chunked bodies as sent).
+struct Answer {
+    head: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn status(&self) -> u16 {
+        self.head[9..12].parse().unwrap()
+    }
+}
+
+/// Reads one response: the body by `Content-Length`, to the end of a chunked body, or to EOF.
+async fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Answer {
+    let end = tokio::time::timeout(Duration::from_secs(10), read_head(stream, buf))
+        .await
+        .expect("a response head within 10 s")
+        .expect("a response head before EOF");
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end);
+    let lower = head.to_ascii_lowercase();
+    let done = |buf: &[u8]| -> Option<usize> {
+        if head_request {
+            Some(0)
+        } else if lower.contains("transfer-encoding: chunked") {
+            // The last chunk, then the end of the trailers (test bodies hold no "\r\n0\r\n").
+            let last = buf.windows(5).position(|w| w == b"\r\n0\r\n")? + 3;
+            let end = buf[last..].windows(4).position(|w| w == b"\r\n\r\n")?;
+            Some(last + end + 4)
+        } else if lower.contains("content-length") {
+            let n = content_length(&head);
+            (buf.len() >= n).then_some(n)
+        } else {
+            None
+        }
+    };
+    loop {
+        if let Some(n) = done(buf) {
+            let body = buf.drain(..n).collect();
+            return Answer { head, body };
+        }
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("the body within 10 s");
+        match read {
+            Ok(0) | Err(_) => {
+                let body = std::mem::take(buf);
+                return Answer { head, body };
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+async fn connect(proxy: &Proxy) -> TcpStream {
+    TcpStream::connect(proxy.handle.http_addr.unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn keep_alive_requests_share_one_upstream_connection_with_the_clients_header_names() {
+    let upstream = RawUpstream::start(|_, _, head| Reply::Send(ok(path_of(head)))).await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    for i in 0..20 {
+        let request = format!(
+            "GET /n/{i} HTTP/1.1\r\nHost: raw.test\r\nConnection: keep-alive\r\n\
+             X-Custom-Case: {i}\r\nX-Forwarded-Port: 1\r\n\r\n"
+        );
+        client.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut client, &mut buf, false).await;
+        assert_eq!(answer.status(), 200, "{}", answer.head);
+        assert_eq!(answer.body, format!("/n/{i}").as_bytes());
+    }
+    assert_eq!(upstream.connections(), 1, "one upstream connection, reused");
+    let heads = upstream.heads();
+    assert_eq!(heads.len(), 20);
+    let port = proxy.handle.http_addr.unwrap().port();
+    let last = &heads[19];
+    // Names as the client wrote them: this is the native path (hyper's writes lowercase).
+    assert!(last.contains("\r\nX-Custom-Case: 19\r\n"), "{last}");
+    assert!(
+        last.contains("\r\nx-forwarded-for: 127.0.0.1\r\n"),
+        "{last}"
+    );
+    assert!(
+        last.contains(&format!("\r\nx-forwarded-port: {port}\r\n")),
+        "ours replaces the client's: {last}"
+    );
+    assert!(!last.to_ascii_lowercase().contains("connection:"), "{last}");
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let upstream = RawUpstream::start(|_, _, head| Reply::Send(ok(path_of(head)))).await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let three: String = ["/a", "/b", "/c"]
+        .iter()
+        .map(|p| format!("GET {p} HTTP/1.1\r\nHost: raw.test\r\n\r\n"))
+        .collect();
+    client.write_all(three.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    for path in ["/a", "/b", "/c"] {
+        let answer = read_answer(&mut client, &mut buf, false).await;
+        assert_eq!(answer.body, path.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_response_goes_through_as_sent_and_its_connection_is_reused() {
+    const CHUNKED: &str = "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n";
+    let upstream = RawUpstream::start(|_, _, _| {
+        Reply::Send(
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{CHUNKED}").into_bytes(),
+        )
+    })
+    .await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    for _ in 0..3 {
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_answer(&mut client, &mut buf, false).await;
+        assert!(
+            answer.head.contains("Transfer-Encoding: chunked"),
+            "{}",
+            answer.head
+        );
+        assert_eq!(String::from_utf8_lossy(&answer.body), CHUNKED);
+    }
+    assert_eq!(upstream.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_body_that_ends_with_its_connection_ends_the_clients_too() {
+    let upstream = RawUpstream::start(|_, _, _| {
+        Reply::SendAndClose(b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nuntil close".to_vec())
+    })
+    .await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let answer = read_answer(&mut client, &mut buf, false).await;
+    assert!(answer.head.contains("connection: close"), "{}", answer.head);
+    assert_eq!(answer.body, b"until close", "read to EOF");
+}
+
+#[tokio::test]
+async fn a_head_response_has_no_body_and_the_next_request_follows() {
+    let upstream = RawUpstream::start(|_, _, head| {
+        if head.starts_with("HEAD") {
+            Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".to_vec())
+        } else {
+            Reply::Send(ok("after"))
+        }
+    })
+    .await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    client
+        .write_all(b"HEAD / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut client, &mut buf, true).await;
+    assert!(answer.head.contains("Content-Length: 5"), "{}", answer.head);
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut client, &mut buf, false).await;
+    assert_eq!(answer.body, b"after");
+    assert_eq!(upstream.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_reused_connection_closed_under_a_request_is_replaced_without_an_error() {
+    // The first connection answers once, then drops the next request unanswered (its close
+    // crossed our request): that request is sent again on a new connection.
+    let upstream = RawUpstream::start(|conn, request, head| match (conn, request) {
+        (0, 1..) => Reply::Hangup,
+        _ => Reply::Send(ok(path_of(head))),
+    })
+    .await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    for path in ["/first", "/second"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: raw.test\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut client, &mut buf, false).await;
+        assert_eq!(answer.status(), 200, "{path}: {}", answer.head);
+        assert_eq!(answer.body, path.as_bytes());
+    }
+    assert_eq!(upstream.connections(), 2);
+    let paths: Vec<String> = upstream
+        .heads()
+        .iter()
+        .map(|h| path_of(h).to_owned())
+        .collect();
+    assert_eq!(paths, ["/first", "/second", "/second"]);
+}
+
+#[tokio::test]
+async fn an_unusable_response_is_a_502_and_the_client_connection_goes_on() {
+    let upstream = RawUpstream::start(|conn, _, _| match conn {
+        0 => Reply::Send(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx".to_vec(),
+        ),
+        _ => Reply::Send(ok("fine")),
+    })
+    .await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut client, &mut buf, false).await;
+    assert_eq!(answer.status(), 502, "{}", answer.head);
+    assert_eq!(answer.body, b"502 Bad Gateway\n");
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut client, &mut buf, false).await;
+    assert_eq!((answer.status(), &answer.body[..]), (200, &b"fine"[..]));
+    assert_eq!(upstream.connections(), 2, "the broken one was not reused");
+}
+
+#[tokio::test]
+async fn a_request_this_path_does_not_forward_goes_to_hyper_on_the_same_connection() {
+    let backend = Backend::start("echo").await;
+    let proxy = proxy_to(backend.port()).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    // A chunked upload: streamed by hyper; the connection is hyper's from then on.
+    let requests = [
+        "GET /one HTTP/1.1\r\nHost: raw.test\r\n\r\n",
+        "POST /two HTTP/1.1\r\nHost: raw.test\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+        "GET /three HTTP/1.1\r\nHost: raw.test\r\n\r\n",
+    ];
+    let mut answers = Vec::new();
+    for request in requests {
+        client.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut client, &mut buf, false).await;
+        assert_eq!(answer.status(), 200, "{}", answer.head);
+        let doc: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        answers.push((doc["path"].clone(), doc["body_len"].clone()));
+    }
+    assert_eq!(
+        answers,
+        [
+            (json!("/one"), json!(0)),
+            (json!("/two"), json!(7)),
+            (json!("/three"), json!(0))
+        ]
+    );
+    assert_eq!(backend.hits(), 3);
+}
