@@ -4,13 +4,15 @@
 //! anything malformed) is [`Parsed::Unsupported`]: hyper serves the connection from there on,
 //! with the same bytes, and answers it as it always did.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::super::headers::Forwarded;
 
-/// Header lines in one head; a request with more goes to hyper (which takes up to 100), a
-/// response with more is refused (502).
-const MAX_HEADERS: usize = 48;
+/// Header lines in one head, as hyper takes: a request with more goes to hyper (a 431), a
+/// response with more is refused (502). Parsed into an uninitialised array: filling 100
+/// slots for every head would cost more than parsing a usual one.
+const MAX_HEADERS: usize = 100;
 
 /// The largest request body forwarded from the connection's buffer, and only when it came
 /// with its head: others stream through hyper, with its body-rate watchdog.
@@ -46,9 +48,9 @@ pub enum Parsed {
 /// body); on success the upstream request is appended to `out` (`out` is left as it was
 /// otherwise).
 pub fn request(buf: &[u8], max_head: usize, forwarded: &Forwarded, out: &mut Vec<u8>) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::Unsupported,
@@ -191,9 +193,10 @@ pub fn response(
     close_client: bool,
     out: &mut Vec<u8>,
 ) -> Result<ParsedResponse, &'static str> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut headers);
-    let len = match res.parse(buf) {
+    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut []);
+    let parser = httparse::ParserConfig::default();
+    let len = match parser.parse_response_with_uninit_headers(&mut res, buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(ParsedResponse::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err("too many header lines"),

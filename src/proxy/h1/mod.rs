@@ -22,14 +22,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use upstream::UpstreamStream;
 
-use super::connection::{serve_http, ClosedCounters, HttpServer};
+use super::connection::{serve_http, ClosedCounters};
 use super::headers::Forwarded;
+use super::listener::HttpBuilders;
 use super::{Frontend, ProxyContext};
 use crate::model::Mode;
 use crate::routing::Backend;
@@ -40,7 +42,9 @@ const HEAD_CHUNK: usize = 4096;
 /// How long an idle connection stays open once the balancer drains (as `connection.rs`).
 const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
-/// Serves a plain HTTP/1 connection until it closes, or hands it to hyper (`fallback`).
+/// Serves a plain connection until it closes, or hands it to hyper: at a request this path
+/// does not forward, or at once when the client starts with HTTP/2's preface (which
+/// httparse refuses as a request line).
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     stream: TcpStream,
@@ -49,7 +53,7 @@ pub async fn serve(
     peer: std::net::SocketAddr,
     shutdown: CancellationToken,
     closed: &ClosedCounters,
-    fallback: HttpServer<'_>,
+    hyper: &HttpBuilders,
 ) {
     let flags = Flags::default();
     let mut conn = Conn {
@@ -85,9 +89,10 @@ pub async fn serve(
         }
     };
     if outcome == Outcome::Hyper {
+        let server = hyper.for_first_bytes(&conn.buf);
         let io = TokioIo::new(prefixed::Prefixed::new(conn.buf, conn.stream));
         let serve = serve_http(
-            fallback,
+            server,
             io,
             ctx.clone(),
             frontend,
@@ -179,7 +184,7 @@ impl Conn<'_> {
                 return Next::Close;
             }
             self.flags.idle.store(idle, Ordering::Relaxed);
-            let read = read_more(&self.stream, &mut self.buf, HEAD_CHUNK);
+            let read = read_more(&mut self.stream, &mut self.buf, HEAD_CHUNK);
             let read = tokio::time::timeout_at(deadline, read).await;
             self.flags.idle.store(false, Ordering::Relaxed);
             match read {
@@ -238,15 +243,18 @@ fn forwards_plainly(backend: &Backend) -> bool {
 
 /// Reads what the socket has into `buf`, growing it by `chunk` only once bytes are there to
 /// read: a connection waiting on its peer holds no buffer. `Ok(0)` at EOF.
-async fn read_more(stream: &TcpStream, buf: &mut Vec<u8>, chunk: usize) -> std::io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        if buf.capacity() - buf.len() < chunk / 4 {
-            buf.reserve(chunk);
-        }
-        match stream.try_read_buf(buf) {
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => continue,
-            read => return read,
-        }
+///
+/// The read itself goes through `AsyncRead`, which forgets the socket's readiness after a
+/// short read: the next wait (for the next request, or an idle pooled connection's check)
+/// then costs no `recv` that can only say "nothing yet".
+async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    chunk: usize,
+) -> std::io::Result<usize> {
+    stream.readable().await?;
+    if buf.capacity() - buf.len() < chunk / 4 {
+        buf.reserve(chunk);
     }
+    stream.read_buf(buf).await
 }

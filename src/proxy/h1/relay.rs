@@ -110,7 +110,7 @@ async fn relay(
     mut out: Vec<u8>,
 ) -> bool {
     let Answer {
-        stream: upstream,
+        stream: mut upstream,
         mut buf,
         head,
     } = answer;
@@ -133,7 +133,7 @@ async fn relay(
     let idle = conn.ctx.config.server_timeout;
     while !body.is_done() {
         buf.clear();
-        let read = tokio::time::timeout(idle, read_more(&upstream, &mut buf, BODY_CHUNK)).await;
+        let read = tokio::time::timeout(idle, read_more(&mut upstream, &mut buf, BODY_CHUNK)).await;
         let n = match read {
             Ok(Ok(0)) if body.framing == Framing::Close => break,
             Ok(Ok(n)) if n > 0 => n,

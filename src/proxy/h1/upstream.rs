@@ -126,7 +126,7 @@ async fn round_trip(
     // Where the final response starts, after any 1xx.
     let mut start = 0;
     loop {
-        match read_more(&stream, &mut buf, HEAD_CHUNK).await {
+        match read_more(&mut stream, &mut buf, HEAD_CHUNK).await {
             Ok(0) if buf.is_empty() => {
                 return Err(Trip::Unanswered(std::io::ErrorKind::UnexpectedEof.into()))
             }
