@@ -360,6 +360,40 @@ async fn a_reused_connection_closed_under_a_request_is_replaced_without_an_error
 }
 
 #[tokio::test]
+async fn a_request_with_a_body_is_not_sent_twice() {
+    // As above, but the dropped request carries a body: the backend may have acted on it, so
+    // it is a 502 and the backend sees it once.
+    let upstream = RawUpstream::start(|conn, request, head| match (conn, request) {
+        (0, 1..) => Reply::Hangup,
+        _ => Reply::Send(ok(path_of(head))),
+    })
+    .await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    client
+        .write_all(b"GET /first HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_answer(&mut client, &mut buf, false).await.status(),
+        200
+    );
+    client
+        .write_all(b"POST /pay HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 3\r\n\r\nabc")
+        .await
+        .unwrap();
+    let answer = read_answer(&mut client, &mut buf, false).await;
+    assert_eq!(answer.status(), 502, "{}", answer.head);
+    let paths: Vec<String> = upstream
+        .heads()
+        .iter()
+        .map(|h| path_of(h).to_owned())
+        .collect();
+    assert_eq!(paths, ["/first", "/pay"]);
+}
+
+#[tokio::test]
 async fn an_unusable_response_is_a_502_and_the_client_connection_goes_on() {
     let upstream = RawUpstream::start(|conn, _, _| match conn {
         0 => Reply::Send(

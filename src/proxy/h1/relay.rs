@@ -38,6 +38,12 @@ pub(super) async fn forward(
     let timeouts = (config.connect_timeout, config.server_timeout);
     let metrics = &backend.metrics;
     let client_ip = conn.peer.ip();
+    let outgoing = upstream::Outgoing {
+        bytes: upstream_request,
+        head_request: request.head_method,
+        close_client,
+        replayable: request.body_len == 0,
+    };
     let mut head_out = Vec::new();
     let mut tried = [usize::MAX; MAX_ATTEMPTS];
     let mut error = ProxyError::NoEndpoint;
@@ -55,14 +61,7 @@ pub(super) async fn forward(
         }
         let endpoint = &backend.targets[index].state;
         let in_flight = endpoint.begin();
-        let exchange = upstream::exchange(
-            endpoint,
-            upstream_request,
-            request.head_method,
-            close_client,
-            &mut head_out,
-            timeouts,
-        );
+        let exchange = upstream::exchange(endpoint, &outgoing, &mut head_out, timeouts);
         match exchange.await {
             Attempt::Answered(answer) => {
                 account(conn, backend, answer.head.status, started);

@@ -46,27 +46,42 @@ const HEAD_CHUNK: usize = 4096;
 /// The largest response head accepted (502 past it).
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
-/// Sends `request` (head and body) to `endpoint` and reads the response head, whose client
-/// form goes into `out`. On a pooled connection first; one the backend closed while it sat
-/// idle (nothing came back) is replaced by a new connection, once: the request is whole in
-/// `request`, and the backend cannot have acted on it.
+/// What one exchange sends, and how it may be sent again.
+pub struct Outgoing<'a> {
+    /// The request's head and body, whole.
+    pub bytes: &'a [u8],
+    /// A HEAD request: its response has no body.
+    pub head_request: bool,
+    /// The client asked to close: its response head says so.
+    pub close_client: bool,
+    /// Bodiless: sent again on a new connection if a reused one closes without a byte back.
+    pub replayable: bool,
+}
+
+/// Sends the request to `endpoint` and reads the response head, whose client form goes into
+/// `out`. On a pooled connection first; one the backend closed while it sat idle is replaced
+/// by a new connection, once, when the request never left whole, or left without a body
+/// and nothing came back (the backend's close and our request crossed; hyper's path replays
+/// bodiless requests alike).
 pub async fn exchange(
     endpoint: &Arc<Endpoint>,
-    request: &[u8],
-    head_request: bool,
-    close_client: bool,
+    request: &Outgoing<'_>,
     out: &mut Vec<u8>,
     timeouts: (Duration, Duration),
 ) -> Attempt {
     let (connect_timeout, response_timeout) = timeouts;
     if let Some(stream) = pooled(endpoint) {
-        let trip = round_trip(stream, request, head_request, close_client, out);
+        let trip = round_trip(stream, request, out);
         match tokio::time::timeout(response_timeout, trip).await {
             Err(_) => return timed_out(endpoint),
             Ok(Ok(answer)) => return answered(endpoint, answer),
-            Ok(Err(Trip::Unanswered(err))) => {
+            Ok(Err(Trip::Unsent(err))) => {
+                tracing::debug!(endpoint = %endpoint.addr, error = %err, "reused connection was closed; sending on a new one");
+            }
+            Ok(Err(Trip::Unanswered(err))) if request.replayable => {
                 tracing::debug!(endpoint = %endpoint.addr, error = %err, "reused connection was closed; sending again on a new one");
             }
+            Ok(Err(Trip::Unanswered(err))) => return failed(endpoint, Broken::Io(err)),
             Ok(Err(Trip::Broken(err))) => return failed(endpoint, err),
         }
     }
@@ -74,13 +89,13 @@ pub async fn exchange(
         Ok(stream) => stream,
         Err(err) => return Attempt::NotSent(err),
     };
-    let trip = round_trip(stream, request, head_request, close_client, out);
+    let trip = round_trip(stream, request, out);
     match tokio::time::timeout(response_timeout, trip).await {
         Err(_) => timed_out(endpoint),
         Ok(Ok(answer)) => answered(endpoint, answer),
-        Ok(Err(Trip::Unanswered(source) | Trip::Broken(Broken::Io(source)))) => {
-            failed(endpoint, Broken::Io(source))
-        }
+        Ok(Err(
+            Trip::Unsent(source) | Trip::Unanswered(source) | Trip::Broken(Broken::Io(source)),
+        )) => failed(endpoint, Broken::Io(source)),
         Ok(Err(Trip::Broken(err))) => failed(endpoint, err),
     }
 }
@@ -109,6 +124,8 @@ enum Broken {
 }
 
 enum Trip {
+    /// The request could not be written whole: the backend never had all of it.
+    Unsent(std::io::Error),
     /// Nothing came back: the connection was closed or reset before any response byte.
     Unanswered(std::io::Error),
     Broken(Broken),
@@ -116,12 +133,14 @@ enum Trip {
 
 async fn round_trip(
     mut stream: TcpStream,
-    request: &[u8],
-    head_request: bool,
-    close_client: bool,
+    request: &Outgoing<'_>,
     out: &mut Vec<u8>,
 ) -> Result<Answer, Trip> {
-    stream.write_all(request).await.map_err(Trip::Unanswered)?;
+    let (head_request, close_client) = (request.head_request, request.close_client);
+    stream
+        .write_all(request.bytes)
+        .await
+        .map_err(Trip::Unsent)?;
     let mut buf = Vec::new();
     // Where the final response starts, after any 1xx.
     let mut start = 0;
