@@ -17,7 +17,7 @@ mod prefixed;
 mod relay;
 mod upstream;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,16 +72,20 @@ pub async fn serve(
         tokio::select! {
             outcome = &mut run => outcome,
             () = shutdown.cancelled() => {
-                // Requests in flight finish (their responses say `Connection: close`); a
-                // connection left quiet for the grace is closed.
+                // The next response says `Connection: close`; a connection that stays quiet
+                // (idle, no new request) for a whole grace is closed. Closing one the moment
+                // it is idle would race the client's next request on it.
                 flags.draining.store(true, Ordering::Relaxed);
+                let mut seen = flags.requests.load(Ordering::Relaxed);
                 loop {
                     tokio::select! {
                         outcome = &mut run => break outcome,
                         () = tokio::time::sleep(DRAIN_IDLE_GRACE) => {
-                            if flags.idle.load(Ordering::Relaxed) {
+                            let now = flags.requests.load(Ordering::Relaxed);
+                            if now == seen && flags.idle.load(Ordering::Relaxed) {
                                 break Outcome::Close;
                             }
+                            seen = now;
                         }
                     }
                 }
@@ -119,6 +123,8 @@ struct Flags {
     draining: AtomicBool,
     /// Waiting for a request with nothing of it read.
     idle: AtomicBool,
+    /// Requests read so far.
+    requests: AtomicU64,
 }
 
 struct Conn<'a> {
@@ -170,20 +176,21 @@ impl Conn<'_> {
         loop {
             if !self.buf.is_empty() {
                 match head::request(&self.buf, max_head, &self.forwarded, out) {
-                    Parsed::Request(request) => return Next::Request(request),
+                    Parsed::Request(request) => {
+                        // Only this task writes it: no read-modify-write needed.
+                        let requests = &self.flags.requests;
+                        requests.store(requests.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                        return Next::Request(request);
+                    }
                     Parsed::Unsupported => return Next::Hyper,
                     // hyper answers a head that is too long (431).
                     Parsed::Partial if self.buf.len() > max_head => return Next::Hyper,
                     Parsed::Partial => {}
                 }
             }
-            let idle = self.buf.is_empty();
-            if idle && self.flags.draining.load(Ordering::Relaxed) {
-                // Nothing begun, and the balancer is stopping: close now rather than race the
-                // client's next request.
-                return Next::Close;
-            }
-            self.flags.idle.store(idle, Ordering::Relaxed);
+            self.flags
+                .idle
+                .store(self.buf.is_empty(), Ordering::Relaxed);
             let read = read_more(&mut self.stream, &mut self.buf, HEAD_CHUNK);
             let read = tokio::time::timeout_at(deadline, read).await;
             self.flags.idle.store(false, Ordering::Relaxed);
