@@ -426,6 +426,8 @@ def main():
                 peer.stop()
             if "rss_2500_apps_mib" not in report:
                 report["rss_2500_apps_mib"] = rss_with_apps(binary, work, 2500)
+            if pinned and "memory_per_connection" not in report:
+                report["memory_per_connection"] = memory_per_connection(binary, work, proxy_cpus, load_cpus)
             backends.stop()
             backends = None
             report["variants"].append(summarise(variant, variant_cases, peers, runs, idle))
@@ -487,6 +489,24 @@ def rss_with_apps(binary, work, count):
         peer.stop()
 
 
+def memory_per_connection(binary, work, proxy_cpus, load_cpus):
+    """RSS per extra active connection: each proxy started afresh (nothing earlier cases left in
+    its heap), wrk keep-alive with 50 then 1,000 connections for 3 s each; the largest RSS
+    sample of each, and (RSS at 1,000 - RSS at 50) / 950."""
+    result = {}
+    for i, name in enumerate(["switchyard", "haproxy-map", "nginx"]):
+        peer = Peer(name, 10 + i, work, 1)
+        try:
+            peer.start(binary, proxy_cpus, APPS)
+            rss = {conns: run_load(peer, {"tool": "wrk", "conns": conns, "path": "/"}, 3, load_cpus, 1)["rss_load"]
+                   for conns in (50, 1000)}
+            result[name] = {"rss_50": rss[50], "rss_1000": rss[1000],
+                            "kib_per_conn": (rss[1000] - rss[50]) * 1024 / 950}
+        finally:
+            peer.stop()
+    return result
+
+
 def print_report(report):
     print(f"\nSwitchyard load benchmark, {report['date']}; {report['machine']}")
     for v in report["variants"]:
@@ -508,6 +528,10 @@ def print_report(report):
                 print(f"| {case} | {r['peer']} | {thr} | {r['p50']:.2f} | {r['p99']:.2f} | {cpu} | "
                       f"{r['rss_load']:.1f} | {r['errors']} | {ratio} |")
     print(f"\nSwitchyard idle RSS with 2,500 apps x 3 tasks: {report['rss_2500_apps_mib']:.1f} MiB")
+    if "memory_per_connection" in report:
+        print("\nRSS per extra active keep-alive connection (each proxy fresh, one core; MiB at 50 and 1,000 connections):")
+        for name, m in report["memory_per_connection"].items():
+            print(f"  {name:<12} {m['rss_50']:.1f} -> {m['rss_1000']:.1f} MiB: {m['kib_per_conn']:.1f} KiB per connection")
 
 
 if __name__ == "__main__":
