@@ -183,3 +183,42 @@ fn interim_and_unusable_responses() {
     }
     assert!(out.is_empty());
 }
+
+proptest::proptest! {
+    /// Whatever a client or a backend sends, parsing answers without panicking, and what it
+    /// claims lies within the bytes given.
+    #[test]
+    fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+        let mut out = Vec::new();
+        if let Parsed::Request(head) = request(&bytes, 256, &forwarded(), &mut out) {
+            proptest::prop_assert!(head.len <= bytes.len());
+            proptest::prop_assert!(head.host.end <= head.len && head.path.end <= head.len);
+        }
+        let mut out = Vec::new();
+        if let Ok(ParsedResponse::Final(head)) = response(&bytes, false, false, &mut out) {
+            proptest::prop_assert!(head.len <= bytes.len());
+        }
+        let mut scanner = crate::proxy::h1::chunked::Scanner::default();
+        if let Ok(n) = scanner.feed(&bytes) {
+            proptest::prop_assert!(n <= bytes.len());
+        }
+    }
+
+    /// A request built from valid parts, with any header names and values httparse takes,
+    /// is forwarded with every one of its header lines but `Connection`.
+    #[test]
+    fn a_valid_request_keeps_its_header_lines(
+        path in "/[a-z0-9/]{0,20}",
+        headers in proptest::collection::vec(("x-[a-z]{1,8}", "[ -~]{0,16}"), 0..8),
+    ) {
+        let lines: String = headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: a.test\r\n{lines}\r\n");
+        let (parsed, out) = parse(&raw);
+        proptest::prop_assert!(matches!(parsed, Parsed::Request(_)), "{:?}", parsed);
+        for (name, value) in &headers {
+            let trimmed = value.trim_matches(|c| c == ' ' || c == '\t');
+            let line = format!("{name}: {trimmed}\r\n");
+            proptest::prop_assert!(out.contains(&line), "{} missing from {}", line, out);
+        }
+    }
+}
