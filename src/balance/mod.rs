@@ -33,6 +33,16 @@ pub struct UpstreamPools {
     pub native: pool::IdlePool<crate::proxy::h1::UpstreamStream>,
 }
 
+impl UpstreamPools {
+    /// Closes one connection of each pool's overflow that has sat there
+    /// [`pool::OVERFLOW_IDLE`]. Either path's requests call it, so that what a burst on one
+    /// path left (hyper's HTTP/2 or TLS traffic, say) goes while only the other one runs.
+    pub fn expire_one(&self) {
+        self.hyper.expire_one(pool::OVERFLOW_IDLE);
+        self.native.expire_one(pool::OVERFLOW_IDLE);
+    }
+}
+
 impl std::fmt::Debug for UpstreamPools {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamPools")

@@ -194,8 +194,8 @@ const MAX_BUSY_SKIPPED: usize = 8;
 /// An idle, ready connection from the endpoint's pool. Closed ones met on the way are dropped;
 /// busy ones (a response body still coming) go back to the end, a few at most.
 fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
+    endpoint.idle().expire_one();
     let pool = &endpoint.idle().hyper;
-    pool.expire_one(crate::balance::pool::OVERFLOW_IDLE);
     let mut busy = 0;
     for _ in 0..pool.len() {
         let conn = pool.pop()?;

@@ -9,7 +9,6 @@ use tokio::net::TcpStream;
 
 use super::head::{self, ParsedResponse, ResponseHead};
 use super::read_more;
-use crate::balance::pool::OVERFLOW_IDLE;
 use crate::balance::state::Failure;
 use crate::balance::Endpoint;
 use crate::proxy::error::ProxyError;
@@ -107,8 +106,8 @@ pub fn release(endpoint: &Endpoint, stream: TcpStream) {
 }
 
 fn pooled(endpoint: &Endpoint) -> Option<TcpStream> {
+    endpoint.idle().expire_one();
     let pool = &endpoint.idle().native;
-    pool.expire_one(OVERFLOW_IDLE);
     for _ in 0..pool.len() {
         let conn = pool.pop()?;
         if conn.is_usable() {
