@@ -62,6 +62,20 @@ impl RawUpstream {
     fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
     }
+
+    /// The paths of the requests it received, in order.
+    fn paths(&self) -> Vec<String> {
+        self.heads().iter().map(|h| path_of(h).to_owned()).collect()
+    }
+}
+
+/// The script of a backend whose first connection answers once and then drops the next
+/// request unanswered (its close crossed our request); later connections answer.
+fn answers_once_then_hangs_up(conn: usize, request: usize, head: &str) -> Reply {
+    match (conn, request) {
+        (0, 1..) => Reply::Hangup,
+        _ => Reply::Send(ok(path_of(head))),
+    }
 }
 
 async fn serve_raw(
@@ -200,6 +214,14 @@ async fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>, head_request: bo
     }
 }
 
+/// Sends `raw` and reads the response to it.
+async fn send(client: &mut TcpStream, buf: &mut Vec<u8>, raw: &str) -> Answer {
+    client.write_all(raw.as_bytes()).await.unwrap();
+    read_answer(client, buf, raw.starts_with("HEAD ")).await
+}
+
+const GET: &str = "GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n";
+
 async fn connect(proxy: &Proxy) -> TcpStream {
     TcpStream::connect(proxy.handle.http_addr.unwrap())
         .await
@@ -316,17 +338,14 @@ async fn a_head_response_has_no_body_and_the_next_request_follows() {
     let proxy = proxy_to(upstream.port).await;
     let mut client = connect(&proxy).await;
     let mut buf = Vec::new();
-    client
-        .write_all(b"HEAD / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = read_answer(&mut client, &mut buf, true).await;
+    let answer = send(
+        &mut client,
+        &mut buf,
+        "HEAD / HTTP/1.1\r\nHost: raw.test\r\n\r\n",
+    )
+    .await;
     assert!(answer.head.contains("Content-Length: 5"), "{}", answer.head);
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = read_answer(&mut client, &mut buf, false).await;
+    let answer = send(&mut client, &mut buf, GET).await;
     assert_eq!(answer.body, b"after");
     assert_eq!(upstream.connections(), 1);
 }
@@ -335,62 +354,39 @@ async fn a_head_response_has_no_body_and_the_next_request_follows() {
 async fn a_reused_connection_closed_under_a_request_is_replaced_without_an_error() {
     // The first connection answers once, then drops the next request unanswered (its close
     // crossed our request): that request is sent again on a new connection.
-    let upstream = RawUpstream::start(|conn, request, head| match (conn, request) {
-        (0, 1..) => Reply::Hangup,
-        _ => Reply::Send(ok(path_of(head))),
-    })
-    .await;
+    let upstream = RawUpstream::start(answers_once_then_hangs_up).await;
     let proxy = proxy_to(upstream.port).await;
     let mut client = connect(&proxy).await;
     let mut buf = Vec::new();
     for path in ["/first", "/second"] {
         let request = format!("GET {path} HTTP/1.1\r\nHost: raw.test\r\n\r\n");
-        client.write_all(request.as_bytes()).await.unwrap();
-        let answer = read_answer(&mut client, &mut buf, false).await;
+        let answer = send(&mut client, &mut buf, &request).await;
         assert_eq!(answer.status(), 200, "{path}: {}", answer.head);
         assert_eq!(answer.body, path.as_bytes());
     }
     assert_eq!(upstream.connections(), 2);
-    let paths: Vec<String> = upstream
-        .heads()
-        .iter()
-        .map(|h| path_of(h).to_owned())
-        .collect();
-    assert_eq!(paths, ["/first", "/second", "/second"]);
+    assert_eq!(upstream.paths(), ["/first", "/second", "/second"]);
 }
 
 #[tokio::test]
 async fn a_request_with_a_body_is_not_sent_twice() {
     // As above, but the dropped request carries a body: the backend may have acted on it, so
     // it is a 502 and the backend sees it once.
-    let upstream = RawUpstream::start(|conn, request, head| match (conn, request) {
-        (0, 1..) => Reply::Hangup,
-        _ => Reply::Send(ok(path_of(head))),
-    })
-    .await;
+    let upstream = RawUpstream::start(answers_once_then_hangs_up).await;
     let proxy = proxy_to(upstream.port).await;
     let mut client = connect(&proxy).await;
     let mut buf = Vec::new();
-    client
-        .write_all(b"GET /first HTTP/1.1\r\nHost: raw.test\r\n\r\n")
-        .await
-        .unwrap();
-    assert_eq!(
-        read_answer(&mut client, &mut buf, false).await.status(),
-        200
-    );
-    client
-        .write_all(b"POST /pay HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 3\r\n\r\nabc")
-        .await
-        .unwrap();
-    let answer = read_answer(&mut client, &mut buf, false).await;
+    let first = send(
+        &mut client,
+        &mut buf,
+        "GET /first HTTP/1.1\r\nHost: raw.test\r\n\r\n",
+    )
+    .await;
+    assert_eq!(first.status(), 200);
+    let pay = "POST /pay HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 3\r\n\r\nabc";
+    let answer = send(&mut client, &mut buf, pay).await;
     assert_eq!(answer.status(), 502, "{}", answer.head);
-    let paths: Vec<String> = upstream
-        .heads()
-        .iter()
-        .map(|h| path_of(h).to_owned())
-        .collect();
-    assert_eq!(paths, ["/first", "/pay"]);
+    assert_eq!(upstream.paths(), ["/first", "/pay"]);
 }
 
 #[tokio::test]
@@ -405,18 +401,10 @@ async fn an_unusable_response_is_a_502_and_the_client_connection_goes_on() {
     let proxy = proxy_to(upstream.port).await;
     let mut client = connect(&proxy).await;
     let mut buf = Vec::new();
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = read_answer(&mut client, &mut buf, false).await;
+    let answer = send(&mut client, &mut buf, GET).await;
     assert_eq!(answer.status(), 502, "{}", answer.head);
     assert_eq!(answer.body, b"502 Bad Gateway\n");
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
-        .await
-        .unwrap();
-    let answer = read_answer(&mut client, &mut buf, false).await;
+    let answer = send(&mut client, &mut buf, GET).await;
     assert_eq!((answer.status(), &answer.body[..]), (200, &b"fine"[..]));
     assert_eq!(upstream.connections(), 2, "the broken one was not reused");
 }
