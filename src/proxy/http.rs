@@ -25,9 +25,6 @@ use crate::routing::Backend;
 #[derive(Debug, Clone, Copy)]
 struct ServedBy(SocketAddr);
 
-/// Attempts per request: the first endpoint and up to two others, while nothing was sent.
-const MAX_ATTEMPTS: usize = 3;
-
 /// What every request on one client connection shares, made once when it connects: one
 /// reference count per request instead of one per field.
 pub struct Downstream {
@@ -195,21 +192,9 @@ async fn forward(
     let mut upstream_request =
         rewrite::request(request, backend, host, forwarded, upgrade, body_timeout)?;
 
-    let mut tried = [usize::MAX; MAX_ATTEMPTS];
+    let mut attempts = super::Attempts::new();
     let mut last_error = ProxyError::NoEndpoint;
-    for attempt in 0..MAX_ATTEMPTS {
-        let Some(index) =
-            backend
-                .selector
-                .pick(&backend.targets, client.ip(), cookie, &tried[..attempt])
-        else {
-            break;
-        };
-        tried[attempt] = index;
-        if attempt > 0 {
-            backend.metrics.retries().inc();
-        }
-        let target = &backend.targets[index];
+    while let Some(target) = attempts.next(backend, client.ip(), cookie) {
         let in_flight = target.state.begin();
         match upstream::send(
             &target.state,

@@ -33,7 +33,8 @@ pub mod validate;
 
 use std::time::Duration;
 
-use crate::routing::SharedTable;
+use crate::balance::Target;
+use crate::routing::{Backend, SharedTable};
 
 /// Timeouts and limits, all on by default (Marathon-LB's HAProxy defaults where it has them).
 #[derive(Debug, Clone)]
@@ -159,5 +160,47 @@ impl Frontend {
             | Frontend::ServicePort { port, .. }
             | Frontend::AppId { port } => port,
         }
+    }
+}
+
+/// Attempts per request: the first endpoint and up to two others, while nothing was sent.
+const MAX_ATTEMPTS: usize = 3;
+
+/// The endpoints one request has tried, for both HTTP paths' retry loops.
+struct Attempts {
+    tried: [usize; MAX_ATTEMPTS],
+    count: usize,
+}
+
+impl Attempts {
+    fn new() -> Attempts {
+        Attempts {
+            tried: [usize::MAX; MAX_ATTEMPTS],
+            count: 0,
+        }
+    }
+
+    /// The next endpoint to try (none tried before for this request), counting a retry on
+    /// the backend when it is not the first; `None` once the attempts or the endpoints are
+    /// used up.
+    fn next<'b>(
+        &mut self,
+        backend: &'b Backend,
+        client: std::net::IpAddr,
+        cookie: Option<u64>,
+    ) -> Option<&'b Target> {
+        if self.count == MAX_ATTEMPTS {
+            return None;
+        }
+        let tried = &self.tried[..self.count];
+        let index = backend
+            .selector
+            .pick(&backend.targets, client, cookie, tried)?;
+        self.tried[self.count] = index;
+        if self.count > 0 {
+            backend.metrics.retries().inc();
+        }
+        self.count += 1;
+        Some(&backend.targets[index])
     }
 }

@@ -15,8 +15,6 @@ use crate::balance::Endpoint;
 use crate::proxy::error::ProxyError;
 use crate::routing::Backend;
 
-/// Attempts per request, as on hyper's path.
-const MAX_ATTEMPTS: usize = 3;
 /// Bytes read at a time from a response body.
 const BODY_CHUNK: usize = 32 * 1024;
 
@@ -45,21 +43,10 @@ pub(super) async fn forward(
         replayable: request.body_len == 0,
     };
     let mut head_out = Vec::new();
-    let mut tried = [usize::MAX; MAX_ATTEMPTS];
+    let mut attempts = crate::proxy::Attempts::new();
     let mut error = ProxyError::NoEndpoint;
-    for attempt in 0..MAX_ATTEMPTS {
-        let Some(index) =
-            backend
-                .selector
-                .pick(&backend.targets, client_ip, None, &tried[..attempt])
-        else {
-            break;
-        };
-        tried[attempt] = index;
-        if attempt > 0 {
-            metrics.retries().inc();
-        }
-        let endpoint = &backend.targets[index].state;
+    while let Some(target) = attempts.next(backend, client_ip, None) {
+        let endpoint = &target.state;
         let in_flight = endpoint.begin();
         let exchange = upstream::exchange(endpoint, &outgoing, &mut head_out, timeouts);
         match exchange.await {
