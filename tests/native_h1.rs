@@ -410,6 +410,21 @@ async fn an_unusable_response_is_a_502_and_the_client_connection_goes_on() {
 }
 
 #[tokio::test]
+async fn a_chunked_body_broken_before_anything_was_sent_is_a_502() {
+    let upstream = RawUpstream::start(|_, _, _| {
+        Reply::Send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n".to_vec())
+    })
+    .await;
+    let proxy = proxy_to(upstream.port).await;
+    let mut client = connect(&proxy).await;
+    let mut buf = Vec::new();
+    let answer = send(&mut client, &mut buf, GET).await;
+    assert_eq!(answer.status(), 502, "{}", answer.head);
+    assert!(answer.head.contains("connection: close"), "{}", answer.head);
+    assert_eq!(answer.body, b"502 Bad Gateway\n");
+}
+
+#[tokio::test]
 async fn a_request_this_path_does_not_forward_goes_to_hyper_on_the_same_connection() {
     let backend = Backend::start("echo").await;
     let proxy = proxy_to(backend.port()).await;

@@ -11,6 +11,7 @@ use super::chunked::Scanner;
 use super::head::{Framing, RequestHead};
 use super::upstream::{self, Answer, Attempt};
 use super::{read_more, Conn};
+use crate::balance::state::Failure;
 use crate::balance::Endpoint;
 use crate::proxy::error::ProxyError;
 use crate::routing::Backend;
@@ -51,11 +52,10 @@ pub(super) async fn forward(
         let exchange = upstream::exchange(endpoint, &outgoing, &mut head_out, timeouts);
         match exchange.await {
             Attempt::Answered(answer) => {
-                account(conn, backend, answer.head.status, started);
                 if request.body_len > 0 {
                     metrics.bytes_in().inc_by(request.body_len as u64);
                 }
-                let relayed = relay(conn, backend, endpoint, answer, head_out).await;
+                let relayed = relay(conn, backend, endpoint, answer, head_out, started).await;
                 drop(in_flight);
                 return relayed && !close_client;
             }
@@ -86,14 +86,16 @@ fn account(conn: &Conn<'_>, backend: &Backend, status: u16, started: Instant) {
     }
 }
 
-/// Sends the response head and body to the client; the upstream connection goes back to its
-/// pool when the body ended cleanly. Whether the client connection is still in step.
+/// Sends the response head and body to the client (the answer counted once its first body
+/// bytes are known good); the upstream connection goes back to its pool when the body ended
+/// cleanly. Whether the client connection is still in step.
 async fn relay(
     conn: &mut Conn<'_>,
     backend: &Backend,
     endpoint: &Arc<Endpoint>,
     answer: Answer,
     mut out: Vec<u8>,
+    started: Instant,
 ) -> bool {
     let Answer {
         stream: mut upstream,
@@ -105,10 +107,16 @@ async fn relay(
     let first = match body.take(&buf[head.len..]) {
         Ok(n) => n,
         Err(why) => {
-            tracing::debug!(endpoint = %endpoint.addr, why, "response body broken");
+            // Nothing went to the client yet: it gets a 502, as for a broken head.
+            endpoint.record_failure(Failure::Response);
+            let error = ProxyError::InvalidResponse(endpoint.addr, why);
+            tracing::debug!(client = %conn.peer, %error, "request failed");
+            account(conn, backend, error.status().as_u16(), started);
+            write_error(conn, error.status(), true).await;
             return false;
         }
     };
+    account(conn, backend, head.status, started);
     let mut excess = head.len + first < buf.len();
     out.extend_from_slice(&buf[head.len..head.len + first]);
     if !write_client(conn, &out).await {
