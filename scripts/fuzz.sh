@@ -13,7 +13,7 @@
 set -euo pipefail
 
 seconds=${1:-60}
-targets=${FUZZ_TARGETS:-marathon_apps labels event_stream config_file http_connection}
+targets=${FUZZ_TARGETS:-marathon_apps labels event_stream config_file http_connection http_connection_native}
 cd "$(dirname "$0")/../fuzz"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
@@ -34,12 +34,16 @@ mkdir -p logs
 failed=0
 rows=()
 for target in $targets; do
-    mkdir -p "work/$target" "artifacts/$target" "corpus/$target"
+    # The native HTTP/1 path is fed the same seeds as hyper's (tests/fuzz_regressions.rs
+    # replays that corpus through both); a crash it finds is kept there too.
+    seeds="corpus/$target"
+    [ "$target" = http_connection_native ] && seeds=corpus/http_connection
+    mkdir -p "work/$target" "artifacts/$target" "$seeds"
     log="logs/$target.log"
     before=$(ls "artifacts/$target" | wc -l)
     echo "== $target: ${seconds}s" >&2
     status=0
-    "${cargo[@]}" run "${flags[@]}" "$target" "work/$target" "corpus/$target" -- \
+    "${cargo[@]}" run "${flags[@]}" "$target" "work/$target" "$seeds" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
     # A target stopped by a failure prints no final stats: `|| true`, or pipefail would end

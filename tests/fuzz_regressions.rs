@@ -75,20 +75,31 @@ fn http_connection_corpus() {
     }
 }
 
-/// The harness is live: a plain request through it reaches the backend and comes back.
+/// The same inputs through the native HTTP/1 path (and hyper, where it hands over).
+#[test]
+fn http_connection_corpus_native() {
+    for (path, data) in corpus("http_connection") {
+        eprintln!("{}", path.display());
+        drive::http_connection_native(&data);
+    }
+}
+
+/// The harness is live: a plain request through it reaches the backend and comes back, on
+/// either path.
 #[test]
 fn http_connection_reaches_the_live_backend() {
-    let response = drive::http_connection(
-        b"vGET / HTTP/1.1\r\nHost: live.example.test\r\nConnection: close\r\n\r\n",
-    );
-    let text = String::from_utf8_lossy(&response);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(text.ends_with("live\n"), "{text}");
-    let response = drive::http_connection(b"vGET / HTTP/1.1\r\nHost: down.example.test\r\n\r\n");
-    let text = String::from_utf8_lossy(&response);
-    // Refused: 502, or 503 once the endpoint is ejected.
-    assert!(
-        text.starts_with("HTTP/1.1 502") || text.starts_with("HTTP/1.1 503"),
-        "{text}"
-    );
+    for drive in [drive::http_connection, drive::http_connection_native] {
+        let response =
+            drive(b"vGET / HTTP/1.1\r\nHost: live.example.test\r\nConnection: close\r\n\r\n");
+        let text = String::from_utf8_lossy(&response);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.ends_with("live\n"), "{text}");
+        let response = drive(b"vGET / HTTP/1.1\r\nHost: down.example.test\r\n\r\n");
+        let text = String::from_utf8_lossy(&response);
+        // Refused: 502, or 503 once the endpoint is ejected.
+        assert!(
+            text.starts_with("HTTP/1.1 502") || text.starts_with("HTTP/1.1 503"),
+            "{text}"
+        );
+    }
 }

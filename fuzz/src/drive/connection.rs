@@ -2,6 +2,8 @@
 //! `tokio::io::duplex` whose other end is served by the proxy's real hyper service, built as
 //! `proxy::listener` builds it, over a small table: a live backend, a closed port, a path rule,
 //! a redirect and an ACL. The response is read to the end; the connection must finish.
+//! [`http_connection_native`] sends the same bytes over a loopback socket to the native
+//! HTTP/1 path, which hands what it does not forward to the same hyper service.
 //!
 //! The first input byte picks the listener: `a` the app-id port (9091), `s` a service port,
 //! anything else the vhost port (80). Upper case (`A`, `S`, `V`) also starts a graceful
@@ -19,7 +21,7 @@ use serde_json::json;
 use switchyard::metrics::Metrics;
 use switchyard::proxy::{listener, Frontend, ProxyConfig, ProxyContext};
 use switchyard::routing::SharedTable;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -128,6 +130,61 @@ async fn start_backend() -> u16 {
 /// Drives one client connection; returns the bytes the client read.
 pub fn http_connection(data: &[u8]) -> Vec<u8> {
     let harness = harness();
+    let (frontend, graceful, request) = split_input(data);
+    runtime().block_on(async {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let shutdown = CancellationToken::new();
+        let served = tokio::spawn(listener::serve_http(
+            // As the listener chooses, by the first bytes.
+            harness.builders.for_first_bytes(request),
+            TokioIo::new(server),
+            harness.ctx.clone(),
+            frontend,
+            PEER,
+            None,
+            shutdown.clone(),
+            &harness.closed,
+        ));
+        let (read, write) = tokio::io::split(client);
+        exchange(read, write, request, graceful, shutdown, served).await
+    })
+}
+
+/// The same connection over a loopback socket pair, served as the listener serves a plain
+/// connection: by the native HTTP/1 path (`proxy::h1`), and by hyper from the first request
+/// that path hands over.
+pub fn http_connection_native(data: &[u8]) -> Vec<u8> {
+    let harness = harness();
+    let (frontend, graceful, request) = split_input(data);
+    runtime().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        let client = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("a loopback connection");
+        let (server, peer) = listener.accept().await.expect("the connection");
+        let shutdown = CancellationToken::new();
+        let served = tokio::spawn(switchyard::proxy::h1::serve(
+            server,
+            harness.ctx.clone(),
+            frontend,
+            peer,
+            shutdown.clone(),
+            &harness.closed,
+            &harness.builders,
+        ));
+        let (read, write) = client.into_split();
+        exchange(read, write, request, graceful, shutdown, served).await
+    })
+}
+
+const PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
+/// The listener the first byte picks, whether to shut down gracefully, and the bytes to send.
+fn split_input(data: &[u8]) -> (Frontend, bool, &[u8]) {
     let (selector, request) = data.split_first().map_or((b'v', data), |(s, r)| (*s, r));
     let frontend = match selector.to_ascii_lowercase() {
         b'a' => Frontend::AppId { port: 9091 },
@@ -140,43 +197,38 @@ pub fn http_connection(data: &[u8]) -> Vec<u8> {
             tls: false,
         },
     };
-    let graceful = selector.is_ascii_uppercase();
-    let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
-    runtime().block_on(async {
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        let shutdown = CancellationToken::new();
-        let served = tokio::spawn(listener::serve_http(
-            // As the listener chooses, by the first bytes.
-            harness.builders.for_first_bytes(request),
-            TokioIo::new(server),
-            harness.ctx.clone(),
-            frontend,
-            peer,
-            None,
-            shutdown.clone(),
-            &harness.closed,
-        ));
-        let (mut read, mut write) = tokio::io::split(client);
-        let send = async {
-            // The server may close early (a 400): later writes fail, which is fine.
-            let _ = write.write_all(request).await;
-            if graceful {
-                shutdown.cancel();
-            }
-            let _ = write.shutdown().await;
-        };
-        let mut response = Vec::new();
-        let receive = read.read_to_end(&mut response);
-        let finished = tokio::time::timeout(CONNECTION_BOUND, async {
-            let ((), _) = tokio::join!(send, receive);
-            served.await
-        })
-        .await;
-        match finished {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => panic!("the connection task failed: {err}"),
-            Err(_) => panic!("the connection did not finish within {CONNECTION_BOUND:?}"),
+    (frontend, selector.is_ascii_uppercase(), request)
+}
+
+/// Writes the request (then, if asked, starts a graceful shutdown) and half-closes; reads the
+/// response to its end. The connection must finish within [`CONNECTION_BOUND`].
+async fn exchange(
+    mut read: impl AsyncRead + Unpin,
+    mut write: impl AsyncWrite + Unpin,
+    request: &[u8],
+    graceful: bool,
+    shutdown: CancellationToken,
+    served: tokio::task::JoinHandle<()>,
+) -> Vec<u8> {
+    let send = async {
+        // The server may close early (a 400): later writes fail, which is fine.
+        let _ = write.write_all(request).await;
+        if graceful {
+            shutdown.cancel();
         }
-        response
+        let _ = write.shutdown().await;
+    };
+    let mut response = Vec::new();
+    let receive = read.read_to_end(&mut response);
+    let finished = tokio::time::timeout(CONNECTION_BOUND, async {
+        let ((), _) = tokio::join!(send, receive);
+        served.await
     })
+    .await;
+    match finished {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => panic!("the connection task failed: {err}"),
+        Err(_) => panic!("the connection did not finish within {CONNECTION_BOUND:?}"),
+    }
+    response
 }

@@ -10,6 +10,6 @@ pub mod labels;
 
 pub use apps::marathon_apps;
 pub use config::config_file;
-pub use connection::http_connection;
+pub use connection::{http_connection, http_connection_native};
 pub use events::event_stream;
 pub use labels::{labels, LabelsInput};
