@@ -183,9 +183,8 @@ pub async fn run(
                     let _ = socket2::SockRef::from(&stream).set_tcp_quickack(false);
                     // Plain connections go to the native HTTP/1 path, which reads the first
                     // bytes itself (HTTP/2's preface among them: that goes on to hyper) under
-                    // the header timeout; no peek, one system call fewer per connection. It
-                    // is off with the access log, whose line needs hyper's view of a request.
-                    if tls.is_none() && ctx.config.native_http1 && !ctx.config.access_log {
+                    // the header timeout; no peek, one system call fewer per connection.
+                    if tls.is_none() && ctx.config.native_http1 {
                         let serve = super::h1::serve(
                             stream, ctx, frontend, peer, shutdown, &closed, &builder,
                         );

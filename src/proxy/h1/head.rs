@@ -173,6 +173,8 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// The upstream connection may carry another request after this response.
     pub reusable: bool,
+    /// The `Content-Length` it gave, for the access log.
+    pub content_length: Option<u64>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -282,6 +284,7 @@ pub fn response(
         status,
         framing,
         reusable: !upstream_close && framing != Framing::Close,
+        content_length: length,
     }))
 }
 

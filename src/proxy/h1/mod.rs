@@ -65,6 +65,7 @@ pub async fn serve(
         peer,
         closed,
         flags: &flags,
+        logged: None,
     };
     let outcome = {
         let run = conn.run();
@@ -137,6 +138,14 @@ struct Conn<'a> {
     peer: std::net::SocketAddr,
     closed: &'a ClosedCounters,
     flags: &'a Flags,
+    /// The request's host and path, with `--access-log` only.
+    logged: Option<Logged>,
+}
+
+/// What the access log needs from a request, taken before its bytes leave the buffer.
+struct Logged {
+    host: String,
+    path: String,
 }
 
 impl Conn<'_> {
@@ -153,6 +162,12 @@ impl Conn<'_> {
                 out.clear();
                 return Outcome::Hyper;
             };
+            if self.ctx.config.access_log {
+                self.logged = Some(Logged {
+                    host: String::from_utf8_lossy(&self.buf[request.host.clone()]).into_owned(),
+                    path: String::from_utf8_lossy(&self.buf[request.path.clone()]).into_owned(),
+                });
+            }
             // The request is in `out` now; its bytes leave the buffer, and the buffer goes
             // while the upstream answers.
             self.buf.drain(..request.len);

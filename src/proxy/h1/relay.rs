@@ -71,18 +71,48 @@ pub(super) async fn forward(
         }
     }
     let status = error.status();
-    account(conn, backend, status.as_u16(), started);
+    account(conn, backend, status.as_u16(), started, None);
     tracing::debug!(client = %conn.peer, error = %error, "request failed");
     write_error(conn, status, close_client).await && !close_client
 }
 
-/// Counts the answer on the backend's handles, as `http::account` does.
-fn account(conn: &Conn<'_>, backend: &Backend, status: u16, started: Instant) {
+/// Who answered, and the length it gave: for the access log.
+struct Served {
+    endpoint: std::net::SocketAddr,
+    length: Option<u64>,
+}
+
+/// Counts the answer on the backend's handles and writes the access-log line, as
+/// `http::account` does.
+fn account(
+    conn: &Conn<'_>,
+    backend: &Backend,
+    status: u16,
+    started: Instant,
+    served: Option<Served>,
+) {
     let metrics = &backend.metrics;
+    let elapsed = started.elapsed();
     metrics.request(conn.frontend.metrics_kind(), status);
-    metrics.duration().observe(started.elapsed().as_secs_f64());
+    metrics.duration().observe(elapsed.as_secs_f64());
     if status == 504 {
         metrics.timeouts().inc();
+    }
+    if let Some(logged) = &conn.logged {
+        let endpoint = served.as_ref().map(|s| s.endpoint.to_string());
+        let length = served.and_then(|s| s.length).map(|n| n.to_string());
+        tracing::info!(
+            target: "access",
+            client = %conn.peer,
+            listener = conn.frontend.listener_label(),
+            host = &*logged.host,
+            path = &*logged.path,
+            status,
+            backend = &*backend.name,
+            endpoint = endpoint.as_deref().unwrap_or("-"),
+            duration_ms = elapsed.as_secs_f64() * 1e3,
+            length = length.as_deref().unwrap_or("-"),
+        );
     }
 }
 
@@ -111,12 +141,16 @@ async fn relay(
             endpoint.record_failure(Failure::Response);
             let error = ProxyError::InvalidResponse(endpoint.addr, why);
             tracing::debug!(client = %conn.peer, %error, "request failed");
-            account(conn, backend, error.status().as_u16(), started);
+            account(conn, backend, error.status().as_u16(), started, None);
             write_error(conn, error.status(), true).await;
             return false;
         }
     };
-    account(conn, backend, head.status, started);
+    let served = Served {
+        endpoint: endpoint.addr,
+        length: head.content_length,
+    };
+    account(conn, backend, head.status, started, Some(served));
     let mut excess = head.len + first < buf.len();
     out.extend_from_slice(&buf[head.len..head.len + first]);
     if !write_client(conn, &out).await {
