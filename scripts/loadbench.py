@@ -323,6 +323,13 @@ def run_load(peer, case, duration, load_cpus, threads):
                       "-D", str(duration), "--log-file", log_path, "-H", f":authority: {host}",
                       f"http://127.0.0.1:{peer.h2c}/"]
     else:  # tcp: bulk download through the TCP-mode service port
+        # One transfer straight from the backend first, unmeasured: whatever the previous run
+        # left on the load core (the HTTP/2 case's connections closing) settles, and every
+        # proxy's transfer starts from the same state. Without it the first proxy of a round
+        # was the slow one (Switchyard, first in two of three rounds: 811-1,248 MiB/s there
+        # against 1,364-1,817 when second).
+        subprocess.run(pin + ["curl", "-s", "-o", "/dev/null", f"http://127.0.0.1:{BULK_PORT}/bulk"],
+                       check=True)
         argv = pin + ["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download} %{size_download}",
                       f"http://127.0.0.1:{peer.tcp}/bulk"]
     cpu0 = peer.proc.cpu_seconds()
