@@ -177,13 +177,10 @@ pub async fn run(
                     let _per_ip = per_ip;
                     let _open = open;
                     let _ = stream.set_nodelay(true);
-                    // The ACK of the client's first segment waits to ride on our answer
-                    // instead of going alone (HAProxy's `tcp-smart-accept`): one segment fewer
-                    // per connection, which a new connection per request measures.
+                    // The request's ACK rides on our answer (HAProxy's `tcp-smart-accept`).
                     let _ = socket2::SockRef::from(&stream).set_tcp_quickack(false);
-                    // Plain connections go to the native HTTP/1 path, which reads the first
-                    // bytes itself (HTTP/2's preface among them: that goes on to hyper) under
-                    // the header timeout; no peek, one system call fewer per connection.
+                    // Plain: the native path reads the first bytes itself (no peek; HTTP/2's
+                    // preface goes on to hyper) under the header timeout.
                     if tls.is_none() && ctx.config.native_http1 {
                         let serve = super::h1::serve(
                             stream, ctx, frontend, peer, shutdown, &closed, &builder,
