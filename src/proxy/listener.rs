@@ -211,7 +211,7 @@ pub async fn run(
                         // every plain connection's task as big (memory per connection, and a
                         // larger copy at each spawn).
                         Some(acceptor) => {
-                            let tls = TlsConnection {
+                            let tls = super::handshake::TlsConnection {
                                 acceptor,
                                 stream,
                                 peer,
@@ -223,54 +223,6 @@ pub async fn run(
                 });
             }
         }
-    }
-}
-
-/// An accepted connection on a TLS listener, before its handshake.
-struct TlsConnection {
-    acceptor: TlsAcceptor,
-    stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    /// The handshake's bound: a stalled or dribbled handshake must not hold a connection slot.
-    first_byte: Duration,
-}
-
-impl TlsConnection {
-    async fn serve(
-        self,
-        builder: &HttpBuilders,
-        ctx: Arc<ProxyContext>,
-        frontend: Frontend,
-        shutdown: CancellationToken,
-        closed: &ClosedCounters,
-    ) {
-        let TlsConnection {
-            acceptor,
-            stream,
-            peer,
-            first_byte,
-        } = self;
-        let stream = match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
-            Ok(Ok(stream)) => {
-                ctx.metrics.tls_handshakes.inc();
-                stream
-            }
-            Ok(Err(err)) => {
-                ctx.metrics.tls_handshake_failures.inc();
-                tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                ctx.metrics.tls_handshake_failures.inc();
-                tracing::debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        };
-        let session = stream.get_ref().1;
-        let sni = session.server_name().map(Arc::from);
-        let server = builder.for_alpn(session.alpn_protocol());
-        let io = TokioIo::new(stream);
-        serve_http(server, io, ctx, frontend, peer, sni, shutdown, closed).await;
     }
 }
 
@@ -367,7 +319,7 @@ impl HttpBuilders {
 
     /// A client that agreed on a protocol by ALPN speaks it (RFC 7301); one that named none
     /// may still send HTTP/2's preface.
-    fn for_alpn(&self, alpn: Option<&[u8]>) -> HttpServer<'_> {
+    pub(super) fn for_alpn(&self, alpn: Option<&[u8]>) -> HttpServer<'_> {
         match alpn {
             Some(b"h2") => HttpServer::Detect(&self.http2),
             Some(b"http/1.1") => HttpServer::Http1(&self.http1),

@@ -4,6 +4,7 @@
 //! ```text
 //! listener.rs  accept (connection cap, back-off on accept errors) → h1, http or tcp
 //! h1/          native HTTP/1.1 for plain connections (the common case; the rest goes to hyper)
+//! handshake.rs a TLS connection's handshake, then hyper by ALPN
 //! http.rs      route → checks → pick → rewrite → forward (retry while unsent) → respond / tunnel
 //! upstream.rs  per-endpoint idle pool, connect, send
 //! tcp.rs       TCP mode and the tunnel copy loop (splice.rs: zero-copy on Linux)
@@ -19,6 +20,7 @@ pub mod body;
 mod connection;
 pub mod error;
 pub mod h1;
+mod handshake;
 pub mod headers;
 pub mod http;
 pub mod limits;

@@ -1,0 +1,61 @@
+//! An accepted connection on a TLS listener: the handshake (bounded by the header timeout,
+//! counted as done or failed), then hyper by the protocol agreed by ALPN.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::connection::{serve_http, ClosedCounters};
+use super::listener::HttpBuilders;
+use super::{Frontend, ProxyContext};
+
+/// An accepted connection on a TLS listener, before its handshake.
+pub(super) struct TlsConnection {
+    pub(super) acceptor: TlsAcceptor,
+    pub(super) stream: tokio::net::TcpStream,
+    pub(super) peer: std::net::SocketAddr,
+    /// The handshake's bound: a stalled or dribbled handshake must not hold a connection slot.
+    pub(super) first_byte: Duration,
+}
+
+impl TlsConnection {
+    pub(super) async fn serve(
+        self,
+        builder: &HttpBuilders,
+        ctx: Arc<ProxyContext>,
+        frontend: Frontend,
+        shutdown: CancellationToken,
+        closed: &ClosedCounters,
+    ) {
+        let TlsConnection {
+            acceptor,
+            stream,
+            peer,
+            first_byte,
+        } = self;
+        let stream = match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => {
+                ctx.metrics.tls_handshakes.inc();
+                stream
+            }
+            Ok(Err(err)) => {
+                ctx.metrics.tls_handshake_failures.inc();
+                tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                ctx.metrics.tls_handshake_failures.inc();
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let session = stream.get_ref().1;
+        let sni = session.server_name().map(Arc::from);
+        let server = builder.for_alpn(session.alpn_protocol());
+        let io = TokioIo::new(stream);
+        serve_http(server, io, ctx, frontend, peer, sni, shutdown, closed).await;
+    }
+}
