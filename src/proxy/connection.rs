@@ -210,7 +210,7 @@ const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// How long an idle HTTP/1 connection stays open once the balancer starts draining, for a
 /// client about to reuse it to send one more request (answered with `Connection: close`).
-const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+pub(super) const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 async fn sleep_or_forever(duration: Duration) {
     match tokio::time::Instant::now().checked_add(duration) {

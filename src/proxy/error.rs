@@ -70,12 +70,8 @@ impl ProxyError {
         B: From<Full<Bytes>>,
     {
         let mut response = status_response(self.status());
-        if matches!(
-            response.status(),
-            StatusCode::BAD_REQUEST | StatusCode::REQUEST_TIMEOUT
-        ) {
-            // After a malformed request the rest of the connection's bytes cannot be trusted
-            // to start a request: answer and close (HTTP/1; HTTP/2 drops the header).
+        if closes_connection(response.status()) {
+            // HTTP/2 drops the header.
             response.headers_mut().insert(
                 header::CONNECTION,
                 header::HeaderValue::from_static("close"),
@@ -98,16 +94,30 @@ fn client_body_error(err: &hyper::Error) -> Option<&ClientBodyError> {
     None
 }
 
-/// A short plain-text response for a status: `503 Service Unavailable\n`.
+/// Whether our answer with this status ends the connection (HTTP/1): after a malformed or
+/// stalled request the rest of the connection's bytes cannot be trusted to start a request.
+pub fn closes_connection(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_REQUEST | StatusCode::REQUEST_TIMEOUT
+    )
+}
+
+/// The body of our own answer for a status: `503 Service Unavailable\n`.
+pub fn status_text(status: StatusCode) -> String {
+    format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+}
+
+/// A short plain-text response for a status: [`status_text`].
 pub fn status_response<B>(status: StatusCode) -> Response<B>
 where
     B: From<Full<Bytes>>,
 {
-    let text = format!(
-        "{} {}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
+    let text = status_text(status);
     let mut response = Response::new(B::from(Full::new(Bytes::from(text))));
     *response.status_mut() = status;
     response.headers_mut().insert(

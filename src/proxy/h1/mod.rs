@@ -19,7 +19,6 @@ mod upstream;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
@@ -29,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use upstream::UpstreamStream;
 
-use super::connection::{serve_http, ClosedCounters};
+use super::connection::{serve_http, ClosedCounters, DRAIN_IDLE_GRACE};
 use super::headers::Forwarded;
 use super::listener::HttpBuilders;
 use super::{Frontend, ProxyContext};
@@ -39,8 +38,6 @@ use head::{Parsed, RequestHead};
 
 /// Bytes read at a time for a request head.
 const HEAD_CHUNK: usize = 4096;
-/// How long an idle connection stays open once the balancer drains (as `connection.rs`).
-const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves a plain connection until it closes, or hands it to hyper: at a request this path
 /// does not forward, or at once when the client starts with HTTP/2's preface (which

@@ -253,16 +253,12 @@ async fn write_client(conn: &mut Conn<'_>, bytes: &[u8]) -> bool {
 /// Our own answer for a request that got no upstream response, as `error::status_response`
 /// words it.
 async fn write_error(conn: &mut Conn<'_>, status: http::StatusCode, close: bool) -> bool {
-    let text = format!(
-        "{} {}\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    );
-    let close = close || matches!(status.as_u16(), 400 | 408);
+    let text = crate::proxy::error::status_text(status);
+    let close = close || crate::proxy::error::closes_connection(status);
     let head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: text/plain; charset=utf-8\r\ncache-control: no-cache\r\ncontent-length: {}\r\n{}\r\n{text}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
+        "HTTP/1.1 {}\r\ncontent-type: text/plain; charset=utf-8\r\ncache-control: no-cache\r\ncontent-length: {}\r\n{}\r\n{text}",
+        // The status line is the body's text: code and reason.
+        text.trim_end(),
         text.len(),
         if close { "connection: close\r\n" } else { "" },
     );
