@@ -149,14 +149,48 @@ fn path_of(head: &str) -> &str {
     head.split(' ').nth(1).unwrap()
 }
 
-async fn proxy_to(port: u16) -> Proxy {
-    Proxy::start(json!([app(
-        "/raw",
-        free_port(),
-        json!({"HAPROXY_0_VHOST": "raw.test"}),
-        &[port]
-    )]))
-    .await
+/// A raw client connection to Switchyard, started in front of one backend port (vhost
+/// `raw.test`).
+struct Session {
+    proxy: Proxy,
+    client: TcpStream,
+    /// Bytes read and not yet part of an answer.
+    buf: Vec<u8>,
+}
+
+impl Session {
+    async fn to(port: u16) -> Session {
+        let proxy = Proxy::start(json!([app(
+            "/raw",
+            free_port(),
+            json!({"HAPROXY_0_VHOST": "raw.test"}),
+            &[port]
+        )]))
+        .await;
+        let client = TcpStream::connect(proxy.handle.http_addr.unwrap())
+            .await
+            .unwrap();
+        Session {
+            proxy,
+            client,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn write(&mut self, raw: &str) {
+        self.client.write_all(raw.as_bytes()).await.unwrap();
+    }
+
+    /// Reads the next response (not to a HEAD).
+    async fn answer(&mut self) -> Answer {
+        read_answer(&mut self.client, &mut self.buf, false).await
+    }
+
+    /// Sends `raw` and reads the response to it.
+    async fn send(&mut self, raw: &str) -> Answer {
+        self.write(raw).await;
+        read_answer(&mut self.client, &mut self.buf, raw.starts_with("HEAD ")).await
+    }
 }
 
 /// A response as the client read it: head text and body bytes (chunked bodies as sent).
@@ -214,40 +248,26 @@ async fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>, head_request: bo
     }
 }
 
-/// Sends `raw` and reads the response to it.
-async fn send(client: &mut TcpStream, buf: &mut Vec<u8>, raw: &str) -> Answer {
-    client.write_all(raw.as_bytes()).await.unwrap();
-    read_answer(client, buf, raw.starts_with("HEAD ")).await
-}
-
 const GET: &str = "GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n";
-
-async fn connect(proxy: &Proxy) -> TcpStream {
-    TcpStream::connect(proxy.handle.http_addr.unwrap())
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn keep_alive_requests_share_one_upstream_connection_with_the_clients_header_names() {
     let upstream = RawUpstream::start(|_, _, head| Reply::Send(ok(path_of(head)))).await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
+    let mut session = Session::to(upstream.port).await;
     for i in 0..20 {
         let request = format!(
             "GET /n/{i} HTTP/1.1\r\nHost: raw.test\r\nConnection: keep-alive\r\n\
              X-Custom-Case: {i}\r\nX-Forwarded-Port: 1\r\n\r\n"
         );
-        client.write_all(request.as_bytes()).await.unwrap();
-        let answer = read_answer(&mut client, &mut buf, false).await;
+        session.write(&request).await;
+        let answer = session.answer().await;
         assert_eq!(answer.status(), 200, "{}", answer.head);
         assert_eq!(answer.body, format!("/n/{i}").as_bytes());
     }
     assert_eq!(upstream.connections(), 1, "one upstream connection, reused");
     let heads = upstream.heads();
     assert_eq!(heads.len(), 20);
-    let port = proxy.handle.http_addr.unwrap().port();
+    let port = session.proxy.handle.http_addr.unwrap().port();
     let last = &heads[19];
     // Names as the client wrote them: this is the native path (hyper's writes lowercase).
     assert!(last.contains("\r\nX-Custom-Case: 19\r\n"), "{last}");
@@ -265,16 +285,14 @@ async fn keep_alive_requests_share_one_upstream_connection_with_the_clients_head
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let upstream = RawUpstream::start(|_, _, head| Reply::Send(ok(path_of(head)))).await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
+    let mut session = Session::to(upstream.port).await;
     let three: String = ["/a", "/b", "/c"]
         .iter()
         .map(|p| format!("GET {p} HTTP/1.1\r\nHost: raw.test\r\n\r\n"))
         .collect();
-    client.write_all(three.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
+    session.write(&three).await;
     for path in ["/a", "/b", "/c"] {
-        let answer = read_answer(&mut client, &mut buf, false).await;
+        let answer = session.answer().await;
         assert_eq!(answer.body, path.as_bytes());
     }
 }
@@ -288,15 +306,12 @@ async fn a_chunked_response_goes_through_as_sent_and_its_connection_is_reused() 
         )
     })
     .await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
+    let mut session = Session::to(upstream.port).await;
     for _ in 0..3 {
-        client
-            .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
-            .await
-            .unwrap();
-        let answer = read_answer(&mut client, &mut buf, false).await;
+        session
+            .write("GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+            .await;
+        let answer = session.answer().await;
         assert!(
             answer.head.contains("Transfer-Encoding: chunked"),
             "{}",
@@ -313,14 +328,11 @@ async fn a_body_that_ends_with_its_connection_ends_the_clients_too() {
         Reply::SendAndClose(b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nuntil close".to_vec())
     })
     .await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    client
-        .write_all(b"GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
-    let answer = read_answer(&mut client, &mut buf, false).await;
+    let mut session = Session::to(upstream.port).await;
+    session
+        .write("GET / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await;
+    let answer = session.answer().await;
     assert!(answer.head.contains("connection: close"), "{}", answer.head);
     assert_eq!(answer.body, b"until close", "read to EOF");
 }
@@ -335,17 +347,12 @@ async fn a_head_response_has_no_body_and_the_next_request_follows() {
         }
     })
     .await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
-    let answer = send(
-        &mut client,
-        &mut buf,
-        "HEAD / HTTP/1.1\r\nHost: raw.test\r\n\r\n",
-    )
-    .await;
+    let mut session = Session::to(upstream.port).await;
+    let answer = session
+        .send("HEAD / HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await;
     assert!(answer.head.contains("Content-Length: 5"), "{}", answer.head);
-    let answer = send(&mut client, &mut buf, GET).await;
+    let answer = session.send(GET).await;
     assert_eq!(answer.body, b"after");
     assert_eq!(upstream.connections(), 1);
 }
@@ -355,12 +362,10 @@ async fn a_reused_connection_closed_under_a_request_is_replaced_without_an_error
     // The first connection answers once, then drops the next request unanswered (its close
     // crossed our request): that request is sent again on a new connection.
     let upstream = RawUpstream::start(answers_once_then_hangs_up).await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
+    let mut session = Session::to(upstream.port).await;
     for path in ["/first", "/second"] {
         let request = format!("GET {path} HTTP/1.1\r\nHost: raw.test\r\n\r\n");
-        let answer = send(&mut client, &mut buf, &request).await;
+        let answer = session.send(&request).await;
         assert_eq!(answer.status(), 200, "{path}: {}", answer.head);
         assert_eq!(answer.body, path.as_bytes());
     }
@@ -373,18 +378,13 @@ async fn a_request_with_a_body_is_not_sent_twice() {
     // As above, but the dropped request carries a body: the backend may have acted on it, so
     // it is a 502 and the backend sees it once.
     let upstream = RawUpstream::start(answers_once_then_hangs_up).await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
-    let first = send(
-        &mut client,
-        &mut buf,
-        "GET /first HTTP/1.1\r\nHost: raw.test\r\n\r\n",
-    )
-    .await;
+    let mut session = Session::to(upstream.port).await;
+    let first = session
+        .send("GET /first HTTP/1.1\r\nHost: raw.test\r\n\r\n")
+        .await;
     assert_eq!(first.status(), 200);
     let pay = "POST /pay HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 3\r\n\r\nabc";
-    let answer = send(&mut client, &mut buf, pay).await;
+    let answer = session.send(pay).await;
     assert_eq!(answer.status(), 502, "{}", answer.head);
     assert_eq!(upstream.paths(), ["/first", "/pay"]);
 }
@@ -398,13 +398,11 @@ async fn an_unusable_response_is_a_502_and_the_client_connection_goes_on() {
         _ => Reply::Send(ok("fine")),
     })
     .await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
-    let answer = send(&mut client, &mut buf, GET).await;
+    let mut session = Session::to(upstream.port).await;
+    let answer = session.send(GET).await;
     assert_eq!(answer.status(), 502, "{}", answer.head);
     assert_eq!(answer.body, b"502 Bad Gateway\n");
-    let answer = send(&mut client, &mut buf, GET).await;
+    let answer = session.send(GET).await;
     assert_eq!((answer.status(), &answer.body[..]), (200, &b"fine"[..]));
     assert_eq!(upstream.connections(), 2, "the broken one was not reused");
 }
@@ -415,10 +413,8 @@ async fn a_chunked_body_broken_before_anything_was_sent_is_a_502() {
         Reply::Send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n".to_vec())
     })
     .await;
-    let proxy = proxy_to(upstream.port).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
-    let answer = send(&mut client, &mut buf, GET).await;
+    let mut session = Session::to(upstream.port).await;
+    let answer = session.send(GET).await;
     assert_eq!(answer.status(), 502, "{}", answer.head);
     assert!(answer.head.contains("connection: close"), "{}", answer.head);
     assert_eq!(answer.body, b"502 Bad Gateway\n");
@@ -427,9 +423,7 @@ async fn a_chunked_body_broken_before_anything_was_sent_is_a_502() {
 #[tokio::test]
 async fn a_request_this_path_does_not_forward_goes_to_hyper_on_the_same_connection() {
     let backend = Backend::start("echo").await;
-    let proxy = proxy_to(backend.port()).await;
-    let mut client = connect(&proxy).await;
-    let mut buf = Vec::new();
+    let mut session = Session::to(backend.port()).await;
     // A chunked upload: streamed by hyper; the connection is hyper's from then on.
     let requests = [
         "GET /one HTTP/1.1\r\nHost: raw.test\r\n\r\n",
@@ -439,8 +433,8 @@ async fn a_request_this_path_does_not_forward_goes_to_hyper_on_the_same_connecti
     ];
     let mut answers = Vec::new();
     for request in requests {
-        client.write_all(request.as_bytes()).await.unwrap();
-        let answer = read_answer(&mut client, &mut buf, false).await;
+        session.write(request).await;
+        let answer = session.answer().await;
         assert_eq!(answer.status(), 200, "{}", answer.head);
         let doc: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
         answers.push((doc["path"].clone(), doc["body_len"].clone()));
