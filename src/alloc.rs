@@ -9,7 +9,8 @@
 //! `mi_malloc` (as the standard library's `System` does with `malloc`); only larger
 //! alignments use the aligned calls.
 
-// The only unsafe code in the crate: the `GlobalAlloc` contract is unsafe by definition.
+// Unsafe code (one of two modules, with proxy/sockopt.rs): the `GlobalAlloc` contract is unsafe
+// by definition.
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout};

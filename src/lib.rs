@@ -21,12 +21,12 @@
 //! simulator/  an in-process Marathon speaking its real wire formats, for tests and the demo.
 //! demo/       `switchyard demo`: the simulator, real backends and the balancer together.
 //! synthetic   generated app sets for benchmarks, load tests and the demo.
-//! alloc       the global allocator (mimalloc); the only unsafe code.
+//! alloc       the global allocator (mimalloc); with proxy/sockopt.rs, the only unsafe code.
 //! ```
 #![deny(unsafe_code)]
 
 pub mod admin;
-/// The global allocator: the one module allowed unsafe code.
+/// The global allocator: one of the two modules allowed unsafe code (proxy/sockopt.rs).
 pub mod alloc;
 pub mod balance;
 pub mod cli;

@@ -88,6 +88,18 @@ pub async fn run(
         () = stop.cancelled() => return,
         () = connections.shutdown.cancelled() => return,
     }
+    // Accepted sockets start with the listener's TCP_NODELAY: set once here, not per client.
+    if let Err(err) = socket2::SockRef::from(&*listener).set_tcp_nodelay(true) {
+        tracing::warn!(error = %err, "cannot set TCP_NODELAY on a listener; its replies may wait for ACKs");
+    }
+    if let Protocol::Http(_) = protocol {
+        // HTTP and TLS clients speak first: a connection reaches accept with its request, one
+        // wakeup and no empty read per new connection. A client that sends nothing is handed
+        // over after about a second, and the header timeout runs from there.
+        if let Err(err) = super::sockopt::set_defer_accept(&*listener, 1) {
+            tracing::debug!(error = %err, "TCP_DEFER_ACCEPT unavailable; accepting at once");
+        }
+    }
     let mut accept_errors = 0u32;
     // Metric handles for this listener, resolved once.
     let open = ctx
@@ -176,9 +188,6 @@ pub async fn run(
                     let _permit = permit;
                     let _per_ip = per_ip;
                     let _open = open;
-                    let _ = stream.set_nodelay(true);
-                    // The request's ACK rides on our answer (HAProxy's `tcp-smart-accept`).
-                    let _ = socket2::SockRef::from(&stream).set_tcp_quickack(false);
                     // Plain: the native path reads the first bytes itself (no peek; HTTP/2's
                     // preface goes on to hyper) under the header timeout.
                     if tls.is_none() && ctx.config.native_http1 {

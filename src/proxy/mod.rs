@@ -28,6 +28,7 @@ pub mod listener;
 pub mod open_files;
 mod rewrite;
 #[cfg(target_os = "linux")]
+mod sockopt;
 pub mod splice;
 pub mod tcp;
 pub mod upstream;

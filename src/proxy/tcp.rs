@@ -51,7 +51,7 @@ pub async fn serve(ctx: Arc<ProxyContext>, port: u16, client: TcpStream, peer: S
             Ok(Ok(upstream)) => {
                 target.state.mark_ok();
                 let _in_flight = target.state.begin();
-                let _ = client.set_nodelay(true);
+                // The client's TCP_NODELAY comes from the listener.
                 let _ = upstream.set_nodelay(true);
                 let _ = forward(client, upstream, ctx.config.tunnel_timeout).await;
                 return;
