@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::body::ProxyBody;
 use super::limits::{Activity, RequestGuard, Tracked, Verdict, WatchedIo};
+use super::quickack::BodyDue;
 use super::{http, Frontend, ProxyContext};
 
 /// How a connection's protocol is chosen.
@@ -39,6 +40,7 @@ pub async fn serve_http<I>(
     frontend: Frontend,
     peer: std::net::SocketAddr,
     sni: Option<Arc<str>>,
+    body_due: Option<BodyDue>,
     shutdown: CancellationToken,
     closed: &ClosedCounters,
 ) where
@@ -61,6 +63,11 @@ pub async fn serve_http<I>(
     let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
         if request.version() == hyper::Version::HTTP_2 {
             requests.saw_http2();
+        }
+        if let Some(due) = &body_due {
+            if !hyper::body::Body::is_end_stream(request.body()) {
+                due.expect();
+            }
         }
         http::serve(down.clone(), requests.begin(), request)
     });

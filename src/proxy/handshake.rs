@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::{serve_http, ClosedCounters};
 use super::listener::HttpBuilders;
+use super::quickack::AckWhenWaiting;
 use super::{Frontend, ProxyContext};
 
 /// An accepted connection on a TLS listener, before its handshake.
@@ -36,6 +37,9 @@ impl TlsConnection {
             peer,
             first_byte,
         } = self;
+        // Under TLS: the quick ACK is the TCP socket's.
+        let stream = AckWhenWaiting::new(stream);
+        let due = Some(stream.body_due());
         let stream = match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
                 ctx.metrics.tls_handshakes.inc();
@@ -56,6 +60,6 @@ impl TlsConnection {
         let sni = session.server_name().map(Arc::from);
         let server = builder.for_alpn(session.alpn_protocol());
         let io = TokioIo::new(stream);
-        serve_http(server, io, ctx, frontend, peer, sni, shutdown, closed).await;
+        serve_http(server, io, ctx, frontend, peer, sni, due, shutdown, closed).await;
     }
 }

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 pub use super::connection::{serve_http, ClosedCounters, HttpServer};
 use super::limits::PerIp;
+use super::quickack::AckWhenWaiting;
 use super::{tcp, Frontend, ProxyContext};
 
 /// Connections the kernel completes and queues for a listener before it accepts them (capped
@@ -210,9 +211,11 @@ pub async fn run(
                         // when it ends (5 % of the CPU of a new connection per request).
                         None => {
                             let server = builder.for_first_bytes(&probe[..seen]);
+                            let stream = AckWhenWaiting::new(stream);
+                            let due = Some(stream.body_due());
                             let io = TokioIo::new(stream);
                             let serve = serve_http(
-                                server, io, ctx, frontend, peer, None, shutdown, &closed,
+                                server, io, ctx, frontend, peer, None, due, shutdown, &closed,
                             );
                             Box::pin(serve).await
                         }

@@ -142,6 +142,7 @@ pub fn http_connection(data: &[u8]) -> Vec<u8> {
             frontend,
             PEER,
             None,
+            None,
             shutdown.clone(),
             &harness.closed,
         ));

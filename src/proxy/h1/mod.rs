@@ -31,6 +31,7 @@ pub use upstream::UpstreamStream;
 use super::connection::{serve_http, ClosedCounters, DRAIN_IDLE_GRACE};
 use super::headers::Forwarded;
 use super::listener::HttpBuilders;
+use super::quickack::{ack_now, AckWhenWaiting};
 use super::{Frontend, ProxyContext};
 use crate::model::Mode;
 use crate::routing::Backend;
@@ -92,7 +93,9 @@ pub async fn serve(
     };
     if outcome == Outcome::Hyper {
         let server = hyper.for_first_bytes(&conn.buf);
-        let io = TokioIo::new(prefixed::Prefixed::new(conn.buf, conn.stream));
+        let stream = AckWhenWaiting::new(conn.stream);
+        let due = Some(stream.body_due());
+        let io = TokioIo::new(prefixed::Prefixed::new(conn.buf, stream));
         let serve = serve_http(
             server,
             io,
@@ -100,6 +103,7 @@ pub async fn serve(
             frontend,
             peer,
             None,
+            due,
             shutdown,
             closed,
         );
@@ -200,9 +204,13 @@ impl Conn<'_> {
                     Parsed::Partial => {}
                 }
             }
-            self.flags
-                .idle
-                .store(self.buf.is_empty(), Ordering::Relaxed);
+            let idle = self.buf.is_empty();
+            if !idle {
+                // A head begun and not ended: ACK it now, or a client with Nagle on holds its
+                // next bytes for our delayed ACK (see quickack.rs).
+                ack_now(&self.stream);
+            }
+            self.flags.idle.store(idle, Ordering::Relaxed);
             let read = read_more(&mut self.stream, &mut self.buf, HEAD_CHUNK);
             let read = tokio::time::timeout_at(deadline, read).await;
             self.flags.idle.store(false, Ordering::Relaxed);

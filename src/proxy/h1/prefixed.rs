@@ -6,17 +6,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
-pub struct Prefixed {
+pub struct Prefixed<S> {
     prefix: Vec<u8>,
     /// How much of `prefix` was read.
     taken: usize,
-    stream: TcpStream,
+    stream: S,
 }
 
-impl Prefixed {
-    pub fn new(prefix: Vec<u8>, stream: TcpStream) -> Prefixed {
+impl<S> Prefixed<S> {
+    pub fn new(prefix: Vec<u8>, stream: S) -> Prefixed<S> {
         Prefixed {
             prefix,
             taken: 0,
@@ -25,7 +24,7 @@ impl Prefixed {
     }
 }
 
-impl AsyncRead for Prefixed {
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -47,7 +46,7 @@ impl AsyncRead for Prefixed {
     }
 }
 
-impl AsyncWrite for Prefixed {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -80,6 +79,7 @@ impl AsyncWrite for Prefixed {
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     use super::*;
 
