@@ -204,6 +204,20 @@ class Proc:
             self.popen.wait()
 
 
+def cpu_ticks(cpus):
+    """(busy, total) clock ticks of the listed cores, from /proc/stat."""
+    busy = total = 0
+    wanted = {f"cpu{c}" for c in cpus.split(",")}
+    with open("/proc/stat") as f:
+        for line in f:
+            fields = line.split()
+            if fields[0] in wanted:
+                ticks = [int(x) for x in fields[1:]]
+                busy += sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+                total += sum(ticks)
+    return busy, total
+
+
 def wait_port(port, host_header=None, deadline=60.0, alive=lambda: True):
     end = time.time() + deadline
     while time.time() < end and alive():
@@ -333,6 +347,8 @@ def run_load(peer, case, duration, load_cpus, threads):
         argv = pin + ["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download} %{size_download}",
                       f"http://127.0.0.1:{peer.tcp}/bulk"]
     cpu0 = peer.proc.cpu_seconds()
+    rss_before = peer.proc.rss_mib()
+    load0 = cpu_ticks(load_cpus) if load_cpus else None
     t0 = time.time()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # RSS under load: sampled while the load runs.
@@ -343,6 +359,7 @@ def run_load(peer, case, duration, load_cpus, threads):
     out = child.stdout.read()
     cpu = peer.proc.cpu_seconds() - cpu0
     elapsed = time.time() - t0
+    load1 = cpu_ticks(load_cpus) if load_cpus else None
     if case["tool"] == "wrk":
         result = parse_wrk(out)
     elif case["tool"] == "h2load":
@@ -358,6 +375,10 @@ def run_load(peer, case, duration, load_cpus, threads):
     moved_gib = result["mib_s"] * elapsed / 1024
     result["cpu_per_gib"] = cpu / moved_gib if moved_gib else float("nan")
     result["rss_load"] = rss
+    result["rss_before"] = rss_before
+    # How busy the load generator's core was: near 1.0, the figure is the load core's limit
+    # as much as the proxy's.
+    result["load_busy"] = (load1[0] - load0[0]) / max(load1[1] - load0[1], 1) if load0 else float("nan")
     return result
 
 
@@ -480,6 +501,13 @@ def summarise(variant, cases, peers, runs, idle):
                 continue
             med = {k: statistics.median(r[k] for r in got) for k in got[0]}
             med["errors"] = sum(r["errors"] for r in got)
+            med["rss_growth_max"] = max(r["rss_load"] - r["rss_before"] for r in got)
+            # Switchyard / this peer round by round (the two measured within seconds of each
+            # other), then the median: drift between rounds cancels out of it.
+            ours = runs.get((case["name"], "switchyard"), [])
+            key = "mib_s" if case.get("unit") == "MiB/s" else "rps"
+            pairs = [a[key] / b[key] for a, b in zip(ours, got) if b[key]]
+            med["paired_ratio"] = statistics.median(pairs) if pairs and peer.name != "switchyard" else float("nan")
             rows.append({"case": case["name"], "unit": case.get("unit", "req/s"), "peer": peer.name,
                          **med, "rounds": len(got)})
     return {"cores": variant, "idle_rss_mib": idle, "rows": rows}
@@ -514,14 +542,63 @@ def memory_per_connection(binary, work, proxy_cpus, load_cpus):
     return result
 
 
+def verdicts(report):
+    """Issue 8's targets against this run (variant 1, one core each): (target, figure, met).
+    A ratio target is met when both the ratio of medians and the median of paired rounds
+    reach it."""
+    v1 = next((v for v in report["variants"] if v["cores"] == 1), None)
+    if not v1:
+        return []
+    rows = {(r["case"], r["peer"]): r for r in v1["rows"]}
+    out = []
+
+    def ratio(case, peer, target):
+        ours, theirs = rows.get((case, "switchyard")), rows.get((case, peer))
+        if not (ours and theirs):
+            return None
+        key = "mib_s" if ours["unit"] == "MiB/s" else "rps"
+        medians = ours[key] / theirs[key]
+        paired = theirs["paired_ratio"]
+        return f"{medians:.2f}x / {paired:.2f}x", medians >= target and paired >= target
+
+    case = "keep-alive, 50 conns"
+    for peer in ("haproxy-map", "nginx"):
+        got = ratio(case, peer, 1.1)
+        if got:
+            out.append((f"{case}: >= 1.1x {peer} (medians / paired)", *got))
+    ours = rows.get((case, "switchyard"))
+    if ours:
+        worst = max(rows[(case, p)]["p99"] for p in ("haproxy-map", "nginx") if (case, p) in rows)
+        best_peer = min(rows[(case, p)]["p99"] for p in ("haproxy-map", "nginx") if (case, p) in rows)
+        out.append((f"{case}: p99 no worse than either", f"{ours['p99']:.2f} ms vs {best_peer:.2f}-{worst:.2f}",
+                    ours["p99"] <= best_peer))
+    got = ratio("new connection per request", "haproxy-map", 1.0)
+    if got:
+        out.append(("new connection per request: >= 1.0x HAProxy map", *got))
+    got = ratio("TCP bulk, 1 GiB", "haproxy-mlb", 1.0)
+    if got:
+        out.append(("TCP bulk: >= 1.0x HAProxy mode tcp", *got))
+    tcp = rows.get(("TCP bulk, 1 GiB", "switchyard"))
+    if tcp:
+        out.append(("RSS flat while streaming 1 GiB (largest growth, < 1 MiB)",
+                    f"+{tcp['rss_growth_max']:.1f} MiB", tcp["rss_growth_max"] < 1.0))
+    out.append(("idle RSS with 2,500 apps < 30 MiB", f"{report['rss_2500_apps_mib']:.1f} MiB",
+                report["rss_2500_apps_mib"] < 30))
+    per_conn = report.get("memory_per_connection", {}).get("switchyard")
+    if per_conn:
+        out.append(("<= 10 KiB per extra active connection", f"{per_conn['kib_per_conn']:.1f} KiB",
+                    per_conn["kib_per_conn"] <= 10))
+    return out
+
+
 def print_report(report):
     print(f"\nSwitchyard load benchmark, {report['date']}; {report['machine']}")
     for v in report["variants"]:
         label = "proxy on 1 core (taskset), load + backends on the other" if v["cores"] == 1 \
             else "2 threads per proxy, all unpinned"
         print(f"\n## {label}\nidle RSS (MiB): " + ", ".join(f"{k} {x:.1f}" for k, x in v["idle_rss_mib"].items()))
-        print(f"\n| case | proxy | throughput | p50 ms | p99 ms | proxy CPU s per 100k req (or per GiB) | RSS under load MiB | errors | Switchyard / this |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print(f"\n| case | proxy | throughput | p50 ms | p99 ms | proxy CPU s per 100k req (or per GiB) | RSS under load MiB | load core busy | errors | Switchyard / this (medians) | (paired rounds) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         by_case = {}
         for row in v["rows"]:
             by_case.setdefault(row["case"], []).append(row)
@@ -530,15 +607,23 @@ def print_report(report):
             for r in rows:
                 key = "mib_s" if r["unit"] == "MiB/s" else "rps"
                 ratio = f"{ours[key] / r[key]:.2f}x" if ours and r[key] and r["peer"] != "switchyard" else ""
+                paired = f"{r['paired_ratio']:.2f}x" if r["paired_ratio"] == r["paired_ratio"] else ""
+                busy = f"{r['load_busy']:.2f}" if r["load_busy"] == r["load_busy"] else ""
                 thr = f"{r['mib_s']:.0f} MiB/s" if key == "mib_s" else f"{r['rps']:.0f} req/s"
                 cpu = f"{r['cpu_per_gib']:.2f} s/GiB" if key == "mib_s" else f"{r['cpu_per_100k']:.2f}"
                 print(f"| {case} | {r['peer']} | {thr} | {r['p50']:.2f} | {r['p99']:.2f} | {cpu} | "
-                      f"{r['rss_load']:.1f} | {r['errors']} | {ratio} |")
+                      f"{r['rss_load']:.1f} | {busy} | {r['errors']} | {ratio} | {paired} |")
     print(f"\nSwitchyard idle RSS with 2,500 apps x 3 tasks: {report['rss_2500_apps_mib']:.1f} MiB")
     if "memory_per_connection" in report:
         print("\nRSS per extra active keep-alive connection (each proxy fresh, one core; MiB at 50 and 1,000 connections):")
         for name, m in report["memory_per_connection"].items():
             print(f"  {name:<12} {m['rss_50']:.1f} -> {m['rss_1000']:.1f} MiB: {m['kib_per_conn']:.1f} KiB per connection")
+    checks = verdicts(report)
+    if checks:
+        print("\nTargets (issue 8), this run; change -> routed is `cargo bench --bench reconfigure`:\n")
+        print("| target | this run | met |\n|---|---|---|")
+        for target, figure, met in checks:
+            print(f"| {target} | {figure} | {'yes' if met else 'no'} |")
 
 
 if __name__ == "__main__":
