@@ -93,6 +93,7 @@ pub async fn run(
     if let Err(err) = socket2::SockRef::from(&*listener).set_tcp_nodelay(true) {
         tracing::warn!(error = %err, "cannot set TCP_NODELAY on a listener; its replies may wait for ACKs");
     }
+    #[cfg(target_os = "linux")]
     if let Protocol::Http(_) = protocol {
         // HTTP and TLS clients speak first: a connection reaches accept with its request, one
         // wakeup and no empty read per new connection. A client that sends nothing is handed

@@ -30,6 +30,7 @@ pub mod quickack;
 mod rewrite;
 #[cfg(target_os = "linux")]
 mod sockopt;
+#[cfg(target_os = "linux")]
 pub mod splice;
 pub mod tcp;
 pub mod upstream;
