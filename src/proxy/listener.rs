@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use super::connection::{serve_http, ClosedCounters, HttpServer};
-use super::limits::PerIp;
+use super::per_ip::PerIp;
 use super::quickack::AckWhenWaiting;
 use super::{tcp, Frontend, ProxyContext};
 

@@ -26,6 +26,7 @@ pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod open_files;
+pub mod per_ip;
 pub mod quickack;
 mod rewrite;
 #[cfg(target_os = "linux")]

@@ -1,0 +1,88 @@
+//! `--*-timeout`, `--max-*` and the other data-plane flags, and the proxy configuration they make.
+
+use clap::Args;
+
+use crate::proxy::ProxyConfig;
+
+/// Timeouts (seconds) and limits of the data plane; all on by default.
+#[derive(Debug, Clone, Args)]
+pub struct LimitFlags {
+    /// Connecting to an endpoint (then the next endpoint is tried).
+    #[arg(long, default_value_t = 3.0)]
+    pub connect_timeout: f64,
+    /// Waiting for an endpoint's response headers (then 504).
+    #[arg(long, default_value_t = 30.0)]
+    pub server_timeout: f64,
+    /// Reading a request's headers, and a keep-alive connection's idle time.
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// A request body bringing less than 1 KiB in this long (stalled or dribbled): 408, and
+    /// the upstream request is aborted.
+    #[arg(long, default_value_t = 15.0)]
+    pub client_body_timeout: f64,
+    /// A response the client does not take (stops reading; HTTP/2 window never opened) this
+    /// long: the connection is closed.
+    #[arg(long, default_value_t = 30.0)]
+    pub client_send_timeout: f64,
+    /// A WebSocket or TCP-mode connection with no traffic either way.
+    #[arg(long, default_value_t = 3600.0)]
+    pub tunnel_timeout: f64,
+    /// How long a stopping balancer lets requests in flight finish.
+    #[arg(long, default_value_t = 30.0)]
+    pub drain_timeout: f64,
+    /// Client connections open at once, all listeners together.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_connections: usize,
+    /// Client connections open at once from one IP address; more are closed at accept.
+    #[arg(long, default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
+    /// Largest request head, in bytes.
+    #[arg(long, default_value_t = 65_536)]
+    pub max_header_bytes: usize,
+    /// Log every request (target `access`, level info): client, listener, host, path, status,
+    /// backend, endpoint, duration, response length.
+    #[arg(long)]
+    pub access_log: bool,
+    /// Serve every plain HTTP/1 connection with hyper instead of the native HTTP/1 path (which
+    /// forwards the common request itself and hands anything else to hyper).
+    #[arg(long)]
+    pub hyper_http1: bool,
+}
+
+impl LimitFlags {
+    pub fn proxy_config(&self) -> Result<ProxyConfig, String> {
+        let seconds = |name: &str, value: f64| {
+            if value.is_finite() && value > 0.0 && value < 1e9 {
+                Ok(std::time::Duration::from_secs_f64(value))
+            } else {
+                Err(format!(
+                    "--{name} must be a positive number of seconds, not {value}"
+                ))
+            }
+        };
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".to_owned());
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err("--max-connections-per-ip must be at least 1".to_owned());
+        }
+        if !(1024..=1 << 24).contains(&self.max_header_bytes) {
+            return Err("--max-header-bytes must be between 1024 and 16777216".to_owned());
+        }
+        Ok(ProxyConfig {
+            connect_timeout: seconds("connect-timeout", self.connect_timeout)?,
+            server_timeout: seconds("server-timeout", self.server_timeout)?,
+            header_timeout: seconds("header-timeout", self.header_timeout)?,
+            client_body_timeout: seconds("client-body-timeout", self.client_body_timeout)?,
+            client_send_timeout: seconds("client-send-timeout", self.client_send_timeout)?,
+            tunnel_timeout: seconds("tunnel-timeout", self.tunnel_timeout)?,
+            drain_timeout: seconds("drain-timeout", self.drain_timeout)?,
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            max_header_bytes: self.max_header_bytes,
+            access_log: self.access_log,
+            native_http1: !self.hyper_http1,
+            ..ProxyConfig::default()
+        })
+    }
+}
