@@ -4,8 +4,10 @@
 //! stalled streams).
 //!
 //! ```text
-//! mod.rs     the public API: start, the setters, stats; Shared, what every connection sees
-//! state.rs   apps and tasks, their /v2/apps JSON, and the events each change emits (no I/O)
+//! mod.rs     the public API: start, the setters, stats
+//! shared.rs  Shared, what every connection sees; the counters and the request log
+//! state.rs   apps and tasks and their changes (no I/O); state/render.rs, their /v2/apps JSON
+//!            and the events each change emits
 //! node.rs    listeners that go down and come back on the same port; the signals that close
 //!            open connections
 //! h1.rs      a small hand-written HTTP/1.1 server side (why: see there)
@@ -23,6 +25,7 @@ mod events;
 mod h1;
 mod http;
 mod node;
+mod shared;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -30,7 +33,7 @@ mod tests;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,14 +44,12 @@ pub use state::TaskSpec;
 
 use auth::{Authority, LOGIN_PATH};
 use events::Bus;
-use h1::Request;
 use node::{lock, Listener, Role};
+use shared::{Counters, Shared, REMEMBERED_REQUESTS};
 use state::{Apps, Emit};
 
 /// Marathon's (Jetty's) SSE heartbeat period.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
-/// How many recent requests `last_headers` / `last_query` can look back over.
-const REMEMBERED_REQUESTS: usize = 256;
 
 #[derive(Clone, Debug)]
 pub struct SimulatorOptions {
@@ -131,46 +132,6 @@ pub struct SimStats {
 #[derive(Clone)]
 pub struct Simulator {
     shared: Arc<Shared>,
-}
-
-/// Everything a connection sees.
-struct Shared {
-    heartbeat: Duration,
-    /// Nodes 0..n, then the login listener.
-    listeners: Vec<Listener>,
-    apps: Mutex<Apps>,
-    bus: Bus,
-    auth: Authority,
-    leader: AtomicUsize,
-    election: AtomicBool,
-    fault: Mutex<AppsFault>,
-    counters: Counters,
-    seen: Mutex<VecDeque<Seen>>,
-    /// Bumped whenever leadership is lost; open event streams close.
-    leadership: watch::Sender<u64>,
-    stalled: watch::Sender<bool>,
-    shutdown: watch::Sender<bool>,
-    /// For rebinding a listener from a setter called outside the runtime.
-    runtime: Handle,
-    /// Closes when every accept loop and connection task has ended.
-    done: Mutex<Option<mpsc::Receiver<()>>>,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    apps_requests: AtomicU64,
-    app_requests: AtomicU64,
-    event_connections: AtomicU64,
-    logins: AtomicU64,
-    unauthorized: AtomicU64,
-    redirects: AtomicU64,
-    wrong_accept: AtomicU64,
-}
-
-struct Seen {
-    path: String,
-    query: Option<String>,
-    headers: ::http::HeaderMap,
 }
 
 impl Simulator {
@@ -404,62 +365,5 @@ impl fmt::Debug for Simulator {
             .field("urls", &self.urls())
             .field("leader", &self.leader())
             .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    fn nodes(&self) -> impl Iterator<Item = &Listener> {
-        self.listeners
-            .iter()
-            .filter(|l| matches!(l.role, Role::Node(_)))
-    }
-
-    fn node_count(&self) -> usize {
-        self.nodes().count()
-    }
-
-    /// `127.0.0.1:PORT` of the leader, as `/v2/leader` and `/v2/info` report it.
-    fn leader_host_port(&self) -> String {
-        let leader = self.leader.load(Ordering::SeqCst);
-        let port = self.nodes().nth(leader).map_or(0, |l| l.port);
-        format!("127.0.0.1:{port}")
-    }
-
-    fn leader_url(&self) -> String {
-        format!("http://{}", self.leader_host_port())
-    }
-
-    fn remember(&self, request: &Request) {
-        let mut seen = lock(&self.seen);
-        if seen.len() == REMEMBERED_REQUESTS {
-            seen.pop_front();
-        }
-        seen.push_back(Seen {
-            path: request.path.clone(),
-            query: request.query.clone(),
-            headers: request.headers.clone(),
-        });
-    }
-
-    fn last_seen<T>(&self, path_prefix: &str, f: impl FnOnce(&Seen) -> T) -> Option<T> {
-        lock(&self.seen)
-            .iter()
-            .rev()
-            .find(|seen| seen.path.starts_with(path_prefix))
-            .map(f)
-    }
-
-    /// Counts a complete answer in the stats.
-    fn count(&self, request: &Request, status: u16) {
-        let c = &self.counters;
-        let counter = match status {
-            200 if request.path == "/v2/apps" => &c.apps_requests,
-            200 | 404 if request.path.starts_with("/v2/apps/") => &c.app_requests,
-            401 => &c.unauthorized,
-            302 => &c.redirects,
-            405 => &c.wrong_accept,
-            _ => return,
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
     }
 }
