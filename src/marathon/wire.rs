@@ -142,6 +142,9 @@ pub struct App {
 pub struct VersionInfo {
     #[serde(default)]
     pub last_scaling_at: Option<String>,
+    /// Changes when the definition changes, not when the app scales.
+    #[serde(default)]
+    pub last_config_change_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -3,17 +3,22 @@
 //!
 //! The merged app takes the group name as its id and the older app's definition (labels and
 //! ports); its tasks are the old app's, then the new app's. Older means an earlier
-//! `HAPROXY_DEPLOYMENT_STARTED_AT` (an app without one counts as oldest). The number drained is
+//! `HAPROXY_DEPLOYMENT_STARTED_AT` (an app without one counts as oldest). When either app's
+//! value is unreadable, the earlier `versionInfo.lastConfigChangeAt` is older (scaling, which
+//! `zdd.py` does to the old app, leaves it alone); when that does not tell them apart either,
+//! nothing is drained, so that a guess can never drain the new app. The number drained is
 //! `min(#old tasks, healthy new, max(0, healthy new + old instances − target))`, lowest task id
 //! first, where the target is `HAPROXY_DEPLOYMENT_TARGET_INSTANCES` when
 //! `HAPROXY_DEPLOYMENT_NEW_INSTANCES` is set, else 1.
 
 use std::borrow::Cow;
 
+use std::cmp::Ordering;
+
 use chrono::DateTime;
 use smallvec::SmallVec;
 
-use super::labels::AppLabels;
+use super::labels::{AppLabels, StartedAt};
 use crate::marathon::wire;
 
 /// An app as the rest of the model sees it: a plain app, or the merge of a deployment group.
@@ -95,14 +100,17 @@ pub fn merge_at<'a>(
 }
 
 fn merge_two<'a>(previous: MergedApp<'a>, current: MergedApp<'a>) -> MergedApp<'a> {
-    let started = |m: &MergedApp<'_>| m.labels.deployment.as_ref().and_then(|d| d.started_at);
-    let (mut old, mut new) = if started(&previous) < started(&current) {
+    let age = age_order(&previous, &current);
+    // Equal ages keep Marathon-LB's choice: the earlier app (by id) is the new one.
+    let (mut old, mut new) = if age == Some(Ordering::Less) {
         (previous, current)
     } else {
         (current, previous)
     };
     let new_deployment = new.labels.deployment.clone();
     let target = match &new_deployment {
+        // Old and new cannot be told apart: drain nothing rather than guess.
+        _ if age.is_none() => None,
         Some(d) if d.has_new_instances => {
             let scaled = |m: &MergedApp<'_>| {
                 m.definition
@@ -149,6 +157,32 @@ fn merge_two<'a>(previous: MergedApp<'a>, current: MergedApp<'a>) -> MergedApp<'
     old.members.extend(new.members);
     old.members.sort_unstable();
     old
+}
+
+/// How `a`'s deployment start compares with `b`'s; `None` when neither the labels nor the
+/// apps' last configuration changes tell.
+fn age_order(a: &MergedApp<'_>, b: &MergedApp<'_>) -> Option<Ordering> {
+    let started = |m: &MergedApp<'_>| {
+        m.labels
+            .deployment
+            .as_ref()
+            .map_or(StartedAt::Missing, |d| d.started_at)
+    };
+    let (sa, sb) = (started(a), started(b));
+    if sa != StartedAt::Unreadable && sb != StartedAt::Unreadable {
+        return Some(sa.cmp(&sb));
+    }
+    let configured = |m: &MergedApp<'_>| {
+        m.definition
+            .version_info
+            .as_ref()
+            .and_then(|v| v.last_config_change_at.as_deref())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    };
+    match (configured(a), configured(b)) {
+        (Some(ca), Some(cb)) if ca != cb => Some(ca.cmp(&cb)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +266,78 @@ mod tests {
             out[0].labels.issues.is_empty(),
             "the issue is on the new app's labels"
         );
+    }
+
+    /// `zdd.py`'s labels, with `datetime.now().isoformat()` times.
+    fn zdd_app(colour: &str, started_at: &str, config_changed: &str, tasks: &[&str]) -> String {
+        let tasks: Vec<String> = tasks.iter().map(|t| format!(r#"{{"id":"{t}"}}"#)).collect();
+        format!(
+            r#"{{"id":"/web-{colour}","instances":{instances},
+            "versionInfo":{{"lastConfigChangeAt":"{config_changed}","lastScalingAt":"2016-02-01T15:00:00.000Z"}},
+            "labels":{{"HAPROXY_DEPLOYMENT_GROUP":"web","HAPROXY_DEPLOYMENT_STARTED_AT":"{started_at}",
+                      "HAPROXY_DEPLOYMENT_TARGET_INSTANCES":"3","HAPROXY_APP_ID":"/web"}},
+            "tasks":[{tasks}]}}"#,
+            instances = tasks.len(),
+            tasks = tasks.join(",")
+        )
+    }
+
+    /// Whatever the colours' id order, the old app's tasks drain and its definition applies.
+    fn assert_old_drains(old: &str, new: &str, old_id: &str) {
+        let mut apps = [app(old), app(new)];
+        apps.sort_by(|a, b| a.id.cmp(&b.id));
+        let out = merged(&apps);
+        assert_eq!(out[0].definition.id, old_id, "the old app's definition");
+        assert_eq!(
+            drained(&out[0]),
+            ["o1"],
+            "an old task drains, never a new one"
+        );
+    }
+
+    #[test]
+    fn zdd_py_s_naive_times_tell_old_from_new() {
+        for (old, new) in [("blue", "green"), ("green", "blue")] {
+            let o = zdd_app(
+                old,
+                "2016-02-01T14:13:42.499089",
+                "2016-02-01T14:13:42Z",
+                &["o1", "o2", "o3"],
+            );
+            let n = zdd_app(
+                new,
+                "2016-02-01T14:20:00.000001",
+                "2016-02-01T14:20:00Z",
+                &["n1"],
+            );
+            assert_old_drains(&o, &n, &format!("/web-{old}"));
+        }
+    }
+
+    #[test]
+    fn an_unreadable_start_falls_back_to_the_config_change_time() {
+        // Both apps were scaled at the same time since (zdd.py scales both); only the config
+        // change times tell them apart.
+        for (old, new) in [("blue", "green"), ("green", "blue")] {
+            let o = zdd_app(
+                old,
+                "2016-02-01T14:13:42.499089",
+                "2016-02-01T14:13:42Z",
+                &["o1", "o2", "o3"],
+            );
+            let n = zdd_app(new, "the day after", "2016-02-01T14:20:00Z", &["n1"]);
+            assert_old_drains(&o, &n, &format!("/web-{old}"));
+        }
+        // Nothing tells them apart: nothing drains.
+        let o = zdd_app(
+            "blue",
+            "2016-02-01T14:13:42.499089",
+            "2016-02-01T14:13:42Z",
+            &["o1", "o2"],
+        );
+        let n = zdd_app("green", "the day after", "2016-02-01T14:13:42Z", &["n1"]);
+        let apps = [app(&o), app(&n)];
+        assert!(drained(&merged(&apps)[0]).is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, NaiveDateTime};
 use ipnet::IpNet;
 use serde::Serialize;
 use smallvec::SmallVec;
@@ -52,12 +52,52 @@ pub struct BasicAuth {
 pub struct Deployment {
     /// The merged app's id: the group name with a leading `/`.
     pub group: String,
-    pub started_at: Option<DateTime<FixedOffset>>,
+    pub started_at: StartedAt,
     pub target_instances: Option<u32>,
     /// Whether `HAPROXY_DEPLOYMENT_NEW_INSTANCES` is set (it decides how the target is read).
     pub has_new_instances: bool,
     pub alt_port: Option<u16>,
     pub colour: Option<String>,
+}
+
+/// `HAPROXY_DEPLOYMENT_STARTED_AT`, which tells the old app of a group from the new one.
+/// Ordered as Marathon-LB orders it: an app without the label is the oldest (it was not
+/// deployed by `zdd.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StartedAt {
+    Missing,
+    /// In UTC. `zdd.py` writes a naive local time (Python's `isoformat()`), read as UTC: naive
+    /// times compare correctly with each other, as they do in Marathon-LB's dateutil.
+    At(NaiveDateTime),
+    /// Set, and not a time: the merge must not trust it (see `deployment.rs`).
+    Unreadable,
+}
+
+impl StartedAt {
+    /// RFC 3339 (any offset, converted to UTC), or an ISO 8601 time without offset, with `T` or
+    /// a space between date and time and optional fractional seconds, or a bare date.
+    pub fn parse(value: &str) -> Option<NaiveDateTime> {
+        if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+            return Some(at.naive_utc());
+        }
+        for format in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+        ] {
+            if let Ok(at) = NaiveDateTime::parse_from_str(value, format) {
+                return Some(at);
+            }
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+            if let Ok(at) = DateTime::parse_from_str(value, format) {
+                return Some(at.naive_utc());
+            }
+        }
+        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    }
 }
 
 /// The typed `HAPROXY_{n}_*` values of one service-port index.
@@ -198,6 +238,8 @@ impl AppLabels {
     fn apply_app_level(&mut self, key: &str, name: &str, value: &str) -> bool {
         match name {
             "GROUP" => self.groups = Some(Groups::parse(value)),
+            // `zdd.py` records the app's id before the colour suffix; nothing to route by.
+            "APP_ID" => {}
             // Read together in `finish_deployment`.
             "DEPLOYMENT_GROUP"
             | "DEPLOYMENT_ALT_PORT"
@@ -226,16 +268,23 @@ impl AppLabels {
         }
         let mut issues = Vec::new();
         let read = |name: &'static str| labels.get(name).map(|v| (name, v.trim()));
-        let started_at = read("HAPROXY_DEPLOYMENT_STARTED_AT").and_then(|(name, v)| {
-            DateTime::parse_from_rfc3339(v)
-                .map_err(|e| {
+        let started_at = match read("HAPROXY_DEPLOYMENT_STARTED_AT") {
+            None => StartedAt::Missing,
+            Some((name, v)) => match StartedAt::parse(v) {
+                Some(at) => StartedAt::At(at),
+                None => {
                     issues.push(invalid(
                         name,
-                        &format!("`{v}` is not an ISO-8601 time: {e}"),
-                    ))
-                })
-                .ok()
-        });
+                        &format!(
+                            "`{v}` is not an ISO 8601 time; the group's old and new apps are told \
+                             apart by their versionInfo.lastConfigChangeAt instead, and nothing \
+                             is drained when that does not tell them apart"
+                        ),
+                    ));
+                    StartedAt::Unreadable
+                }
+            },
+        };
         let target_instances = read("HAPROXY_DEPLOYMENT_TARGET_INSTANCES").and_then(|(name, v)| {
             parse_number::<u32>(name, v)
                 .map_err(|e| issues.push(e))
