@@ -19,6 +19,7 @@ mod lifecycle;
 mod logs;
 mod marathon_cli;
 mod marathon_faults;
+mod marathon_lb_fidelity;
 mod marathon_source;
 mod native_h1;
 mod properties;

@@ -167,7 +167,7 @@ fn severity_name(severity: Severity) -> &'static str {
 }
 
 /// Every problem kind, for the script's kind → severity map (`/routes` names only the kind).
-const KINDS: [ProblemKind; 13] = [
+const KINDS: [ProblemKind; 14] = [
     ProblemKind::MalformedApp,
     ProblemKind::InvalidLabel,
     ProblemKind::InvalidPort,
@@ -181,6 +181,7 @@ const KINDS: [ProblemKind; 13] = [
     ProblemKind::UnresolvableHost,
     ProblemKind::NotInGroup,
     ProblemKind::Disabled,
+    ProblemKind::NoRoutableTask,
 ];
 
 /// Stops compiling when a kind is added: add it to `KINDS` too.
@@ -200,7 +201,8 @@ fn every_kind_is_listed(kind: ProblemKind) {
         | ServicePortsExhausted
         | UnresolvableHost
         | NotInGroup
-        | Disabled => {}
+        | Disabled
+        | NoRoutableTask => {}
     }
 }
 

@@ -48,6 +48,9 @@ pub enum ProblemKind {
     NotInGroup,
     /// `HAPROXY_{n}_ENABLED` is false (or unset under `--strict-mode`).
     Disabled,
+    /// No task of the port is routable (running, healthy where checked, with an address): the
+    /// port is left out of the table, as Marathon-LB leaves it out.
+    NoRoutableTask,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -57,7 +60,7 @@ pub enum Severity {
     Error,
     /// Served, but part of the configuration is ignored.
     Warning,
-    /// Not served, by the operator's choice (groups, enabled flag).
+    /// Not served, by the operator's choice (groups, enabled flag) or for now (no task).
     Info,
 }
 
@@ -75,7 +78,9 @@ impl ProblemKind {
             | ProblemKind::UnknownLabel
             | ProblemKind::LabelWithoutPort
             | ProblemKind::ReservedPort => Severity::Warning,
-            ProblemKind::NotInGroup | ProblemKind::Disabled => Severity::Info,
+            ProblemKind::NotInGroup | ProblemKind::Disabled | ProblemKind::NoRoutableTask => {
+                Severity::Info
+            }
         }
     }
 
@@ -95,6 +100,7 @@ impl ProblemKind {
             ProblemKind::UnresolvableHost => "unresolvable_host",
             ProblemKind::NotInGroup => "not_in_group",
             ProblemKind::Disabled => "disabled",
+            ProblemKind::NoRoutableTask => "no_routable_task",
         }
     }
 }

@@ -280,7 +280,10 @@ fn find_backend(
     backend.ok_or(ProxyError::NoRoute)
 }
 
-/// `HAPROXY_{n}_REDIRECT_TO_HTTPS` on plain HTTP, and `HAPROXY_{n}_HTTP_BACKEND_REDIR` for `/`.
+/// Marathon-LB's two redirects. `HAPROXY_{n}_REDIRECT_TO_HTTPS`: plain HTTP on the vhost
+/// listener only (its frontend rule); service ports and 9091 keep proxying, for in-cluster
+/// callers. `HAPROXY_{n}_HTTP_BACKEND_REDIR`: `/` on one of the app's vhosts, on any listener
+/// (its backend rule, which checks `Host`).
 fn redirect(
     backend: &Backend,
     frontend: Frontend,
@@ -288,18 +291,25 @@ fn redirect(
     uri: &Uri,
 ) -> Option<Response<ProxyBody>> {
     let labels = backend.labels();
-    if labels.redirect_to_https && !frontend.is_tls() {
+    if labels.redirect_to_https && matches!(frontend, Frontend::Vhost { tls: false, .. }) {
         let host = crate::model::vhost::host_part(host)?;
         let host = std::str::from_utf8(host).ok()?;
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         return Some(moved(&format!("https://{host}{path}")));
     }
     if let Some(to) = &labels.redirect_root_to {
-        if uri.path() == "/" && to.as_str() != "/" {
+        if uri.path() == "/" && to.as_str() != "/" && is_own_host(backend, host) {
             return Some(moved(to.as_str()));
         }
     }
     None
+}
+
+/// Whether a request's host is one of the backend's vhosts.
+fn is_own_host(backend: &Backend, host: &[u8]) -> bool {
+    let mut buf = [0; crate::model::vhost::MAX_HOST_LEN];
+    crate::model::vhost::normalize_host(host, &mut buf)
+        .is_some_and(|host| backend.labels().vhosts.iter().any(|v| v.matches(host)))
 }
 
 fn moved(location: &str) -> Response<ProxyBody> {

@@ -11,6 +11,7 @@ use super::error::ProxyError;
 use super::headers::{self, Forwarded};
 use super::Frontend;
 use crate::balance::STICKY_COOKIE;
+use crate::model::VHost;
 use crate::routing::Backend;
 
 /// The request as the upstream sees it: origin-form URI (minus the proxypass prefix),
@@ -50,8 +51,8 @@ pub fn request(
     }
     parts.version = Version::HTTP_11;
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
-    if let Some(host) = host {
-        // The host we routed by is the host the upstream sees.
+    // The host we routed by is the host the upstream sees, but for proxypass, which names it.
+    if let Some(host) = backend.proxypass_host.clone().or(host) {
         parts.headers.insert(header::HOST, host);
     }
     headers::add_forwarded(&mut parts.headers, forwarded);
@@ -76,8 +77,8 @@ pub fn response(
                 .headers
                 .get(&name)
                 .and_then(|v| v.to_str().ok())
-                .filter(|v| v.starts_with('/'))
-                .map(|v| format!("{}{v}", prefix.as_str().trim_end_matches('/')));
+                .and_then(|v| own_path(v, &labels.vhosts))
+                .map(|path| format!("{}{path}", prefix.as_str().trim_end_matches('/')));
             if let Some(value) = rewritten.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 parts.headers.insert(name, value);
             }
@@ -100,6 +101,42 @@ pub fn response(
     )
 }
 
+/// The path of a `Location` that points into the app itself: a path (`/landed`), or an absolute
+/// `http://` or `https://` URL naming one of the app's vhosts, with or without a port, as
+/// Marathon-LB's revproxy glue matches it (`^(https?://{hostname}(:[0-9]+)?)?(/.*)`). A URL
+/// without a path points at `/`. Anything else (another host, another scheme) is not the app's.
+fn own_path<'v>(location: &'v str, vhosts: &[VHost]) -> Option<&'v str> {
+    if location.starts_with('/') {
+        return Some(location);
+    }
+    let scheme_len = ["http://", "https://"]
+        .iter()
+        .find(|s| location.len() >= s.len() && location[..s.len()].eq_ignore_ascii_case(s))?
+        .len();
+    let rest = &location[scheme_len..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    if !vhosts.iter().any(|v| v.matches(&host)) {
+        return None;
+    }
+    match path {
+        "" => Some("/"),
+        path if path.starts_with('/') => Some(path),
+        _ => None,
+    }
+}
+
 /// The endpoint a `mesosphere_server_id` cookie names (16 hex digits), if any.
 pub fn sticky_cookie(headers: &http::HeaderMap) -> Option<u64> {
     headers
@@ -116,5 +153,32 @@ pub fn sticky_cookie(headers: &http::HeaderMap) -> Option<u64> {
 pub fn set_sticky_cookie(response: &mut Response<ProxyBody>, id: u64) {
     if let Ok(value) = HeaderValue::from_str(&format!("{STICKY_COOKIE}={id:016x}; Path=/")) {
         response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_path;
+    use crate::model::VHost;
+
+    #[test]
+    fn own_locations_are_paths_and_urls_naming_the_app_s_vhosts() {
+        let vhosts: Vec<VHost> = ["app.example.com", "*.apps.example.com"]
+            .iter()
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let own = |l| own_path(l, &vhosts);
+        assert_eq!(own("/landed?x=1"), Some("/landed?x=1"));
+        assert_eq!(own("http://app.example.com/landed"), Some("/landed"));
+        assert_eq!(own("https://APP.example.com:8443/a/b?c"), Some("/a/b?c"));
+        assert_eq!(own("http://x.apps.example.com/"), Some("/"));
+        assert_eq!(own("https://app.example.com"), Some("/"));
+        assert_eq!(own("https://app.example.com?next=1"), None);
+        assert_eq!(own("http://elsewhere.example.com/landed"), None);
+        assert_eq!(own("http://app.example.com.evil.org/x"), None);
+        assert_eq!(own("http://user@app.example.com/x"), None);
+        assert_eq!(own("http://app.example.com:x/"), None);
+        assert_eq!(own("ftp://app.example.com/x"), None);
+        assert_eq!(own("landed"), None);
     }
 }

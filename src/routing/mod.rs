@@ -24,7 +24,7 @@ use service_ports::service_port_frontends;
 use rayon::prelude::*;
 
 use crate::balance::{Registry, RegistryBuild, Selector, Target};
-use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, Service};
+use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemKind, Service};
 
 /// What the build needs besides the catalog: the balancer's own ports, which no service port
 /// may take.
@@ -80,6 +80,10 @@ pub struct Backend {
     pub verified_authorization: arc_swap::ArcSwapOption<Box<[u8]>>,
     /// This backend's metric handles (kept across tables by name).
     pub metrics: Arc<crate::metrics::BackendMetrics>,
+    /// With `HAPROXY_{n}_HTTP_BACKEND_PROXYPASS_PATH`: the `Host` the upstream gets, the app's
+    /// first vhost, as Marathon-LB's proxypass glue sets it (the first exact one when the first
+    /// is a wildcard; with none, the client's `Host` passes).
+    pub proxypass_host: Option<http::HeaderValue>,
 }
 
 impl Backend {
@@ -94,9 +98,16 @@ impl Backend {
             Some(metrics) => metrics.backend(&name),
             None => crate::metrics::detached(),
         };
+        let labels = &service.labels;
+        let proxypass_host = labels
+            .proxypass_path
+            .as_ref()
+            .and_then(|_| labels.vhosts.iter().find(|v| !v.is_wildcard()))
+            .and_then(|vhost| http::HeaderValue::from_str(vhost.name()).ok());
         Backend {
             name,
             metrics,
+            proxypass_host,
             selector: Selector::new(service.labels.balance),
             targets,
             verified_authorization: Default::default(),
@@ -167,6 +178,16 @@ impl RoutingTable {
             mut services,
             mut problems,
         } = catalog;
+        // A port with no routable task is left out, as Marathon-LB leaves it out: its requests
+        // fall through to the next route that matches. It stays in the catalog, which keeps
+        // its last good labels.
+        services.retain(|service| {
+            let routable = !service.endpoints.is_empty();
+            if !routable {
+                problems.push(no_routable_task(service));
+            }
+            routable
+        });
         // Marathon-LB's order: (app id, service port). In parallel above 2,000 services (rayon
         // sorts shorter slices on this thread).
         services.par_sort_by(|a, b| {
@@ -305,6 +326,16 @@ fn reusable<'p>(previous: &'p [Arc<Backend>], service: &Arc<Service>) -> Option<
         .binary_search_by(|b| (b.app_id(), b.service.port_index).cmp(&key))
         .ok()?;
     Some(&previous[i]).filter(|b| Arc::ptr_eq(&b.service, service))
+}
+
+fn no_routable_task(service: &Service) -> Problem {
+    Problem::port(
+        service.app_id.as_str(),
+        service.port_index,
+        ProblemKind::NoRoutableTask,
+        "no task is running (and healthy, where the app has health checks); the port is left \
+         out until one is: no vhost, app-id or service-port route",
+    )
 }
 
 /// Runs `a` and `b`, on two threads when `parallel`.

@@ -109,9 +109,16 @@ async fn answer(
             .unwrap();
     }
     if path.starts_with("/redirect-me") {
+        // The redirect the request asks for (`x-location`), else a relative one.
+        let location = req
+            .headers()
+            .get("x-location")
+            .cloned()
+            .unwrap_or(http::HeaderValue::from_static("/landed"));
         return Response::builder()
             .status(302)
-            .header("location", "/landed")
+            .header("location", location.clone())
+            .header("content-location", location)
             .body(Full::new(Bytes::new()))
             .unwrap();
     }

@@ -25,8 +25,9 @@ impl PortLabels {
                     );
                 }
                 if vhosts.len() > 1 {
-                    vhosts.sort();
-                    vhosts.dedup();
+                    // In the label's order (the first one is proxypass's `Host`), each once.
+                    let mut seen = std::collections::HashSet::with_capacity(vhosts.len());
+                    vhosts.retain(|v: &mut VHost| seen.insert(v.clone()));
                 }
                 self.vhosts = vhosts;
             }

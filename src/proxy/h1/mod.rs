@@ -256,7 +256,7 @@ enum Next {
 
 /// Whether requests to `backend` go through unchanged but for the usual headers: no check,
 /// redirect, rewrite or cookie that hyper's path applies. (The connection is plain, so
-/// `REDIRECT_TO_HTTPS` always redirects and HSTS never applies.)
+/// `REDIRECT_TO_HTTPS` may redirect and HSTS never applies.)
 fn forwards_plainly(backend: &Backend) -> bool {
     let labels = backend.labels();
     labels.allowed_networks.is_none()
