@@ -276,35 +276,45 @@ async fn a_port_without_a_routable_task_is_left_out_and_requests_fall_through() 
 
 #[test]
 fn routes_reports_no_routable_task_and_nothing_for_ports_with_tasks() {
+    let external = |vhost: &str| json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": vhost});
     let apps = json!([
-        support::host_app(
-            "/empty",
-            10001,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "e.example.com"}),
-            &[]
-        ),
-        support::host_app(
-            "/full",
-            10002,
-            json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "f.example.com"}),
-            &[("127.0.0.1", 8080)]
-        ),
+        support::host_app("/empty", 10001, external("e.example.com"), &[]),
+        support::host_app("/full", 10002, external("f.example.com"), &[("127.0.0.1", 8080)]),
+        {   // IP-per-task, its only task without an address yet.
+            "id": "/no-ip",
+            "labels": external("n.example.com"),
+            "networks": [{"mode": "container", "name": "dcos"}],
+            "container": {"type": "MESOS", "portMappings": [{"containerPort": 80, "servicePort": 10004}]},
+            "tasks": [{"id": "no-ip.t1", "host": "127.0.0.3", "state": "TASK_RUNNING", "ipAddresses": []}]
+        }
     ]);
     let table = support::table(apps, &support::options());
     let problems = support::problems_of(&table, ProblemKind::NoRoutableTask);
-    assert_eq!(problems.len(), 1, "{:?}", table.problems());
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let why = "no task is running (and healthy, where the app has health checks); the port is \
+               left out until one is: no vhost, app-id or service-port route";
     assert_eq!(
-        problems[0].to_string(),
-        "info    no_routable_task app=/empty port_index=0: no task is running (and healthy, where \
-         the app has health checks); the port is left out until one is: no vhost, app-id or \
-         service-port route"
+        lines,
+        [
+            format!("info    no_routable_task app=/empty port_index=0: {why}"),
+            format!("info    no_routable_task app=/no-ip port_index=0: {why}"),
+        ]
     );
-    assert_eq!(support::routed(&table, "e.example.com", "/"), None);
+    assert_eq!(
+        table.problems().len(),
+        2,
+        "nothing else: {:?}",
+        table.problems()
+    );
+    for host in ["e.example.com", "n.example.com"] {
+        assert_eq!(support::routed(&table, host, "/"), None, "{host}");
+    }
     assert_eq!(
         support::routed(&table, "f.example.com", "/").as_deref(),
         Some("/full")
     );
-    assert!(table.service_port(10001).is_none() && table.service_port(10002).is_some());
+    assert!(table.service_port(10001).is_none() && table.service_port(10004).is_none());
+    assert!(table.service_port(10002).is_some());
     assert_eq!(table.app_ids().len(), 1);
 }
 

@@ -12,7 +12,6 @@
 //! `HAPROXY_DEPLOYMENT_NEW_INSTANCES` is set, else 1.
 
 use std::borrow::Cow;
-
 use std::cmp::Ordering;
 
 use chrono::DateTime;

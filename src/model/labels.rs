@@ -69,7 +69,7 @@ pub enum StartedAt {
     /// In UTC. `zdd.py` writes a naive local time (Python's `isoformat()`), read as UTC: naive
     /// times compare correctly with each other, as they do in Marathon-LB's dateutil.
     At(NaiveDateTime),
-    /// Set, and not a time: the merge must not trust it (see `deployment.rs`).
+    /// Set, and not a time: never compared; the merge looks elsewhere (see `deployment.rs`).
     Unreadable,
 }
 

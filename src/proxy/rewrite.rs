@@ -126,8 +126,9 @@ fn own_path<'v>(location: &'v str, vhosts: &[VHost]) -> Option<&'v str> {
     if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
         return None;
     }
-    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    if !vhosts.iter().any(|v| v.matches(&host)) {
+    let mut buf = [0; crate::model::vhost::MAX_HOST_LEN];
+    let host = crate::model::vhost::normalize_host(host.as_bytes(), &mut buf)?;
+    if !vhosts.iter().any(|v| v.matches(host)) {
         return None;
     }
     match path {
