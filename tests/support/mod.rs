@@ -79,6 +79,7 @@ pub fn problems_of(table: &RoutingTable, kind: ProblemKind) -> Vec<&Problem> {
     table.problems().iter().filter(|p| p.kind == kind).collect()
 }
 pub mod proxy;
+pub mod raw;
 
 /// A sample's value in a `/metrics` text, e.g. `metric(text, "switchyard_x_total")` or with
 /// its labels `metric(text, "switchyard_x_total{kind=\"full\"}")`; 0 when absent.
