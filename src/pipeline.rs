@@ -39,7 +39,10 @@ struct LastBuild {
 impl Pipeline {
     pub fn new(model: ModelOptions, build: BuildOptions) -> Pipeline {
         let registry = match &build.metrics {
-            Some(metrics) => Registry::with_ejections(metrics.endpoint_ejections.clone()),
+            Some(metrics) => Registry::with_counters(crate::balance::EndpointCounters {
+                ejections: metrics.endpoint_ejections.clone(),
+                idle_discarded: metrics.upstream_idle_discarded.clone(),
+            }),
             None => Registry::default(),
         };
         Pipeline {

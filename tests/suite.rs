@@ -29,6 +29,7 @@ mod proxy_process;
 mod proxy_swap;
 mod routes_cli;
 mod routing;
+mod security_review;
 mod status_page;
 mod tls;
 mod universe;

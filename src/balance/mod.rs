@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use state::{
-    EndpointRegistry, EndpointState, InFlight, RegistryBuild as EndpointRegistryBuild,
+    EndpointCounters, EndpointRegistry, EndpointState, InFlight,
+    RegistryBuild as EndpointRegistryBuild,
 };
 
 use crate::model::Balance;

@@ -34,9 +34,8 @@ pub struct EndpointState<C> {
     consecutive_failures: AtomicU32,
     /// Set by the active health check while the endpoint fails it.
     check_failed: AtomicBool,
-    /// Counts passive ejections (`switchyard_endpoint_ejections_total`); shared by every state
-    /// of a registry.
-    ejections: Option<prometheus::IntCounter>,
+    /// Shared by every state of a registry.
+    counters: Option<Arc<EndpointCounters>>,
     /// Idle pooled connections to this endpoint, allocated on first use: a table of tens of
     /// thousands of endpoints must not pay for pools nobody sends to.
     /// Boxed: the queue's cache-padded head and tail would make every state ~300 bytes, and a
@@ -45,14 +44,14 @@ pub struct EndpointState<C> {
 }
 
 impl<C> EndpointState<C> {
-    fn new(addr: SocketAddr, ejections: Option<prometheus::IntCounter>) -> EndpointState<C> {
+    fn new(addr: SocketAddr, counters: Option<Arc<EndpointCounters>>) -> EndpointState<C> {
         EndpointState {
             addr,
             in_flight: AtomicUsize::new(0),
             down_until_ms: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             check_failed: AtomicBool::new(false),
-            ejections,
+            counters,
             idle: OnceLock::new(),
         }
     }
@@ -111,10 +110,18 @@ impl<C> EndpointState<C> {
             .down_until_ms
             .swap(now + backoff.as_millis() as u64, Ordering::Relaxed);
         if was_down <= now {
-            if let Some(ejections) = &self.ejections {
-                ejections.inc();
+            if let Some(counters) = &self.counters {
+                counters.ejections.inc();
             }
             tracing::warn!(endpoint = %self.addr, failures, backoff_ms = backoff.as_millis() as u64, "endpoint ejected after failures");
+        }
+    }
+
+    /// An idle pooled connection was dropped when taken: the backend closed it, or sent bytes
+    /// nobody asked for while it sat idle.
+    pub fn discarded_idle(&self) {
+        if let Some(counters) = &self.counters {
+            counters.idle_discarded.inc();
         }
     }
 
@@ -137,6 +144,15 @@ impl<C> Drop for InFlight<C> {
     }
 }
 
+/// Counters that every endpoint of a registry adds to.
+#[derive(Debug)]
+pub struct EndpointCounters {
+    /// Passive ejections (`switchyard_endpoint_ejections_total`).
+    pub ejections: prometheus::IntCounter,
+    /// Idle upstream connections dropped when taken (`switchyard_upstream_idle_discarded_total`).
+    pub idle_discarded: prometheus::IntCounter,
+}
+
 /// Every endpoint's state by address. Only the control plane touches the map (when a table is
 /// built); the request path holds the `Arc`s the table hands it.
 ///
@@ -147,7 +163,7 @@ pub struct EndpointRegistry<C> {
     build: Mutex<()>,
     shards: Box<[Mutex<Shard<C>>]>,
     hasher: ahash::RandomState,
-    ejections: Option<prometheus::IntCounter>,
+    counters: Option<Arc<EndpointCounters>>,
 }
 
 /// The states, found by address (each state holds its own). A state nothing else holds (no
@@ -165,16 +181,16 @@ impl<C> Default for EndpointRegistry<C> {
             build: Mutex::new(()),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: ahash::RandomState::new(),
-            ejections: None,
+            counters: None,
         }
     }
 }
 
 impl<C> EndpointRegistry<C> {
-    /// A registry whose endpoints count their passive ejections in `ejections`.
-    pub fn with_ejections(ejections: prometheus::IntCounter) -> Self {
+    /// A registry whose endpoints add to `counters`.
+    pub fn with_counters(counters: EndpointCounters) -> Self {
         EndpointRegistry {
-            ejections: Some(ejections),
+            counters: Some(Arc::new(counters)),
             ..EndpointRegistry::default()
         }
     }
@@ -241,7 +257,7 @@ impl<C> RegistryBuild<'_, C> {
         match shard.entry(hash, |s| s.addr == addr, |s| registry.hash(&s.addr)) {
             hashbrown::hash_table::Entry::Occupied(entry) => entry.get().clone(),
             hashbrown::hash_table::Entry::Vacant(entry) => {
-                let state = Arc::new(EndpointState::new(addr, registry.ejections.clone()));
+                let state = Arc::new(EndpointState::new(addr, registry.counters.clone()));
                 entry.insert(state.clone());
                 state
             }
@@ -316,8 +332,12 @@ mod tests {
     #[test]
     fn response_failures_eject_after_several_in_a_row_and_are_counted() {
         let ejections = prometheus::IntCounter::new("e", "e").unwrap();
+        let counters = EndpointCounters {
+            ejections: ejections.clone(),
+            idle_discarded: prometheus::IntCounter::new("d", "d").unwrap(),
+        };
         let state: EndpointState<()> =
-            EndpointState::new("127.0.0.1:1".parse().unwrap(), Some(ejections.clone()));
+            EndpointState::new("127.0.0.1:1".parse().unwrap(), Some(Arc::new(counters)));
         for _ in 1..EJECT_AFTER {
             state.record_failure(Failure::Response);
             assert!(!state.is_down(), "fewer than EJECT_AFTER failures");

@@ -42,6 +42,7 @@ pub struct Metrics {
     pub last_sync: IntGauge,
     pub logins: IntGauge,
     pub endpoint_ejections: IntCounter,
+    pub upstream_idle_discarded: IntCounter,
     pub snapshots_held: IntCounter,
     /// Handles by backend name, kept across tables.
     /// Read-mostly: a rebuild finds almost every name there, from several threads at once.
@@ -160,6 +161,10 @@ impl Metrics {
             endpoint_ejections: register!(IntCounter::with_opts(opts(
                 "endpoint_ejections_total",
                 "Endpoints taken out of rotation by passive health (failures in a row)."
+            ))),
+            upstream_idle_discarded: register!(IntCounter::with_opts(opts(
+                "upstream_idle_discarded_total",
+                "Idle upstream connections dropped when taken from the pool: closed by the backend, or holding bytes it sent unasked."
             ))),
             snapshots_held: register!(IntCounter::with_opts(opts(
                 "snapshots_held_total",

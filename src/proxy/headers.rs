@@ -10,9 +10,11 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
-/// The fixed hop-by-hop headers; `Connection` may name more.
-static HOP_BY_HOP: [&HeaderName; 9] = [
+/// The fixed hop-by-hop headers; `Connection` may name more. `HTTP2-Settings` belongs to an
+/// `h2c` upgrade (RFC 7540 §3.2.1), never forwarded.
+static HOP_BY_HOP: [&HeaderName; 10] = [
     &header::CONNECTION,
     &KEEP_ALIVE,
     &PROXY_CONNECTION,
@@ -22,6 +24,7 @@ static HOP_BY_HOP: [&HeaderName; 9] = [
     &header::TRAILER,
     &header::TRANSFER_ENCODING,
     &header::UPGRADE,
+    &HTTP2_SETTINGS,
 ];
 const CONNECTION_BIT: u16 = 1 << 0;
 const UPGRADE_BIT: u16 = 1 << 8;
@@ -128,9 +131,17 @@ pub fn add_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded) {
     headers.insert(X_FORWARDED_PORT.clone(), forwarded.port.clone());
 }
 
-/// Whether a request asks to switch protocols (`Connection: upgrade` + `Upgrade`).
+/// Whether a request asks for a WebSocket (`Connection: upgrade` + `Upgrade: websocket`), the
+/// one upgrade forwarded. Any other (`h2c` above all: a blind HTTP/2 tunnel to the backend,
+/// past routing and header rewriting) is stripped with the hop-by-hop headers, as HAProxy and
+/// nginx do.
 pub fn wants_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+    let mut upgrades = headers.get_all(header::UPGRADE).iter();
+    let websocket = upgrades
+        .next()
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket"));
+    websocket
+        && upgrades.next().is_none()
         && headers.get_all(header::CONNECTION).iter().any(|v| {
             v.to_str().is_ok_and(|v| {
                 v.split(',')
@@ -190,6 +201,30 @@ mod tests {
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h[header::UPGRADE], "websocket");
         assert_eq!(h[header::CONNECTION], "upgrade");
+    }
+
+    #[test]
+    fn only_a_websocket_upgrade_is_one() {
+        let with = |upgrade: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::CONNECTION,
+                HeaderValue::from_static("Upgrade, HTTP2-Settings"),
+            );
+            h.insert(header::UPGRADE, HeaderValue::from_str(upgrade).unwrap());
+            h.insert(
+                "http2-settings",
+                HeaderValue::from_static("AAMAAABkAAQAAP__"),
+            );
+            h
+        };
+        assert!(wants_upgrade(&with("WebSocket")));
+        for other in ["h2c", "websocket, h2c", "TLS/1.0", ""] {
+            let mut h = with(other);
+            assert!(!wants_upgrade(&h), "{other}");
+            strip_hop_by_hop(&mut h, false);
+            assert!(h.is_empty(), "{other}: {h:?}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! back when it was never sent, so that it can be retried on another endpoint. Responses with
 //! ambiguous framing are refused (502) and their connection closed.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,11 +12,19 @@ use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use super::body::RequestBody;
 use super::error::ProxyError;
 use crate::balance::state::Failure;
 use crate::balance::{Endpoint, UpstreamConn};
+
+/// The most interim (1xx, other than 101) responses one request may get before its final
+/// response, on both HTTP/1 paths: past it the exchange is given up (502), as a backend may
+/// send them without end (hyper's client would skip them until the response timeout).
+pub const MAX_INTERIM_RESPONSES: u32 = 16;
+/// Why such an exchange was given up.
+pub const TOO_MANY_INTERIM: &str = "too many interim (1xx) responses";
 
 /// What happened to one attempt.
 pub enum Attempt {
@@ -53,11 +62,14 @@ pub async fn send(
         .await;
     };
     let replay = replayable(&request);
-    let sent = tokio::time::timeout(response_timeout, conn.try_send_request(request)).await;
-    let again = match sent {
-        Ok(Ok(response)) => return answered(endpoint, response, conn),
+    let mut request = request;
+    let interim = count_interim(&mut request);
+    let sent = capped(conn.try_send_request(request), &interim);
+    let again = match tokio::time::timeout(response_timeout, sent).await {
+        Ok(Some(Ok(response))) => return answered(endpoint, response, conn),
         Err(_) => return timed_out(endpoint),
-        Ok(Err(mut err)) => match (err.take_message(), replay) {
+        Ok(None) => return too_many_interim(endpoint),
+        Ok(Some(Err(mut err))) => match (err.take_message(), replay) {
             // The pooled connection closed before our request went out: the request is
             // intact, so open a fresh connection and send it there.
             (Some(unsent), _) => unsent,
@@ -88,10 +100,14 @@ async fn send_on_new(
         Ok(conn) => conn,
         Err(err) => return Attempt::NotSent(request, err),
     };
-    match tokio::time::timeout(response_timeout, conn.try_send_request(request)).await {
-        Ok(Ok(response)) => answered(endpoint, response, conn),
+    let mut request = request;
+    let interim = count_interim(&mut request);
+    let sent = capped(conn.try_send_request(request), &interim);
+    match tokio::time::timeout(response_timeout, sent).await {
+        Ok(Some(Ok(response))) => answered(endpoint, response, conn),
         Err(_) => timed_out(endpoint),
-        Ok(Err(mut err)) => match err.take_message() {
+        Ok(None) => too_many_interim(endpoint),
+        Ok(Some(Err(mut err))) => match err.take_message() {
             // A fresh connection that closed at once: try another endpoint.
             Some(unsent) => {
                 let source = err.into_error();
@@ -113,6 +129,40 @@ fn answered(endpoint: &Endpoint, response: Response<Incoming>, conn: UpstreamCon
     }
     endpoint.mark_ok();
     Attempt::Response(response, conn)
+}
+
+/// One request's interim responses, counted by hyper's client as they arrive.
+#[derive(Default)]
+struct InterimCount {
+    seen: AtomicU32,
+    /// Notified once, when the count passes [`MAX_INTERIM_RESPONSES`].
+    over: Notify,
+}
+
+fn count_interim(request: &mut Request<RequestBody>) -> Arc<InterimCount> {
+    let count = Arc::new(InterimCount::default());
+    let counter = count.clone();
+    hyper::ext::on_informational(request, move |_| {
+        if counter.seen.fetch_add(1, Ordering::Relaxed) == MAX_INTERIM_RESPONSES {
+            counter.over.notify_one();
+        }
+    });
+    count
+}
+
+/// `exchange`'s outcome, or `None` once the upstream sent too many interim responses (the
+/// exchange, and with it the connection, is dropped).
+async fn capped<F: std::future::Future>(exchange: F, count: &InterimCount) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        out = exchange => Some(out),
+        () = count.over.notified() => None,
+    }
+}
+
+fn too_many_interim(endpoint: &Endpoint) -> Attempt {
+    endpoint.record_failure(Failure::Response);
+    Attempt::Failed(ProxyError::InvalidResponse(endpoint.addr, TOO_MANY_INTERIM))
 }
 
 fn timed_out(endpoint: &Endpoint) -> Attempt {
@@ -200,6 +250,9 @@ fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
     for _ in 0..pool.len() {
         let conn = pool.pop()?;
         if conn.is_closed() {
+            // Closed by the backend, or by hyper when bytes nobody asked for arrived while
+            // it sat idle: never reused.
+            endpoint.discarded_idle();
             continue;
         }
         if conn.is_ready() {

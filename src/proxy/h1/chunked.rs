@@ -14,7 +14,11 @@ enum State {
         digits: u8,
         value: u64,
     },
-    /// After the size: extensions (ignored) up to CR.
+    /// After the size: whitespace before `;` or CR (RFC 9112's BWS), nothing else.
+    SizeWs {
+        value: u64,
+    },
+    /// After `;`: extensions (ignored) up to CR; never a bare LF.
     Extension {
         seen: u32,
         value: u64,
@@ -86,9 +90,16 @@ impl Scanner {
                     None if digits == 0 => return Err("chunk size missing"),
                     None => match b {
                         b'\r' => State::SizeLf { value },
-                        b';' | b' ' | b'\t' => State::Extension { seen: 1, value },
+                        b';' => State::Extension { seen: 1, value },
+                        b' ' | b'\t' => State::SizeWs { value },
                         _ => return Err("bad chunk size"),
                     },
+                },
+                State::SizeWs { value } => match b {
+                    b'\r' => State::SizeLf { value },
+                    b';' => State::Extension { seen: 1, value },
+                    b' ' | b'\t' => State::SizeWs { value },
+                    _ => return Err("bad chunk size"),
                 },
                 State::Extension { seen, value } => match b {
                     b'\r' => State::SizeLf { value },
@@ -116,13 +127,17 @@ impl Scanner {
                     },
                     _ => return Err("chunk data not followed by CRLF"),
                 },
+                // A client that takes a bare LF as a line's end (RFC 9112 §2.2 lets it) would
+                // read a line here that we did not: refused, as hyper refuses it.
                 State::LineStart { seen } => match b {
                     b'\r' => State::EndLf,
+                    b'\n' | 0 => return Err("bare LF or NUL in the trailers"),
                     _ if seen >= MAX_TRAILERS => return Err("trailers too long"),
                     _ => State::TrailerLine { seen: seen + 1 },
                 },
                 State::TrailerLine { seen } => match b {
                     b'\r' => State::TrailerLf { seen },
+                    b'\n' | 0 => return Err("bare LF or NUL in the trailers"),
                     _ if seen >= MAX_TRAILERS => return Err("trailers too long"),
                     _ => State::TrailerLine { seen: seen + 1 },
                 },
@@ -165,7 +180,7 @@ mod tests {
     #[test]
     fn a_chunked_body_ends_where_it_ends_in_any_pieces() {
         let body =
-            b"5\r\nhello\r\n1A;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-t: 1\r\n\r\nNEXT";
+            b"5 \t;x\r\nhello\r\n1A;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-t: 1\r\n\r\nNEXT";
         let end = body.len() - 4;
         for piece in 1..=body.len() {
             assert_eq!(
@@ -192,6 +207,11 @@ mod tests {
             b"11111111111111111\r\n",
             b"0\r\n\rX",
             b"-1\r\n",
+            b"5 5\r\nhello\r\n0\r\n\r\n",
+            b"5 x\r\n",
+            b"0\r\nx-t: 1\nx-u: 2\r\n\r\n",
+            b"0\r\n\n\r\n",
+            b"5;a=b\ncd\r\n",
         ] {
             assert!(scan_in_pieces(bad, bad.len()).is_err(), "{bad:?}");
         }

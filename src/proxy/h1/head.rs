@@ -266,8 +266,10 @@ pub fn response(
     for header in res.headers.iter() {
         let name = header.name.as_bytes();
         let keep = match header_kind(name) {
-            // The body goes through as it came, so its coding stays.
+            // The body goes through as it came, so its framing stays, whatever `Connection`
+            // names: without it the client could not find the body's end.
             Kind::TransferEncoding => framing == Framing::Chunked,
+            Kind::ContentLength => true,
             Kind::Connection | Kind::HopByHop => false,
             _ => !named.iter().any(|n| n.eq_ignore_ascii_case(name)),
         };
@@ -299,7 +301,7 @@ enum Kind {
     ForwardedOther,
     AppId,
     Expect,
-    /// The rest of RFC 9110 §7.6.1's list, and `Proxy-Connection`.
+    /// The rest of RFC 9110 §7.6.1's list, `Proxy-Connection` and `HTTP2-Settings`.
     HopByHop,
     Other,
 }
@@ -316,6 +318,7 @@ fn header_kind(name: &[u8]) -> Kind {
         10 if is("connection") => Kind::Connection,
         10 if is("keep-alive") => Kind::HopByHop,
         14 if is("content-length") => Kind::ContentLength,
+        14 if is("http2-settings") => Kind::HopByHop,
         15 if is("x-forwarded-for") => Kind::ForwardedFor,
         16 if is("x-forwarded-port") => Kind::ForwardedOther,
         16 if is("proxy-connection") => Kind::HopByHop,

@@ -12,6 +12,7 @@ use super::read_more;
 use crate::balance::state::Failure;
 use crate::balance::Endpoint;
 use crate::proxy::error::ProxyError;
+use crate::proxy::upstream::{MAX_INTERIM_RESPONSES, TOO_MANY_INTERIM};
 
 /// An idle upstream connection in an endpoint's pool.
 #[derive(Debug)]
@@ -42,7 +43,8 @@ pub enum Attempt {
 
 /// Bytes read at a time for a response head.
 const HEAD_CHUNK: usize = 4096;
-/// The largest response head accepted (502 past it).
+/// The largest response head accepted, and the most bytes of interim responses before it
+/// (502 past either).
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 /// What one exchange sends, and how it may be sent again.
@@ -113,6 +115,8 @@ fn pooled(endpoint: &Endpoint) -> Option<TcpStream> {
         if conn.is_usable() {
             return Some(conn.0);
         }
+        // Closed by the backend, or holding bytes it sent while idle: never reused.
+        endpoint.discarded_idle();
     }
     None
 }
@@ -141,11 +145,14 @@ async fn round_trip(
         .await
         .map_err(Trip::Unsent)?;
     let mut buf = Vec::new();
-    // Where the final response starts, after any 1xx.
-    let mut start = 0;
+    // Interim (1xx) responses so far, and their bytes: bounded, as a backend may send them
+    // without end.
+    let (mut interim, mut interim_bytes) = (0, 0);
     loop {
+        // Nothing came back yet (an interim response is an answer: never replayed after one).
+        let silent = buf.is_empty() && interim == 0;
         match read_more(&mut stream, &mut buf, HEAD_CHUNK).await {
-            Ok(0) if buf.is_empty() => {
+            Ok(0) if silent => {
                 return Err(Trip::Unanswered(std::io::ErrorKind::UnexpectedEof.into()))
             }
             Ok(0) => {
@@ -154,17 +161,22 @@ async fn round_trip(
                 )))
             }
             Ok(_) => {}
-            Err(err) if buf.is_empty() => return Err(Trip::Unanswered(err)),
+            Err(err) if silent => return Err(Trip::Unanswered(err)),
             Err(err) => return Err(Trip::Broken(Broken::Io(err))),
         }
         loop {
-            match head::response(&buf[start..], head_request, close_client, out) {
-                Ok(ParsedResponse::Final(mut head)) => {
-                    head.len += start;
-                    return Ok(Answer { stream, buf, head });
+            match head::response(&buf, head_request, close_client, out) {
+                Ok(ParsedResponse::Final(head)) => return Ok(Answer { stream, buf, head }),
+                Ok(ParsedResponse::Interim(len)) => {
+                    interim += 1;
+                    interim_bytes += len;
+                    if interim > MAX_INTERIM_RESPONSES || interim_bytes > MAX_RESPONSE_HEAD {
+                        return Err(Trip::Broken(Broken::Response(TOO_MANY_INTERIM)));
+                    }
+                    // Skipped, as hyper's client skips them; their bytes go at once.
+                    buf.drain(..len);
                 }
-                Ok(ParsedResponse::Interim(len)) => start += len,
-                Ok(ParsedResponse::Partial) if buf.len() - start > MAX_RESPONSE_HEAD => {
+                Ok(ParsedResponse::Partial) if buf.len() > MAX_RESPONSE_HEAD => {
                     return Err(Trip::Broken(Broken::Response("response head too large")))
                 }
                 Ok(ParsedResponse::Partial) => break,
