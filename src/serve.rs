@@ -184,6 +184,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         unrouted: metrics.backend("unrouted"),
         metrics: metrics.clone(),
         tunnels: connections.tracker.clone(),
+        auth_failures: Default::default(),
     });
     let http_addr = match &listeners.http {
         Some(listener) => Some(listener.local_addr()?),

@@ -229,3 +229,137 @@ async fn bytes_a_backend_sends_while_its_connection_is_idle_drop_that_connection
         );
     }
 }
+
+#[tokio::test]
+async fn forwarding_headers_a_client_made_up_never_reach_the_backend() {
+    for (path, config) in both_paths() {
+        let upstream = RawUpstream::start(|_, _, _| Reply::Send(ok("seen"))).await;
+        let mut session = Session::with(upstream.port, config).await;
+        let answer = session
+            .send(
+                "GET / HTTP/1.1\r\nHost: raw.test\r\nX-Forwarded-For: 6.6.6.6\r\n\
+                 X-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6;proto=https\r\n\
+                 X-Forwarded-Host: admin.internal\r\nX-Client-IP: 6.6.6.6\r\n\
+                 X_Forwarded_For: 6.6.6.6\r\nX_Forwarded_Proto: https\r\nX-Kept: 1\r\n\r\n",
+            )
+            .await;
+        assert_eq!(answer.status(), 200, "{path}");
+        let head = upstream.heads()[0].to_ascii_lowercase();
+        let lines: Vec<&str> = head.split("\r\n").collect();
+        for expected in [
+            "x-forwarded-for: 6.6.6.6, 127.0.0.1",
+            "x-real-ip: 127.0.0.1",
+            "x-forwarded-proto: http",
+            "x-kept: 1",
+        ] {
+            assert!(lines.contains(&expected), "{path}: {expected} in {head}");
+        }
+        for gone in [
+            "forwarded:",
+            "x-forwarded-host:",
+            "x-client-ip:",
+            "x_forwarded",
+        ] {
+            assert!(
+                !head.contains(&format!("\n{gone}")),
+                "{path}: {gone} in {head}"
+            );
+        }
+        assert_eq!(head.matches("x-real-ip").count(), 1, "{path}: {head}");
+    }
+}
+
+#[tokio::test]
+async fn failed_logins_are_limited_per_address_whether_or_not_the_user_exists() {
+    use serde_json::json;
+    use support::proxy::{app, client, free_port, Backend, Proxy};
+    let web = Backend::start("web").await;
+    // MD5-crypt of "s3cret": a cheap hash keeps the test quick, the limit is the same.
+    let hash = "$1$saltsalt$RwMqRjSWhXMKbW72DwzGd1";
+    let labels = |host: &str| json!({"HAPROXY_0_VHOST": host, "HAPROXY_0_AUTH": format!("shop:admin:{hash}")});
+    let proxy = Proxy::start(json!([
+        app("/a", free_port(), labels("a.example.com"), &[web.port()]),
+        app("/b", free_port(), labels("b.example.com"), &[web.port()]),
+    ]))
+    .await;
+    let c = client();
+    let attempt = |host: &'static str, user: &'static str, password: &'static str| {
+        let request = c
+            .get(proxy.url("/"))
+            .header("host", host)
+            .basic_auth(user, Some(password));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(attempt("a.example.com", "admin", "s3cret").await, 200);
+    // An unknown user costs a check as a wrong password does: both spend the budget.
+    for host in ["a.example.com", "b.example.com"] {
+        for user in ["nobody", "admin"] {
+            let mut statuses = Vec::new();
+            for _ in 0..40 {
+                statuses.push(attempt(host, user, "wrong").await);
+            }
+            let first_429 = statuses.iter().position(|&s| s == 429);
+            assert!(
+                first_429.is_some_and(|i| statuses[..i].iter().all(|&s| s == 401)),
+                "{host} {user}: {statuses:?}"
+            );
+        }
+    }
+    // Credentials that passed before are remembered and need no check.
+    assert_eq!(attempt("a.example.com", "admin", "s3cret").await, 200);
+    assert_eq!(web.hits(), 2);
+}
+
+#[tokio::test]
+async fn the_admin_port_caps_connections_and_refuses_cross_site_signals() {
+    let upstream = RawUpstream::start(|_, _, _| Reply::Send(ok("x"))).await;
+    let session = Session::to(upstream.port).await;
+    let admin = session.proxy.handle.admin_addr;
+    let get =
+        |path: &str, extra: &str| format!("GET {path} HTTP/1.1\r\nHost: {admin}\r\n{extra}\r\n");
+
+    // Every connection the cap allows from one address, each known to be served...
+    let mut held = Vec::new();
+    for _ in 0..switchyard::admin::MAX_CONNECTIONS_PER_IP {
+        let mut stream = tokio::net::TcpStream::connect(admin).await.unwrap();
+        stream
+            .write_all(get("/healthz", "").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_answer(&mut stream, &mut buf, false).await.status(),
+            200
+        );
+        held.push(stream);
+    }
+    // ...then one more is closed unanswered.
+    let mut extra = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let _ = extra.write_all(get("/healthz", "").as_bytes()).await;
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        extra.read_to_end(&mut rest),
+    );
+    let _ = read.await.expect("closed within 10 s");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+
+    // Signals: from a script, or the admin port's own page; never from another site's page.
+    let own_origin = format!("Origin: http://{admin}\r\n");
+    let cases = [
+        ("", 200),
+        (own_origin.as_str(), 200),
+        ("Origin: https://evil.example\r\n", 403),
+        ("Sec-Fetch-Site: cross-site\r\n", 403),
+    ];
+    let stream = &mut held[0];
+    let mut buf = Vec::new();
+    for (headers, expected) in cases {
+        stream
+            .write_all(get("/_mlb_signal/usr1", headers).as_bytes())
+            .await
+            .unwrap();
+        let answer = read_answer(stream, &mut buf, false).await;
+        assert_eq!(answer.status(), expected, "{headers:?}");
+    }
+}

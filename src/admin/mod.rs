@@ -42,6 +42,11 @@ pub struct AdminState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
+/// Connections the admin port holds at once, and from one client address: scrapers, health
+/// checks and a few browsers need a handful. Past either, a new connection is closed at once.
+pub const MAX_CONNECTIONS: usize = 256;
+pub const MAX_CONNECTIONS_PER_IP: usize = 32;
+
 pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationToken) {
     // Handed to a successor on a binary upgrade while this loop runs.
     let listener = std::sync::Arc::new(listener);
@@ -50,18 +55,28 @@ pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationTok
         () = crate::upgrade::until_accepting() => {}
         () = stop.cancelled() => return,
     }
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_ip = Arc::new(crate::proxy::per_ip::PerIp::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = stop.cancelled() => return,
         };
-        let Ok((stream, _)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
             // Out of file descriptors (EMFILE): back off instead of spinning on accept.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
+        let (Ok(permit), Some(slot)) = (
+            permits.clone().try_acquire_owned(),
+            per_ip.admit(peer.ip(), MAX_CONNECTIONS_PER_IP),
+        ) else {
+            tracing::debug!(%peer, "admin connection refused: connection cap reached");
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
+            let _held = (permit, slot);
             let service = service_fn(move |request| answer(request, state.clone()));
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -115,6 +130,13 @@ async fn answer(
                 Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{err}\n")),
             }
         }
+        // A page on another site must not make a visitor's browser send a signal.
+        (_, path) if path.starts_with("/_mlb_signal/") && is_cross_site(&request) => (
+            StatusCode::FORBIDDEN,
+            TEXT,
+            "cross-site request refused: send signals from a script (curl), not a web page\n"
+                .to_owned(),
+        ),
         // Marathon-LB answers GET; a POST from a script is accepted too.
         (&Method::GET | &Method::POST, "/_mlb_signal/hup") => {
             state.reload.notify_one();
@@ -141,4 +163,59 @@ async fn answer(
         .headers_mut()
         .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     Ok(response)
+}
+
+/// Whether a browser sent this request for another origin: its `Origin` is not the admin
+/// port's own (the request's `Host`), or, without one, `Sec-Fetch-Site` says so. Scripts
+/// (curl) send neither and pass.
+fn is_cross_site<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(http::header::ORIGIN) {
+        let origin = origin.as_bytes();
+        let authority = origin
+            .strip_prefix(b"http://")
+            .or_else(|| origin.strip_prefix(b"https://"));
+        let host = headers.get(http::header::HOST).map(|h| h.as_bytes());
+        return match (authority, host) {
+            (Some(authority), Some(host)) => !authority.eq_ignore_ascii_case(host),
+            _ => true,
+        };
+    }
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_cross_site;
+
+    #[test]
+    fn only_a_browser_on_another_origin_is_cross_site() {
+        let request = |headers: &[(&str, &str)]| {
+            let mut builder =
+                http::Request::get("/_mlb_signal/hup").header("host", "10.0.0.5:9090");
+            for (name, value) in headers {
+                builder = builder.header(*name, *value);
+            }
+            builder.body(()).unwrap()
+        };
+        assert!(!is_cross_site(&request(&[])), "curl");
+        assert!(!is_cross_site(&request(&[(
+            "origin",
+            "http://10.0.0.5:9090"
+        )])));
+        assert!(!is_cross_site(&request(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(!is_cross_site(&request(&[("sec-fetch-site", "none")])));
+        assert!(is_cross_site(&request(&[(
+            "origin",
+            "https://evil.example"
+        )])));
+        assert!(is_cross_site(&request(&[("origin", "null")])));
+        assert!(is_cross_site(&request(&[("sec-fetch-site", "cross-site")])));
+        assert!(is_cross_site(&request(&[("sec-fetch-site", "same-site")])));
+    }
 }

@@ -292,7 +292,7 @@ fn prune<C>(shard: &Mutex<Shard<C>>) {
 }
 
 /// Milliseconds since the first call: a cheap monotonic clock for back-off deadlines.
-pub(super) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     // +1 so that a deadline of 0 always means "not down".
     EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1

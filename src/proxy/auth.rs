@@ -4,6 +4,12 @@
 //! crypt is deliberately slow (a SHA-512 hash is thousands of rounds), so it runs on the
 //! blocking pool, never on a request worker, and the last `Authorization` value that passed is
 //! remembered per backend (lock-free) so that a client's next requests cost one comparison.
+//! An unknown user costs the same crypt as a wrong password (the answer's time tells nothing
+//! about which names exist), and a client address that keeps failing is refused (429) before
+//! any crypt runs, so that failed logins cannot occupy the blocking pool.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
 use base64::Engine as _;
@@ -19,34 +25,126 @@ use crate::model::labels::BasicAuth;
 /// The last `Authorization` header value that passed, per backend.
 pub type VerifiedCache = ArcSwapOption<Box<[u8]>>;
 
+/// What a request's credentials earn it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// 401, with the realm.
+    Denied,
+    /// 429: this client address failed too often just now; no crypt was run.
+    TooManyFailures,
+}
+
 /// Whether the request carries the right user and password.
-pub async fn allowed(auth: &BasicAuth, cache: &VerifiedCache, headers: &HeaderMap) -> bool {
+pub async fn check(
+    auth: &BasicAuth,
+    cache: &VerifiedCache,
+    headers: &HeaderMap,
+    client: IpAddr,
+    failures: &FailureLimiter,
+) -> Verdict {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return false;
+        return Verdict::Denied;
     };
     if cache
         .load()
         .as_deref()
         .is_some_and(|ok| bool::from(ok.ct_eq(value.as_bytes())))
     {
-        return true;
+        return Verdict::Allowed;
     }
     let Some((user, password)) = decode(value) else {
-        return false;
+        return Verdict::Denied;
     };
-    // Constant time, like the cache check above and crypt's own comparison: how much of a
-    // guess matched must not show in how long the answer takes.
-    if !bool::from(user.as_bytes().ct_eq(auth.user.as_bytes())) {
-        return false;
+    if !failures.may_try(client) {
+        return Verdict::TooManyFailures;
     }
+    // Constant time, like the cache check above and crypt's own comparison; and the crypt
+    // runs whether the user is right or not: how much of a guess matched, and whether a user
+    // name exists, must not show in how long the answer takes.
+    let user_matches = bool::from(user.as_bytes().ct_eq(auth.user.as_bytes()));
     let hash = auth.hash.to_string();
-    let verified = tokio::task::spawn_blocking(move || pwhash::unix::verify(&password, &hash))
-        .await
-        .unwrap_or(false);
-    if verified {
+    let password_matches =
+        tokio::task::spawn_blocking(move || pwhash::unix::verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+    if user_matches && password_matches {
         cache.store(Some(std::sync::Arc::new(value.as_bytes().into())));
+        Verdict::Allowed
+    } else {
+        failures.failed(client);
+        Verdict::Denied
     }
-    verified
+}
+
+/// Failed `_AUTH` checks per client address: a token bucket each of [`FAILURE_BURST`],
+/// refilled at [`FAILURES_PER_SECOND`], in a fixed table of atomics indexed by a hash of the
+/// address (bounded memory, no lock; two addresses that share a slot share a budget).
+#[derive(Debug)]
+pub struct FailureLimiter {
+    /// Per slot: the millisecond of the last refill (high 44 bits) and the tokens left, in
+    /// thousandths (low 20 bits).
+    slots: Box<[AtomicU64]>,
+    hasher: ahash::RandomState,
+}
+
+/// Failed checks an address may make at once, then [`FAILURES_PER_SECOND`].
+pub const FAILURE_BURST: u64 = 10;
+pub const FAILURES_PER_SECOND: u64 = 5;
+const SLOTS: usize = 4096;
+const MILLI: u64 = 1000;
+const TOKEN_BITS: u32 = 20;
+
+impl Default for FailureLimiter {
+    fn default() -> Self {
+        FailureLimiter {
+            slots: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hasher: ahash::RandomState::new(),
+        }
+    }
+}
+
+impl FailureLimiter {
+    /// Whether `client` has a failure left to spend.
+    fn may_try(&self, client: IpAddr) -> bool {
+        let (_, tokens) = self.refilled(self.slot(client).load(Ordering::Relaxed));
+        tokens >= MILLI
+    }
+
+    /// Spends one of `client`'s failures.
+    fn failed(&self, client: IpAddr) {
+        let slot = self.slot(client);
+        let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+            let (now, tokens) = self.refilled(word);
+            Some(now << TOKEN_BITS | tokens.saturating_sub(MILLI))
+        });
+    }
+
+    fn slot(&self, client: IpAddr) -> &AtomicU64 {
+        let i = self.hasher.hash_one(client.to_canonical()) as usize % SLOTS;
+        &self.slots[i]
+    }
+
+    /// A slot's word brought up to now: (now in ms, tokens in thousandths). A slot never used
+    /// (0) is full.
+    fn refilled(&self, word: u64) -> (u64, u64) {
+        let now = crate::balance::state::now_ms();
+        let (last, tokens) = (word >> TOKEN_BITS, word & ((1 << TOKEN_BITS) - 1));
+        if last == 0 {
+            return (now, FAILURE_BURST * MILLI);
+        }
+        let earned = now.saturating_sub(last) * FAILURES_PER_SECOND;
+        (now, (tokens + earned).min(FAILURE_BURST * MILLI))
+    }
+}
+
+/// `429`: come back in a second.
+pub fn too_many_failures() -> Response<ProxyBody> {
+    let mut response = status_response(StatusCode::TOO_MANY_REQUESTS);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// `401` with the realm, asking for credentials.

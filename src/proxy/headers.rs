@@ -8,6 +8,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_CLIENT_IP: HeaderName = HeaderName::from_static("x-client-ip");
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 static HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
@@ -111,8 +114,13 @@ impl Forwarded {
     }
 }
 
-/// Appends the client to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `-Port`.
+/// What a backend can trust: appends the client to `X-Forwarded-For`, sets `X-Real-IP`,
+/// `X-Forwarded-Proto` and `-Port`, and drops the forwarding headers a client can make up that
+/// we do not set (`Forwarded`, `X-Forwarded-Host`, `X-Client-IP`) and every header whose name
+/// has an underscore (CGI and WSGI backends read `X_Forwarded_For` as `X-Forwarded-For`;
+/// nginx drops them too).
 pub fn add_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded) {
+    drop_made_up(headers);
     let client = forwarded.client.clone();
     let value = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
         Some(previous) if !previous.is_empty() => {
@@ -122,13 +130,32 @@ pub fn add_forwarded(headers: &mut HeaderMap, forwarded: &Forwarded) {
             joined.extend_from_slice(client.as_bytes());
             HeaderValue::from_bytes(&joined).ok()
         }
-        _ => Some(client),
+        _ => Some(client.clone()),
     };
     if let Some(value) = value {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
+    headers.insert(X_REAL_IP.clone(), client);
     headers.insert(X_FORWARDED_PROTO.clone(), forwarded.proto.clone());
     headers.insert(X_FORWARDED_PORT.clone(), forwarded.port.clone());
+}
+
+/// Removes what [`add_forwarded`] does not vouch for. One pass over the names; a removal only
+/// for what is there (most requests carry none of these).
+fn drop_made_up(headers: &mut HeaderMap) {
+    let mut found: smallvec::SmallVec<[HeaderName; 2]> = smallvec::SmallVec::new();
+    for name in headers.keys() {
+        let made_up = *name == header::FORWARDED
+            || *name == X_FORWARDED_HOST
+            || *name == X_CLIENT_IP
+            || name.as_str().contains('_');
+        if made_up && !found.contains(name) {
+            found.push(name.clone());
+        }
+    }
+    for name in found {
+        headers.remove(name);
+    }
 }
 
 /// Whether a request asks for a WebSocket (`Connection: upgrade` + `Upgrade: websocket`), the
@@ -236,6 +263,7 @@ mod tests {
             &Forwarded::new("127.0.0.1".parse().unwrap(), "http", 80),
         );
         assert_eq!(h["x-forwarded-for"], "10.1.1.1, 127.0.0.1");
+        assert_eq!(h["x-real-ip"], "127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-port"], "80");
         let mut h = HeaderMap::new();

@@ -174,8 +174,12 @@ async fn forward(
         // Boxed: checking a password waits on a blocking thread, state every request would
         // carry if it were inline.
         let verified = &backend.verified_authorization;
-        if !Box::pin(super::auth::allowed(auth, verified, request.headers())).await {
-            return Ok(super::auth::challenge(auth));
+        let headers = request.headers();
+        let check = super::auth::check(auth, verified, headers, client.ip(), &ctx.auth_failures);
+        match Box::pin(check).await {
+            super::auth::Verdict::Allowed => {}
+            super::auth::Verdict::Denied => return Ok(super::auth::challenge(auth)),
+            super::auth::Verdict::TooManyFailures => return Ok(super::auth::too_many_failures()),
         }
     }
 

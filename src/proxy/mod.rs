@@ -109,6 +109,8 @@ pub struct ProxyContext {
     /// Upgraded tunnels (WebSocket) outlive their HTTP connection: tracked, so that a
     /// stopping balancer lets them run until the drain deadline, like TCP-mode connections.
     pub tunnels: tokio_util::task::TaskTracker,
+    /// Failed `HAPROXY_{n}_AUTH` checks per client address (429 past the budget).
+    pub auth_failures: auth::FailureLimiter,
 }
 
 /// Which kind of listener a request arrived on.

@@ -67,6 +67,7 @@ fn harness() -> &'static Harness {
             unrouted: metrics.backend("unrouted"),
             metrics,
             tunnels: tokio_util::task::TaskTracker::new(),
+            auth_failures: Default::default(),
         });
         let mut builders = listener::HttpBuilders::new(&ctx);
         // The client below half-closes once its bytes are written. The real builders close on

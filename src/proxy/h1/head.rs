@@ -123,17 +123,22 @@ pub fn request(buf: &[u8], max_head: usize, forwarded: &Forwarded, out: &mut Vec
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for header in req.headers.iter() {
-        match header_kind(header.name.as_bytes()) {
+        let name = header.name.as_bytes();
+        match header_kind(name) {
             Kind::Connection | Kind::ForwardedFor | Kind::ForwardedOther => continue,
+            // As hyper's path does (`headers::add_forwarded`): what a client made up goes.
+            _ if name.contains(&b'_') => continue,
             _ => {}
         }
-        line(out, header.name.as_bytes(), header.value);
+        line(out, name, header.value);
     }
     out.extend_from_slice(b"x-forwarded-for: ");
     if let Some(previous) = forwarded_for.filter(|v| !v.is_empty()) {
         out.extend_from_slice(previous);
         out.extend_from_slice(b", ");
     }
+    out.extend_from_slice(forwarded.client().as_bytes());
+    out.extend_from_slice(b"\r\nx-real-ip: ");
     out.extend_from_slice(forwarded.client().as_bytes());
     out.extend_from_slice(b"\r\nx-forwarded-proto: ");
     out.extend_from_slice(forwarded.proto().as_bytes());
@@ -297,7 +302,8 @@ enum Kind {
     TransferEncoding,
     Connection,
     ForwardedFor,
-    /// `X-Forwarded-Proto` and `-Port`: set by us.
+    /// `X-Forwarded-Proto`, `-Port` and `X-Real-IP`, set by us; `Forwarded`,
+    /// `X-Forwarded-Host` and `X-Client-IP`, dropped (see `headers::add_forwarded`).
     ForwardedOther,
     AppId,
     Expect,
@@ -314,13 +320,15 @@ fn header_kind(name: &[u8]) -> Kind {
         2 if is("te") => Kind::HopByHop,
         4 if is("host") => Kind::Host,
         6 if is("expect") => Kind::Expect,
+        9 if is("x-real-ip") || is("forwarded") => Kind::ForwardedOther,
+        11 if is("x-client-ip") => Kind::ForwardedOther,
         7 if is("upgrade") || is("trailer") => Kind::HopByHop,
         10 if is("connection") => Kind::Connection,
         10 if is("keep-alive") => Kind::HopByHop,
         14 if is("content-length") => Kind::ContentLength,
         14 if is("http2-settings") => Kind::HopByHop,
         15 if is("x-forwarded-for") => Kind::ForwardedFor,
-        16 if is("x-forwarded-port") => Kind::ForwardedOther,
+        16 if is("x-forwarded-port") || is("x-forwarded-host") => Kind::ForwardedOther,
         16 if is("proxy-connection") => Kind::HopByHop,
         17 if is("transfer-encoding") => Kind::TransferEncoding,
         17 if is("x-forwarded-proto") => Kind::ForwardedOther,

@@ -15,7 +15,9 @@ fn parse(raw: &str) -> (Parsed, String) {
 #[test]
 fn a_plain_request_is_forwarded_with_the_forwarded_headers() {
     let raw = "GET /a/b?q=1 HTTP/1.1\r\nHost: app.test:80\r\nConnection: keep-alive\r\n\
-               X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\nAccept: */*\r\n\r\n";
+               X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\nAccept: */*\r\n\
+               X-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Host: evil\r\n\
+               X-Client-IP: 6.6.6.6\r\nX_Forwarded_For: 6.6.6.6\r\n\r\n";
     let (parsed, out) = parse(&format!("{raw}GET /next"));
     let Parsed::Request(head) = parsed else {
         panic!("{parsed:?}")
@@ -27,8 +29,8 @@ fn a_plain_request_is_forwarded_with_the_forwarded_headers() {
     assert_eq!(
         out,
         "GET /a/b?q=1 HTTP/1.1\r\nHost: app.test:80\r\nAccept: */*\r\n\
-         x-forwarded-for: 1.2.3.4, 10.0.0.9\r\nx-forwarded-proto: http\r\n\
-         x-forwarded-port: 80\r\n\r\n"
+         x-forwarded-for: 1.2.3.4, 10.0.0.9\r\nx-real-ip: 10.0.0.9\r\n\
+         x-forwarded-proto: http\r\nx-forwarded-port: 80\r\n\r\n"
     );
 }
 
