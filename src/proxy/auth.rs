@@ -31,7 +31,8 @@ pub enum Verdict {
     Allowed,
     /// 401, with the realm.
     Denied,
-    /// 429: this client address failed too often just now; no crypt was run.
+    /// 429: this client address failed too often just now (or has that many checks running);
+    /// no crypt was run.
     TooManyFailures,
 }
 
@@ -56,7 +57,7 @@ pub async fn check(
     let Some((user, password)) = decode(value) else {
         return Verdict::Denied;
     };
-    if !failures.may_try(client) {
+    if !failures.take(client) {
         return Verdict::TooManyFailures;
     }
     // Constant time, like the cache check above and crypt's own comparison; and the crypt
@@ -69,15 +70,16 @@ pub async fn check(
             .await
             .unwrap_or(false);
     if user_matches && password_matches {
+        failures.refund(client);
         cache.store(Some(std::sync::Arc::new(value.as_bytes().into())));
         Verdict::Allowed
     } else {
-        failures.failed(client);
         Verdict::Denied
     }
 }
 
-/// Failed `_AUTH` checks per client address: a token bucket each of [`FAILURE_BURST`],
+/// Failed `_AUTH` checks per client address (a check's token is taken when it starts and given
+/// back if it passes): a token bucket each of [`FAILURE_BURST`],
 /// refilled at [`FAILURES_PER_SECOND`], in a fixed table of atomics indexed by a hash of the
 /// address (bounded memory, no lock; two addresses that share a slot share a budget).
 #[derive(Debug)]
@@ -105,18 +107,23 @@ impl Default for FailureLimiter {
 }
 
 impl FailureLimiter {
-    /// Whether `client` has a failure left to spend.
-    fn may_try(&self, client: IpAddr) -> bool {
-        let (_, tokens) = self.refilled(self.slot(client).load(Ordering::Relaxed));
-        tokens >= MILLI
+    /// Takes one of `client`'s failures ahead of a check, so that checks running at once
+    /// cannot overspend the budget; false when none is left.
+    fn take(&self, client: IpAddr) -> bool {
+        let slot = self.slot(client);
+        slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
+            let (now, tokens) = self.refilled(word);
+            (tokens >= MILLI).then(|| now << TOKEN_BITS | (tokens - MILLI))
+        })
+        .is_ok()
     }
 
-    /// Spends one of `client`'s failures.
-    fn failed(&self, client: IpAddr) {
+    /// Gives back what [`FailureLimiter::take`] took, for a check that passed.
+    fn refund(&self, client: IpAddr) {
         let slot = self.slot(client);
         let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
             let (now, tokens) = self.refilled(word);
-            Some(now << TOKEN_BITS | tokens.saturating_sub(MILLI))
+            Some(now << TOKEN_BITS | (tokens + MILLI).min(FAILURE_BURST * MILLI))
         });
     }
 
@@ -172,4 +179,21 @@ fn decode(value: &HeaderValue) -> Option<(String, String)> {
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_has_a_burst_of_failures_and_passing_checks_cost_nothing() {
+        let limiter = FailureLimiter::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(limiter.take(a));
+        limiter.refund(a);
+        for i in 0..FAILURE_BURST {
+            assert!(limiter.take(a), "failure {i}");
+        }
+        assert!(!limiter.take(a), "the burst is spent");
+    }
 }
