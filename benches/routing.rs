@@ -51,7 +51,7 @@ fn table_build(c: &mut Criterion) {
     });
     // The balancer keeps its endpoint registry between builds: a rebuild finds every
     // endpoint's state already there (the first build creates them: `table_only`).
-    let registry = switchyard::balance::Registry::default();
+    let registry = switchyard::upstream::Registry::default();
     drop(RoutingTable::build_with(
         catalog.clone(),
         &BuildOptions::default(),

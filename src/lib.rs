@@ -44,3 +44,4 @@ pub mod simulator;
 pub mod synthetic;
 pub mod tls;
 pub mod upgrade;
+pub mod upstream;

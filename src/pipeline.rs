@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::balance::Registry;
+use crate::upstream::Registry;
 use crate::marathon::AppsSnapshot;
 use crate::model::{self, AgentAddrs, Catalog, HealthMemory, ModelOptions, Problem, ProblemKind};
 use crate::resolve::AgentResolver;
@@ -39,7 +39,7 @@ struct LastBuild {
 impl Pipeline {
     pub fn new(model: ModelOptions, build: BuildOptions) -> Pipeline {
         let registry = match &build.metrics {
-            Some(metrics) => Registry::with_counters(crate::balance::EndpointCounters {
+            Some(metrics) => Registry::with_counters(crate::upstream::EndpointCounters {
                 ejections: metrics.endpoint_ejections.clone(),
                 idle_discarded: metrics.upstream_idle_discarded.clone(),
             }),

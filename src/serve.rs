@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::admin::ReadStatus;
 use crate::marathon::StreamStatus;
 use crate::metrics::Metrics;
 use crate::model::ModelOptions;
@@ -49,17 +50,6 @@ pub struct ServeOptions {
     pub ssl_certs: Vec<std::path::PathBuf>,
     /// How often certificate files are checked for changes (SIGHUP also reloads them).
     pub cert_poll_interval: Duration,
-}
-
-/// How reading the source goes, for the status page and metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ReadStatus {
-    /// When a read last succeeded.
-    pub last_success: Option<SystemTime>,
-    /// Why the last read failed, while reads fail.
-    pub error: Option<String>,
-    /// Since when an empty app list is held back (not served) until a later read confirms it.
-    pub held_empty_list_since: Option<SystemTime>,
 }
 
 /// The fixed listeners, bound by the caller.

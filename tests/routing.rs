@@ -1097,7 +1097,7 @@ fn marathon_1_4_and_1_11_documents_give_the_same_routes() {
 
 #[test]
 fn endpoint_state_carries_across_tables_by_address() {
-    use switchyard::balance::Registry;
+    use switchyard::upstream::Registry;
     use switchyard::routing::{BuildOptions, RoutingTable};
     let registry = Registry::default();
     let build = |ports: &[u16], generation| {

@@ -8,6 +8,7 @@ mod stats;
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
@@ -26,7 +27,17 @@ use crate::routing::SharedTable;
 
 pub use stats::Stats;
 
-use crate::serve::ReadStatus;
+/// How reading the source goes, for the status page and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadStatus {
+    /// When a read last succeeded.
+    pub last_success: Option<SystemTime>,
+    /// Why the last read failed, while reads fail.
+    pub error: Option<String>,
+    /// Since when an empty app list is held back (not served) until a later read confirms it.
+    pub held_empty_list_since: Option<SystemTime>,
+}
+
 
 /// What the admin endpoints read and the signals they send.
 #[derive(Debug, Clone)]

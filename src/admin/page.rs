@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 
-use crate::balance::Target;
+use crate::upstream::Target;
 use crate::model::{Endpoint, Problem, ProblemKind, Severity};
 use crate::report::RoutesReport;
 use crate::routing::{Backend, RoutingTable};

@@ -6,8 +6,8 @@ use std::time::UNIX_EPOCH;
 use serde::Serialize;
 
 use crate::marathon::StreamStatus;
+use super::ReadStatus;
 use crate::routing::RoutingTable;
-use crate::serve::ReadStatus;
 
 #[derive(Debug, Serialize)]
 pub struct Stats {

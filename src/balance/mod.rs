@@ -1,7 +1,8 @@
 //! Picking an endpoint: round-robin, least-connections, source hash and sticky cookies, with
 //! atomics only. Built with each table; the endpoint state it reads outlives tables (`state.rs`).
+//! Generic over what an endpoint keeps besides its health (`C`: the upstream connection pools,
+//! which `upstream/` defines), so that this stage knows nothing of sockets.
 
-pub mod pool;
 pub mod state;
 
 use std::hash::{Hash, Hasher};
@@ -16,50 +17,13 @@ pub use state::{
 
 use crate::model::Balance;
 
-/// A pooled upstream connection that hyper's client drives.
-pub type UpstreamConn = hyper::client::conn::http1::SendRequest<crate::proxy::body::RequestBody>;
-/// An endpoint's runtime state as the proxy uses it.
-pub type Endpoint = EndpointState<UpstreamPools>;
-pub type Registry = EndpointRegistry<UpstreamPools>;
-/// A build of the balancer's registry.
-pub type RegistryBuild<'r> = EndpointRegistryBuild<'r, UpstreamPools>;
-/// A request's place in its endpoint's in-flight count.
-pub type EndpointInFlight = InFlight<UpstreamPools>;
-
-/// An endpoint's idle upstream connections: hyper's, and the native HTTP/1 path's (plain
-/// sockets between exchanges).
-#[derive(Default)]
-pub struct UpstreamPools {
-    pub hyper: pool::IdlePool<UpstreamConn>,
-    pub native: pool::IdlePool<crate::proxy::h1::UpstreamStream>,
-}
-
-impl UpstreamPools {
-    /// Closes one connection of each pool's overflow that has sat there
-    /// [`pool::OVERFLOW_IDLE`]. Either path's requests call it, so that what a burst on one
-    /// path left (hyper's HTTP/2 or TLS traffic, say) goes while only the other one runs.
-    pub fn expire_one(&self) {
-        self.hyper.expire_one(pool::OVERFLOW_IDLE);
-        self.native.expire_one(pool::OVERFLOW_IDLE);
-    }
-}
-
-impl std::fmt::Debug for UpstreamPools {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamPools")
-            .field("hyper", &self.hyper.len())
-            .field("native", &self.native.len())
-            .finish()
-    }
-}
-
 /// The name of Marathon-LB's sticky-session cookie.
 pub const STICKY_COOKIE: &str = "mesosphere_server_id";
 
 /// One endpoint as a backend sees it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub state: Arc<Endpoint>,
+#[derive(Debug)]
+pub struct Target<C> {
+    pub state: Arc<EndpointState<C>>,
     /// A zero-downtime deployment drains it: no new requests.
     pub draining: bool,
     /// The sticky cookie value naming this endpoint (stable across tables and restarts),
@@ -67,8 +31,18 @@ pub struct Target {
     pub sticky_id: u64,
 }
 
-impl Target {
-    pub fn new(state: Arc<Endpoint>, draining: bool) -> Target {
+impl<C> Clone for Target<C> {
+    fn clone(&self) -> Self {
+        Target {
+            state: self.state.clone(),
+            draining: self.draining,
+            sticky_id: self.sticky_id,
+        }
+    }
+}
+
+impl<C> Target<C> {
+    pub fn new(state: Arc<EndpointState<C>>, draining: bool) -> Target<C> {
         let sticky_id = sticky_id(state.addr);
         Target {
             state,
@@ -104,9 +78,9 @@ impl Selector {
     /// The index of the target for a request, skipping drained, backed-off and `excluded`
     /// targets (already tried for this request). A sticky cookie that names an available
     /// target wins. `None` when no target is available.
-    pub fn pick(
+    pub fn pick<C>(
         &self,
-        targets: &[Target],
+        targets: &[Target<C>],
         client: IpAddr,
         sticky: Option<u64>,
         excluded: &[usize],
@@ -179,7 +153,9 @@ impl Hasher for Fnv1a {
 mod tests {
     use super::*;
 
-    fn targets(n: u16, registry: &Registry) -> Vec<Target> {
+    type Registry = EndpointRegistry<()>;
+
+    fn targets(n: u16, registry: &Registry) -> Vec<Target<()>> {
         let states = registry.build();
         (0..n)
             .map(|i| {

@@ -189,32 +189,6 @@ impl Metrics {
             .clone()
     }
 
-    /// The table's size in the gauges.
-    pub fn observe_table(&self, table: &crate::routing::RoutingTable, apps: usize) {
-        self.table_generation.set(table.generation() as i64);
-        self.apps.set(apps as i64);
-        self.backends.set(table.backends().len() as i64);
-        let (mut up, mut down, mut draining) = (0i64, 0i64, 0i64);
-        for backend in table.backends() {
-            for target in &backend.targets {
-                match (target.draining, target.state.is_down()) {
-                    (true, _) => draining += 1,
-                    (false, true) => down += 1,
-                    (false, false) => up += 1,
-                }
-            }
-        }
-        for (state, count) in [("up", up), ("down", down), ("draining", draining)] {
-            self.endpoints.with_label_values(&[state]).set(count);
-        }
-        self.problems.reset();
-        for problem in table.problems() {
-            self.problems
-                .with_label_values(&[problem.kind.as_str()])
-                .inc();
-        }
-    }
-
     /// A listener's open-connections gauge.
     pub fn listener(&self, name: &str) -> IntGauge {
         self.connections.with_label_values(&[name])

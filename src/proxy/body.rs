@@ -30,7 +30,7 @@ pub struct UpstreamBody {
     /// Made on the first wait; `armed` while it runs for the current wait.
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
-    _in_flight: crate::balance::EndpointInFlight,
+    _in_flight: crate::upstream::EndpointInFlight,
     /// The backend's response-bytes counter.
     bytes: prometheus::IntCounter,
 }
@@ -39,7 +39,7 @@ impl UpstreamBody {
     pub fn new(
         body: Incoming,
         idle: Duration,
-        in_flight: crate::balance::EndpointInFlight,
+        in_flight: crate::upstream::EndpointInFlight,
         bytes: prometheus::IntCounter,
     ) -> UpstreamBody {
         UpstreamBody {
@@ -120,128 +120,5 @@ impl Body for ProxyBody {
             ProxyBody::Upstream(upstream) => upstream.body.size_hint(),
             ProxyBody::Local(body) => body.size_hint(),
         }
-    }
-}
-
-/// Why a client's request body did not arrive whole. Carried through the upstream client's
-/// error so that the answer is the client's fault (400/408), never a 502.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientBodyError {
-    #[error("request body stalled for {0:?}")]
-    Timeout(Duration),
-    #[error("reading the request body failed: {0}")]
-    Read(#[source] hyper::Error),
-}
-
-/// Least a request body must bring in every `client_body_timeout` window once it has had to
-/// wait for the client: a body dribbled a few bytes at a time (R-U-D-Y) is cut like a stalled
-/// one, while any real upload moves far more.
-pub const MIN_BODY_BYTES_PER_WINDOW: u64 = 1024;
-
-/// A client's request body on its way upstream, counted into the backend's request-bytes
-/// counter as it passes (no copy). Once it has had to wait for the client, it must bring
-/// [`MIN_BODY_BYTES_PER_WINDOW`] per `timeout`, else it ends in [`ClientBodyError::Timeout`],
-/// which aborts the upstream request.
-pub struct RequestBody {
-    /// `None`: empty (a bodiless request sent again after a keep-alive race).
-    body: Option<Incoming>,
-    bytes: prometheus::IntCounter,
-    timeout: Duration,
-    /// Armed only once the body has to wait for the client: bodiless requests allocate nothing.
-    timer: Option<Pin<Box<Sleep>>>,
-    /// Bytes received in the current window.
-    window_bytes: u64,
-}
-
-impl RequestBody {
-    pub fn new(body: Incoming, bytes: prometheus::IntCounter, timeout: Duration) -> RequestBody {
-        RequestBody {
-            body: Some(body),
-            bytes,
-            timeout,
-            timer: None,
-            window_bytes: 0,
-        }
-    }
-
-    /// An empty body counted into the same counter.
-    pub fn empty(&self) -> RequestBody {
-        RequestBody {
-            body: None,
-            bytes: self.bytes.clone(),
-            timeout: self.timeout,
-            timer: None,
-            window_bytes: 0,
-        }
-    }
-
-    /// At the end of a window: start the next one if this one brought enough.
-    fn next_window(&mut self) -> Result<(), ClientBodyError> {
-        if self.window_bytes < MIN_BODY_BYTES_PER_WINDOW {
-            return Err(ClientBodyError::Timeout(self.timeout));
-        }
-        self.window_bytes = 0;
-        if let Some(timer) = &mut self.timer {
-            timer.as_mut().reset(Instant::now() + self.timeout);
-        }
-        Ok(())
-    }
-}
-
-impl Body for RequestBody {
-    type Data = Bytes;
-    type Error = ClientBodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
-        let this = self.get_mut();
-        loop {
-            let Some(body) = &mut this.body else {
-                return Poll::Ready(None);
-            };
-            match Pin::new(body).poll_frame(cx) {
-                Poll::Ready(frame) => {
-                    if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
-                    {
-                        let len = data.map_or(0, |d| d.len() as u64);
-                        this.bytes.inc_by(len);
-                        this.window_bytes += len;
-                    }
-                    if this.timer.as_ref().is_some_and(|t| t.is_elapsed()) && frame.is_some() {
-                        if let Err(err) = this.next_window() {
-                            return Poll::Ready(Some(Err(err)));
-                        }
-                    }
-                    return Poll::Ready(frame.map(|f| f.map_err(ClientBodyError::Read)));
-                }
-                Poll::Pending => {
-                    let timeout = this.timeout;
-                    let timer = this
-                        .timer
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                    match timer.as_mut().poll(cx) {
-                        // The window is over: cut, or start the next and wait on it.
-                        Poll::Ready(()) => {
-                            if let Err(err) = this.next_window() {
-                                return Poll::Ready(Some(Err(err)));
-                            }
-                        }
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.as_ref().is_none_or(Incoming::is_end_stream)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body
-            .as_ref()
-            .map_or(SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

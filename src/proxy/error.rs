@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
 
-use super::body::ClientBodyError;
+use crate::upstream::body::ClientBodyError;
 
 /// Why a request could not be proxied. Messages are for logs; clients get [`ProxyError::status`]
 /// and a short body that names no internals.

@@ -39,7 +39,7 @@ pub mod validate;
 
 use std::time::Duration;
 
-use crate::balance::Target;
+use crate::upstream::Target;
 use crate::routing::{Backend, SharedTable};
 
 /// Timeouts and limits, all on by default (Marathon-LB's HAProxy defaults where it has them).

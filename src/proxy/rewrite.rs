@@ -6,7 +6,8 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
-use super::body::{ProxyBody, RequestBody, UpstreamBody};
+use super::body::{ProxyBody, UpstreamBody};
+use crate::upstream::body::RequestBody;
 use super::error::ProxyError;
 use super::headers::{self, Forwarded};
 use super::Frontend;
@@ -64,7 +65,7 @@ pub fn response(
     backend: &Backend,
     frontend: Frontend,
     idle: std::time::Duration,
-    in_flight: crate::balance::EndpointInFlight,
+    in_flight: crate::upstream::EndpointInFlight,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     // We speak HTTP/1.1 (or 2) to the client whatever the upstream spoke.

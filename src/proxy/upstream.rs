@@ -14,10 +14,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::body::RequestBody;
+use crate::upstream::body::RequestBody;
 use super::error::ProxyError;
 use crate::balance::state::Failure;
-use crate::balance::{Endpoint, UpstreamConn};
+use crate::upstream::{Endpoint, UpstreamConn};
 
 /// The most interim (1xx, other than 101) responses one request may get before its final
 /// response, on both HTTP/1 paths: past it the exchange is given up (502), as a backend may

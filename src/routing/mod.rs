@@ -9,6 +9,7 @@
 //! host beats a wildcard; see [`HostRouter::route`].
 
 mod host;
+mod observe;
 mod service_ports;
 mod shared;
 
@@ -23,7 +24,8 @@ use service_ports::service_port_frontends;
 
 use rayon::prelude::*;
 
-use crate::balance::{Registry, RegistryBuild, Selector, Target};
+use crate::balance::Selector;
+use crate::upstream::{Registry, RegistryBuild, Target};
 use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemKind, Service};
 
 /// What the build needs besides the catalog: the balancer's own ports, which no service port

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use super::{empty_list, health, listeners, source, ReadStatus, ServeOptions};
+use super::{empty_list, health, listeners, source, ServeOptions};
+use crate::admin::ReadStatus;
 use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -264,7 +265,7 @@ impl Control {
         } else {
             drop(replaced);
         }
-        self.metrics.observe_table(&table, snapshot.apps.len());
+        table.observe(&self.metrics, snapshot.apps.len());
         self.snapshot = Some(snapshot);
         let generation = table.generation();
         let desired = listeners::desired(&table, self.options.bind_address);

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::balance::Endpoint;
+use crate::upstream::Endpoint;
 use crate::model::{ActiveCheck, CheckKind};
 use crate::routing::RoutingTable;
 

@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use upstream::UpstreamStream;
+
 
 use super::connection::{serve_http, ClosedCounters, DRAIN_IDLE_GRACE};
 use super::headers::Forwarded;

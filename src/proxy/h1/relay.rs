@@ -12,7 +12,7 @@ use super::head::{Framing, RequestHead};
 use super::upstream::{self, Answer, Attempt};
 use super::{read_more, Conn};
 use crate::balance::state::Failure;
-use crate::balance::Endpoint;
+use crate::upstream::Endpoint;
 use crate::proxy::error::ProxyError;
 use crate::routing::Backend;
 

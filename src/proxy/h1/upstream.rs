@@ -10,22 +10,9 @@ use tokio::net::TcpStream;
 use super::head::{self, ParsedResponse, ResponseHead};
 use super::read_more;
 use crate::balance::state::Failure;
-use crate::balance::Endpoint;
+use crate::upstream::{Endpoint, UpstreamStream};
 use crate::proxy::error::ProxyError;
 use crate::proxy::upstream::{MAX_INTERIM_RESPONSES, TOO_MANY_INTERIM};
-
-/// An idle upstream connection in an endpoint's pool.
-#[derive(Debug)]
-pub struct UpstreamStream(TcpStream);
-
-impl UpstreamStream {
-    /// Whether the connection can take a request: not closed by the backend, nothing unread.
-    /// No system call unless the socket was last seen readable.
-    fn is_usable(&self) -> bool {
-        let mut probe = [0u8; 1];
-        matches!(self.0.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-    }
-}
 
 /// A response head received; its first body bytes may follow the head in `buf`.
 pub struct Answer {
@@ -104,7 +91,7 @@ pub async fn exchange(
 /// Puts a connection whose exchange ended cleanly back in its endpoint's pool.
 pub fn release(endpoint: &Endpoint, stream: TcpStream) {
     // A full pool hands it back; dropped, it closes.
-    let _ = endpoint.idle().native.push(UpstreamStream(stream));
+    let _ = endpoint.idle().native.push(UpstreamStream::new(stream));
 }
 
 fn pooled(endpoint: &Endpoint) -> Option<TcpStream> {
@@ -113,7 +100,7 @@ fn pooled(endpoint: &Endpoint) -> Option<TcpStream> {
     for _ in 0..pool.len() {
         let conn = pool.pop()?;
         if conn.is_usable() {
-            return Some(conn.0);
+            return Some(conn.into_inner());
         }
         // Closed by the backend, or holding bytes it sent while idle: never reused.
         endpoint.discarded_idle();

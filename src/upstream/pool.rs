@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossbeam_queue::{ArrayQueue, SegQueue};
 
-use super::state::now_ms;
+use crate::balance::state::now_ms;
 
 /// Idle upstream connections kept per endpoint. As many as were in use at once, up to this:
 /// with 1,000 clients on one endpoint, a bound of 64 closed most connections as their
