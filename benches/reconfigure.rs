@@ -11,13 +11,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use switchyard::demo::DemoBackend;
+use switchyard::sim::demo::DemoBackend;
 use switchyard::marathon::MarathonConfig;
 use switchyard::model::ModelOptions;
 use switchyard::proxy::ProxyConfig;
 use switchyard::routing::BuildOptions;
 use switchyard::serve::{self, BoundListeners, MarathonSource, ServeOptions, Source};
-use switchyard::simulator::{Simulator, SimulatorOptions, TaskSpec};
+use switchyard::sim::simulator::{Simulator, SimulatorOptions, TaskSpec};
 use tokio::net::TcpListener;
 
 #[global_allocator]

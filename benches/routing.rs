@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use switchyard::marathon::parse_apps;
 use switchyard::model::{self, AgentAddrs, HealthMemory, ModelOptions};
 use switchyard::routing::{BuildOptions, RoutingTable};
-use switchyard::synthetic::{self, Shape};
+use switchyard::sim::synthetic::{self, Shape};
 
 // The binary's allocator, so the figures are the binary's.
 #[global_allocator]

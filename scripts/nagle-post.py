@@ -5,7 +5,7 @@ peers of scripts/loadbench.py on the same nginx backends. Prints each request's 
 
 Linux delays the ACK of the head once a connection is in its request-answer rhythm, and the
 client holds the body until that ACK: about 40 ms a request, unless the proxy acknowledges at
-once when it waits for a body (HAProxy does; so does Switchyard, README "Accepting and
+once when it waits for a body (HAProxy does; so does Switchyard, docs/behaviour.md "Accepting and
 acknowledging").
 
     scripts/nagle-post.py [--binary target/release/switchyard] [--peers switchyard,haproxy-map,nginx]

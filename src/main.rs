@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     init_logs(cli.log_format, cli.log_level);
     if cli.command.is_none() {
         // Before any thread starts: it reads and edits the environment.
-        switchyard::upgrade::adopt();
+        switchyard::handover::adopt();
     }
     // One thread: a current-thread runtime, no work stealing or cross-thread wake-ups.
     let mut builder = match cli.serve.threads {

@@ -16,7 +16,7 @@ pub use crate::admin::ReadStatus;
 use crate::marathon::StreamStatus;
 use crate::metrics::Metrics;
 use crate::model::ModelOptions;
-use crate::pipeline::Pipeline;
+use crate::serve::pipeline::Pipeline;
 use crate::proxy::listener::{self, Connections, Protocol};
 use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
@@ -27,6 +27,8 @@ mod control;
 mod empty_list;
 mod health;
 mod listeners;
+pub mod pipeline;
+pub mod resolve;
 mod source;
 
 use control::Control;

@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use switchyard::synthetic::{self, Shape};
+use switchyard::sim::synthetic::{self, Shape};
 
 struct Counting;
 

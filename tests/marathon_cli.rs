@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::json;
-use switchyard::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
+use switchyard::sim::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
 
 use crate::support;
 use support::proxy::{client, get, Backend};

@@ -19,7 +19,7 @@ use support::proxy::*;
 use switchyard::marathon::{Credentials, MarathonConfig, StreamOptions};
 use switchyard::proxy::ProxyConfig;
 use switchyard::serve::{Handle, MarathonSource, Source};
-use switchyard::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
+use switchyard::sim::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
 use tokio::net::TcpListener;
 
 const HOST: &str = "web.example.com";

@@ -12,7 +12,7 @@ use support::proxy::*;
 use switchyard::marathon::{Credentials, MarathonConfig, ServiceAccount, StreamOptions};
 use switchyard::proxy::ProxyConfig;
 use switchyard::serve::{Handle, MarathonSource, Source};
-use switchyard::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
+use switchyard::sim::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
 
 const HOST: &str = "web.example.com";
 const KEY: &str = include_str!("fixtures/service-account-key.pem");
@@ -410,7 +410,7 @@ async fn one_malformed_app_does_not_hold_back_the_others() {
     move_web_to(&sim, &b, Some(&task_a));
     routed_to(&handle, &b).await;
     let report =
-        serde_json::to_string(&switchyard::report::RoutesReport::new(&handle.table.load()))
+        serde_json::to_string(&switchyard::routing::report::RoutesReport::new(&handle.table.load()))
             .unwrap();
     assert!(
         report.contains("/broken"),

@@ -10,7 +10,7 @@ use switchyard::marathon::labels::Labels;
 use switchyard::model::labels::AppLabels;
 use switchyard::model::vhost::{normalize_host, VHostError, MAX_HOST_LEN};
 use switchyard::model::VHost;
-use switchyard::report::RoutesReport;
+use switchyard::routing::report::RoutesReport;
 
 const HOSTS: &[&str] = &[
     "a.example.com",

@@ -712,7 +712,7 @@ fn last_good_labels_survive_patched_and_full_rebuilds() {
     let bad = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com", "HAPROXY_0_BALANCE": "fastest"});
     let changed: std::collections::BTreeSet<String> = ["/web".to_owned()].into();
     for grouped in [false, true] {
-        let mut pipeline = switchyard::pipeline::Pipeline::new(options(), Default::default());
+        let mut pipeline = switchyard::serve::pipeline::Pipeline::new(options(), Default::default());
         runtime.block_on(pipeline.rebuild(&snapshot(good.clone(), grouped)));
         let t =
             runtime.block_on(pipeline.rebuild_changed(&snapshot(bad.clone(), grouped), &changed));
@@ -738,7 +738,7 @@ fn a_malformed_app_is_a_problem_and_the_rest_is_served() {
         .enable_all()
         .build()
         .unwrap();
-    let mut pipeline = switchyard::pipeline::Pipeline::new(options(), Default::default());
+    let mut pipeline = switchyard::serve::pipeline::Pipeline::new(options(), Default::default());
     let t = runtime.block_on(pipeline.rebuild(&snapshot));
     assert_eq!(
         routed(&t, "good.example.com", "/").as_deref(),
@@ -1179,7 +1179,7 @@ fn a_patched_rebuild_reuses_the_unchanged_apps_backends() {
             .unwrap()
             .clone()
     };
-    let mut pipeline = switchyard::pipeline::Pipeline::new(options(), Default::default());
+    let mut pipeline = switchyard::serve::pipeline::Pipeline::new(options(), Default::default());
     let first = runtime.block_on(pipeline.rebuild(&snapshot(&[3])));
     let api = backend(&first, "/api");
     let in_flight = api.targets[0].state.begin();
@@ -1220,9 +1220,9 @@ fn a_patched_rebuild_reuses_the_unchanged_apps_backends() {
 fn a_large_table_built_in_parallel_parts_is_the_one_thread_table() {
     use switchyard::marathon::wire;
     use switchyard::model::{self, HealthMemory};
-    use switchyard::report::RoutesReport;
+    use switchyard::routing::report::RoutesReport;
     use switchyard::routing::{BuildOptions, RoutingTable};
-    use switchyard::synthetic::{self, Shape};
+    use switchyard::sim::synthetic::{self, Shape};
 
     let mut apps = synthetic::apps(&Shape {
         exact_apps: 4_000,

@@ -22,7 +22,7 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::marathon::StreamStatus;
-use crate::report::RoutesReport;
+use crate::routing::report::RoutesReport;
 use crate::routing::SharedTable;
 
 pub use stats::Stats;
@@ -61,9 +61,9 @@ pub const MAX_CONNECTIONS_PER_IP: usize = 32;
 pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationToken) {
     // Handed to a successor on a binary upgrade while this loop runs.
     let listener = std::sync::Arc::new(listener);
-    let _offered = crate::upgrade::offer(&listener);
+    let _offered = crate::handover::offer(&listener);
     tokio::select! {
-        () = crate::upgrade::until_accepting() => {}
+        () = crate::handover::until_accepting() => {}
         () = stop.cancelled() => return,
     }
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));

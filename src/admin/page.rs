@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 
 use crate::upstream::Target;
 use crate::model::{Endpoint, Problem, ProblemKind, Severity};
-use crate::report::RoutesReport;
+use crate::routing::report::RoutesReport;
 use crate::routing::{Backend, RoutingTable};
 
 const TEMPLATE: &str = include_str!("page/status.html");

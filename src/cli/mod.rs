@@ -204,7 +204,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
     if !(args.interval.is_finite() && args.interval >= 0.05 && args.interval < 1e6) {
         return fail("--interval must be at least 0.05 seconds");
     }
-    let options = crate::demo::DemoOptions {
+    let options = crate::sim::demo::DemoOptions {
         bind_address: args.bind_address,
         http_port: args.http_port,
         https_port: args.https_port,
@@ -213,7 +213,7 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
         tweeter_port: args.tweeter_port,
         interval: std::time::Duration::from_secs_f64(args.interval),
     };
-    match crate::demo::run(options, stop_signal()).await {
+    match crate::sim::demo::run(options, stop_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message),
     }

@@ -7,7 +7,7 @@ use super::{fail, ServeArgs};
 use crate::serve::{self, BoundListeners, ServeOptions, Source};
 
 /// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source; SIGUSR2 hands over to
-/// the binary now on disk (see [`crate::upgrade`]).
+/// the binary now on disk (see [`crate::handover`]).
 pub async fn serve(args: ServeArgs) -> ExitCode {
     let ignored = args.haproxy_only.given();
     if !ignored.is_empty() {
@@ -115,13 +115,13 @@ async fn wait_for_signals(handle: &serve::Handle) {
             _ = int.recv() => return,
             _ = hup.recv() => handle.reload(),
             // Binary upgrade: once the new process serves, this one drains and exits.
-            _ = usr2.recv() => if crate::upgrade::start_successor().await {
+            _ = usr2.recv() => if crate::handover::start_successor().await {
                 return;
             },
             // A process started by an upgrade tells the old one once it serves a table.
             _ = handle.wait_generation(1), if !serving => {
                 serving = true;
-                crate::upgrade::tell_predecessor();
+                crate::handover::tell_predecessor();
             }
         }
     }

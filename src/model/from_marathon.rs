@@ -54,7 +54,7 @@ pub fn patchable(app: &wire::App) -> bool {
     let mode = NetworkMode::of(app);
     let auto_assigned =
         mode == NetworkMode::Container && network::declared_service_ports(app, mode).is_empty();
-    !app.labels.contains_key("HAPROXY_DEPLOYMENT_GROUP") && !auto_assigned
+    !super::labels::in_deployment_group(&app.labels) && !auto_assigned
 }
 
 /// The catalog after only the apps in `changed` changed: their services and problems are

@@ -258,12 +258,12 @@ impl AppLabels {
     }
 
     fn finish_deployment(&mut self, labels: &Labels) {
-        let Some(group) = labels.get("HAPROXY_DEPLOYMENT_GROUP").map(|g| g.trim()) else {
+        let Some(group) = labels.get(DEPLOYMENT_GROUP).map(|g| g.trim()) else {
             return;
         };
         if group.is_empty() || group == "/" {
             self.issues
-                .push(invalid("HAPROXY_DEPLOYMENT_GROUP", "empty group name"));
+                .push(invalid(DEPLOYMENT_GROUP, "empty group name"));
             return;
         }
         let mut issues = Vec::new();
@@ -328,6 +328,14 @@ impl fmt::Debug for BasicAuth {
             .finish()
     }
 }
+
+/// Whether an app's labels put it in a zero-downtime deployment group (read without parsing
+/// the rest: a refresh asks this of every changed app).
+pub fn in_deployment_group(labels: &Labels) -> bool {
+    labels.contains_key(DEPLOYMENT_GROUP)
+}
+
+const DEPLOYMENT_GROUP: &str = "HAPROXY_DEPLOYMENT_GROUP";
 
 // === label names ===
 

@@ -29,7 +29,7 @@ const BACKLOG: u32 = 4096;
 /// takes the one a predecessor handed over for `addr`.
 pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     // Handed over by the process this one replaces (binary upgrade): already listening.
-    if let Some(inherited) = crate::upgrade::take(addr) {
+    if let Some(inherited) = crate::handover::take(addr) {
         return inherited;
     }
     let socket = match addr {
@@ -83,9 +83,9 @@ pub async fn run(
     let builder = Arc::new(HttpBuilders::new(&ctx));
     // Handed to a successor on a binary upgrade while this loop runs.
     let listener = Arc::new(listener);
-    let _offered = crate::upgrade::offer(&listener);
+    let _offered = crate::handover::offer(&listener);
     tokio::select! {
-        () = crate::upgrade::until_accepting() => {}
+        () = crate::handover::until_accepting() => {}
         () = stop.cancelled() => return,
         () = connections.shutdown.cancelled() => return,
     }

@@ -10,6 +10,7 @@
 
 mod host;
 mod observe;
+pub mod report;
 mod service_ports;
 mod shared;
 

@@ -12,7 +12,7 @@ use super::{empty_list, health, listeners, source, ServeOptions};
 use crate::admin::ReadStatus;
 use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::serve::pipeline::Pipeline;
 use crate::proxy::listener::Connections;
 use crate::proxy::ProxyContext;
 use crate::tls::SharedCerts;
@@ -282,7 +282,7 @@ impl Control {
             .reconcile(desired, &self.ctx, &self.connections, &self.certs)
             .await;
         // Sockets a predecessor handed over that this table has no listener for.
-        crate::upgrade::release_unclaimed();
+        crate::handover::release_unclaimed();
         tracing::info!(generation, "routing table published");
         let _ = self.generation.send(generation);
     }

@@ -8,7 +8,7 @@ use switchyard::marathon::{self, AppsSnapshot};
 use switchyard::model::{
     self, AgentAddrs, Catalog, HealthMemory, ModelOptions, Problem, ProblemKind,
 };
-use switchyard::report::RoutesReport;
+use switchyard::routing::report::RoutesReport;
 use switchyard::routing::{BuildOptions, RoutingTable};
 
 /// Drives one `/v2/apps` answer.

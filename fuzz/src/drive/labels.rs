@@ -7,7 +7,7 @@ use arbitrary::Arbitrary;
 use serde_json::json;
 use switchyard::marathon;
 use switchyard::model::ProblemKind;
-use switchyard::report::RoutesReport;
+use switchyard::routing::report::RoutesReport;
 
 use super::apps::build_table;
 

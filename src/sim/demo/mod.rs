@@ -19,7 +19,7 @@ use crate::model::ModelOptions;
 use crate::proxy::ProxyConfig;
 use crate::routing::BuildOptions;
 use crate::serve::{self, BoundListeners, MarathonSource, ServeOptions, Source};
-use crate::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
+use crate::sim::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
 
 /// Where the demo listens and how fast it changes things.
 #[derive(Debug, Clone)]
@@ -242,7 +242,7 @@ impl Tweeter {
 }
 
 /// The Tweeter tutorial's app definitions (spec §5), kept in `config/demo-apps.json`.
-const DEMO_APPS: &str = include_str!("../../config/demo-apps.json");
+const DEMO_APPS: &str = include_str!("../../../config/demo-apps.json");
 
 /// The definition of app `id` from the demo apps.
 fn demo_app(id: &str) -> Value {

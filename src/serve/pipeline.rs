@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::upstream::Registry;
 use crate::marathon::AppsSnapshot;
 use crate::model::{self, AgentAddrs, Catalog, HealthMemory, ModelOptions, Problem, ProblemKind};
-use crate::resolve::AgentResolver;
+use crate::serve::resolve::AgentResolver;
 use crate::routing::{Backend, BuildOptions, RoutingTable};
 
 #[derive(Debug)]

@@ -5,10 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
 use super::*;
-use crate::simulator::SimAuth;
+use crate::sim::simulator::SimAuth;
 
-const PRIVATE_KEY: &str = include_str!("../../../tests/fixtures/service-account-key.pem");
-const PUBLIC_KEY: &str = include_str!("../../../tests/fixtures/service-account-pub.pem");
+const PRIVATE_KEY: &str = include_str!("../../../../tests/fixtures/service-account-key.pem");
+const PUBLIC_KEY: &str = include_str!("../../../../tests/fixtures/service-account-pub.pem");
 const UID: &str = "switchyard-principal";
 
 fn service_account(token_lifetime: Duration) -> SimAuth {

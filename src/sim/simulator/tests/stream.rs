@@ -1,7 +1,7 @@
 //! `/v2/events`: framing, heartbeats, filtering, redirects, and what closes a stream.
 
 use super::*;
-use crate::simulator::{SimAuth, TaskSpec};
+use crate::sim::simulator::{SimAuth, TaskSpec};
 
 #[tokio::test]
 async fn stream_head_frames_and_heartbeat_are_jettys() {

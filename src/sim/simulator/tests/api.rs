@@ -3,7 +3,7 @@
 use std::io::Read as _;
 
 use super::*;
-use crate::simulator::{AppsFault, SimAuth, TaskSpec};
+use crate::sim::simulator::{AppsFault, SimAuth, TaskSpec};
 
 async fn get_json(url: &str) -> (u16, Value) {
     let response = client().get(url).send().await.unwrap();
