@@ -11,12 +11,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use switchyard::sim::demo::DemoBackend;
 use switchyard::marathon::MarathonConfig;
 use switchyard::model::ModelOptions;
 use switchyard::proxy::ProxyConfig;
 use switchyard::routing::BuildOptions;
 use switchyard::serve::{self, BoundListeners, MarathonSource, ServeOptions, Source};
+use switchyard::sim::demo::DemoBackend;
 use switchyard::sim::simulator::{Simulator, SimulatorOptions, TaskSpec};
 use tokio::net::TcpListener;
 

@@ -16,10 +16,10 @@ pub use crate::admin::ReadStatus;
 use crate::marathon::StreamStatus;
 use crate::metrics::Metrics;
 use crate::model::ModelOptions;
-use crate::serve::pipeline::Pipeline;
-use crate::proxy::listener::{self, Connections, Protocol};
+use crate::proxy::accept::listener::{self, Connections, Protocol};
 use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
+use crate::serve::pipeline::Pipeline;
 use crate::tls::CertStore;
 
 mod certs;

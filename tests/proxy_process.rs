@@ -369,7 +369,7 @@ async fn under_a_low_open_file_limit_the_cap_fits_and_the_admin_port_keeps_answe
         }
     })
     .await;
-    let cap = switchyard::proxy::open_files::fit_to(50_000, LIMIT).max_connections;
+    let cap = switchyard::proxy::accept::open_files::fit_to(50_000, LIMIT).max_connections;
     assert!(cap < 300);
 
     let mut flood = Vec::new();

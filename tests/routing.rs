@@ -712,7 +712,8 @@ fn last_good_labels_survive_patched_and_full_rebuilds() {
     let bad = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com", "HAPROXY_0_BALANCE": "fastest"});
     let changed: std::collections::BTreeSet<String> = ["/web".to_owned()].into();
     for grouped in [false, true] {
-        let mut pipeline = switchyard::serve::pipeline::Pipeline::new(options(), Default::default());
+        let mut pipeline =
+            switchyard::serve::pipeline::Pipeline::new(options(), Default::default());
         runtime.block_on(pipeline.rebuild(&snapshot(good.clone(), grouped)));
         let t =
             runtime.block_on(pipeline.rebuild_changed(&snapshot(bad.clone(), grouped), &changed));
@@ -1097,8 +1098,8 @@ fn marathon_1_4_and_1_11_documents_give_the_same_routes() {
 
 #[test]
 fn endpoint_state_carries_across_tables_by_address() {
-    use switchyard::upstream::Registry;
     use switchyard::routing::{BuildOptions, RoutingTable};
+    use switchyard::upstream::Registry;
     let registry = Registry::default();
     let build = |ports: &[u16], generation| {
         let apps = json!([host_app(

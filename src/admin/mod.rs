@@ -38,7 +38,6 @@ pub struct ReadStatus {
     pub held_empty_list_since: Option<SystemTime>,
 }
 
-
 /// What the admin endpoints read and the signals they send.
 #[derive(Debug, Clone)]
 pub struct AdminState {
@@ -67,7 +66,7 @@ pub async fn run(listener: TcpListener, state: AdminState, stop: CancellationTok
         () = stop.cancelled() => return,
     }
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let per_ip = Arc::new(crate::proxy::per_ip::PerIp::default());
+    let per_ip = Arc::new(crate::proxy::accept::per_ip::PerIp::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

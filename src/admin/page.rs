@@ -7,10 +7,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 
-use crate::upstream::Target;
 use crate::model::{Endpoint, Problem, ProblemKind, Severity};
 use crate::routing::report::RoutesReport;
 use crate::routing::{Backend, RoutingTable};
+use crate::upstream::Target;
 
 const TEMPLATE: &str = include_str!("page/status.html");
 const CSS: &str = include_str!("page/status.css");

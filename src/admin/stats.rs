@@ -5,8 +5,8 @@ use std::time::UNIX_EPOCH;
 
 use serde::Serialize;
 
-use crate::marathon::StreamStatus;
 use super::ReadStatus;
+use crate::marathon::StreamStatus;
 use crate::routing::RoutingTable;
 
 #[derive(Debug, Serialize)]

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use super::{fail, RoutesArgs};
 use crate::marathon::{self, AppsSnapshot};
-use crate::serve::pipeline::Pipeline;
 use crate::routing::report::RoutesReport;
+use crate::serve::pipeline::Pipeline;
 
 /// Runs `switchyard routes`.
 pub async fn routes(args: RoutesArgs) -> ExitCode {

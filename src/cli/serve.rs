@@ -42,10 +42,10 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         Ok(proxy) => proxy,
         Err(message) => return fail(&message),
     };
-    proxy.max_connections = crate::proxy::open_files::fit_logged(proxy.max_connections);
+    proxy.max_connections = crate::proxy::accept::open_files::fit_logged(proxy.max_connections);
     let ip = args.bind_address;
     let bind = |port: u16| async move {
-        crate::proxy::listener::bind((ip, port).into())
+        crate::proxy::accept::listener::bind((ip, port).into())
             .map_err(|e| format!("cannot bind {ip}:{port}: {e}"))
     };
     let listeners = match async {
@@ -62,7 +62,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             admin: {
                 let ip = args.admin_bind_address.unwrap_or(ip);
                 let port = args.routing.admin_port;
-                crate::proxy::listener::bind((ip, port).into())
+                crate::proxy::accept::listener::bind((ip, port).into())
                     .map_err(|e| format!("cannot bind the admin port {ip}:{port}: {e}"))?
             },
         })

@@ -1,46 +1,31 @@
 //! The data plane: listeners, HTTP proxying, TCP forwarding. Reads the routing table (one
-//! `load()` per request or connection), never writes it.
+//! `load()` per request or connection), never writes it. Folders in the order a connection
+//! meets them:
 //!
 //! ```text
-//! listener.rs  accept (connection cap, back-off on accept errors) → h1, http or tcp
-//! h1/          native HTTP/1.1 for plain connections (the common case; the rest goes to hyper)
-//! handshake.rs a TLS connection's handshake, then hyper by ALPN
-//! http.rs      route → checks → pick → rewrite → forward (retry while unsent) → respond / tunnel
-//! upstream.rs  per-endpoint idle pool, connect, send
-//! tcp.rs       TCP mode and the tunnel copy loop (splice.rs: zero-copy on Linux)
-//! limits.rs    per-IP connection cap, per-connection idle and stalled-send watchdog
-//! validate.rs  request checks hyper leaves to us (Host syntax, control bytes)
-//! rewrite.rs   the request as the upstream sees it, the response as the client does
-//! headers.rs   hop-by-hop and X-Forwarded-*
-//! error.rs     ProxyError → status
+//! accept/        listen, accept (connection caps, back-off on accept errors), socket options,
+//!                the per-IP cap, the open-file fit, TLS handshakes
+//! conn/          one client connection: the engine chosen once (native HTTP/1, hyper, TCP),
+//!                its idle and stalled-send watchdog, the quick ACK when a body is due
+//! h1/            the native HTTP/1.1 engine for plain connections (the common case)
+//! hyper_engine/  hyper's engine (HTTP/2, TLS, WebSocket, the label features): one request
+//!                route → checks → pick → rewrite → forward → respond, and its upstream exchange
+//! request/       what both engines share: errors and their statuses, header rules, request
+//!                checks, basic auth, the request and response rewrites, the response body
+//! tcp/           TCP mode and the tunnel copy loop (splice on Linux)
 //! ```
 
-pub mod auth;
-pub mod body;
-mod connection;
-pub mod error;
+pub mod accept;
+pub mod conn;
 pub mod h1;
-mod handshake;
-pub mod headers;
-pub mod http;
-pub mod limits;
-pub mod listener;
-pub mod open_files;
-pub mod per_ip;
-pub mod quickack;
-mod rewrite;
-#[cfg(target_os = "linux")]
-mod sockopt;
-#[cfg(target_os = "linux")]
-pub mod splice;
+pub mod hyper_engine;
+pub mod request;
 pub mod tcp;
-pub mod upstream;
-pub mod validate;
 
 use std::time::Duration;
 
-use crate::upstream::Target;
 use crate::routing::{Backend, SharedTable};
+use crate::upstream::Target;
 
 /// Timeouts and limits, all on by default (Marathon-LB's HAProxy defaults where it has them).
 #[derive(Debug, Clone)]
@@ -110,7 +95,7 @@ pub struct ProxyContext {
     /// stopping balancer lets them run until the drain deadline, like TCP-mode connections.
     pub tunnels: tokio_util::task::TaskTracker,
     /// Failed `HAPROXY_{n}_AUTH` checks per client address (429 past the budget).
-    pub auth_failures: auth::FailureLimiter,
+    pub auth_failures: request::auth::FailureLimiter,
 }
 
 /// Which kind of listener a request arrived on.

@@ -26,8 +26,8 @@ use service_ports::service_port_frontends;
 use rayon::prelude::*;
 
 use crate::balance::Selector;
-use crate::upstream::{Registry, RegistryBuild, Target};
 use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemKind, Service};
+use crate::upstream::{Registry, RegistryBuild, Target};
 
 /// What the build needs besides the catalog: the balancer's own ports, which no service port
 /// may take.

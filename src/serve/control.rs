@@ -12,9 +12,9 @@ use super::{empty_list, health, listeners, source, ServeOptions};
 use crate::admin::ReadStatus;
 use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::metrics::Metrics;
-use crate::serve::pipeline::Pipeline;
-use crate::proxy::listener::Connections;
+use crate::proxy::accept::listener::Connections;
 use crate::proxy::ProxyContext;
+use crate::serve::pipeline::Pipeline;
 use crate::tls::SharedCerts;
 
 /// The control loop's state.

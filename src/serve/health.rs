@@ -12,9 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::upstream::Endpoint;
 use crate::model::{ActiveCheck, CheckKind};
 use crate::routing::RoutingTable;
+use crate::upstream::Endpoint;
 
 /// Passes needed to come back after failing.
 const RISE: u32 = 2;

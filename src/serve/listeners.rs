@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::Mode;
-use crate::proxy::listener::{self, Connections, Protocol};
+use crate::proxy::accept::listener::{self, Connections, Protocol};
 use crate::proxy::{Frontend, ProxyContext};
 use crate::routing::RoutingTable;
 use crate::tls::SharedCerts;

@@ -7,11 +7,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::upstream::Registry;
 use crate::marathon::AppsSnapshot;
 use crate::model::{self, AgentAddrs, Catalog, HealthMemory, ModelOptions, Problem, ProblemKind};
-use crate::serve::resolve::AgentResolver;
 use crate::routing::{Backend, BuildOptions, RoutingTable};
+use crate::serve::resolve::AgentResolver;
+use crate::upstream::Registry;
 
 #[derive(Debug)]
 pub struct Pipeline {

@@ -7,7 +7,7 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::super::headers::Forwarded;
+use crate::proxy::request::headers::Forwarded;
 
 /// Header lines in one head, as hyper takes: a request with more goes to hyper (a 431), a
 /// response with more is refused (502). Parsed into an uninitialised array: filling 100
@@ -70,7 +70,7 @@ pub fn request(buf: &[u8], max_head: usize, forwarded: &Forwarded, out: &mut Vec
         let name = header.name.as_bytes();
         match header_kind(name) {
             Kind::Host => {
-                if host.is_some() || !super::super::validate::is_host(header.value) {
+                if host.is_some() || !crate::proxy::request::validate::is_host(header.value) {
                     return Parsed::Unsupported;
                 }
                 host = Some(range_in(buf, header.value));

@@ -26,14 +26,12 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-
-
-use super::connection::{serve_http, ClosedCounters, DRAIN_IDLE_GRACE};
-use super::headers::Forwarded;
-use super::listener::HttpBuilders;
-use super::quickack::{ack_now, AckWhenWaiting};
 use super::{Frontend, ProxyContext};
 use crate::model::Mode;
+use crate::proxy::accept::listener::HttpBuilders;
+use crate::proxy::conn::quickack::{ack_now, AckWhenWaiting};
+use crate::proxy::conn::{serve_http, ClosedCounters, DRAIN_IDLE_GRACE};
+use crate::proxy::request::headers::Forwarded;
 use crate::routing::Backend;
 use head::{Parsed, RequestHead};
 

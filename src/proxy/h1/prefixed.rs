@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::proxy::quickack::forward_async_write;
+use crate::proxy::conn::quickack::forward_async_write;
 
 pub struct Prefixed<S> {
     prefix: Vec<u8>,

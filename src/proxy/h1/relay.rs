@@ -12,9 +12,9 @@ use super::head::{Framing, RequestHead};
 use super::upstream::{self, Answer, Attempt};
 use super::{read_more, Conn};
 use crate::balance::state::Failure;
-use crate::upstream::Endpoint;
-use crate::proxy::error::ProxyError;
+use crate::proxy::request::error::ProxyError;
 use crate::routing::Backend;
+use crate::upstream::Endpoint;
 
 /// Bytes read at a time from a response body.
 const BODY_CHUNK: usize = 32 * 1024;
@@ -253,8 +253,8 @@ async fn write_client(conn: &mut Conn<'_>, bytes: &[u8]) -> bool {
 /// Our own answer for a request that got no upstream response, as `error::status_response`
 /// words it.
 async fn write_error(conn: &mut Conn<'_>, status: http::StatusCode, close: bool) -> bool {
-    let text = crate::proxy::error::status_text(status);
-    let close = close || crate::proxy::error::closes_connection(status);
+    let text = crate::proxy::request::error::status_text(status);
+    let close = close || crate::proxy::request::error::closes_connection(status);
     let head = format!(
         "HTTP/1.1 {}\r\ncontent-type: text/plain; charset=utf-8\r\ncache-control: no-cache\r\ncontent-length: {}\r\n{}\r\n{text}",
         // The status line is the body's text: code and reason.

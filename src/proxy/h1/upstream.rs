@@ -10,9 +10,9 @@ use tokio::net::TcpStream;
 use super::head::{self, ParsedResponse, ResponseHead};
 use super::read_more;
 use crate::balance::state::Failure;
+use crate::proxy::hyper_engine::upstream::{MAX_INTERIM_RESPONSES, TOO_MANY_INTERIM};
+use crate::proxy::request::error::ProxyError;
 use crate::upstream::{Endpoint, UpstreamStream};
-use crate::proxy::error::ProxyError;
-use crate::proxy::upstream::{MAX_INTERIM_RESPONSES, TOO_MANY_INTERIM};
 
 /// A response head received; its first body bytes may follow the head in `buf`.
 pub struct Answer {
@@ -73,10 +73,11 @@ pub async fn exchange(
             Ok(Err(Trip::Broken(err))) => return failed(endpoint, err),
         }
     }
-    let stream = match crate::proxy::upstream::connect_tcp(endpoint, connect_timeout).await {
-        Ok(stream) => stream,
-        Err(err) => return Attempt::NotSent(err),
-    };
+    let stream =
+        match crate::proxy::hyper_engine::upstream::connect_tcp(endpoint, connect_timeout).await {
+            Ok(stream) => stream,
+            Err(err) => return Attempt::NotSent(err),
+        };
     let trip = round_trip(stream, request, out);
     match tokio::time::timeout(response_timeout, trip).await {
         Err(_) => timed_out(endpoint),

@@ -6,14 +6,14 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
-use super::body::{ProxyBody, UpstreamBody};
-use crate::upstream::body::RequestBody;
-use super::error::ProxyError;
-use super::headers::{self, Forwarded};
-use super::Frontend;
 use crate::balance::STICKY_COOKIE;
 use crate::model::VHost;
+use crate::proxy::request::body::{ProxyBody, UpstreamBody};
+use crate::proxy::request::error::ProxyError;
+use crate::proxy::request::headers::{self, Forwarded};
+use crate::proxy::Frontend;
 use crate::routing::Backend;
+use crate::upstream::body::RequestBody;
 
 /// The request as the upstream sees it: origin-form URI (minus the proxypass prefix),
 /// hop-by-hop headers gone, `Host` kept (from `:authority` on HTTP/2), `X-Forwarded-*` added.

@@ -1,6 +1,9 @@
 //! TCP mode: a service port's connections go to an endpoint byte for byte, and the copy loop
 //! shared with upgraded HTTP tunnels.
 
+#[cfg(target_os = "linux")]
+pub mod splice;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +12,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::ProxyContext;
 use crate::model::Mode;
+use crate::proxy::ProxyContext;
 
 /// Attempts per connection, while the endpoints refuse.
 const MAX_ATTEMPTS: usize = 3;
@@ -68,7 +71,7 @@ pub async fn serve(ctx: Arc<ProxyContext>, port: u16, client: TcpStream, peer: S
 /// Bytes both ways between two sockets: `splice(2)` on Linux, a copy loop elsewhere.
 async fn forward(client: TcpStream, upstream: TcpStream, idle: Duration) -> io::Result<()> {
     #[cfg(target_os = "linux")]
-    return super::splice::forward(client, upstream, idle).await;
+    return crate::proxy::tcp::splice::forward(client, upstream, idle).await;
     #[cfg(not(target_os = "linux"))]
     return copy_with_idle_timeout(client, upstream, idle).await;
 }

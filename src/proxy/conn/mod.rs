@@ -2,6 +2,9 @@
 //! the idle and send watchdog, HTTP/1 responses told to close while the balancer drains, and a
 //! polite close (GOAWAY, or after the request in flight) on shutdown or when idle.
 
+pub mod limits;
+pub mod quickack;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,10 +16,12 @@ use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto;
 use tokio_util::sync::CancellationToken;
 
-use super::body::ProxyBody;
-use super::limits::{Activity, RequestGuard, Tracked, Verdict, WatchedIo};
-use super::quickack::BodyDue;
-use super::{http, Frontend, ProxyContext};
+use crate::proxy::conn::limits::{Activity, RequestGuard, Tracked, Verdict, WatchedIo};
+use crate::proxy::conn::quickack::BodyDue;
+use crate::proxy::hyper_engine;
+use crate::proxy::request::body::ProxyBody;
+use crate::proxy::Frontend;
+use crate::proxy::ProxyContext;
 
 /// How a connection's protocol is chosen.
 #[derive(Clone, Copy)]
@@ -50,9 +55,13 @@ pub async fn serve_http<I>(
     let send = ctx.config.client_send_timeout;
     let activity = Activity::new();
     let requests = activity.clone();
-    let down = Arc::new(http::Downstream {
+    let down = Arc::new(hyper_engine::Downstream {
         // X-Forwarded-* values are the connection's: formatted once here.
-        forwarded: super::headers::Forwarded::new(peer.ip(), frontend.scheme(), frontend.port()),
+        forwarded: crate::proxy::request::headers::Forwarded::new(
+            peer.ip(),
+            frontend.scheme(),
+            frontend.port(),
+        ),
         ctx,
         frontend,
         client: peer,
@@ -69,7 +78,7 @@ pub async fn serve_http<I>(
                 due.expect();
             }
         }
-        http::serve(down.clone(), requests.begin(), request)
+        hyper_engine::serve(down.clone(), requests.begin(), request)
     });
     let io = WatchedIo::new(io, activity.clone());
     let watch = Watch {
@@ -217,7 +226,7 @@ const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// How long an idle HTTP/1 connection stays open once the balancer starts draining, for a
 /// client about to reuse it to send one more request (answered with `Connection: close`).
-pub(super) const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
+pub(in crate::proxy) const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
 
 async fn sleep_or_forever(duration: Duration) {
     match tokio::time::Instant::now().checked_add(duration) {
@@ -229,9 +238,9 @@ async fn sleep_or_forever(duration: Duration) {
 /// Connections the proxy closed on a client, by reason; resolved once per listener.
 #[derive(Clone)]
 pub struct ClosedCounters {
-    pub(super) per_ip_limit: prometheus::IntCounter,
+    pub(in crate::proxy) per_ip_limit: prometheus::IntCounter,
     idle: prometheus::IntCounter,
-    pub(super) send_stalled: prometheus::IntCounter,
+    pub(in crate::proxy) send_stalled: prometheus::IntCounter,
 }
 
 impl ClosedCounters {

@@ -6,7 +6,7 @@ use http::header;
 use http::uri::Authority;
 use http::{Method, Request};
 
-use super::error::ProxyError;
+use crate::proxy::request::error::ProxyError;
 
 /// Rejects what must not be routed or forwarded; called before routing.
 pub fn request<B>(request: &Request<B>) -> Result<(), ProxyError> {
@@ -30,7 +30,7 @@ pub fn request<B>(request: &Request<B>) -> Result<(), ProxyError> {
 
 /// `host[:port]` (RFC 9110 §7.2): a non-empty authority without userinfo. Routing and the
 /// upstream's `Host` use it verbatim, so anything else (spaces, paths, `user@`) is refused.
-pub(super) fn is_host(value: &[u8]) -> bool {
+pub(in crate::proxy) fn is_host(value: &[u8]) -> bool {
     !value.is_empty() && !value.contains(&b'@') && Authority::try_from(value).is_ok()
 }
 

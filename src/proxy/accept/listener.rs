@@ -15,10 +15,12 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use super::connection::{serve_http, ClosedCounters, HttpServer};
-use super::per_ip::PerIp;
-use super::quickack::AckWhenWaiting;
-use super::{tcp, Frontend, ProxyContext};
+use crate::proxy::accept::per_ip::PerIp;
+use crate::proxy::conn::quickack::AckWhenWaiting;
+pub use crate::proxy::conn::{serve_http, ClosedCounters, HttpServer};
+use crate::proxy::tcp;
+use crate::proxy::Frontend;
+use crate::proxy::ProxyContext;
 
 /// Connections the kernel completes and queues for a listener before it accepts them (capped
 /// by `net.core.somaxconn`). At the connection cap accepting pauses, and a flood waits here
@@ -98,7 +100,7 @@ pub async fn run(
         // HTTP and TLS clients speak first: a connection reaches accept with its request, one
         // wakeup and no empty read per new connection. A client that sends nothing is handed
         // over after about a second, and the header timeout runs from there.
-        if let Err(err) = super::sockopt::set_defer_accept(&*listener, 1) {
+        if let Err(err) = crate::proxy::accept::sockopt::set_defer_accept(&*listener, 1) {
             tracing::debug!(error = %err, "TCP_DEFER_ACCEPT unavailable; accepting at once");
         }
     }
@@ -193,7 +195,7 @@ pub async fn run(
                     // Plain: the native path reads the first bytes itself (no peek; HTTP/2's
                     // preface goes on to hyper) under the header timeout.
                     if tls.is_none() && ctx.config.native_http1 {
-                        let serve = super::h1::serve(
+                        let serve = crate::proxy::h1::serve(
                             stream, ctx, frontend, peer, shutdown, &closed, &builder,
                         );
                         return Box::pin(serve).await;
@@ -224,7 +226,7 @@ pub async fn run(
                         // every plain connection's task as big (memory per connection, and a
                         // larger copy at each spawn).
                         Some(acceptor) => {
-                            let tls = super::handshake::TlsConnection {
+                            let tls = crate::proxy::accept::handshake::TlsConnection {
                                 acceptor,
                                 stream,
                                 peer,
@@ -332,7 +334,7 @@ impl HttpBuilders {
 
     /// A client that agreed on a protocol by ALPN speaks it (RFC 7301); one that named none
     /// may still send HTTP/2's preface.
-    pub(super) fn for_alpn(&self, alpn: Option<&[u8]>) -> HttpServer<'_> {
+    pub(in crate::proxy) fn for_alpn(&self, alpn: Option<&[u8]>) -> HttpServer<'_> {
         match alpn {
             Some(b"h2") => HttpServer::Detect(&self.http2),
             Some(b"http/1.1") => HttpServer::Http1(&self.http1),

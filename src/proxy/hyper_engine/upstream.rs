@@ -14,9 +14,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use crate::upstream::body::RequestBody;
-use super::error::ProxyError;
 use crate::balance::state::Failure;
+use crate::proxy::request::error::ProxyError;
+use crate::upstream::body::RequestBody;
 use crate::upstream::{Endpoint, UpstreamConn};
 
 /// The most interim (1xx, other than 101) responses one request may get before its final
@@ -288,7 +288,7 @@ async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<UpstreamConn,
 
 /// A TCP connection to `endpoint` (no delay); a failure marks the endpoint down for a
 /// back-off.
-pub(super) async fn connect_tcp(
+pub(in crate::proxy) async fn connect_tcp(
     endpoint: &Endpoint,
     timeout: Duration,
 ) -> Result<TcpStream, ProxyError> {

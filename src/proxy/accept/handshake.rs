@@ -8,22 +8,23 @@ use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{serve_http, ClosedCounters};
-use super::listener::HttpBuilders;
-use super::quickack::AckWhenWaiting;
-use super::{Frontend, ProxyContext};
+use crate::proxy::accept::listener::HttpBuilders;
+use crate::proxy::conn::quickack::AckWhenWaiting;
+use crate::proxy::conn::{serve_http, ClosedCounters};
+use crate::proxy::Frontend;
+use crate::proxy::ProxyContext;
 
 /// An accepted connection on a TLS listener, before its handshake.
-pub(super) struct TlsConnection {
-    pub(super) acceptor: TlsAcceptor,
-    pub(super) stream: tokio::net::TcpStream,
-    pub(super) peer: std::net::SocketAddr,
+pub(in crate::proxy) struct TlsConnection {
+    pub(in crate::proxy) acceptor: TlsAcceptor,
+    pub(in crate::proxy) stream: tokio::net::TcpStream,
+    pub(in crate::proxy) peer: std::net::SocketAddr,
     /// The handshake's bound: a stalled or dribbled handshake must not hold a connection slot.
-    pub(super) first_byte: Duration,
+    pub(in crate::proxy) first_byte: Duration,
 }
 
 impl TlsConnection {
-    pub(super) async fn serve(
+    pub(in crate::proxy) async fn serve(
         self,
         builder: &HttpBuilders,
         ctx: Arc<ProxyContext>,

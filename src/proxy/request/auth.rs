@@ -16,8 +16,8 @@ use base64::Engine as _;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
 
-use super::body::ProxyBody;
-use super::error::status_response;
+use crate::proxy::request::body::ProxyBody;
+use crate::proxy::request::error::status_response;
 use subtle::ConstantTimeEq;
 
 use crate::model::labels::BasicAuth;

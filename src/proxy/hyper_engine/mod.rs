@@ -2,6 +2,8 @@
 //! route → checks (ACL, redirects) → pick endpoint → rewrite → forward (retry while unsent) →
 //! rewrite the response → stream it back (or tunnel after a 101).
 
+pub mod upstream;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,15 +13,16 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::body::ProxyBody;
-use super::error::{status_response, ProxyError};
-use super::headers::{self, Forwarded};
-use super::limits::{RequestGuard, Tracked};
-use super::rewrite;
-use super::upstream::{self, Attempt};
-use super::{Frontend, ProxyContext};
 use crate::model::Mode;
+use crate::proxy::conn::limits::{RequestGuard, Tracked};
+use crate::proxy::request::body::ProxyBody;
+use crate::proxy::request::error::{status_response, ProxyError};
+use crate::proxy::request::headers::{self, Forwarded};
+use crate::proxy::request::rewrite;
+use crate::proxy::Frontend;
+use crate::proxy::ProxyContext;
 use crate::routing::Backend;
+use upstream::Attempt;
 
 /// The endpoint that answered, for the access log.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +72,7 @@ pub async fn serve(
             err.response()
         }
     };
-    Ok(super::connection::finish_response(response, guard, http2))
+    Ok(crate::proxy::conn::finish_response(response, guard, http2))
 }
 
 /// Checks the request and finds its backend (and the host it was routed by).
@@ -77,7 +80,7 @@ fn route(
     down: &Downstream,
     request: &Request<Incoming>,
 ) -> Result<(Arc<Backend>, Option<HeaderValue>), ProxyError> {
-    super::validate::request(request)?;
+    crate::proxy::request::validate::request(request)?;
     let host = match request_host(request)? {
         // HTTP/1.0 and HTTP/2 may name no host: on TLS, the handshake's name stands in.
         None => down
@@ -175,11 +178,21 @@ async fn forward(
         // carry if it were inline.
         let verified = &backend.verified_authorization;
         let headers = request.headers();
-        let check = super::auth::check(auth, verified, headers, client.ip(), &ctx.auth_failures);
+        let check = crate::proxy::request::auth::check(
+            auth,
+            verified,
+            headers,
+            client.ip(),
+            &ctx.auth_failures,
+        );
         match Box::pin(check).await {
-            super::auth::Verdict::Allowed => {}
-            super::auth::Verdict::Denied => return Ok(super::auth::challenge(auth)),
-            super::auth::Verdict::TooManyFailures => return Ok(super::auth::too_many_failures()),
+            crate::proxy::request::auth::Verdict::Allowed => {}
+            crate::proxy::request::auth::Verdict::Denied => {
+                return Ok(crate::proxy::request::auth::challenge(auth))
+            }
+            crate::proxy::request::auth::Verdict::TooManyFailures => {
+                return Ok(crate::proxy::request::auth::too_many_failures())
+            }
         }
     }
 
@@ -196,7 +209,7 @@ async fn forward(
     let mut upstream_request =
         rewrite::request(request, backend, host, forwarded, upgrade, body_timeout)?;
 
-    let mut attempts = super::Attempts::new();
+    let mut attempts = crate::proxy::Attempts::new();
     let mut last_error = ProxyError::NoEndpoint;
     while let Some(target) = attempts.next(backend, client.ip(), cookie) {
         let in_flight = target.state.begin();
@@ -341,9 +354,12 @@ fn tunnel(
         let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
             return;
         };
-        let _ =
-            super::tcp::copy_with_idle_timeout(TokioIo::new(client), TokioIo::new(upstream), idle)
-                .await;
+        let _ = crate::proxy::tcp::copy_with_idle_timeout(
+            TokioIo::new(client),
+            TokioIo::new(upstream),
+            idle,
+        )
+        .await;
     });
     let (parts, _) = response.into_parts();
     Response::from_parts(parts, ProxyBody::Local(Default::default()))

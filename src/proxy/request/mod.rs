@@ -1,0 +1,10 @@
+//! What a request meets whichever engine serves it: its checks, its headers' rules, basic auth,
+//! the rewrites on the way up and down, the response body, and the one map from errors to
+//! statuses.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod headers;
+pub(in crate::proxy) mod rewrite;
+pub mod validate;
