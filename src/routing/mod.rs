@@ -8,6 +8,7 @@
 //! rules come before path-less ones; of two apps with equal weight the smaller id wins). An exact
 //! host beats a wildcard; see [`HostRouter::route`].
 
+mod backend;
 mod host;
 mod observe;
 pub mod report;
@@ -18,16 +19,17 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+pub use backend::Backend;
 pub use host::{HostRouter, HttpRoute};
 pub use shared::SharedTable;
 
+use backend::reusable;
 use service_ports::service_port_frontends;
 
 use rayon::prelude::*;
 
-use crate::balance::Selector;
-use crate::model::{AppId, Catalog, Endpoint, Mode, PortLabels, Problem, ProblemKind, Service};
-use crate::upstream::{Registry, RegistryBuild, Target};
+use crate::model::{Catalog, Mode, Problem, ProblemKind, Service};
+use crate::upstream::Registry;
 
 /// What the build needs besides the catalog: the balancer's own ports, which no service port
 /// may take.
@@ -67,72 +69,6 @@ pub struct RoutingTable {
     app_ids: HashMap<Arc<str>, Arc<Backend>, ahash::RandomState>,
     /// Sorted.
     problems: Vec<Problem>,
-}
-
-/// One app port and where its traffic goes: Marathon-LB's backend.
-#[derive(Debug)]
-pub struct Backend {
-    /// Marathon-LB's backend name: app id without the leading `/`, `/` → `_`, then
-    /// `_<service port>` (`/shop/web` on 10010 → `shop_web_10010`).
-    pub name: Box<str>,
-    pub service: Arc<Service>,
-    /// The endpoints with their runtime state, in `service.endpoints` order.
-    pub targets: Vec<Target>,
-    pub selector: Selector,
-    /// The last `Authorization` value that passed `HAPROXY_{n}_AUTH` (crypt is slow).
-    pub verified_authorization: arc_swap::ArcSwapOption<Box<[u8]>>,
-    /// This backend's metric handles (kept across tables by name).
-    pub metrics: Arc<crate::metrics::BackendMetrics>,
-    /// With `HAPROXY_{n}_HTTP_BACKEND_PROXYPASS_PATH`: the `Host` the upstream gets, the app's
-    /// first vhost, as Marathon-LB's proxypass glue sets it (the first exact one when the first
-    /// is a wildcard; with none, the client's `Host` passes).
-    pub proxypass_host: Option<http::HeaderValue>,
-}
-
-impl Backend {
-    fn new(service: Arc<Service>, states: &RegistryBuild<'_>, options: &BuildOptions) -> Backend {
-        let targets = service
-            .endpoints
-            .iter()
-            .map(|e| Target::new(states.state(e.addr), e.draining))
-            .collect();
-        let name: Box<str> = backend_name(&service.app_id, service.service_port).into();
-        let metrics = match &options.metrics {
-            Some(metrics) => metrics.backend(&name),
-            None => crate::metrics::detached(),
-        };
-        let labels = &service.labels;
-        let proxypass_host = labels
-            .proxypass_path
-            .as_ref()
-            .and_then(|_| labels.vhosts.iter().find(|v| !v.is_wildcard()))
-            .and_then(|vhost| http::HeaderValue::from_str(vhost.name()).ok());
-        Backend {
-            name,
-            metrics,
-            proxypass_host,
-            selector: Selector::new(service.labels.balance),
-            targets,
-            verified_authorization: Default::default(),
-            service,
-        }
-    }
-
-    pub fn app_id(&self) -> &AppId {
-        &self.service.app_id
-    }
-
-    pub fn mode(&self) -> Mode {
-        self.service.mode
-    }
-
-    pub fn labels(&self) -> &PortLabels {
-        &self.service.labels
-    }
-
-    pub fn endpoints(&self) -> &[Endpoint] {
-        &self.service.endpoints
-    }
 }
 
 /// The listener for one service port.
@@ -294,43 +230,6 @@ impl RoutingTable {
     }
 }
 
-fn backend_name(app_id: &AppId, service_port: u16) -> String {
-    let id = app_id.as_str();
-    let id = id.strip_prefix('/').unwrap_or(id);
-    // A table holds thousands of names: the digits by hand rather than through `fmt`, and the
-    // exact length up front, so that the name never reallocates (nor shrinks into a `Box`).
-    let mut digits = [0u8; 5];
-    let mut rest = service_port;
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let mut name = String::with_capacity(id.len() + 1 + digits.len() - start);
-    for (i, part) in id.split('/').enumerate() {
-        if i > 0 {
-            name.push('_');
-        }
-        name.push_str(part);
-    }
-    name.push('_');
-    name.extend(digits[start..].iter().map(|&d| char::from(d)));
-    name
-}
-
-/// The backend of `previous` (sorted by app id and port index) built from this very service.
-fn reusable<'p>(previous: &'p [Arc<Backend>], service: &Arc<Service>) -> Option<&'p Arc<Backend>> {
-    let key = (&service.app_id, service.port_index);
-    let i = previous
-        .binary_search_by(|b| (b.app_id(), b.service.port_index).cmp(&key))
-        .ok()?;
-    Some(&previous[i]).filter(|b| Arc::ptr_eq(&b.service, service))
-}
-
 fn no_routable_task(service: &Service) -> Problem {
     Problem::port(
         service.app_id.as_str(),
@@ -382,18 +281,4 @@ fn app_id_map(backends: &[Arc<Backend>]) -> HashMap<Arc<str>, Arc<Backend>, ahas
         }
     }
     app_ids
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backend_names_are_marathon_lb_s() {
-        let name = |id: &str, port| backend_name(&AppId::new(id), port);
-        assert_eq!(name("/shop/web", 10010), "shop_web_10010");
-        assert_eq!(name("/a", 0), "a_0");
-        assert_eq!(name("/a/b/c", 65535), "a_b_c_65535");
-        assert_eq!(name("noslash", 7), "noslash_7");
-    }
 }

@@ -27,11 +27,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Frontend, ProxyContext};
-use crate::model::Mode;
 use crate::proxy::accept::listener::HttpBuilders;
 use crate::proxy::conn::quickack::{ack_now, AckWhenWaiting};
 use crate::proxy::conn::{serve_http, ClosedCounters, DRAIN_IDLE_GRACE};
+use crate::proxy::request::account::Logged;
 use crate::proxy::request::headers::Forwarded;
+use crate::proxy::request::route::{self, RouteKey};
 use crate::routing::Backend;
 use head::{Parsed, RequestHead};
 
@@ -141,12 +142,6 @@ struct Conn<'a> {
     logged: Option<Logged>,
 }
 
-/// What the access log needs from a request, taken before its bytes leave the buffer.
-struct Logged {
-    host: String,
-    path: String,
-}
-
 impl Conn<'_> {
     async fn run(&mut self) -> Outcome {
         let mut out = Vec::new();
@@ -223,26 +218,14 @@ impl Conn<'_> {
 
     /// The request's backend, if this path can forward to it.
     fn backend(&self, request: &RequestHead) -> Option<Arc<Backend>> {
-        let table = self.ctx.table.load();
-        let backend = match self.frontend {
-            Frontend::Vhost { .. } => {
-                let path = std::str::from_utf8(&self.buf[request.path.clone()]).ok()?;
-                table
-                    .route(&self.buf[request.host.clone()], path)?
-                    .backend
-                    .clone()
-            }
-            Frontend::AppId { .. } => {
-                let id = std::str::from_utf8(&self.buf[request.app_id.clone()?]).ok()?;
-                table.app(id)?.clone()
-            }
-            Frontend::ServicePort { port, .. } => table
-                .service_port(port)
-                .filter(|f| f.mode == Mode::Http)?
-                .backend
-                .clone(),
+        let key = RouteKey {
+            host: &self.buf[request.host.clone()],
+            path: std::str::from_utf8(&self.buf[request.path.clone()]).ok()?,
+            app_id: request.app_id.clone().map(|id| &self.buf[id]),
         };
-        forwards_plainly(&backend).then_some(backend)
+        let backend = route::backend(&self.ctx.table, self.frontend, key)?;
+        // Decided when the table was built (`routing::Backend::plain`).
+        backend.plain.then_some(backend)
     }
 }
 
@@ -250,20 +233,6 @@ enum Next {
     Request(RequestHead),
     Close,
     Hyper,
-}
-
-/// Whether requests to `backend` go through unchanged but for the usual headers: no check,
-/// redirect, rewrite or cookie that hyper's path applies. (The connection is plain, so
-/// `REDIRECT_TO_HTTPS` may redirect and HSTS never applies.)
-fn forwards_plainly(backend: &Backend) -> bool {
-    let labels = backend.labels();
-    labels.allowed_networks.is_none()
-        && labels.auth.is_none()
-        && !labels.sticky
-        && !labels.redirect_to_https
-        && labels.redirect_root_to.is_none()
-        && labels.proxypass_path.is_none()
-        && labels.revproxy_path.is_none()
 }
 
 /// Reads what the socket has into `buf`, growing it by `chunk` only once bytes are there to

@@ -12,6 +12,7 @@ use super::head::{Framing, RequestHead};
 use super::upstream::{self, Answer, Attempt};
 use super::{read_more, Conn};
 use crate::balance::state::Failure;
+use crate::proxy::request::account::{self, Answered};
 use crate::proxy::request::error::ProxyError;
 use crate::routing::Backend;
 use crate::upstream::Endpoint;
@@ -76,14 +77,8 @@ pub(super) async fn forward(
     write_error(conn, status, close_client).await && !close_client
 }
 
-/// Who answered, and the length it gave: for the access log.
-struct Served {
-    endpoint: std::net::SocketAddr,
-    length: Option<u64>,
-}
-
-/// Counts the answer on the backend's handles and writes the access-log line, as
-/// `http::account` does.
+/// Counts the answer and writes the access-log line, as hyper's engine does (one stage,
+/// `request::account`).
 fn account(
     conn: &Conn<'_>,
     backend: &Backend,
@@ -91,29 +86,26 @@ fn account(
     started: Instant,
     served: Option<Served>,
 ) {
-    let metrics = &backend.metrics;
-    let elapsed = started.elapsed();
-    metrics.request(conn.frontend.metrics_kind(), status);
-    metrics.duration().observe(elapsed.as_secs_f64());
-    if status == 504 {
-        metrics.timeouts().inc();
-    }
-    if let Some(logged) = &conn.logged {
-        let endpoint = served.as_ref().map(|s| s.endpoint.to_string());
-        let length = served.and_then(|s| s.length).map(|n| n.to_string());
-        tracing::info!(
-            target: "access",
-            client = %conn.peer,
-            listener = conn.frontend.listener_label(),
-            host = &*logged.host,
-            path = &*logged.path,
-            status,
-            backend = &*backend.name,
-            endpoint = endpoint.as_deref().unwrap_or("-"),
-            duration_ms = elapsed.as_secs_f64() * 1e3,
-            length = length.as_deref().unwrap_or("-"),
-        );
-    }
+    let (endpoint, length) = served.map_or((None, None), |s| (Some(s.endpoint), s.length));
+    let answered = Answered {
+        status,
+        elapsed: started.elapsed(),
+        endpoint,
+        length,
+    };
+    account::account(
+        conn.frontend,
+        conn.peer,
+        backend,
+        conn.logged.as_ref(),
+        answered,
+    );
+}
+
+/// Who answered, and the length it gave: for the access log.
+struct Served {
+    endpoint: std::net::SocketAddr,
+    length: Option<u64>,
 }
 
 /// Sends the response head and body to the client (the answer counted once its first body

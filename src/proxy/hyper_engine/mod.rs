@@ -13,12 +13,13 @@ use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use crate::model::Mode;
 use crate::proxy::conn::limits::{RequestGuard, Tracked};
+use crate::proxy::request::account::{self, Answered, Logged};
 use crate::proxy::request::body::ProxyBody;
 use crate::proxy::request::error::{status_response, ProxyError};
 use crate::proxy::request::headers::{self, Forwarded};
 use crate::proxy::request::rewrite;
+use crate::proxy::request::route::{self, RouteKey};
 use crate::proxy::Frontend;
 use crate::proxy::ProxyContext;
 use crate::routing::Backend;
@@ -58,8 +59,10 @@ pub async fn serve(
             // Only with --access-log: what the line needs from the request before it moves on.
             let logged = down.ctx.config.access_log.then(|| {
                 let host = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
-                let host = String::from_utf8_lossy(host).into_owned();
-                (host, request.uri().path().to_owned())
+                Logged {
+                    host: String::from_utf8_lossy(host).into_owned(),
+                    path: request.uri().path().to_owned(),
+                }
             });
             let answer = forward(&down, &backend, host, request).await;
             account(&down, &backend, started.elapsed(), logged, answer)
@@ -89,58 +92,52 @@ fn route(
             .and_then(|name| HeaderValue::from_str(name).ok()),
         host => host,
     };
-    let host_bytes = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
-    let backend = find_backend(&down.ctx, down.frontend, host_bytes, request)?;
+    let key = RouteKey {
+        host: host.as_ref().map_or(&b""[..], HeaderValue::as_bytes),
+        path: request.uri().path(),
+        app_id: request
+            .headers()
+            .get("x-marathon-app-id")
+            .map(HeaderValue::as_bytes),
+    };
+    let backend = route::backend(&down.ctx.table, down.frontend, key).ok_or(ProxyError::NoRoute)?;
     Ok((backend, host))
 }
 
-/// Counts the answer on the backend's handles (resolved when the table was built), writes the
-/// access-log line, and turns an error into its response.
+/// Counts the answer and writes the access-log line (`request::account`, as the native engine
+/// does), and turns an error into its response.
 fn account(
     down: &Downstream,
     backend: &Backend,
     elapsed: std::time::Duration,
-    logged: Option<(String, String)>,
+    logged: Option<Logged>,
     answer: Result<Response<ProxyBody>, ProxyError>,
 ) -> Response<ProxyBody> {
-    let metrics = &backend.metrics;
-    let status = match &answer {
-        Ok(response) => response.status(),
-        Err(err) => err.status(),
+    let (status, endpoint, length) = match &answer {
+        Ok(response) => (
+            response.status(),
+            response.extensions().get::<ServedBy>().map(|s| s.0),
+            response
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+        ),
+        Err(err) => (err.status(), None, None),
     };
-    metrics.request(down.frontend.metrics_kind(), status.as_u16());
-    metrics.duration().observe(elapsed.as_secs_f64());
-    if status == StatusCode::GATEWAY_TIMEOUT {
-        metrics.timeouts().inc();
-    }
-    if let Some((host, path)) = logged {
-        let (endpoint, length) = match &answer {
-            Ok(response) => (
-                response
-                    .extensions()
-                    .get::<ServedBy>()
-                    .map(|s| s.0.to_string()),
-                response
-                    .headers()
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            ),
-            Err(_) => (None, None),
-        };
-        tracing::info!(
-            target: "access",
-            client = %down.client,
-            listener = down.frontend.listener_label(),
-            host,
-            path,
-            status = status.as_u16(),
-            backend = &*backend.name,
-            endpoint = endpoint.as_deref().unwrap_or("-"),
-            duration_ms = elapsed.as_secs_f64() * 1e3,
-            length = length.as_deref().unwrap_or("-"),
-        );
-    }
+    let answered = Answered {
+        status: status.as_u16(),
+        elapsed,
+        endpoint,
+        length,
+    };
+    account::account(
+        down.frontend,
+        down.client,
+        backend,
+        logged.as_ref(),
+        answered,
+    );
     answer.unwrap_or_else(|err| {
         tracing::debug!(client = %down.client, error = %err, "request failed");
         err.response()
@@ -269,32 +266,6 @@ fn request_host(request: &Request<Incoming>) -> Result<Option<HeaderValue>, Prox
         }
         None => Ok(None),
     }
-}
-
-/// Loads the table once, finds the backend, and lets the table go.
-fn find_backend(
-    ctx: &ProxyContext,
-    frontend: Frontend,
-    host: &[u8],
-    request: &Request<Incoming>,
-) -> Result<Arc<Backend>, ProxyError> {
-    let table = ctx.table.load();
-    let backend = match frontend {
-        Frontend::Vhost { .. } => table
-            .route(host, request.uri().path())
-            .map(|r| r.backend.clone()),
-        Frontend::AppId { .. } => request
-            .headers()
-            .get("x-marathon-app-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|id| table.app(id.trim()))
-            .cloned(),
-        Frontend::ServicePort { port, .. } => table
-            .service_port(port)
-            .filter(|f| f.mode == Mode::Http)
-            .map(|f| f.backend.clone()),
-    };
-    backend.ok_or(ProxyError::NoRoute)
 }
 
 /// Marathon-LB's two redirects. `HAPROXY_{n}_REDIRECT_TO_HTTPS`: plain HTTP on the vhost

@@ -2,9 +2,11 @@
 //! the rewrites on the way up and down, the response body, and the one map from errors to
 //! statuses.
 
+pub mod account;
 pub mod auth;
 pub mod body;
 pub mod error;
 pub mod headers;
 pub(in crate::proxy) mod rewrite;
+pub mod route;
 pub mod validate;
