@@ -19,7 +19,9 @@ use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use switchyard::metrics::Metrics;
-use switchyard::proxy::accept::listener;
+use switchyard::proxy::conn::accepted::{Accepted, ClosedCounters};
+use switchyard::proxy::conn::builders::HttpBuilders;
+use switchyard::proxy::conn::{self, hyper_conn};
 use switchyard::proxy::{Frontend, ProxyConfig, ProxyContext};
 use switchyard::routing::SharedTable;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -37,8 +39,8 @@ pub const LIVE_SERVICE_PORT: u16 = 10001;
 
 struct Harness {
     ctx: Arc<ProxyContext>,
-    builders: listener::HttpBuilders,
-    closed: listener::ClosedCounters,
+    builders: HttpBuilders,
+    closed: ClosedCounters,
 }
 
 fn harness() -> &'static Harness {
@@ -70,12 +72,12 @@ fn harness() -> &'static Harness {
             tunnels: tokio_util::task::TaskTracker::new(),
             auth_failures: Default::default(),
         });
-        let mut builders = listener::HttpBuilders::new(&ctx);
+        let mut builders = HttpBuilders::new(&ctx);
         // The client below half-closes once its bytes are written. The real builders close on
         // an EOF mid-request (hyper's default), which would answer nothing; here the request in
         // flight is answered first. Everything else is the listener's builders as they are.
         builders.allow_half_close();
-        let closed = listener::ClosedCounters::new(&ctx.metrics);
+        let closed = ClosedCounters::new(&ctx.metrics);
         Harness {
             ctx,
             builders,
@@ -136,17 +138,20 @@ pub fn http_connection(data: &[u8]) -> Vec<u8> {
     runtime().block_on(async {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let shutdown = CancellationToken::new();
-        let served = tokio::spawn(listener::serve_http(
+        let accepted = Accepted {
+            ctx: harness.ctx.clone(),
+            frontend,
+            peer: PEER,
+            shutdown: shutdown.clone(),
+            closed: &harness.closed,
+        };
+        let served = tokio::spawn(hyper_conn::run(
             // As the listener chooses, by the first bytes.
             harness.builders.for_first_bytes(request),
             TokioIo::new(server),
-            harness.ctx.clone(),
-            frontend,
-            PEER,
+            accepted,
             None,
             None,
-            shutdown.clone(),
-            &harness.closed,
         ));
         let (read, write) = tokio::io::split(client);
         exchange(read, write, request, graceful, shutdown, served).await
@@ -169,15 +174,16 @@ pub fn http_connection_native(data: &[u8]) -> Vec<u8> {
             .expect("a loopback connection");
         let (server, peer) = listener.accept().await.expect("the connection");
         let shutdown = CancellationToken::new();
-        let served = tokio::spawn(switchyard::proxy::h1::serve(
-            server,
-            harness.ctx.clone(),
+        let accepted = Accepted {
+            ctx: harness.ctx.clone(),
             frontend,
             peer,
-            shutdown.clone(),
-            &harness.closed,
-            &harness.builders,
-        ));
+            shutdown: shutdown.clone(),
+            closed: &harness.closed,
+        };
+        // As the listener serves a plain connection (the harness's context has the native
+        // engine on: the default).
+        let served = tokio::spawn(conn::run(accepted, server, None, &harness.builders));
         let (read, write) = client.into_split();
         exchange(read, write, request, graceful, shutdown, served).await
     })

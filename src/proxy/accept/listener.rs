@@ -1,14 +1,11 @@
 //! Accept loops. Listeners are handed in already bound (tests bind port 0), connections are
 //! capped, accept errors back off instead of spinning, and a stop signal ends accepting while
 //! open connections finish (HTTP ones are told to close after their current request; each is
-//! served by `connection.rs`).
+//! served by `conn/`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
@@ -16,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::proxy::accept::per_ip::PerIp;
-use crate::proxy::conn::quickack::AckWhenWaiting;
-pub use crate::proxy::conn::{serve_http, ClosedCounters, HttpServer};
+use crate::proxy::conn::{self, accepted::Accepted, accepted::ClosedCounters};
 use crate::proxy::tcp;
+
+pub use crate::proxy::conn::builders::HttpBuilders;
 use crate::proxy::Frontend;
 use crate::proxy::ProxyContext;
 
@@ -82,7 +80,7 @@ pub async fn run(
     connections: Connections,
     stop: CancellationToken,
 ) {
-    let builder = Arc::new(HttpBuilders::new(&ctx));
+    let builders = Arc::new(HttpBuilders::new(&ctx));
     // Handed to a successor on a binary upgrade while this loop runs.
     let listener = Arc::new(listener);
     let _offered = crate::handover::offer(&listener);
@@ -176,65 +174,23 @@ pub async fn run(
                 // A TCP connection has no request boundary to stop at: on shutdown it keeps
                 // flowing until it ends or the drain timeout does.
                 connections.tracker.spawn(async move {
-                    let _permit = permit;
-                    let _per_ip = per_ip;
-                    let _open = open;
-                    tcp::serve(ctx, port, stream, peer).await;
+                    let _held = (permit, per_ip, open);
+                    tcp::forward_connection(ctx, port, stream, peer).await;
                 });
             }
             Protocol::Http(frontend) => {
-                let builder = builder.clone();
+                let (builders, tls, closed) = (builders.clone(), tls.clone(), closed.clone());
                 let shutdown = connections.shutdown.clone();
-                let first_byte = ctx.config.header_timeout;
-                let tls = tls.clone();
-                let closed = closed.clone();
                 connections.tracker.spawn(async move {
-                    let _permit = permit;
-                    let _per_ip = per_ip;
-                    let _open = open;
-                    // Plain: the native path reads the first bytes itself (no peek; HTTP/2's
-                    // preface goes on to hyper) under the header timeout.
-                    if tls.is_none() && ctx.config.native_http1 {
-                        let serve = crate::proxy::h1::serve(
-                            stream, ctx, frontend, peer, shutdown, &closed, &builder,
-                        );
-                        return Box::pin(serve).await;
-                    }
-                    // hyper times out a request's head, but not a client that connects and
-                    // sends nothing while the protocol is being detected: do it here.
-                    let mut probe = [0u8; H2_PREFACE.len()];
-                    let seen = match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await
-                    {
-                        Ok(Ok(seen @ 1..)) => seen,
-                        _ => return,
+                    let _held = (permit, per_ip, open);
+                    let accepted = Accepted {
+                        ctx,
+                        frontend,
+                        peer,
+                        shutdown,
+                        closed: &closed,
                     };
-                    match tls {
-                        // Boxed, like the TLS branch: the connection's state is kilobytes, and
-                        // tokio copies a task's whole future when it spawns it and twice more
-                        // when it ends (5 % of the CPU of a new connection per request).
-                        None => {
-                            let server = builder.for_first_bytes(&probe[..seen]);
-                            let stream = AckWhenWaiting::new(stream);
-                            let due = Some(stream.body_due());
-                            let io = TokioIo::new(stream);
-                            let serve = serve_http(
-                                server, io, ctx, frontend, peer, None, due, shutdown, &closed,
-                            );
-                            Box::pin(serve).await
-                        }
-                        // Boxed: a TLS session's state is kilobytes, and inline it would make
-                        // every plain connection's task as big (memory per connection, and a
-                        // larger copy at each spawn).
-                        Some(acceptor) => {
-                            let tls = crate::proxy::accept::handshake::TlsConnection {
-                                acceptor,
-                                stream,
-                                peer,
-                                first_byte,
-                            };
-                            Box::pin(tls.serve(&builder, ctx, frontend, shutdown, &closed)).await
-                        }
-                    }
+                    conn::run(accepted, stream, tls, &builders).await;
                 });
             }
         }
@@ -267,110 +223,4 @@ impl Drop for OpenConnection {
     fn drop(&mut self) {
         self.0.dec();
     }
-}
-
-/// The HTTP/1 settings, for hyper's own builder and the detecting builder's HTTP/1 part
-/// alike (two types with the same methods).
-macro_rules! http1_settings {
-    ($builder:expr, $config:expr) => {
-        $builder
-            // Without a timer hyper's header timeout is silently off.
-            .timer(TokioTimer::new())
-            .header_read_timeout($config.header_timeout)
-            // The request head plus pipelined bytes; a longer head is a 431.
-            .max_buf_size($config.max_header_bytes.max(8192))
-            // Header lines: hyper's default of 100 (more is a 431; `tests/hostile_h1.rs` sends
-            // 500 and checks the 431), not set here: setting it makes hyper fill a 100-slot
-            // vector on every request it parses instead of using an uninitialised array,
-            // ~6,000 instructions.
-            .keep_alive(true)
-    };
-}
-
-/// What every HTTP/2 connection starts with (RFC 9113 §3.4).
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// One listener's connection builders: by protocol detection, for HTTP/1 known from the first
-/// bytes, and for HTTP/2 agreed by ALPN (which the client must then speak: bytes other than
-/// the preface get a GOAWAY, not an HTTP/1 400).
-pub struct HttpBuilders {
-    any: auto::Builder<TokioExecutor>,
-    http1: http1::Builder,
-    http2: auto::Builder<TokioExecutor>,
-}
-
-impl HttpBuilders {
-    pub fn new(ctx: &ProxyContext) -> HttpBuilders {
-        let any = http_builder(ctx);
-        let mut http1 = http1::Builder::new();
-        http1_settings!(http1, ctx.config);
-        // `max_buf_size` alone is a soft bound: one read may fill the whole buffer, and a head
-        // past it that arrives complete is parsed. This one is checked on every head (a 431).
-        // The detecting builder has no such setting; there the bound stays soft.
-        http1.max_header_size(ctx.config.max_header_bytes);
-        HttpBuilders {
-            http2: any.clone().http2_only(),
-            http1,
-            any,
-        }
-    }
-
-    /// For a plain connection, by its first bytes (peeked; only the preface's length counts):
-    /// what may still become HTTP/2's preface is left to detection.
-    pub fn for_first_bytes(&self, first: &[u8]) -> HttpServer<'_> {
-        if H2_PREFACE.starts_with(&first[..first.len().min(H2_PREFACE.len())]) {
-            HttpServer::Detect(&self.any)
-        } else {
-            HttpServer::Http1(&self.http1)
-        }
-    }
-
-    /// Keeps serving after the client half-closes (hyper's default is to close on an EOF
-    /// mid-request). For a driver whose client half-closes once its bytes are written.
-    pub fn allow_half_close(&mut self) {
-        self.any.http1().half_close(true);
-        self.http1.half_close(true);
-    }
-
-    /// A client that agreed on a protocol by ALPN speaks it (RFC 7301); one that named none
-    /// may still send HTTP/2's preface.
-    pub(in crate::proxy) fn for_alpn(&self, alpn: Option<&[u8]>) -> HttpServer<'_> {
-        match alpn {
-            Some(b"h2") => HttpServer::Detect(&self.http2),
-            Some(b"http/1.1") => HttpServer::Http1(&self.http1),
-            _ => HttpServer::Detect(&self.any),
-        }
-    }
-}
-
-/// HTTP/1.1 and HTTP/2 (prior knowledge) on one port, every limit set explicitly so that a
-/// dependency upgrade cannot loosen one silently (reliability spec §3).
-fn http_builder(ctx: &ProxyContext) -> auto::Builder<TokioExecutor> {
-    let config = &ctx.config;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    http1_settings!(builder.http1(), config);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        // Rapid reset (CVE-2023-44487): fewer streams to cancel at once (hyper's default 200).
-        .max_concurrent_streams(config.max_concurrent_streams)
-        // CONTINUATION floods and HPACK bombs end at the same head size HTTP/1 allows.
-        .max_header_list_size(config.max_header_bytes as u32)
-        // HEADERS+RST_STREAM before we accept the stream (RUSTSEC-2023-0034): GOAWAY past 20.
-        .max_pending_accept_reset_streams(Some(20))
-        // Streams we had to reset for the client's errors (MadeYouReset); never unlimited.
-        .max_local_error_reset_streams(Some(256))
-        // Upload buffering per stream and per connection while the upstream is slow: the
-        // connection window caps what one client can make us hold.
-        .initial_stream_window_size(Some(256 * 1024))
-        .initial_connection_window_size(Some(1024 * 1024))
-        .adaptive_window(false)
-        .max_frame_size(Some(16 * 1024))
-        // Response data queued per stream for a client that does not read.
-        .max_send_buf_size(64 * 1024)
-        // A dead peer (no PING answer) is noticed within 40 s; idle connections with no
-        // streams are closed by the connection watchdog at the header timeout.
-        .keep_alive_interval(Some(Duration::from_secs(20)))
-        .keep_alive_timeout(Duration::from_secs(20));
-    builder
 }

@@ -296,6 +296,26 @@ where
     }
 }
 
+/// The response as hyper sends it: tracked by the connection's activity until its body ends;
+/// while the balancer drains, an HTTP/1 response closes its connection (see the shutdown
+/// branch of `hyper_conn::drive`).
+pub fn finish_response(
+    mut response: hyper::Response<crate::proxy::request::body::ProxyBody>,
+    guard: RequestGuard,
+    http2: bool,
+) -> hyper::Response<Tracked<crate::proxy::request::body::ProxyBody>> {
+    if !http2
+        && guard.connection_draining()
+        && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
+    {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response.map(|body| Tracked::new(body, guard))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

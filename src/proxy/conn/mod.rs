@@ -1,255 +1,75 @@
-//! One client HTTP connection, from hyper's connection future to its end: requests tracked for
-//! the idle and send watchdog, HTTP/1 responses told to close while the balancer drains, and a
-//! polite close (GOAWAY, or after the request in flight) on shutdown or when idle.
+//! One accepted client connection: the engine that serves it chosen in one place ([`run`]):
+//! the native HTTP/1 engine for plain connections (handing over to hyper at the first request
+//! it does not forward), hyper for the rest, after the TLS handshake on TLS listeners.
+//!
+//! ```text
+//! accepted.rs    the connection's context (Accepted), closed-connection counters
+//! builders.rs    hyper's builders, the protocol chosen by first bytes or ALPN
+//! tls.rs         the TLS handshake, then hyper
+//! hyper_conn.rs  one connection on hyper: the idle and send watchdog, polite closes
+//! limits.rs      the watchdog's bookkeeping, responses tracked until their body ends
+//! quickack.rs    the quick ACK when a request body is due
+//! ```
 
+pub mod accepted;
+pub mod builders;
+pub mod hyper_conn;
 pub mod limits;
 pub mod quickack;
+pub mod tls;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
-use tokio_util::sync::CancellationToken;
+use accepted::Accepted;
+use builders::{HttpBuilders, H2_PREFACE};
+use quickack::AckWhenWaiting;
 
-use crate::proxy::conn::limits::{Activity, RequestGuard, Tracked, Verdict, WatchedIo};
-use crate::proxy::conn::quickack::BodyDue;
-use crate::proxy::hyper_engine;
-use crate::proxy::request::body::ProxyBody;
-use crate::proxy::Frontend;
-use crate::proxy::ProxyContext;
-
-/// How a connection's protocol is chosen.
-#[derive(Clone, Copy)]
-pub enum HttpServer<'a> {
-    /// HTTP/1, known from the first bytes: served without detection. The detecting builder
-    /// reads the first 24 bytes apart and hands them over; that short first read made hyper
-    /// double its read buffer to 16 KiB for the life of the connection.
-    Http1(&'a http1::Builder),
-    /// HTTP/1.1 or HTTP/2 by the first bytes (prior knowledge), or HTTP/2 only (ALPN `h2`).
-    Detect(&'a auto::Builder<TokioExecutor>),
-}
-
-/// Serves one HTTP connection (HTTP/1.1, or HTTP/2 by prior knowledge or ALPN) until it ends;
-/// on shutdown, or when idle for the header timeout, it closes after the request in flight; a
-/// client that stops taking its response for the send timeout is dropped.
-#[allow(clippy::too_many_arguments)]
-pub async fn serve_http<I>(
-    server: HttpServer<'_>,
-    io: I,
-    ctx: Arc<ProxyContext>,
-    frontend: Frontend,
-    peer: std::net::SocketAddr,
-    sni: Option<Arc<str>>,
-    body_due: Option<BodyDue>,
-    shutdown: CancellationToken,
-    closed: &ClosedCounters,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let idle = ctx.config.header_timeout;
-    let send = ctx.config.client_send_timeout;
-    let activity = Activity::new();
-    let requests = activity.clone();
-    let down = Arc::new(hyper_engine::Downstream {
-        // X-Forwarded-* values are the connection's: formatted once here.
-        forwarded: crate::proxy::request::headers::Forwarded::new(
-            peer.ip(),
-            frontend.scheme(),
-            frontend.port(),
-        ),
-        ctx,
-        frontend,
-        client: peer,
-        sni,
-    });
-    // hyper keeps the future returned here as it is: no wrapping future around it (one would
-    // hold `http::serve`'s future twice over, and it is copied as each request starts).
-    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-        if request.version() == hyper::Version::HTTP_2 {
-            requests.saw_http2();
-        }
-        if let Some(due) = &body_due {
-            if !hyper::body::Body::is_end_stream(request.body()) {
-                due.expect();
-            }
-        }
-        hyper_engine::serve(down.clone(), requests.begin(), request)
-    });
-    let io = WatchedIo::new(io, activity.clone());
-    let watch = Watch {
-        activity: &activity,
-        idle,
-        send,
-        closed,
-        peer,
-    };
-    match server {
-        HttpServer::Http1(builder) => {
-            let connection = builder.serve_connection(io, service).with_upgrades();
-            drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
-        }
-        HttpServer::Detect(builder) if builder.is_http1_available() => {
-            let connection = builder.serve_connection_with_upgrades(io, service);
-            drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
-        }
-        // A builder without HTTP/1 is for a connection that agreed on h2 by ALPN: served as
-        // HTTP/2 only (no protocol detection, and no HTTP/1 upgrades to offer).
-        HttpServer::Detect(builder) => {
-            activity.saw_http2();
-            let connection = builder.serve_connection(io, service);
-            drive(connection, |c| c.graceful_shutdown(), &watch, &shutdown).await;
-        }
-    }
-}
-
-/// The response as hyper sends it: tracked by the connection's activity until its body ends;
-/// while the balancer drains, an HTTP/1 response closes its connection (see the shutdown
-/// branch of [`drive`]).
-pub fn finish_response(
-    mut response: hyper::Response<ProxyBody>,
-    guard: RequestGuard,
-    http2: bool,
-) -> hyper::Response<Tracked<ProxyBody>> {
-    if !http2
-        && guard.connection_draining()
-        && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS
-    {
-        response.headers_mut().insert(
-            hyper::header::CONNECTION,
-            hyper::header::HeaderValue::from_static("close"),
-        );
-    }
-    response.map(|body| Tracked::new(body, guard))
-}
-
-/// What watches one connection, for [`drive`].
-struct Watch<'a> {
-    activity: &'a Activity,
-    /// No request for this long: close politely.
-    idle: Duration,
-    /// A response waiting on the client this long: drop the connection.
-    send: Duration,
-    closed: &'a ClosedCounters,
-    peer: std::net::SocketAddr,
-}
-
-/// Runs a connection until it ends: on shutdown, or when idle, it is closed politely
-/// (`close_politely`: hyper's graceful shutdown), within a grace; a client that stops taking
-/// its response is dropped.
-async fn drive<C: Future>(
-    connection: C,
-    close_politely: impl Fn(Pin<&mut C>),
-    watch: &Watch<'_>,
-    shutdown: &CancellationToken,
+/// Serves an accepted HTTP connection until it ends, by the engine that fits it.
+pub async fn run(
+    accepted: Accepted<'_>,
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    builders: &HttpBuilders,
 ) {
-    let Watch {
-        activity,
-        idle,
-        send,
-        closed,
-        peer,
-    } = *watch;
-    tokio::pin!(connection);
-    let watchdog = activity.watch(idle, send);
-    tokio::pin!(watchdog);
-    // How long a polite close may take: unbounded on shutdown (the drain timeout bounds it),
-    // a short grace after an idle GOAWAY (HTTP/2 waits for a PING answer before it closes,
-    // which a client that stopped reading never sends; one that reads answers at once).
-    let mut grace = Duration::MAX;
-    // What the watchdog's verdict means: close politely within a grace, or drop now (`None`).
-    let judged = |verdict: Verdict| match verdict {
-        // HTTP/1 closes itself at the header timeout; this is for HTTP/2 with no streams.
-        Verdict::Idle => {
-            closed.idle.inc();
-            Some(IDLE_GOAWAY_GRACE.min(idle))
+    let first_byte = accepted.ctx.config.header_timeout;
+    if let Some(acceptor) = tls {
+        // Boxed: a TLS session's state is kilobytes, and inline it would make every plain
+        // connection's task as big (memory per connection, and a larger copy at each spawn).
+        let tls = tls::TlsConnection {
+            acceptor,
+            stream,
+            peer: accepted.peer,
+            first_byte,
+        };
+        return Box::pin(tls.handshake_then_run(builders, accepted)).await;
+    }
+    // Plain: the native engine reads the first bytes itself (no peek; HTTP/2's preface goes on
+    // to hyper) under the header timeout.
+    if accepted.ctx.config.native_http1 {
+        let native = Box::pin(crate::proxy::h1::run(stream, &accepted)).await;
+        if let Some((stream, read)) = native {
+            let server = builders.for_first_bytes(&read);
+            let stream = AckWhenWaiting::new(stream);
+            let due = Some(stream.body_due());
+            let io = TokioIo::new(crate::proxy::h1::Prefixed::new(read, stream));
+            Box::pin(hyper_conn::run(server, io, accepted, None, due)).await;
         }
-        Verdict::SendStalled => {
-            closed.send_stalled.inc();
-            tracing::debug!(%peer, "closed: the client stopped taking its response");
-            None
-        }
+        return;
+    }
+    // hyper times out a request's head, but not a client that connects and sends nothing
+    // while the protocol is being detected: do it here.
+    let mut probe = [0u8; H2_PREFACE.len()];
+    let seen = match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await {
+        Ok(Ok(seen @ 1..)) => seen,
+        _ => return,
     };
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        () = shutdown.cancelled() => {
-            // HTTP/1 has no way to tell a client "go away" but closing, and closing an idle
-            // keep-alive connection races a client sending its next request on it (the errors
-            // HAProxy's `idle-close-on-response` avoids). So the next response says
-            // `Connection: close` instead; a connection in use sends one within the grace,
-            // and one left quiet that long is closed then. HTTP/2 gets its GOAWAY at once.
-            if !activity.is_http2() {
-                activity.start_draining();
-                let quiet = async {
-                    tokio::time::sleep(DRAIN_IDLE_GRACE).await;
-                    activity.watch(DRAIN_IDLE_GRACE.min(idle), send).await
-                };
-                tokio::select! {
-                    _ = connection.as_mut() => return,
-                    verdict = watchdog.as_mut() => match judged(verdict) {
-                        Some(polite) => grace = polite,
-                        None => return,
-                    },
-                    verdict = quiet => match judged(verdict) {
-                        Some(polite) => grace = polite,
-                        None => return,
-                    },
-                }
-            }
-        }
-        verdict = watchdog.as_mut() => match judged(verdict) {
-            Some(polite) => grace = polite,
-            None => return,
-        },
-    }
-    close_politely(connection.as_mut());
-    // Closing politely still must not wait on a client that stopped reading.
-    let stalled = async {
-        let watchdog = activity.watch(Duration::MAX, send);
-        if watchdog.await == Verdict::SendStalled {
-            closed.send_stalled.inc();
-        }
-    };
-    tokio::select! {
-        _ = connection => {}
-        () = stalled => {}
-        () = sleep_or_forever(grace) => {}
-    }
-}
-
-/// How long an idle connection told to close (HTTP/2: GOAWAY) may take to go.
-const IDLE_GOAWAY_GRACE: Duration = Duration::from_secs(1);
-
-/// How long an idle HTTP/1 connection stays open once the balancer starts draining, for a
-/// client about to reuse it to send one more request (answered with `Connection: close`).
-pub(in crate::proxy) const DRAIN_IDLE_GRACE: Duration = Duration::from_secs(1);
-
-async fn sleep_or_forever(duration: Duration) {
-    match tokio::time::Instant::now().checked_add(duration) {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Connections the proxy closed on a client, by reason; resolved once per listener.
-#[derive(Clone)]
-pub struct ClosedCounters {
-    pub(in crate::proxy) per_ip_limit: prometheus::IntCounter,
-    idle: prometheus::IntCounter,
-    pub(in crate::proxy) send_stalled: prometheus::IntCounter,
-}
-
-impl ClosedCounters {
-    pub fn new(metrics: &crate::metrics::Metrics) -> ClosedCounters {
-        let reason = |r: &str| metrics.connections_closed.with_label_values(&[r]);
-        ClosedCounters {
-            per_ip_limit: reason("per_ip_limit"),
-            idle: reason("idle"),
-            send_stalled: reason("send_stalled"),
-        }
-    }
+    // Boxed, like the TLS branch: the connection's state is kilobytes, and tokio copies a
+    // task's whole future when it spawns it and twice more when it ends.
+    let server = builders.for_first_bytes(&probe[..seen]);
+    let stream = AckWhenWaiting::new(stream);
+    let due = Some(stream.body_due());
+    let io = TokioIo::new(stream);
+    Box::pin(hyper_conn::run(server, io, accepted, None, due)).await
 }

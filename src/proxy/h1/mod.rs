@@ -20,44 +20,42 @@ mod upstream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hyper_util::rt::TokioIo;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::{Frontend, ProxyContext};
-use crate::proxy::accept::listener::HttpBuilders;
-use crate::proxy::conn::quickack::{ack_now, AckWhenWaiting};
-use crate::proxy::conn::{serve_http, ClosedCounters, DRAIN_IDLE_GRACE};
+use crate::proxy::conn::accepted::{Accepted, ClosedCounters, DRAIN_IDLE_GRACE};
+use crate::proxy::conn::quickack::ack_now;
 use crate::proxy::request::account::Logged;
 use crate::proxy::request::headers::Forwarded;
 use crate::proxy::request::route::{self, RouteKey};
 use crate::routing::Backend;
 use head::{Parsed, RequestHead};
+pub use prefixed::Prefixed;
 
 /// Bytes read at a time for a request head.
 const HEAD_CHUNK: usize = 4096;
 
-/// Serves a plain connection until it closes, or hands it to hyper: at a request this path
-/// does not forward, or at once when the client starts with HTTP/2's preface (which
-/// httparse refuses as a request line).
-#[allow(clippy::too_many_arguments)]
-pub async fn serve(
-    stream: TcpStream,
-    ctx: Arc<ProxyContext>,
-    frontend: Frontend,
-    peer: std::net::SocketAddr,
-    shutdown: CancellationToken,
-    closed: &ClosedCounters,
-    hyper: &HttpBuilders,
-) {
+/// Serves a plain connection until it closes, or until hyper must take it over: at a
+/// request this engine does not forward, or at once when the client starts with HTTP/2's
+/// preface (which httparse refuses as a request line). Then it hands back the socket and the
+/// bytes read and not answered, for the caller to serve with hyper.
+pub async fn run(stream: TcpStream, accepted: &Accepted<'_>) -> Option<(TcpStream, Vec<u8>)> {
+    let Accepted {
+        ctx,
+        frontend,
+        peer,
+        shutdown,
+        closed,
+    } = accepted;
+    let (frontend, peer) = (*frontend, *peer);
     let flags = Flags::default();
     let mut conn = Conn {
         stream,
         buf: Vec::new(),
         forwarded: Forwarded::new(peer.ip(), frontend.scheme(), frontend.port()),
-        ctx: &ctx,
+        ctx,
         frontend,
         peer,
         closed,
@@ -90,24 +88,7 @@ pub async fn serve(
             }
         }
     };
-    if outcome == Outcome::Hyper {
-        let server = hyper.for_first_bytes(&conn.buf);
-        let stream = AckWhenWaiting::new(conn.stream);
-        let due = Some(stream.body_due());
-        let io = TokioIo::new(prefixed::Prefixed::new(conn.buf, stream));
-        let serve = serve_http(
-            server,
-            io,
-            ctx.clone(),
-            frontend,
-            peer,
-            None,
-            due,
-            shutdown,
-            closed,
-        );
-        Box::pin(serve).await;
-    }
+    (outcome == Outcome::Hyper).then_some((conn.stream, conn.buf))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

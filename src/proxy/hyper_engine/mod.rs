@@ -46,7 +46,7 @@ pub struct Downstream {
 /// hyper moves this future (copies it whole) as each request starts, so it is kept flat and
 /// small: what runs once per request is inline, rare paths (connect, auth) are boxed, and
 /// `tests::a_request_future_stays_small` keeps it so.
-pub async fn serve(
+pub async fn proxy_request(
     down: Arc<Downstream>,
     guard: RequestGuard,
     request: Request<Incoming>,
@@ -75,7 +75,9 @@ pub async fn serve(
             err.response()
         }
     };
-    Ok(crate::proxy::conn::finish_response(response, guard, http2))
+    Ok(crate::proxy::conn::limits::finish_response(
+        response, guard, http2,
+    ))
 }
 
 /// Checks the request and finds its backend (and the host it was routed by).
@@ -347,7 +349,7 @@ mod tests {
     /// before the connect and auth paths were boxed and the layers flattened.
     #[test]
     fn a_request_future_stays_small() {
-        let size = future_size(super::serve);
-        assert!(size <= 4096, "serve's future is {size} bytes");
+        let size = future_size(super::proxy_request);
+        assert!(size <= 4096, "proxy_request's future is {size} bytes");
     }
 }

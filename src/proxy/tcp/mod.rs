@@ -21,7 +21,12 @@ const MAX_ATTEMPTS: usize = 3;
 const BUFFER: usize = 64 * 1024;
 
 /// Serves one client connection on a TCP-mode service port.
-pub async fn serve(ctx: Arc<ProxyContext>, port: u16, client: TcpStream, peer: SocketAddr) {
+pub async fn forward_connection(
+    ctx: Arc<ProxyContext>,
+    port: u16,
+    client: TcpStream,
+    peer: SocketAddr,
+) {
     let backend = {
         let table = ctx.table.load();
         match table.service_port(port) {

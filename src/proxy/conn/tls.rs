@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
-use crate::proxy::accept::listener::HttpBuilders;
-use crate::proxy::conn::quickack::AckWhenWaiting;
-use crate::proxy::conn::{serve_http, ClosedCounters};
-use crate::proxy::Frontend;
-use crate::proxy::ProxyContext;
+use super::accepted::Accepted;
+use super::builders::HttpBuilders;
+use super::hyper_conn;
+use super::quickack::AckWhenWaiting;
 
 /// An accepted connection on a TLS listener, before its handshake.
 pub(in crate::proxy) struct TlsConnection {
@@ -24,13 +22,11 @@ pub(in crate::proxy) struct TlsConnection {
 }
 
 impl TlsConnection {
-    pub(in crate::proxy) async fn serve(
+    /// The handshake, then hyper by the protocol agreed.
+    pub(in crate::proxy) async fn handshake_then_run(
         self,
-        builder: &HttpBuilders,
-        ctx: Arc<ProxyContext>,
-        frontend: Frontend,
-        shutdown: CancellationToken,
-        closed: &ClosedCounters,
+        builders: &HttpBuilders,
+        accepted: Accepted<'_>,
     ) {
         let TlsConnection {
             acceptor,
@@ -43,24 +39,24 @@ impl TlsConnection {
         let due = Some(stream.body_due());
         let stream = match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
-                ctx.metrics.tls_handshakes.inc();
+                accepted.ctx.metrics.tls_handshakes.inc();
                 stream
             }
             Ok(Err(err)) => {
-                ctx.metrics.tls_handshake_failures.inc();
+                accepted.ctx.metrics.tls_handshake_failures.inc();
                 tracing::debug!(%peer, error = %err, "TLS handshake failed");
                 return;
             }
             Err(_) => {
-                ctx.metrics.tls_handshake_failures.inc();
+                accepted.ctx.metrics.tls_handshake_failures.inc();
                 tracing::debug!(%peer, "TLS handshake timed out");
                 return;
             }
         };
         let session = stream.get_ref().1;
         let sni = session.server_name().map(Arc::from);
-        let server = builder.for_alpn(session.alpn_protocol());
+        let server = builders.for_alpn(session.alpn_protocol());
         let io = TokioIo::new(stream);
-        serve_http(server, io, ctx, frontend, peer, sni, due, shutdown, closed).await;
+        hyper_conn::run(server, io, accepted, sni, due).await;
     }
 }
