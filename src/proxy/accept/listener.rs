@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -89,20 +91,7 @@ pub async fn run(
         () = stop.cancelled() => return,
         () = connections.shutdown.cancelled() => return,
     }
-    // Accepted sockets start with the listener's TCP_NODELAY: set once here, not per client.
-    if let Err(err) = socket2::SockRef::from(&*listener).set_tcp_nodelay(true) {
-        tracing::warn!(error = %err, "cannot set TCP_NODELAY on a listener; its replies may wait for ACKs");
-    }
-    #[cfg(target_os = "linux")]
-    if let Protocol::Http(_) = protocol {
-        // HTTP and TLS clients speak first: a connection reaches accept with its request, one
-        // wakeup and no empty read per new connection. A client that sends nothing is handed
-        // over after about a second, and the header timeout runs from there.
-        if let Err(err) = crate::proxy::accept::sockopt::set_defer_accept(&*listener, 1) {
-            tracing::debug!(error = %err, "TCP_DEFER_ACCEPT unavailable; accepting at once");
-        }
-    }
-    let mut accept_errors = 0u32;
+    set_socket_options(&listener, protocol);
     // Metric handles for this listener, resolved once.
     let open = ctx
         .metrics
@@ -117,29 +106,12 @@ pub async fn run(
     };
     let closed = ClosedCounters::new(&ctx.metrics);
     let max_per_ip = ctx.config.max_connections_per_ip;
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => {
-                    if accept_errors > 0 {
-                        tracing::info!(failures = accept_errors, "accepting connections again");
-                        accept_errors = 0;
-                    }
-                    accepted
-                }
-                Err(err) => {
-                    // EMFILE and friends: back off instead of spinning, and keep serving. One
-                    // warning per run of failures, not one per failure.
-                    accept_errors = accept_errors.saturating_add(1);
-                    if accept_errors == 1 {
-                        tracing::warn!(error = %err, "accept failed; backing off until it works again");
-                    } else {
-                        tracing::debug!(error = %err, "accept failed");
-                    }
-                    let backoff = 10 * u64::from(accept_errors.min(10));
-                    tokio::time::sleep(Duration::from_millis(backoff)).await;
-                    continue;
-                }
+            accepted = backoff.accept(&listener) => match accepted {
+                Some(accepted) => accepted,
+                None => continue,
             },
             () = stop.cancelled() => return,
             () = connections.shutdown.cancelled() => return,
@@ -153,16 +125,13 @@ pub async fn run(
         // At the cap, this accepted client waits (unread) for a slot and the rest stay in the
         // kernel's backlog. The permit is taken after accept so that a listener waiting for
         // clients holds no slot.
-        let permit = match connections.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => tokio::select! {
-                permit = connections.permits.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => return,
-                },
-                () = stop.cancelled() => return,
-                () = connections.shutdown.cancelled() => return,
+        let permit = tokio::select! {
+            permit = connections.permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
             },
+            () = stop.cancelled() => return,
+            () = connections.shutdown.cancelled() => return,
         };
         let ctx = ctx.clone();
         let open = OpenConnection::new(&open);
@@ -192,6 +161,58 @@ pub async fn run(
                     };
                     conn::run(accepted, stream, tls, &builders).await;
                 });
+            }
+        }
+    }
+}
+
+/// Options set once on the listening socket, which accepted sockets inherit.
+fn set_socket_options(listener: &TcpListener, protocol: Protocol) {
+    // Accepted sockets start with the listener's TCP_NODELAY: set once here, not per client.
+    if let Err(err) = socket2::SockRef::from(listener).set_tcp_nodelay(true) {
+        tracing::warn!(error = %err, "cannot set TCP_NODELAY on a listener; its replies may wait for ACKs");
+    }
+    #[cfg(target_os = "linux")]
+    if let Protocol::Http(_) = protocol {
+        // HTTP and TLS clients speak first: a connection reaches accept with its request, one
+        // wakeup and no empty read per new connection. A client that sends nothing is handed
+        // over after about a second, and the header timeout runs from there.
+        if let Err(err) = crate::proxy::accept::sockopt::set_defer_accept(listener, 1) {
+            tracing::debug!(error = %err, "TCP_DEFER_ACCEPT unavailable; accepting at once");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = protocol;
+}
+
+/// Accepting with a back-off on errors (EMFILE and friends): instead of spinning, it waits a
+/// little longer after each failure and keeps serving; one warning per run of failures.
+#[derive(Default)]
+struct AcceptBackoff {
+    failures: u32,
+}
+
+impl AcceptBackoff {
+    /// The next connection, or `None` after a failure and its back-off.
+    async fn accept(&mut self, listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
+        match listener.accept().await {
+            Ok(accepted) => {
+                if self.failures > 0 {
+                    tracing::info!(failures = self.failures, "accepting connections again");
+                    self.failures = 0;
+                }
+                Some(accepted)
+            }
+            Err(err) => {
+                self.failures = self.failures.saturating_add(1);
+                if self.failures == 1 {
+                    tracing::warn!(error = %err, "accept failed; backing off until it works again");
+                } else {
+                    tracing::debug!(error = %err, "accept failed");
+                }
+                let backoff = 10 * u64::from(self.failures.min(10));
+                tokio::time::sleep(Duration::from_millis(backoff)).await;
+                None
             }
         }
     }
