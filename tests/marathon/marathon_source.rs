@@ -15,8 +15,8 @@ use switchyard::serve::{Handle, MarathonSource, Source};
 use switchyard::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
 
 const HOST: &str = "web.example.com";
-const KEY: &str = include_str!("fixtures/service-account-key.pem");
-const PUBLIC_KEY: &str = include_str!("fixtures/service-account-pub.pem");
+const KEY: &str = include_str!("../fixtures/service-account-key.pem");
+const PUBLIC_KEY: &str = include_str!("../fixtures/service-account-pub.pem");
 /// Guards against a hang; never a synchronisation point.
 const GUARD: Duration = Duration::from_secs(20);
 

@@ -239,7 +239,7 @@ fn answer(req: &Request<Incoming>, status: StatusCode, body: &[u8]) -> Response<
 
 #[tokio::test]
 async fn routes_from_a_marathon_with_failover_to_the_next_url() {
-    let fixture: &'static [u8] = include_bytes!("fixtures/marathon-1.11-apps.json");
+    let fixture: &'static [u8] = include_bytes!("../fixtures/marathon-1.11-apps.json");
     let good = marathon(StatusCode::OK, fixture).await;
     // A port that was bound and released: connection refused.
     let dead = {

@@ -3,12 +3,12 @@
 //! connection closed) or normalised (one clean framing upstream); never a 5xx; a request
 //! hidden in another's bytes never reaches the recorder.
 
-use crate::hostile;
+use crate::hostile::recorder;
 use crate::support;
 
 use std::time::Duration;
 
-use hostile::{exchange, statuses, Recorder};
+use recorder::{exchange, statuses, Recorder};
 use serde_json::json;
 use support::proxy::*;
 use switchyard::proxy::ProxyConfig;

@@ -1,12 +1,12 @@
 //! Slow clients and connection floods (reliability matrix B1–B5, B7): each ends within its
 //! timeout, bounded by an upper limit, and the rest of the service keeps answering.
 
-use crate::hostile;
+use crate::hostile::recorder;
 use crate::support;
 
 use std::time::{Duration, Instant};
 
-use hostile::{metric, proxy_for, statuses, Recorder};
+use recorder::{metric, proxy_for, statuses, Recorder};
 use support::proxy::*;
 use switchyard::proxy::ProxyConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -13,8 +13,8 @@ use switchyard::simulator::{SimAuth, Simulator, SimulatorOptions, TaskSpec};
 use crate::support;
 use support::proxy::{client, get, Backend};
 
-const KEY: &str = include_str!("fixtures/service-account-key.pem");
-const PUBLIC_KEY: &str = include_str!("fixtures/service-account-pub.pem");
+const KEY: &str = include_str!("../fixtures/service-account-key.pem");
+const PUBLIC_KEY: &str = include_str!("../fixtures/service-account-pub.pem");
 const GUARD: Duration = Duration::from_secs(30);
 
 struct Running {

@@ -3,7 +3,7 @@
 //! bounded number of frames and a fresh connection still gets a 200; every malformed request is
 //! reset or refused, and the recorder behind the proxy never sees an ambiguous request.
 
-use crate::hostile;
+use crate::hostile::recorder;
 use crate::support;
 
 use std::net::SocketAddr;
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostile::{proxy_for, Recorder};
+use recorder::{proxy_for, Recorder};
 use support::proxy::*;
 use switchyard::proxy::ProxyConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

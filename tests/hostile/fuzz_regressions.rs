@@ -2,7 +2,7 @@
 //! through the functions the fuzz targets call (`fuzz/src/drive/`), so `cargo test` keeps fixed
 //! bugs fixed without a fuzzer (as Envoy replays its corpora). Fuzzing itself: `scripts/fuzz.sh`.
 
-#[path = "../fuzz/src/drive/mod.rs"]
+#[path = "../../fuzz/src/drive/mod.rs"]
 mod drive;
 
 use std::path::PathBuf;

@@ -1,0 +1,12 @@
+//! The data plane over real sockets: HTTP/1 (native and hyper's) and HTTP/2 through the proxy,
+//! TLS, table swaps and listeners, TCP mode, the real binary, misbehaving backends, the security
+//! review's findings and Marathon-LB's behaviour as a client sees it.
+
+mod backend_faults;
+mod marathon_lb_fidelity;
+mod native_h1;
+mod proxy_http;
+mod proxy_process;
+mod proxy_swap;
+mod security_review;
+mod tls;
