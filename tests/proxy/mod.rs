@@ -3,10 +3,13 @@
 //! review's findings and Marathon-LB's behaviour as a client sees it.
 
 mod backend_faults;
+mod http_balancing;
+mod http_failures;
+mod http_routing;
+mod listeners_and_tcp;
 mod marathon_lb_fidelity;
 mod native_h1;
-mod proxy_http;
 mod proxy_process;
-mod proxy_swap;
 mod security_review;
+mod table_swaps;
 mod tls;
