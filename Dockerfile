@@ -6,7 +6,7 @@
 #   docker run --rm switchyard routes --marathon http://marathon.mesos:8080
 #
 # Arguments after the image name replace CMD and go to the binary (ENTRYPOINT), as with
-# Marathon-LB. tests/dockerfile.rs checks this file against the CLI (`cargo test --test suite dockerfile::`).
+# Marathon-LB. tests/packaging/dockerfile/ checks this file against the CLI (`cargo test --test suite dockerfile::`).
 
 # ---- build: the release binary ----------------------------------------------------------------
 # The tag follows `rust-version` in Cargo.toml; bookworm matches the runtime's glibc.

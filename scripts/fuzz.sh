@@ -34,7 +34,7 @@ mkdir -p logs
 failed=0
 rows=()
 for target in $targets; do
-    # The native HTTP/1 path is fed the same seeds as hyper's (tests/fuzz_regressions.rs
+    # The native HTTP/1 path is fed the same seeds as hyper's (tests/hostile/fuzz_regressions.rs
     # replays that corpus through both); a crash it finds is kept there too.
     seeds="corpus/$target"
     [ "$target" = http_connection_native ] && seeds=corpus/http_connection

@@ -41,6 +41,10 @@ pub fn catalog(apps: Value, options: &ModelOptions, memory: &mut HealthMemory) -
     model::catalog(&snapshot.apps, options, &AgentAddrs::default(), memory)
 }
 
+/// Two agent addresses for the tasks of `host_app` and hand-written apps.
+pub const A: &str = "127.0.0.1";
+pub const B: &str = "127.0.0.2";
+
 /// A host-networking app with one task per `(host, port)` on service port `service_port`.
 pub fn host_app(id: &str, service_port: u16, labels: Value, tasks: &[(&str, u16)]) -> Value {
     json!({

@@ -1,0 +1,243 @@
+//! The package's files as Universe validates them: `config.json` (a draft-04 schema whose
+//! defaults validate and which rejects bad options), `package.json` (packaging 4.0),
+//! `resource.json` (this version's image), and only ASCII Universe files.
+
+use super::*;
+
+// ---- config.json ------------------------------------------------------------------------------
+
+#[test]
+fn config_json_is_a_draft_04_schema_whose_defaults_validate() {
+    let config = read_json("config.json");
+    if let Err(e) = jsonschema::draft4::meta::validate(&config) {
+        panic!("config.json is not a draft-04 schema: {e}");
+    }
+    assert_eq!(config["$schema"], "http://json-schema.org/schema#");
+    assert_eq!(config["type"], "object");
+    let top = config["properties"].as_object().expect("properties");
+    assert_eq!(top.keys().collect::<Vec<_>>(), [PACKAGE]);
+    let switchyard = &top[PACKAGE];
+    assert_eq!(switchyard["type"], "object");
+    for (name, property) in switchyard["properties"].as_object().expect("properties") {
+        for key in ["type", "description", "default"] {
+            assert!(property.get(key).is_some(), "option {name} has no {key}");
+        }
+    }
+    for required in strings(&switchyard["required"]) {
+        assert!(
+            switchyard["properties"].get(required).is_some(),
+            "required option {required} is not a property"
+        );
+    }
+
+    let validator = config_validator();
+    let defaults = schema_defaults(&config);
+    assert!(validator.is_valid(&defaults), "{defaults}");
+    let switchyard_defaults = &defaults[PACKAGE];
+    assert_eq!(switchyard_defaults["name"], "switchyard");
+    assert_eq!(switchyard_defaults["cpus"], 2);
+    assert_eq!(switchyard_defaults["mem"], 1024.0);
+    assert_eq!(switchyard_defaults["instances"], 1);
+    assert_eq!(switchyard_defaults["role"], "slave_public");
+    assert_eq!(switchyard_defaults["group"], "external");
+    assert_eq!(
+        switchyard_defaults["marathon-uri"],
+        "http://marathon.mesos:8080"
+    );
+    assert_eq!(switchyard_defaults["strict-mode"], false);
+    assert_eq!(switchyard_defaults["bind-http-https"], true);
+    assert_eq!(switchyard_defaults["ssl-cert"], "");
+    assert_eq!(switchyard_defaults["secret_name"], "");
+    assert_eq!(switchyard_defaults["extra-args"], json!([]));
+    assert_eq!(switchyard_defaults["minimumHealthCapacity"], 0.5);
+    assert_eq!(switchyard_defaults["maximumOverCapacity"], 0.2);
+}
+
+#[test]
+fn config_json_rejects_options_of_the_wrong_type_or_range() {
+    let validator = config_validator();
+    for bad in [
+        json!({"switchyard": {"instances": "two"}}),
+        json!({"switchyard": {"instances": 1.5}}),
+        json!({"switchyard": {"instances": 0}}),
+        json!({"switchyard": {"strict-mode": "true"}}),
+        json!({"switchyard": {"bind-http-https": 1}}),
+        json!({"switchyard": {"group": ["external"]}}),
+        json!({"switchyard": {"cpus": "2"}}),
+        json!({"switchyard": {"mem": 64}}),
+        json!({"switchyard": {"minimumHealthCapacity": 2}}),
+        json!({"switchyard": {"secret_name": null}}),
+        json!({"switchyard": {"extra-args": "--access-log"}}),
+        json!({"switchyard": {"extra-args": [1]}}),
+        json!({"switchyard": "external"}),
+    ] {
+        let options = merged_options(&bad);
+        assert!(
+            !validator.is_valid(&options),
+            "accepted {bad}, merged: {options}"
+        );
+    }
+}
+
+// ---- package.json, resource.json and the files ------------------------------------------------
+
+/// The packaging-4.0 branch of Universe's `repo/meta/schema/package-schema.json` (required
+/// fields, known fields only, patterns), written out here.
+fn v40_package_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "packagingVersion": {"type": "string", "enum": ["4.0"]},
+            "name": {"type": "string"},
+            "version": {"type": "string", "pattern": "^[-a-zA-Z0-9.]+$"},
+            "scm": {"type": "string"},
+            "maintainer": {"type": "string"},
+            "website": {"type": "string"},
+            "description": {"type": "string"},
+            "framework": {"type": "boolean"},
+            "upgradesFrom": {"type": "array", "items": {"type": "string"}},
+            "downgradesTo": {"type": "array", "items": {"type": "string"}},
+            "preInstallNotes": {"type": "string"},
+            "postInstallNotes": {"type": "string"},
+            "postUninstallNotes": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[^\\s]+$"}},
+            "selected": {"type": "boolean"},
+            "licenses": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "url": {"type": "string", "pattern": "^https?://"}
+                    },
+                    "additionalProperties": false,
+                    "required": ["name", "url"]
+                }
+            },
+            "minDcosReleaseVersion": {
+                "type": "string",
+                "pattern": "^(?:0|[1-9][0-9]*)(?:\\.(?:0|[1-9][0-9]*))*$"
+            },
+            "hasKnownIssues": {"type": "boolean"},
+            "lastUpdated": {"type": "number"}
+        },
+        "required": ["packagingVersion", "name", "version", "maintainer", "description", "tags"],
+        "additionalProperties": false
+    })
+}
+
+fn is_package_name(name: &str) -> bool {
+    // ^[a-z][a-z0-9-]*[a-z0-9]$
+    let bytes = name.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    bytes.len() >= 2
+        && first.is_ascii_lowercase()
+        && (last.is_ascii_lowercase() || last.is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+#[test]
+fn package_json_is_a_valid_packaging_4_0_package() {
+    let package = read_json("package.json");
+    let validator = draft4_validator(&v40_package_schema());
+    let errors: Vec<String> = validator
+        .iter_errors(&package)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "package.json: {errors:?}");
+
+    assert_eq!(package["packagingVersion"], "4.0");
+    let name = package["name"].as_str().expect("name");
+    assert_eq!(name, PACKAGE);
+    assert!(is_package_name(name), "{name}");
+    let dir_name = package_dir()
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|n| n.to_str())
+        .map(str::to_owned);
+    assert_eq!(
+        dir_name.as_deref(),
+        Some(name),
+        "directory name = package name"
+    );
+    assert!(
+        REVISION.parse::<u32>().is_ok(),
+        "revision directories are integers"
+    );
+    assert!(is_package_name("marathon-lb") && !is_package_name("Switchyard"));
+    assert!(!is_package_name("lb-") && !is_package_name("9lb") && !is_package_name("a"));
+
+    // A new crate version is a new package revision, not an edit of this one.
+    assert_eq!(package["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(package["minDcosReleaseVersion"], "1.10");
+    assert_eq!(package["framework"], false);
+    assert_eq!(package["selected"], false);
+    for field in [
+        "maintainer",
+        "description",
+        "preInstallNotes",
+        "postInstallNotes",
+    ] {
+        let text = package[field].as_str().unwrap_or_default();
+        assert!(!text.trim().is_empty(), "{field} is empty");
+    }
+    assert!(!strings(&package["tags"]).is_empty());
+    let notes = package["preInstallNotes"].as_str().unwrap();
+    assert!(notes.contains("secret_name") && notes.contains("service account"));
+    let licenses = package["licenses"].as_array().expect("licenses");
+    assert!(licenses
+        .iter()
+        .any(|l| l["name"].as_str().unwrap_or_default().contains("Apache")));
+}
+
+#[test]
+fn resource_json_names_the_image_of_this_version() {
+    let resource = read_json("resource.json");
+    let allowed = ["images", "assets", "cli"];
+    for key in resource.as_object().expect("an object").keys() {
+        assert!(
+            allowed.contains(&key.as_str()),
+            "resource.json: unknown key {key}"
+        );
+    }
+    let docker = resource["assets"]["container"]["docker"]
+        .as_object()
+        .expect("assets.container.docker");
+    assert!(docker.values().all(Value::is_string));
+    assert_eq!(
+        docker[PACKAGE],
+        format!("switchyard/switchyard:{}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn the_package_holds_only_ascii_universe_files() {
+    let mut files = BTreeSet::new();
+    for entry in std::fs::read_dir(package_dir()).expect("the package directory") {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "{:?}", entry.path());
+        let name = entry.file_name().into_string().expect("a UTF-8 file name");
+        let bytes = std::fs::read(entry.path()).unwrap();
+        if let Some(at) = bytes.iter().position(|b| !b.is_ascii()) {
+            panic!("{name}: non-ASCII byte at offset {at}");
+        }
+        // validate_packages.py also refuses escaped \uXXXX literals in JSON files.
+        if name.ends_with(".json") {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("\\u"),
+                "{name}: \\u escape"
+            );
+        }
+        files.insert(name);
+    }
+    assert!(
+        !files.contains("command.json"),
+        "forbidden in packaging 4.0"
+    );
+    let expected: BTreeSet<String> = PACKAGE_FILES.iter().map(|s| s.to_string()).collect();
+    assert_eq!(files, expected);
+}
