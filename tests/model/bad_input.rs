@@ -114,7 +114,8 @@ fn last_good_labels_survive_patched_and_full_rebuilds() {
     let bad = json!({"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com", "HAPROXY_0_BALANCE": "fastest"});
     let changed: std::collections::BTreeSet<String> = ["/web".to_owned()].into();
     for grouped in [false, true] {
-        let mut pipeline = switchyard::serve::pipeline::Pipeline::new(options(), Default::default());
+        let mut pipeline =
+            switchyard::serve::pipeline::Pipeline::new(options(), Default::default());
         runtime.block_on(pipeline.rebuild(&snapshot(good.clone(), grouped)));
         let t =
             runtime.block_on(pipeline.rebuild_changed(&snapshot(bad.clone(), grouped), &changed));

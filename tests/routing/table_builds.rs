@@ -10,8 +10,8 @@ use switchyard::model::ModelOptions;
 
 #[test]
 fn endpoint_state_carries_across_tables_by_address() {
-    use switchyard::upstream::Registry;
     use switchyard::routing::{BuildOptions, RoutingTable};
+    use switchyard::upstream::Registry;
     let registry = Registry::default();
     let build = |ports: &[u16], generation| {
         let apps = json!([host_app(

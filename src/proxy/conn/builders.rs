@@ -30,7 +30,7 @@ macro_rules! http1_settings {
             .header_read_timeout($config.header_timeout)
             // The request head plus pipelined bytes; a longer head is a 431.
             .max_buf_size($config.max_header_bytes.max(8192))
-            // Header lines: hyper's default of 100 (more is a 431; `tests/hostile_h1.rs` sends
+            // Header lines: hyper's default of 100 (more is a 431; `tests/hostile/hostile_h1.rs` sends
             // 500 and checks the 431), not set here: setting it makes hyper fill a 100-slot
             // vector on every request it parses instead of using an uninitialised array,
             // ~6,000 instructions.

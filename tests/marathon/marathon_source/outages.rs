@@ -107,9 +107,10 @@ async fn one_malformed_app_does_not_hold_back_the_others() {
     sim.put_app(broken);
     move_web_to(&sim, &b, Some(&task_a));
     routed_to(&handle, &b).await;
-    let report =
-        serde_json::to_string(&switchyard::routing::report::RoutesReport::new(&handle.table.load()))
-            .unwrap();
+    let report = serde_json::to_string(&switchyard::routing::report::RoutesReport::new(
+        &handle.table.load(),
+    ))
+    .unwrap();
     assert!(
         report.contains("/broken"),
         "the bad app is reported: {report}"
