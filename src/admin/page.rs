@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::{self, Write as _};
 
-use crate::model::{Endpoint, Problem, ProblemKind, Severity};
+use crate::model::{Problem, ProblemKind, Severity, TaskEndpoint};
 use crate::routing::report::RoutesReport;
 use crate::routing::{Backend, RoutingTable};
 use crate::upstream::Target;
@@ -103,7 +103,7 @@ fn routes(table: &RoutingTable, report: &RoutesReport<'_>, out: &mut String) {
 }
 
 /// The same markup as the script's `endpoint`.
-fn endpoint_chip(endpoint: &Endpoint, target: &Target, out: &mut String) {
+fn endpoint_chip(endpoint: &TaskEndpoint, target: &Target, out: &mut String) {
     let (key, label) = health(target);
     let in_flight = target.state.in_flight();
     let _ = write!(

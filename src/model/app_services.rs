@@ -13,7 +13,9 @@ use super::deployment::MergedApp;
 use super::health::{active_check, health_check_for, routable_state, Verdicts};
 use super::labels::{AppLabels, Mode, PortLabelSet, PortLabels};
 use super::network::{self, AgentAddrs, NetworkMode, TaskIp};
-use super::{AppId, Catalog, Endpoint, HealthMemory, ModelOptions, Problem, ProblemKind, Service};
+use super::{
+    AppId, Catalog, HealthMemory, ModelOptions, Problem, ProblemKind, Service, TaskEndpoint,
+};
 use crate::marathon::wire;
 
 /// What every app of a refresh reads.
@@ -170,7 +172,7 @@ impl<'a> AppContext<'_> {
                     .healthcheck_port_index
                     .and_then(|i| ports.get(i))
                     .and_then(|&p| u16::try_from(p).ok());
-                plan.service.endpoints.push(Endpoint {
+                plan.service.endpoints.push(TaskEndpoint {
                     addr: SocketAddr::new(ip, port),
                     task_id: task_id.clone(),
                     agent: agent.clone(),

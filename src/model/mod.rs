@@ -116,7 +116,7 @@ pub struct Service {
     /// Boxed: a service moves several times on its way into the table.
     pub labels: Box<PortLabels>,
     /// Sorted by task id.
-    pub endpoints: Vec<Endpoint>,
+    pub endpoints: Vec<TaskEndpoint>,
     /// The app's Marathon health check for this port, run by the balancer too (as Marathon-LB
     /// has HAProxy do).
     pub health_check: Option<ActiveCheck>,
@@ -143,7 +143,7 @@ pub enum CheckKind {
 
 /// One task's address for one service port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct Endpoint {
+pub struct TaskEndpoint {
     pub addr: SocketAddr,
     pub task_id: Arc<str>,
     /// The Mesos agent (`task.host`) the task runs on.

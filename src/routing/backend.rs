@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::BuildOptions;
 use crate::balance::Selector;
-use crate::model::{AppId, Endpoint, Mode, PortLabels, Service};
+use crate::model::{AppId, Mode, PortLabels, Service, TaskEndpoint};
 use crate::upstream::{RegistryBuild, Target};
 
 /// One app port and where its traffic goes: Marathon-LB's backend.
@@ -80,7 +80,7 @@ impl Backend {
         &self.service.labels
     }
 
-    pub fn endpoints(&self) -> &[Endpoint] {
+    pub fn endpoints(&self) -> &[TaskEndpoint] {
         &self.service.endpoints
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::model::{Balance, Endpoint, Mode, Problem, Severity};
+use crate::model::{Balance, Mode, Problem, Severity, TaskEndpoint};
 use crate::routing::{Backend, RoutingTable};
 
 /// The serialisable view of a table.
@@ -41,7 +41,7 @@ pub struct BackendRow<'t> {
     pub mode: Mode,
     pub balance: Balance,
     pub sticky: bool,
-    pub endpoints: &'t [Endpoint],
+    pub endpoints: &'t [TaskEndpoint],
 }
 
 impl<'t> RoutesReport<'t> {
@@ -176,7 +176,7 @@ fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
-fn endpoint_list(endpoints: &[Endpoint]) -> String {
+fn endpoint_list(endpoints: &[TaskEndpoint]) -> String {
     if endpoints.is_empty() {
         return "(no endpoints)".to_owned();
     }
@@ -190,7 +190,7 @@ fn endpoint_list(endpoints: &[Endpoint]) -> String {
     out
 }
 
-struct DisplayEndpoint<'e>(&'e Endpoint);
+struct DisplayEndpoint<'e>(&'e TaskEndpoint);
 
 impl fmt::Display for DisplayEndpoint<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
