@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::model::{Groups, ModelOptions};
-use crate::routing::BuildOptions;
+use crate::routing::{BalancerPorts, BuildOptions, DEFAULT_PORTS};
 
 pub mod config;
 mod limit_flags;
@@ -186,10 +186,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8443)]
     pub https_port: u16,
     /// The port that routes by the X-Marathon-App-Id header.
-    #[arg(long, default_value_t = 9091)]
+    #[arg(long, default_value_t = DEFAULT_PORTS.app_id)]
     pub app_id_port: u16,
     /// The admin port.
-    #[arg(long, default_value_t = 9090)]
+    #[arg(long, default_value_t = DEFAULT_PORTS.admin)]
     pub admin_port: u16,
     /// Tweeter's service port.
     #[arg(long, default_value_t = 10000)]
@@ -281,16 +281,16 @@ pub struct RoutingFlags {
     #[arg(long, default_value_t = 10100)]
     pub max_serv_port_ip_per_task: u16,
     /// The HTTP port (no service port may take it).
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, default_value_t = DEFAULT_PORTS.http)]
     pub http_port: u16,
     /// The HTTPS port.
-    #[arg(long, default_value_t = 443)]
+    #[arg(long, default_value_t = DEFAULT_PORTS.https)]
     pub https_port: u16,
     /// The admin port.
-    #[arg(long, default_value_t = 9090)]
+    #[arg(long, default_value_t = DEFAULT_PORTS.admin)]
     pub admin_port: u16,
     /// The port that routes by the X-Marathon-App-Id header.
-    #[arg(long, default_value_t = 9091)]
+    #[arg(long, default_value_t = DEFAULT_PORTS.app_id)]
     pub app_id_port: u16,
 }
 
@@ -318,13 +318,14 @@ impl RoutingFlags {
     }
 
     pub fn build_options(&self) -> BuildOptions {
+        let ports = BalancerPorts {
+            http: self.http_port,
+            https: self.https_port,
+            admin: self.admin_port,
+            app_id: self.app_id_port,
+        };
         BuildOptions {
-            reserved_ports: vec![
-                (self.http_port, "http"),
-                (self.https_port, "https"),
-                (self.admin_port, "admin"),
-                (self.app_id_port, "app-id"),
-            ],
+            reserved_ports: ports.reserved(),
             metrics: None,
         }
     }

@@ -63,23 +63,27 @@ pub struct ProxyConfig {
     pub native_http1: bool,
 }
 
+/// The defaults: the one place they are written. The command line's defaults are these, and
+/// `config/switchyard.toml` is checked against the command line.
+pub const DEFAULTS: ProxyConfig = ProxyConfig {
+    connect_timeout: Duration::from_secs(3),
+    server_timeout: Duration::from_secs(30),
+    header_timeout: Duration::from_secs(10),
+    client_body_timeout: Duration::from_secs(15),
+    client_send_timeout: Duration::from_secs(30),
+    max_connections_per_ip: 1000,
+    tunnel_timeout: Duration::from_secs(3600),
+    max_header_bytes: 64 * 1024,
+    max_connections: 50_000,
+    max_concurrent_streams: 100,
+    drain_timeout: Duration::from_secs(30),
+    access_log: false,
+    native_http1: true,
+};
+
 impl Default for ProxyConfig {
     fn default() -> Self {
-        ProxyConfig {
-            connect_timeout: Duration::from_secs(3),
-            server_timeout: Duration::from_secs(30),
-            header_timeout: Duration::from_secs(10),
-            client_body_timeout: Duration::from_secs(15),
-            client_send_timeout: Duration::from_secs(30),
-            max_connections_per_ip: 1000,
-            tunnel_timeout: Duration::from_secs(3600),
-            max_header_bytes: 64 * 1024,
-            max_connections: 50_000,
-            max_concurrent_streams: 100,
-            drain_timeout: Duration::from_secs(30),
-            access_log: false,
-            native_http1: true,
-        }
+        DEFAULTS
     }
 }
 

@@ -40,15 +40,40 @@ pub struct BuildOptions {
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
+/// The balancer's own ports by default (Marathon-LB's): the defaults of `--http-port`,
+/// `--https-port`, `--admin-port` and `--app-id-port`, and what no service port may take.
+pub const DEFAULT_PORTS: BalancerPorts = BalancerPorts {
+    http: 80,
+    https: 443,
+    admin: 9090,
+    app_id: 9091,
+};
+
+/// The balancer's own listening ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BalancerPorts {
+    pub http: u16,
+    pub https: u16,
+    pub admin: u16,
+    pub app_id: u16,
+}
+
+impl BalancerPorts {
+    /// Each port with the name a problem gives it.
+    pub fn reserved(self) -> Vec<(u16, &'static str)> {
+        vec![
+            (self.http, "http"),
+            (self.https, "https"),
+            (self.admin, "admin"),
+            (self.app_id, "app-id"),
+        ]
+    }
+}
+
 impl Default for BuildOptions {
     fn default() -> Self {
         BuildOptions {
-            reserved_ports: vec![
-                (80, "http"),
-                (443, "https"),
-                (9090, "admin"),
-                (9091, "app-id"),
-            ],
+            reserved_ports: DEFAULT_PORTS.reserved(),
             metrics: None,
         }
     }
