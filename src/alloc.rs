@@ -9,7 +9,7 @@
 //! `mi_malloc` (as the standard library's `System` does with `malloc`); only larger
 //! alignments use the aligned calls.
 
-// Unsafe code (one of two modules, with proxy/sockopt.rs): the `GlobalAlloc` contract is unsafe
+// Unsafe code (one of two modules, with proxy/accept/sockopt.rs): the `GlobalAlloc` contract is unsafe
 // by definition.
 #![allow(unsafe_code)]
 

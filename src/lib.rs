@@ -1,32 +1,36 @@
 //! Switchyard: a Layer-7 load balancer for DC/OS that replaces Marathon-LB.
 //!
-//! Data flows one way; each stage is a module with a small typed interface:
+//! Data flows one way; each stage is a module with a small typed interface, and no module uses
+//! one that uses it back (`docs/architecture.md`):
 //!
 //! ```text
 //! marathon/   Marathon: the /v2/apps wire format, the client (failover, auth, TLS), the event
 //!    │        stream and its reconnects. Knows nothing of routing.
-//!    │
 //! model/      apps → typed services: labels.rs is the only place a label string is read;
 //!    │        network.rs (modes, ports, addresses), health.rs (task filter), deployment.rs
-//!    │        (zero-downtime merge), from_marathon.rs (the whole conversion), problem.rs.
-//!    │        No I/O.
-//! routing/    services → an immutable RoutingTable (vhosts, service ports, app ids, backends,
-//!    │        problems), shared through one ArcSwap (SharedTable). Pure, deterministic.
-//! balance/    endpoint picking (atomics only) and per-endpoint state that outlives tables.
-//! pipeline    one refresh: snapshot → resolve agents (resolve.rs) → model → table.
-//! report      the table for people (`switchyard routes`) and machines (`--json`).
-//! cli         the command line.
-//! serve/      serve mode: source → pipeline → publish, listeners reconciled; admin port.
-//! upgrade     binary upgrade: listening sockets handed to a new process on SIGUSR2.
-//! simulator/  an in-process Marathon speaking its real wire formats, for tests and the demo.
-//! demo/       `switchyard demo`: the simulator, real backends and the balancer together.
-//! synthetic   generated app sets for benchmarks, load tests and the demo.
-//! alloc       the global allocator (mimalloc); with proxy/sockopt.rs, the only unsafe code.
+//!    │        (zero-downtime merge), from_marathon.rs (the whole conversion), problem.rs. No I/O.
+//! routing/    services → an immutable RoutingTable (vhosts, service ports, app ids, backends
+//!    │        with their build-time verdicts, problems), shared through one ArcSwap
+//!    │        (SharedTable); report.rs prints it. Pure, deterministic.
+//! serve/      serve mode: a source (Marathon or a file) → one refresh (pipeline.rs, agent
+//!    │        names resolved by resolve.rs) → publish → listeners and health checks reconciled.
+//! proxy/      the data plane: accept/ → conn/ → h1/ (native) | hyper_engine/ | tcp/, with
+//!    │        request/ shared by both HTTP engines.
+//! upstream/   per-endpoint idle connection pools, the pooled connection types, the request body.
+//! balance/    endpoint picking (atomics only) and per-endpoint state that outlives tables,
+//!             generic over what an endpoint keeps (upstream/'s pools).
+//!
+//! beside:  metrics/ (Prometheus, handles resolved at table build), tls/ (certificates and their
+//!          own swap), admin/ (the admin port and status page), cli/ (the command line),
+//!          handover (listening sockets handed to a new binary on SIGUSR2), alloc (mimalloc;
+//!          with proxy/accept/sockopt.rs, the only unsafe code)
+//! apart:   sim/ (the Marathon simulator, `switchyard demo`, synthetic app sets): development
+//!          tools, built by default so that `switchyard demo` works
 //! ```
 #![deny(unsafe_code)]
 
 pub mod admin;
-/// The global allocator: one of the two modules allowed unsafe code (proxy/sockopt.rs).
+/// The global allocator: one of the two modules allowed unsafe code (proxy/accept/sockopt.rs).
 pub mod alloc;
 pub mod balance;
 pub mod cli;

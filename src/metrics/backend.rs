@@ -19,7 +19,7 @@ const LISTENERS: [&str; 4] = ["http", "https", "app_id", "service_port"];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// One backend's handles, each made on first use: a backend that never sees a request costs a
-/// few hundred bytes instead of 26 labelled series (about 26 KiB each time with 2,500 apps).
+/// few hundred bytes instead of 26 labelled series (`docs/benchmarks.md` has the figure).
 /// After the first use a handle is one atomic load away; only that first use takes the
 /// family's lock.
 #[derive(Debug)]

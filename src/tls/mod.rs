@@ -5,6 +5,12 @@
 //! - `certs`: one PEM file → a checked `CertifiedKey` and its names; the self-signed default.
 //! - `index`: SNI → certificate (exact, wildcard, default); the resolvers.
 //! - `store`: the files, their reloads, the last good version of each.
+//!
+//! The certificate index lives in its own `ArcSwap` (`SharedCerts`), beside the routing table
+//! rather than in it: the design's one-snapshot rule is for what Marathon's apps decide
+//! together (routes, backends, selectors, metric handles), which must agree. Certificates come
+//! from files, change on their own schedule (file polls, SIGHUP), and are looked up by SNI
+//! before any route is: nothing in the table has to agree with them.
 
 pub mod certs;
 pub mod index;

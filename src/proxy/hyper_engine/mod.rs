@@ -345,8 +345,7 @@ mod tests {
         std::mem::size_of::<F>()
     }
 
-    /// 3,360 bytes now; it was 10,120 (and hyper held a wrapper that owned it twice over)
-    /// before the connect and auth paths were boxed and the layers flattened.
+    /// The bound keeps the rare paths (connect, auth) boxed and the layers flat.
     #[test]
     fn a_request_future_stays_small() {
         let size = future_size(super::proxy_request);

@@ -12,11 +12,9 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// What a pipe is asked to hold. Bigger pipes mean fewer splice calls per byte, but the
-/// bytes then reach the receiver in larger bursts: through one core each way, 256 KiB moved
-/// 1 GiB faster than 1 MiB or the default 64 KiB (four-round runs against HAProxy's `mode
-/// tcp`: 1.06x and 1.16x, against 0.93x with 1 MiB and 0.97x with 64 KiB). Pipe pages are
-/// kernel memory, used only while data is in flight; where the resize fails the default
-/// 64 KiB stays.
+/// bytes then reach the receiver in larger bursts; this size moved bulk transfers fastest of
+/// those measured (`docs/benchmarks.md`, TCP mode). Pipe pages are kernel memory, used only
+/// while data is in flight; where the resize fails the default 64 KiB stays.
 const PIPE_SIZE: usize = 256 * 1024;
 
 /// Forwards both ways with splice until both sides are done or the connection idles out.
