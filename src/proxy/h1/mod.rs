@@ -5,9 +5,10 @@
 //!
 //! It forwards the common case only: HTTP/1.1, origin-form, no upgrade, no `Expect`, no
 //! hop-by-hop headers but `Connection: keep-alive|close`, a body of at most
-//! [`head::MAX_BUFFERED_BODY`] that arrived with its head, and a backend without auth, ACL,
-//! redirects, sticky sessions or path rewriting. At the first request that is anything else,
-//! the connection goes to hyper (`connection.rs`) with the bytes read so far, and hyper serves
+//! [`head::MAX_BUFFERED_BODY`] that arrived with its head, and a backend whose `plain` verdict
+//! holds (decided at table build: no auth, ACL, redirects, sticky sessions or path rewriting).
+//! At the first request that is anything else,
+//! the connection goes to hyper (`conn::run`) with the bytes read so far, and hyper serves
 //! it from there as it serves every other connection: what this path does not do, it never
 //! half-does.
 

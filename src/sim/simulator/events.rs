@@ -116,7 +116,7 @@ pub(super) struct StreamSetup<'a> {
 /// Serves one accepted stream until the client leaves, the stream lags, or `stops` fires.
 /// Like Marathon, publishes `event_stream_attached` on connect and `event_stream_detached` on close.
 /// `on_attached` runs once the stream is subscribed (it counts the connection).
-pub(super) async fn serve(
+pub(super) async fn stream_events(
     mut stream: TcpStream,
     setup: StreamSetup<'_>,
     on_attached: impl FnOnce(),

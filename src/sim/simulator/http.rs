@@ -95,7 +95,7 @@ pub(super) async fn serve_connection(
                     peer,
                 };
                 let counters = &shared.counters;
-                events::serve(stream, setup, || {
+                events::stream_events(stream, setup, || {
                     counters.event_connections.fetch_add(1, Ordering::Relaxed);
                 })
                 .await;
