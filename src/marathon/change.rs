@@ -1,6 +1,7 @@
-//! What an event says changed, and the pending changes the control loop collects: a set of app
-//! ids to refetch one by one, or "everything" (a reconnect, an event naming no app, too many
-//! apps at once). Events stay hints: the refetched documents decide.
+//! What an event says changed, and the pending changes the control loop collects: the patches
+//! events carry (applied at once), and a set of app ids to read one by one to confirm them, or
+//! "everything" (a reconnect, an event naming no app, too many apps at once). The reads decide
+//! where they disagree with a patch.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -8,19 +9,26 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use tokio::sync::Notify;
 
+use super::patch::EventPatch;
+
 /// Beyond this many changed apps one full `/v2/apps` is cheaper than fetching them one by one.
 pub const MAX_APPS_PER_REFRESH: usize = 16;
 
-/// The apps to refetch.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// Patches held at most between two turns of the control loop; a storm past it is read whole.
+pub const MAX_PENDING_PATCHES: usize = 4096;
+
+/// The patches to apply and the apps to read.
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Pending {
     pub all: bool,
     pub apps: BTreeSet<String>,
+    /// In the order the events came.
+    pub patches: Vec<EventPatch>,
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        !self.all && self.apps.is_empty()
+        !self.all && self.apps.is_empty() && self.patches.is_empty()
     }
 }
 
@@ -37,13 +45,21 @@ impl ChangeSignal {
         self.update(|p| p.all = true);
     }
 
-    /// What one event names.
+    /// What one event names, and what it carries.
     pub fn event(&self, kind: &str, data: &str) {
+        let patch = super::patch::patch_of(kind, data);
         match affected_apps(kind, data) {
             Some(apps) if !apps.is_empty() => self.update(|p| {
                 p.apps.extend(apps);
                 if p.apps.len() > MAX_APPS_PER_REFRESH {
                     p.all = true;
+                }
+                if let Some(patch) = patch {
+                    if p.patches.len() < MAX_PENDING_PATCHES {
+                        p.patches.push(patch);
+                    } else {
+                        p.all = true;
+                    }
                 }
             }),
             _ => self.all(),
@@ -70,7 +86,7 @@ impl ChangeSignal {
             .map(|mut p| std::mem::take(&mut *p))
             .unwrap_or(Pending {
                 all: true,
-                apps: BTreeSet::new(),
+                ..Pending::default()
             });
         if taken.all {
             taken.apps.clear();

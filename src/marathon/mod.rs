@@ -5,7 +5,8 @@
 //! - `client`: URLs tried in order, TLS, auth on every request, the apps fetch.
 //! - `auth`: Basic or a DC/OS service account (login, refresh, re-login after a 401).
 //! - `events`: one `/v2/events` connection.
-//! - `change`: which apps an event names; the pending refetches.
+//! - `change`: which apps an event names; the pending patches and refetches.
+//! - `patch`: what an event carries, applied to the last snapshot at once.
 //! - `watch`: the stream followed for the balancer's life: reconnects, back-off, its state.
 
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod change;
 pub mod client;
 pub mod events;
 pub mod labels;
+pub mod patch;
 pub mod watch;
 pub mod wire;
 

@@ -107,7 +107,7 @@ fn app_id_of(raw: &RawValue) -> Option<String> {
 }
 
 /// One entry of `apps[]` (app definition plus the `tasks` embed).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct App {
     pub id: String,
@@ -137,7 +137,7 @@ pub struct App {
     pub tasks: Vec<Task>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     #[serde(default)]
@@ -147,7 +147,7 @@ pub struct VersionInfo {
     pub last_config_change_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Network {
     /// `host`, `container/bridge` or `container`; Marathon's default when missing is `container`.
     #[serde(default)]
@@ -156,7 +156,7 @@ pub struct Network {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Container {
     #[serde(default, rename = "type")]
@@ -168,7 +168,7 @@ pub struct Container {
     pub port_mappings: Vec<PortMapping>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Docker {
     /// ≤1.4: `BRIDGE`, `HOST`, `USER` or `NONE`.
@@ -179,7 +179,7 @@ pub struct Docker {
     pub port_mappings: Vec<PortMapping>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortMapping {
     #[serde(default)]
@@ -190,31 +190,31 @@ pub struct PortMapping {
     pub service_port: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct PortDefinition {
     #[serde(default)]
     pub port: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct IpAddressSpec {
     #[serde(default)]
     pub discovery: Option<Discovery>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Discovery {
     #[serde(default, deserialize_with = "null_default")]
     pub ports: Vec<DiscoveryPort>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct DiscoveryPort {
     #[serde(default)]
     pub number: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthCheck {
     /// Marathon's default protocol is HTTP.
@@ -236,7 +236,7 @@ pub struct HealthCheck {
     pub max_consecutive_failures: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Task {
     /// Shared: every endpoint of the task holds it without a copy.
@@ -292,14 +292,14 @@ pub enum TaskStatus {
     Other,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskIpAddress {
     #[serde(default)]
     pub ip_address: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct HealthCheckResult {
     #[serde(default, deserialize_with = "null_default")]
     pub alive: bool,

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub last_sync: IntGauge,
     pub logins: IntGauge,
     pub endpoint_ejections: IntCounter,
+    pub event_patches: IntCounter,
+    pub read_corrections: IntCounter,
     pub upstream_idle_discarded: IntCounter,
     pub snapshots_held: IntCounter,
     /// Handles by backend name, kept across tables.
@@ -161,6 +163,14 @@ impl Metrics {
             endpoint_ejections: register!(IntCounter::with_opts(opts(
                 "endpoint_ejections_total",
                 "Endpoints taken out of rotation by passive health (failures in a row)."
+            ))),
+            event_patches: register!(IntCounter::with_opts(opts(
+                "marathon_event_patches_total",
+                "Changes Marathon's events carried, applied before any read."
+            ))),
+            read_corrections: register!(IntCounter::with_opts(opts(
+                "marathon_read_corrections_total",
+                "Single-app reads that disagreed with what events had patched in, and won."
             ))),
             upstream_idle_discarded: register!(IntCounter::with_opts(opts(
                 "upstream_idle_discarded_total",

@@ -64,6 +64,9 @@ impl Control {
         let mut limiter = source::RefreshLimiter::new(self.reader.min_refresh_interval());
         // After a failed read: when to try again, and how many failures in a row.
         let mut retry: Option<(Instant, u32)> = None;
+        // Reads owed to events: each confirms the patches of its app. They wait for the
+        // limiter; the patches never do.
+        let mut to_read = Pending::default();
         loop {
             let retry_at = retry.map(|(at, _)| at);
             let confirm_at = self.empty_list.confirm_at().map(|at| at.into_std());
@@ -71,17 +74,24 @@ impl Control {
                 all: true,
                 ..Pending::default()
             };
+            let read_owed = to_read.all || !to_read.apps.is_empty();
             let (forced, pending) = tokio::select! {
                 _ = tick.tick() => (false, everything),
                 () = reload.notified() => (true, everything),
                 () = changed.changed() => {
-                    // Events that arrive during a read or this wait collapse into one read.
-                    tokio::select! {
-                        () = limiter.acquire() => {}
-                        () = stop.cancelled() => break,
+                    // What events carry is served at once; the reads that confirm it follow
+                    // (events arriving during a read or its wait collapse into one more).
+                    let mut taken = changed.take();
+                    let patches = std::mem::take(&mut taken.patches);
+                    self.apply_patches(patches).await;
+                    to_read.all |= taken.all;
+                    to_read.apps.append(&mut taken.apps);
+                    if to_read.all {
+                        to_read.apps.clear();
                     }
-                    (false, changed.take())
+                    continue;
                 }
+                () = limiter.acquire(), if read_owed => (false, std::mem::take(&mut to_read)),
                 () = sleep_until_some(retry_at) => (false, everything),
                 () = sleep_until_some(confirm_at) => {
                     self.empty_list.take_confirm();
@@ -112,6 +122,28 @@ impl Control {
             self.refreshes.send_modify(|n| *n += 1);
         }
         self.drain().await;
+    }
+
+    /// Applies what events carry to the last snapshot and serves it at once. Before the first
+    /// read there is nothing to patch: the read serves it all.
+    async fn apply_patches(&mut self, patches: Vec<marathon::patch::EventPatch>) {
+        let Some(mut snapshot) = self.snapshot.take() else {
+            return;
+        };
+        let mut changed = BTreeSet::new();
+        for patch in &patches {
+            if snapshot.apply(patch) {
+                self.metrics.event_patches.inc();
+                changed.insert(patch.app_id().to_owned());
+            }
+        }
+        if changed.is_empty() {
+            self.snapshot = Some(snapshot);
+            return;
+        }
+        // The full document no longer matches what is served.
+        self.last_body = None;
+        self.publish(snapshot, Some(&changed)).await;
     }
 
     /// A failed read is tried again after a growing delay (×1.5, at most 30 s), so that a
@@ -200,7 +232,7 @@ impl Control {
                 return self.refresh(false).await;
             }
         };
-        let mut changed = false;
+        let mut changed = BTreeSet::new();
         for (id, body) in documents {
             // A malformed answer is judged the way the full list judges it.
             let app = match body.as_deref().map(marathon::parse_app).transpose() {
@@ -211,13 +243,22 @@ impl Control {
                     return self.refresh(false).await;
                 }
             };
-            changed |= snapshot.patch(&id, app);
+            // A read that agrees with what events patched in changes nothing; one that
+            // disagrees wins, and is counted.
+            let held = snapshot.apps.iter().find(|a| a.id == id);
+            if held != app.as_ref() {
+                if held.is_some() || app.is_some() {
+                    self.metrics.read_corrections.inc();
+                }
+                snapshot.patch(&id, app);
+                changed.insert(id);
+            }
         }
         // The full document no longer matches what is served.
         self.last_body = None;
         self.set_failing(None);
-        if changed {
-            self.publish(snapshot, Some(&pending.apps)).await;
+        if !changed.is_empty() {
+            self.publish(snapshot, Some(&changed)).await;
         } else {
             self.snapshot = Some(snapshot);
         }
