@@ -3,8 +3,13 @@
 //! each with a vhost and a service port); the balancer follows its event stream in this process.
 //! Each change moves one app to a new backend (start a task there, kill the old one); the clock
 //! starts before the simulator records the change and stops when a request through the
-//! balancer's HTTP port is first answered by the new backend. Changes are spaced past the
-//! `--min-refresh-interval` so each is the first after a quiet spell, as a deployment is.
+//! balancer's HTTP port is first answered by the new backend.
+//!
+//! Situations: quiet (changes 0.55 s apart, nothing else happening), then at the largest size
+//! the busy ones a real Marathon is in: changes back to back, back to back while other apps'
+//! tasks emit 50 events a second, 10 events a second with changes 0.3 s apart, and a burst of
+//! 1,000 events for other apps before each change. Each line gives the Marathon reads per
+//! change (full `/v2/apps`, and single apps), the load the balancer puts on Marathon.
 //!
 //! `cargo bench --bench reconfigure` (`-- 100 1000` to choose the sizes, `--changes N`).
 
@@ -58,29 +63,109 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    println!("change → routed, {changes} changes per size (event stream, gzip, full refetch)");
+    println!("change → routed, {changes} changes per situation (event stream, gzip)");
     println!(
-        "{:>6} {:>9} {:>9} {:>9} {:>9}",
-        "apps", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        "{:<32} {:>6} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11}",
+        "situation", "apps", "p50 ms", "p90 ms", "p99 ms", "max ms", "full/chg", "app/chg"
     );
-    for size in sizes {
-        let mut samples = runtime.block_on(measure(size, changes));
+    let largest = sizes.iter().copied().max().unwrap_or(2500);
+    let mut situations: Vec<(usize, Situation)> =
+        sizes.iter().map(|&n| (n, Situation::QUIET)).collect();
+    situations.extend(Situation::BUSY.iter().map(|s| (largest, *s)));
+    for (size, situation) in situations {
+        let (mut samples, reads) = runtime.block_on(measure(size, changes, situation));
         samples.sort_unstable();
         let at = |q: f64| {
             let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
             samples[i].as_secs_f64() * 1e3
         };
+        let per_change = |n: u64| n as f64 / samples.len() as f64;
         println!(
-            "{size:>6} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            "{:<32} {size:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>11.2} {:>11.2}",
+            situation.name,
             at(0.5),
             at(0.9),
             at(0.99),
-            at(1.0)
+            at(1.0),
+            per_change(reads.0),
+            per_change(reads.1),
         );
     }
 }
 
-async fn measure(size: usize, changes: usize) -> Vec<Duration> {
+/// How changes come, and what else Marathon says meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct Situation {
+    name: &'static str,
+    /// Between one change routed and the next: `None` back to back.
+    spacing: Option<Duration>,
+    /// Events a second for other apps' tasks, all the time.
+    background: Option<u32>,
+    /// Events for other apps' tasks just before each change.
+    burst: usize,
+}
+
+impl Situation {
+    /// Spaced so that each change is the first after a quiet spell, as a deployment is.
+    const QUIET: Situation = Situation {
+        name: "quiet, 0.55 s apart",
+        spacing: Some(Duration::from_millis(550)),
+        background: None,
+        burst: 0,
+    };
+    const BUSY: [Situation; 4] = [
+        Situation {
+            name: "back to back",
+            spacing: None,
+            background: None,
+            burst: 0,
+        },
+        Situation {
+            name: "back to back, 50 events/s",
+            spacing: None,
+            background: Some(50),
+            burst: 0,
+        },
+        Situation {
+            name: "0.3 s apart, 10 events/s",
+            spacing: Some(Duration::from_millis(300)),
+            background: Some(10),
+            burst: 0,
+        },
+        Situation {
+            name: "a 1,000-event burst before each",
+            spacing: Some(Duration::from_millis(300)),
+            background: None,
+            burst: 1000,
+        },
+    ];
+}
+
+/// Flips the health of other apps' tasks, each flip an event, `rate` a second until stopped.
+fn background_events(
+    sim: &Simulator,
+    others: Vec<String>,
+    rate: u32,
+) -> tokio_util::sync::CancellationToken {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (sim, token) = (sim.clone(), stop.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+        let mut flips = 0usize;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = token.cancelled() => return,
+            }
+            let task = &others[flips % others.len()];
+            sim.set_task_health(task, (flips / others.len()).is_multiple_of(2));
+            flips += 1;
+        }
+    });
+    stop
+}
+
+async fn measure(size: usize, changes: usize, situation: Situation) -> (Vec<Duration>, (u64, u64)) {
     let sim = Simulator::start(SimulatorOptions::default())
         .await
         .expect("simulator");
@@ -127,9 +212,6 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
         urls: sim.urls(),
         ..MarathonConfig::default()
     });
-    // A change costs up to four refetches; 0.55 s later the limiter has refilled at least two,
-    // so each change's first refetch starts at once, as after any quiet spell.
-    let spacing = source.min_refresh_interval * 2 + Duration::from_millis(50);
     let options = ServeOptions {
         model: ModelOptions::default(),
         build: BuildOptions::default(),
@@ -163,10 +245,30 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
             Some(body.contains(&format!(":{port}")))
         }
     };
+    // Other apps' tasks, for the events that are not the measured change.
+    let others: Vec<String> = sim.apps_json()["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .skip(1)
+        .filter_map(|a| a["tasks"][0]["id"].as_str().map(str::to_owned))
+        .collect();
+    let background = situation
+        .background
+        .map(|rate| background_events(&sim, others.clone(), rate));
+    let before = sim.stats();
     let mut samples = Vec::with_capacity(changes);
+    let mut flips = 0usize;
     for change in 0..changes {
         let next = &backends[(change + 1) % 2];
-        tokio::time::sleep(spacing).await;
+        if let Some(spacing) = situation.spacing {
+            tokio::time::sleep(spacing).await;
+        }
+        for _ in 0..situation.burst {
+            let task = &others[flips % others.len()];
+            sim.set_task_health(task, (flips / others.len()).is_multiple_of(2));
+            flips += 1;
+        }
         let started = Instant::now();
         let task = sim
             .start_task(
@@ -204,10 +306,18 @@ async fn measure(size: usize, changes: usize) -> Vec<Duration> {
             );
         }
     }
+    if let Some(stop) = background {
+        stop.cancel();
+    }
+    let after = sim.stats();
+    let reads = (
+        after.apps_requests - before.apps_requests,
+        after.app_requests - before.app_requests,
+    );
     handle.shutdown().await;
     for backend in &backends {
         backend.stop();
     }
     sim.shutdown().await;
-    samples
+    (samples, reads)
 }

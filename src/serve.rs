@@ -28,6 +28,7 @@ mod empty_list;
 mod health;
 mod listeners;
 pub mod pipeline;
+mod reads;
 pub mod resolve;
 mod source;
 
@@ -264,6 +265,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         empty_list,
         last_body: None,
         snapshot: None,
+        patched: BTreeSet::new(),
         options,
         ctx,
         connections,

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{empty_list, health, listeners, source, ServeOptions};
+use super::{empty_list, health, listeners, reads, source, ServeOptions};
 use crate::admin::ReadStatus;
 use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::metrics::Metrics;
@@ -37,6 +38,9 @@ pub(super) struct Control {
     pub(super) last_body: Option<bytes::Bytes>,
     /// What the served table was built from, patched app by app between full reads.
     pub(super) snapshot: Option<AppsSnapshot>,
+    /// Apps patched from events since they were last read: a read that disagrees with one of
+    /// them is a correction.
+    pub(super) patched: BTreeSet<String>,
     /// Whether the last read failed (log once per state change, not per poll).
     pub(super) failing: bool,
     /// Holds back an empty app list until a later read confirms it.
@@ -67,6 +71,7 @@ impl Control {
         // Reads owed to events: each confirms the patches of its app. They wait for the
         // limiter; the patches never do.
         let mut to_read = Pending::default();
+        let mut reading: Option<JoinHandle<reads::Fetched>> = None;
         loop {
             let retry_at = retry.map(|(at, _)| at);
             let confirm_at = self.empty_list.confirm_at().map(|at| at.into_std());
@@ -76,6 +81,13 @@ impl Control {
             };
             let read_owed = to_read.all || !to_read.apps.is_empty();
             let (forced, pending) = tokio::select! {
+                // A read owed to events landed.
+                fetched = join_read(&mut reading), if reading.is_some() => {
+                    reading = None;
+                    let refreshed = self.apply_fetched(fetched).await;
+                    retry = self.after_read(refreshed, retry);
+                    continue;
+                }
                 _ = tick.tick() => (false, everything),
                 () = reload.notified() => (true, everything),
                 () = changed.changed() => {
@@ -86,12 +98,24 @@ impl Control {
                     self.apply_patches(patches).await;
                     to_read.all |= taken.all;
                     to_read.apps.append(&mut taken.apps);
-                    if to_read.all {
+                    // Past this many apps one full read is cheaper than reading them one by one.
+                    if to_read.all || to_read.apps.len() > marathon::change::MAX_APPS_PER_REFRESH {
+                        to_read.all = true;
                         to_read.apps.clear();
                     }
                     continue;
                 }
-                () = limiter.acquire(), if read_owed => (false, std::mem::take(&mut to_read)),
+                () = limiter.acquire(), if read_owed && reading.is_none() => {
+                    let owed = std::mem::take(&mut to_read);
+                    match self.reader.client() {
+                        // Beside the loop: patches keep being served while it reads.
+                        Some(client) if self.snapshot.is_some() => {
+                            reading = Some(tokio::spawn(super::reads::fetch(client, owed)));
+                            continue;
+                        }
+                        _ => (false, owed),
+                    }
+                }
                 () = sleep_until_some(retry_at) => (false, everything),
                 () = sleep_until_some(confirm_at) => {
                     self.empty_list.take_confirm();
@@ -111,17 +135,31 @@ impl Control {
             } else {
                 self.refresh_apps(pending).await
             };
-            match refreshed {
-                Some(true) => retry = None,
-                Some(false) => {
-                    let failures = retry.map_or(0, |(_, n)| n + 1);
-                    retry = Some((Instant::now() + self.retry_delay(failures), failures));
-                }
-                None => continue,
-            }
-            self.refreshes.send_modify(|n| *n += 1);
+            retry = self.after_read(refreshed, retry);
+        }
+        if let Some(reading) = reading {
+            reading.abort();
         }
         self.drain().await;
+    }
+
+    /// After a read: the retry schedule (cleared by a success, pushed back by a failure), and
+    /// the count tests wait on. `None`: there was nothing to read.
+    fn after_read(
+        &mut self,
+        refreshed: Option<bool>,
+        retry: Option<(Instant, u32)>,
+    ) -> Option<(Instant, u32)> {
+        let retry = match refreshed {
+            Some(true) => None,
+            Some(false) => {
+                let failures = retry.map_or(0, |(_, n)| n + 1);
+                Some((Instant::now() + self.retry_delay(failures), failures))
+            }
+            None => return retry,
+        };
+        self.refreshes.send_modify(|n| *n += 1);
+        retry
     }
 
     /// Applies what events carry to the last snapshot and serves it at once. Before the first
@@ -137,6 +175,7 @@ impl Control {
                 changed.insert(patch.app_id().to_owned());
             }
         }
+        self.patched.extend(changed.iter().cloned());
         if changed.is_empty() {
             self.snapshot = Some(snapshot);
             return;
@@ -153,121 +192,13 @@ impl Control {
         Duration::from_secs_f64((initial * 1.5f64.powi(failures.min(32) as i32)).min(30.0))
     }
 
-    /// Reads the source if it changed (or `forced`) and publishes what it holds. `None` when
-    /// there was nothing to read, else whether the read succeeded.
-    async fn refresh(&mut self, forced: bool) -> Option<bool> {
-        let read = self.reader.read(forced).await?;
-        self.metrics.refetches.with_label_values(&["full"]).inc();
-        self.metrics.logins.set(self.reader.logins() as i64);
-        let body = match read {
-            Ok(body) => body,
-            Err(message) => {
-                self.set_failing(Some(&message));
-                return Some(false);
-            }
-        };
-        if !forced && self.last_body.as_ref() == Some(&body) {
-            self.set_failing(None);
-            // The list being served again: nothing is held any more.
-            self.empty_list.release();
-            self.show_held_empty_list();
-            return Some(true);
-        }
-        // Tens of megabytes of JSON take a while: off the async workers.
-        let parsing = body.clone();
-        let parsed = offload(body.len() >= OFFLOAD_BYTES, move || {
-            marathon::parse_apps(&parsing)
-        })
-        .await;
-        let snapshot = match parsed {
-            Some(Ok(snapshot)) => snapshot,
-            Some(Err(err)) => {
-                self.set_failing(Some(&err.to_string()));
-                return Some(false);
-            }
-            // The runtime is shutting down.
-            None => return None,
-        };
-        self.set_failing(None);
-        let serving = self.snapshot.as_ref().map_or(0, |s| s.apps.len());
-        let verdict = self.empty_list.judge(snapshot.apps.len(), serving);
-        self.show_held_empty_list();
-        match verdict {
-            empty_list::Verdict::Hold { first: true } => {
-                tracing::warn!(
-                    confirm_after_s = self.empty_list.confirm_after().as_secs_f64(),
-                    "Marathon listed no apps: keeping the current routes until a later read confirms it"
-                );
-                self.metrics.snapshots_held.inc();
-                return Some(true);
-            }
-            empty_list::Verdict::Hold { first: false } => return Some(true),
-            empty_list::Verdict::Apply if snapshot.apps.is_empty() && serving > 0 => {
-                tracing::warn!("the empty app list is confirmed: removing every route");
-            }
-            empty_list::Verdict::Apply => {}
-        }
-        self.last_body = Some(body);
-        self.publish(snapshot, None).await;
-        Some(true)
-    }
-
-    /// Refetches only the apps events named and patches the last snapshot with them; a full
-    /// refresh when there is no snapshot yet or a single-app fetch fails.
-    async fn refresh_apps(&mut self, pending: Pending) -> Option<bool> {
-        if pending.apps.is_empty() {
-            return None;
-        }
-        let Some(mut snapshot) = self.snapshot.take() else {
-            return self.refresh(false).await;
-        };
-        self.metrics
-            .refetches
-            .with_label_values(&["app"])
-            .inc_by(pending.apps.len() as u64);
-        let documents = match self.reader.read_apps(&pending.apps).await {
-            Some(Ok(documents)) => documents,
-            Some(Err(_)) | None => {
-                self.snapshot = Some(snapshot);
-                return self.refresh(false).await;
-            }
-        };
-        let mut changed = BTreeSet::new();
-        for (id, body) in documents {
-            // A malformed answer is judged the way the full list judges it.
-            let app = match body.as_deref().map(marathon::parse_app).transpose() {
-                Ok(None) => None,
-                Ok(Some(Ok(app))) => Some(app),
-                Ok(Some(Err(_))) | Err(_) => {
-                    self.snapshot = Some(snapshot);
-                    return self.refresh(false).await;
-                }
-            };
-            // A read that agrees with what events patched in changes nothing; one that
-            // disagrees wins, and is counted.
-            let held = snapshot.apps.iter().find(|a| a.id == id);
-            if held != app.as_ref() {
-                if held.is_some() || app.is_some() {
-                    self.metrics.read_corrections.inc();
-                }
-                snapshot.patch(&id, app);
-                changed.insert(id);
-            }
-        }
-        // The full document no longer matches what is served.
-        self.last_body = None;
-        self.set_failing(None);
-        if !changed.is_empty() {
-            self.publish(snapshot, Some(&changed)).await;
-        } else {
-            self.snapshot = Some(snapshot);
-        }
-        Some(true)
-    }
-
     /// Builds the table for `snapshot` (where only the `changed` apps differ from the last one,
     /// when given), serves it, and reconciles listeners and checkers.
-    async fn publish(&mut self, snapshot: AppsSnapshot, changed: Option<&BTreeSet<String>>) {
+    pub(super) async fn publish(
+        &mut self,
+        snapshot: AppsSnapshot,
+        changed: Option<&BTreeSet<String>>,
+    ) {
         let started = Instant::now();
         let Some(mut pipeline) = self.pipeline.take() else {
             return;
@@ -329,7 +260,7 @@ impl Control {
     }
 
     /// Shows a held empty list in the read status (`/stats`) while it is held.
-    fn show_held_empty_list(&mut self) {
+    pub(super) fn show_held_empty_list(&mut self) {
         let holding = self.empty_list.is_holding();
         self.read_status.send_if_modified(|status| {
             if status.held_empty_list_since.is_some() == holding {
@@ -341,7 +272,7 @@ impl Control {
     }
 
     /// Logs a source failure once when it starts and once when it ends, not on every poll.
-    fn set_failing(&mut self, error: Option<&str>) {
+    pub(super) fn set_failing(&mut self, error: Option<&str>) {
         let now = SystemTime::now();
         match error {
             Some(_) => self.metrics.source_errors.inc(),
@@ -388,12 +319,12 @@ impl Control {
 
 /// Documents and app lists at least this big are parsed and built on the blocking pool;
 /// smaller ones take less time than the hop there and back.
-const OFFLOAD_BYTES: usize = 256 * 1024;
+pub(super) const OFFLOAD_BYTES: usize = 256 * 1024;
 const OFFLOAD_APPS: usize = 200;
 
 /// Runs CPU-heavy `work` on the blocking pool when it is `big`, so that it never stalls the
 /// proxy's async workers; small work runs here. `None` when the runtime is shutting down.
-async fn offload<R: Send + 'static>(
+pub(super) async fn offload<R: Send + 'static>(
     big: bool,
     work: impl FnOnce() -> R + Send + 'static,
 ) -> Option<R> {
@@ -408,6 +339,21 @@ async fn offload<R: Send + 'static>(
 }
 
 /// Waits until `at`, or forever without one.
+/// The read running beside the loop (only polled while there is one).
+async fn join_read(reading: &mut Option<JoinHandle<reads::Fetched>>) -> reads::Fetched {
+    match reading {
+        Some(handle) => match handle.await {
+            Ok(fetched) => fetched,
+            // The task panicked or was aborted: treat it as a failed full read.
+            Err(err) => reads::Fetched::Full {
+                read: Err(format!("the read stopped: {err}")),
+                parsed: None,
+            },
+        },
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,

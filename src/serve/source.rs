@@ -156,6 +156,11 @@ impl Reader {
         Some(Ok(documents))
     }
 
+    /// Marathon's client, for reads that run beside the control loop; `None` for a file.
+    pub(super) fn client(&self) -> Option<Arc<MarathonClient>> {
+        self.marathon.clone()
+    }
+
     /// Successful DC/OS logins (0 without a service account).
     pub(super) fn logins(&self) -> u64 {
         self.marathon.as_ref().map_or(0, |m| m.auth().logins())

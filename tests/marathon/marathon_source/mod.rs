@@ -3,8 +3,8 @@
 //! documents, stalled streams and event bursts. Tests wait on table generations, refresh counts
 //! and the stream's state, never on sleeps.
 //!
-//! The simulator and source set-up is here; the tests are in `events`, `leaders_and_auth` and
-//! `outages`.
+//! The simulator and source set-up is here; the tests are in `events`, `leaders_and_auth`,
+//! `outages` and `patches`.
 
 use crate::support;
 
@@ -20,6 +20,7 @@ use switchyard::sim::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions
 mod events;
 mod leaders_and_auth;
 mod outages;
+mod patches;
 
 const HOST: &str = "web.example.com";
 const KEY: &str = include_str!("../../fixtures/service-account-key.pem");
