@@ -57,6 +57,14 @@ pub(super) async fn fetch(client: Arc<MarathonClient>, pending: Pending) -> Fetc
     }
 }
 
+/// An app of a snapshot by id (Marathon lists them by id; searched through otherwise).
+fn find<'s>(s: &'s AppsSnapshot, id: &str) -> Option<&'s crate::marathon::wire::App> {
+    match s.apps.binary_search_by(|a| a.id.as_str().cmp(id)) {
+        Ok(at) => Some(&s.apps[at]),
+        Err(_) => s.apps.iter().find(|a| a.id == id),
+    }
+}
+
 /// Parses a full document; tens of megabytes of JSON take a while: off the async workers.
 /// `None` when the runtime is shutting down.
 async fn parse(body: Bytes) -> Option<Result<AppsSnapshot, String>> {
@@ -68,24 +76,32 @@ async fn parse(body: Bytes) -> Option<Result<AppsSnapshot, String>> {
 }
 
 impl Control {
-    /// Counts the apps patched from events that a full read sees otherwise; every patch is
-    /// confirmed (or corrected) by it.
-    fn count_corrections(&mut self, read: &AppsSnapshot) {
+    /// The apps a full read sees otherwise than the snapshot served; `None` when it cannot
+    /// tell app by app (nothing served yet, unreadable apps either side, or most apps changed).
+    /// Apps patched from events that it sees otherwise are counted as corrections: every patch
+    /// is confirmed (or corrected) by it.
+    fn differing_apps(&mut self, read: &AppsSnapshot) -> Option<BTreeSet<String>> {
         let patched = std::mem::take(&mut self.patched);
-        let Some(held) = &self.snapshot else {
-            return;
-        };
-        fn find<'s>(s: &'s AppsSnapshot, id: &str) -> Option<&'s crate::marathon::wire::App> {
-            match s.apps.binary_search_by(|a| a.id.as_str().cmp(id)) {
-                Ok(at) => Some(&s.apps[at]),
-                Err(_) => s.apps.iter().find(|a| a.id == id),
-            }
-        }
+        let held = self.snapshot.as_ref()?;
         let corrected = patched
             .iter()
             .filter(|id| find(held, id) != find(read, id))
             .count();
         self.metrics.read_corrections.inc_by(corrected as u64);
+        if !held.errors.is_empty() || !read.errors.is_empty() {
+            return None;
+        }
+        let mut differing = BTreeSet::new();
+        let ids = held.apps.iter().chain(&read.apps).map(|a| a.id.as_str());
+        for id in ids {
+            if !differing.contains(id) && find(held, id) != find(read, id) {
+                differing.insert(id.to_owned());
+                if differing.len() > held.apps.len().max(read.apps.len()) / 4 + 16 {
+                    return None;
+                }
+            }
+        }
+        Some(differing)
     }
 
     /// Applies a read that ran beside the loop.
@@ -160,9 +176,15 @@ impl Control {
             }
             empty_list::Verdict::Apply => {}
         }
-        self.count_corrections(&snapshot);
+        // After events patched it, a full read mostly confirms what is served: only the apps
+        // it sees otherwise are built again, and none at all when it agrees.
+        let differing = self.differing_apps(&snapshot);
         self.last_body = Some(body);
-        self.publish(snapshot, None).await;
+        match differing {
+            Some(apps) if apps.is_empty() => self.snapshot = Some(snapshot),
+            Some(apps) => self.publish(snapshot, Some(&apps)).await,
+            None => self.publish(snapshot, None).await,
+        }
         Some(true)
     }
 
