@@ -30,6 +30,16 @@ impl Pending {
     pub fn is_empty(&self) -> bool {
         !self.all && self.apps.is_empty() && self.patches.is_empty()
     }
+
+    /// Adds what was pending later.
+    pub fn merge(&mut self, mut later: Pending) {
+        self.all |= later.all;
+        self.apps.append(&mut later.apps);
+        self.patches.append(&mut later.patches);
+        if self.all {
+            self.apps.clear();
+        }
+    }
 }
 
 /// Shared by the stream follower (which adds) and the control loop (which takes and waits).

@@ -88,7 +88,8 @@ impl Control {
                     retry = self.after_read(refreshed, retry);
                     continue;
                 }
-                _ = tick.tick() => (false, everything),
+                // Not while a read runs beside the loop: it would land after this one.
+                _ = tick.tick(), if reading.is_none() => (false, everything),
                 () = reload.notified() => (true, everything),
                 () = changed.changed() => {
                     // What events carry is served at once; the reads that confirm it follow
@@ -96,10 +97,9 @@ impl Control {
                     let mut taken = changed.take();
                     let patches = std::mem::take(&mut taken.patches);
                     self.apply_patches(patches).await;
-                    to_read.all |= taken.all;
-                    to_read.apps.append(&mut taken.apps);
+                    to_read.merge(taken);
                     // Past this many apps one full read is cheaper than reading them one by one.
-                    if to_read.all || to_read.apps.len() > marathon::change::MAX_APPS_PER_REFRESH {
+                    if to_read.apps.len() > marathon::change::MAX_APPS_PER_REFRESH {
                         to_read.all = true;
                         to_read.apps.clear();
                     }
@@ -116,7 +116,7 @@ impl Control {
                         _ => (false, owed),
                     }
                 }
-                () = sleep_until_some(retry_at) => (false, everything),
+                () = sleep_until_some(retry_at), if reading.is_none() => (false, everything),
                 () = sleep_until_some(confirm_at) => {
                     self.empty_list.take_confirm();
                     (false, everything)
