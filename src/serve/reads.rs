@@ -77,7 +77,8 @@ async fn parse(body: Bytes) -> Option<Result<AppsSnapshot, String>> {
 
 impl Control {
     /// The apps a full read sees otherwise than the snapshot served; `None` when it cannot
-    /// tell app by app (nothing served yet, unreadable apps either side, or most apps changed).
+    /// tell app by app (nothing served yet, unreadable apps either side, or more than a quarter
+    /// of the apps changed).
     /// Apps patched from events that it sees otherwise are counted as corrections: every patch
     /// is confirmed (or corrected) by it.
     fn differing_apps(&mut self, read: &AppsSnapshot) -> Option<BTreeSet<String>> {
