@@ -36,6 +36,15 @@ impl Pending {
         self.all |= later.all;
         self.apps.append(&mut later.apps);
         self.patches.append(&mut later.patches);
+        self.cap_apps();
+    }
+
+    /// Past [`MAX_APPS_PER_REFRESH`] apps one full read is cheaper than reading them one by
+    /// one: then everything is read (and `all` supersedes the app list).
+    fn cap_apps(&mut self) {
+        if self.apps.len() > MAX_APPS_PER_REFRESH {
+            self.all = true;
+        }
         if self.all {
             self.apps.clear();
         }
@@ -61,9 +70,7 @@ impl ChangeSignal {
         match affected_apps(kind, data) {
             Some(apps) if !apps.is_empty() => self.update(|p| {
                 p.apps.extend(apps);
-                if p.apps.len() > MAX_APPS_PER_REFRESH {
-                    p.all = true;
-                }
+                p.cap_apps();
                 if let Some(patch) = patch {
                     if p.patches.len() < MAX_PENDING_PATCHES {
                         p.patches.push(patch);

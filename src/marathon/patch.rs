@@ -178,7 +178,7 @@ impl AppsSnapshot {
     }
 
     fn app_mut(&mut self, id: &str) -> Option<&mut super::wire::App> {
-        let at = self.apps.binary_search_by(|a| a.id.as_str().cmp(id)).ok()?;
+        let at = self.position(id)?;
         Some(&mut self.apps[at])
     }
 }

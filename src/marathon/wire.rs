@@ -78,6 +78,19 @@ pub fn parse_app(body: &[u8]) -> Result<Result<App, AppParseError>, DocumentErro
 }
 
 impl AppsSnapshot {
+    /// Where app `id` is: Marathon lists apps by id (a list out of order is searched through).
+    pub fn position(&self, id: &str) -> Option<usize> {
+        match self.apps.binary_search_by(|a| a.id.as_str().cmp(id)) {
+            Ok(at) => Some(at),
+            Err(_) => self.apps.iter().position(|a| a.id == id),
+        }
+    }
+
+    /// App `id`, if the snapshot holds it.
+    pub fn app(&self, id: &str) -> Option<&App> {
+        self.position(id).map(|at| &self.apps[at])
+    }
+
     /// Replaces app `id` with what `/v2/apps/{id}` said (`None`: it no longer exists); returns
     /// whether anything changed.
     pub fn patch(&mut self, id: &str, app: Option<App>) -> bool {

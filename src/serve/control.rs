@@ -98,11 +98,6 @@ impl Control {
                     let patches = std::mem::take(&mut taken.patches);
                     self.apply_patches(patches).await;
                     to_read.merge(taken);
-                    // Past this many apps one full read is cheaper than reading them one by one.
-                    if to_read.apps.len() > marathon::change::MAX_APPS_PER_REFRESH {
-                        to_read.all = true;
-                        to_read.apps.clear();
-                    }
                     continue;
                 }
                 () = limiter.acquire(), if read_owed && reading.is_none() => {

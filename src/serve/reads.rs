@@ -39,30 +39,8 @@ pub(super) async fn fetch(client: Arc<MarathonClient>, pending: Pending) -> Fetc
         };
         return Fetched::Full { read, parsed };
     }
-    let mut documents = Vec::with_capacity(pending.apps.len());
-    for id in &pending.apps {
-        match client.fetch_app(id).await {
-            Ok(body) => documents.push((id.clone(), body)),
-            Err(err) => {
-                return Fetched::Apps {
-                    pending,
-                    documents: Err(err.to_string()),
-                }
-            }
-        }
-    }
-    Fetched::Apps {
-        pending,
-        documents: Ok(documents),
-    }
-}
-
-/// An app of a snapshot by id (Marathon lists them by id; searched through otherwise).
-fn find<'s>(s: &'s AppsSnapshot, id: &str) -> Option<&'s crate::marathon::wire::App> {
-    match s.apps.binary_search_by(|a| a.id.as_str().cmp(id)) {
-        Ok(at) => Some(&s.apps[at]),
-        Err(_) => s.apps.iter().find(|a| a.id == id),
-    }
+    let documents = super::source::fetch_apps(&client, &pending.apps).await;
+    Fetched::Apps { pending, documents }
 }
 
 /// Parses a full document; tens of megabytes of JSON take a while: off the async workers.
@@ -86,7 +64,7 @@ impl Control {
         let held = self.snapshot.as_ref()?;
         let corrected = patched
             .iter()
-            .filter(|id| find(held, id) != find(read, id))
+            .filter(|id| held.app(id) != read.app(id))
             .count();
         self.metrics.read_corrections.inc_by(corrected as u64);
         if !held.errors.is_empty() || !read.errors.is_empty() {
@@ -95,7 +73,7 @@ impl Control {
         let mut differing = BTreeSet::new();
         let ids = held.apps.iter().chain(&read.apps).map(|a| a.id.as_str());
         for id in ids {
-            if !differing.contains(id) && find(held, id) != find(read, id) {
+            if !differing.contains(id) && held.app(id) != read.app(id) {
                 differing.insert(id.to_owned());
                 if differing.len() > held.apps.len().max(read.apps.len()) / 4 + 16 {
                     return None;
@@ -236,7 +214,7 @@ impl Control {
             };
             // A read that agrees with what events patched in changes nothing; one that
             // disagrees wins, and is counted.
-            let held = snapshot.apps.iter().find(|a| a.id == id);
+            let held = snapshot.app(&id);
             let patched = self.patched.remove(&id);
             if held != app.as_ref() {
                 if patched {

@@ -146,14 +146,7 @@ impl Reader {
         ids: &std::collections::BTreeSet<String>,
     ) -> Option<Result<Vec<(String, Option<Bytes>)>, String>> {
         let client = self.marathon.as_ref()?;
-        let mut documents = Vec::with_capacity(ids.len());
-        for id in ids {
-            match client.fetch_app(id).await {
-                Ok(body) => documents.push((id.clone(), body)),
-                Err(err) => return Some(Err(err.to_string())),
-            }
-        }
-        Some(Ok(documents))
+        Some(fetch_apps(client, ids).await)
     }
 
     /// Marathon's client, for reads that run beside the control loop; `None` for a file.
@@ -232,6 +225,20 @@ impl RefreshLimiter {
         }
         self.tokens -= 1.0;
     }
+}
+
+/// `/v2/apps/{id}` for each id, one after the other (`None` for an app that no longer exists);
+/// the first failure ends it.
+pub(super) async fn fetch_apps(
+    client: &MarathonClient,
+    ids: &std::collections::BTreeSet<String>,
+) -> super::reads::AppDocuments {
+    let mut documents = Vec::with_capacity(ids.len());
+    for id in ids {
+        let body = client.fetch_app(id).await.map_err(|e| e.to_string())?;
+        documents.push((id.clone(), body));
+    }
+    Ok(documents)
 }
 
 #[cfg(test)]

@@ -20,15 +20,7 @@ async fn get_as(
     if let Some(id) = app_id {
         request = request.header("x-marathon-app-id", id);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let backend = response
-        .headers()
-        .get("x-backend")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let json = response.json().await.unwrap_or(Value::Null);
-    (status, backend, json)
+    send(request).await
 }
 
 #[tokio::test]

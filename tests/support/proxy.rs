@@ -324,7 +324,12 @@ pub fn fresh_client() -> reqwest::Client {
 
 /// GET with a Host header; returns (status, backend name or "", JSON body when there is one).
 pub async fn get(client: &reqwest::Client, url: &str, host: &str) -> (u16, String, Value) {
-    let response = client.get(url).header("host", host).send().await.unwrap();
+    send(client.get(url).header("host", host)).await
+}
+
+/// Sends a request; returns (status, backend name or "", JSON body when there is one).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, String, Value) {
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let backend = response
         .headers()
