@@ -11,15 +11,12 @@ seconds it took, and the balancer's RSS before and at its highest during the flo
 """
 
 import argparse
-import os
 import socket
 import struct
-import subprocess
-import tempfile
 import threading
 import time
 
-from procstat import free_port, rss_kib
+from procstat import rss_kib, start_balancer
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -90,26 +87,10 @@ def main():
     held = []
     threading.Thread(target=lambda: [held.append(backend.accept()) for _ in iter(int, 1)],
                      daemon=True).start()
-    work = tempfile.mkdtemp(prefix="switchyard-h2.")
-    apps = os.path.join(work, "apps.json")
-    with open(apps, "w") as f:
-        f.write('{"apps": [{"id": "/held", "labels": {"HAPROXY_GROUP": "external", '
-                '"HAPROXY_0_VHOST": "held.test"}, "portDefinitions": [{"port": %d}], '
-                '"tasks": [{"id": "held.1", "host": "127.0.0.1", "state": "TASK_RUNNING", '
-                '"ports": [%d]}]}]}' % (free_port(), backend.getsockname()[1]))
-    http, admin, app_id = free_port(), free_port(), free_port()
-    proc = subprocess.Popen(
-        [args.binary, "--apps-file", apps, "--bind-address", "127.0.0.1", "--http-port", str(http),
-         "--https-port", "0", "--app-id-port", str(app_id), "--admin-port", str(admin),
-         "--header-timeout", str(args.timeout), "--client-body-timeout", str(args.timeout)],
-        stderr=subprocess.DEVNULL)
+    proc, http = start_balancer(
+        args.binary, "held", backend.getsockname()[1],
+        ["--header-timeout", str(args.timeout), "--client-body-timeout", str(args.timeout)])
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", http)).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         before = rss_kib(proc.pid)
         for name, make in [("PING", lambda i: frame(6, 0, 0, struct.pack(">Q", i))),
                            ("SETTINGS", lambda i: frame(4, 0, 0, b"\x00\x04\x00\x00\xff\xff"))]:

@@ -11,14 +11,11 @@ balancer's RSS before, at its highest during the flood, and after.
 """
 
 import argparse
-import os
 import socket
-import subprocess
-import tempfile
 import threading
 import time
 
-from procstat import free_port, rss_kib
+from procstat import rss_kib, start_balancer
 
 INTERIM = b"HTTP/1.1 100 Continue\r\n\r\n" * 4096
 
@@ -53,26 +50,9 @@ def run(binary, extra, seconds):
     listener.listen(16)
     sent = [0]
     threading.Thread(target=backend, args=(listener, seconds, sent), daemon=True).start()
-    work = tempfile.mkdtemp(prefix="switchyard-interim.")
-    apps = os.path.join(work, "apps.json")
-    with open(apps, "w") as f:
-        f.write('{"apps": [{"id": "/flood", "labels": {"HAPROXY_GROUP": "external", '
-                '"HAPROXY_0_VHOST": "flood.test"}, "portDefinitions": [{"port": %d}], '
-                '"tasks": [{"id": "flood.1", "host": "127.0.0.1", "state": "TASK_RUNNING", '
-                '"ports": [%d]}]}]}' % (free_port(), listener.getsockname()[1]))
-    http, admin, app_id = free_port(), free_port(), free_port()
-    proc = subprocess.Popen(
-        [binary, "--apps-file", apps, "--bind-address", "127.0.0.1", "--http-port", str(http),
-         "--https-port", "0", "--app-id-port", str(app_id), "--admin-port", str(admin),
-         "--server-timeout", str(seconds + 5)] + extra,
-        stderr=subprocess.DEVNULL)
+    proc, http = start_balancer(binary, "flood", listener.getsockname()[1],
+                                ["--server-timeout", str(seconds + 5)] + extra)
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", http)).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         before = peak = rss_kib(proc.pid)
         result = {}
 
