@@ -11,7 +11,12 @@
 //! 1,000 events for other apps before each change. Each line gives the Marathon reads per
 //! change (full `/v2/apps`, and single apps), the load the balancer puts on Marathon.
 //!
-//! `cargo bench --bench reconfigure` (`-- 100 1000` to choose the sizes, `--changes N`).
+//! Marathon (the simulator) and the tasks' backends run on a runtime of their own, as the
+//! separate processes they are; each change moves the app to a backend of its own, so that a
+//! request answered by a task an earlier change replaced is never taken for the new one.
+//!
+//! `cargo bench --bench reconfigure` (`-- 100 1000` to choose the sizes, `--changes N`,
+//! `--only burst` for the situations whose name holds a word).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +29,7 @@ use switchyard::serve::{self, BoundListeners, MarathonSource, ServeOptions, Sour
 use switchyard::sim::demo::DemoBackend;
 use switchyard::sim::simulator::{Simulator, SimulatorOptions, TaskSpec};
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 
 #[global_allocator]
 static GLOBAL: switchyard::alloc::Allocator = switchyard::alloc::Allocator;
@@ -37,6 +43,9 @@ fn app(i: usize) -> Value {
         "cpus": 0.1, "mem": 64,
         "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": format!("app-{i}.bench.example.com")},
         "portDefinitions": [{"port": 12000 + i, "protocol": "tcp", "name": "http"}],
+        // Marathon reports health only for apps with checks, and the balancer cannot repeat a
+        // command check: the health events are what routes these tasks.
+        "healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}}],
         "env": {"VERSION": "1"}
     })
 }
@@ -44,10 +53,12 @@ fn app(i: usize) -> Value {
 fn main() {
     let mut sizes = Vec::new();
     let mut changes = 100;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--changes" => changes = args.next().and_then(|n| n.parse().ok()).unwrap_or(100),
+            "--only" => only = args.next(),
             "--bench" => {}
             other => {
                 if let Ok(n) = other.parse() {
@@ -63,6 +74,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let marathon = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("marathon")
+        .enable_all()
+        .build()
+        .expect("runtime");
     println!("change → routed, {changes} changes per situation (event stream, gzip)");
     println!(
         "{:<32} {:>6} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11}",
@@ -72,8 +89,12 @@ fn main() {
     let mut situations: Vec<(usize, Situation)> =
         sizes.iter().map(|&n| (n, Situation::QUIET)).collect();
     situations.extend(Situation::BUSY.iter().map(|s| (largest, *s)));
+    if let Some(word) = &only {
+        situations.retain(|(_, s)| s.name.contains(word.as_str()));
+    }
     for (size, situation) in situations {
-        let (mut samples, reads) = runtime.block_on(measure(size, changes, situation));
+        let (mut samples, reads) =
+            runtime.block_on(measure(marathon.handle(), size, changes, situation));
         samples.sort_unstable();
         let at = |q: f64| {
             let i = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
@@ -141,7 +162,8 @@ impl Situation {
     ];
 }
 
-/// Flips the health of other apps' tasks, each flip an event, `rate` a second until stopped.
+/// Flips the health of other apps' tasks until stopped: `rate` events a second, each flip two
+/// (`health_status_changed_event`, `instance_health_changed_event`) as Marathon 1.4+ sends.
 fn background_events(
     sim: &Simulator,
     others: Vec<String>,
@@ -150,7 +172,7 @@ fn background_events(
     let stop = tokio_util::sync::CancellationToken::new();
     let (sim, token) = (sim.clone(), stop.clone());
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+        let mut tick = tokio::time::interval(Duration::from_secs(2) / rate);
         let mut flips = 0usize;
         loop {
             tokio::select! {
@@ -158,32 +180,56 @@ fn background_events(
                 () = token.cancelled() => return,
             }
             let task = &others[flips % others.len()];
-            sim.set_task_health(task, (flips / others.len()).is_multiple_of(2));
+            sim.set_task_health(task, !(flips / others.len()).is_multiple_of(2));
             flips += 1;
         }
     });
     stop
 }
 
-async fn measure(size: usize, changes: usize, situation: Situation) -> (Vec<Duration>, (u64, u64)) {
-    let sim = Simulator::start(SimulatorOptions::default())
+/// A backend for one task, on Marathon's runtime.
+async fn backend(marathon: &Handle) -> DemoBackend {
+    marathon
+        .spawn(DemoBackend::start("bench", 1))
         .await
+        .expect("join")
+        .expect("backend")
+}
+
+async fn measure(
+    marathon: &Handle,
+    size: usize,
+    changes: usize,
+    situation: Situation,
+) -> (Vec<Duration>, (u64, u64)) {
+    let sim = marathon
+        .spawn(Simulator::start(SimulatorOptions::default()))
+        .await
+        .expect("join")
         .expect("simulator");
     for i in 0..size {
-        sim.put_app(app(i));
+        let mut definition = app(i);
+        if i == 0 {
+            // The measured app: its new task is routed from its status event alone.
+            definition
+                .as_object_mut()
+                .expect("object")
+                .remove("healthChecks");
+        }
+        sim.put_app(definition);
         for t in 0..3u16 {
             let host = format!("127.0.{}.{}", t + 1, (i % 250) + 1);
-            sim.start_task(
-                &format!("/bench/app-{i:05}"),
-                TaskSpec::running(host, vec![20000 + (i % 40000) as u16]),
-            );
+            let task = sim
+                .start_task(
+                    &format!("/bench/app-{i:05}"),
+                    TaskSpec::running(host, vec![20000 + (i % 40000) as u16]),
+                )
+                .expect("task");
+            sim.set_task_health(&task, true);
         }
     }
-    // The measured app: one task, on one of two real backends in turn.
-    let backends = [
-        DemoBackend::start("a", 1).await.expect("backend"),
-        DemoBackend::start("b", 1).await.expect("backend"),
-    ];
+    // The measured app: one task, on a backend of its own.
+    let mut serving = backend(marathon).await;
     let measured = "/bench/app-00000";
     let mut tasks: Vec<String> = sim.apps_json()["apps"][0]["tasks"]
         .as_array()
@@ -197,7 +243,7 @@ async fn measure(size: usize, changes: usize, situation: Situation) -> (Vec<Dura
     let mut current = sim
         .start_task(
             measured,
-            TaskSpec::running("127.0.0.1", vec![backends[0].addr.port()]),
+            TaskSpec::running("127.0.0.1", vec![serving.addr.port()]),
         )
         .expect("task");
 
@@ -260,13 +306,14 @@ async fn measure(size: usize, changes: usize, situation: Situation) -> (Vec<Dura
     let mut samples = Vec::with_capacity(changes);
     let mut flips = 0usize;
     for change in 0..changes {
-        let next = &backends[(change + 1) % 2];
+        let next = backend(marathon).await;
         if let Some(spacing) = situation.spacing {
             tokio::time::sleep(spacing).await;
         }
-        for _ in 0..situation.burst {
+        // Each flip is two events: `health_status_changed_event`, `instance_health_changed_event`.
+        for _ in 0..situation.burst / 2 {
             let task = &others[flips % others.len()];
-            sim.set_task_health(task, (flips / others.len()).is_multiple_of(2));
+            sim.set_task_health(task, !(flips / others.len()).is_multiple_of(2));
             flips += 1;
         }
         let started = Instant::now();
@@ -278,6 +325,8 @@ async fn measure(size: usize, changes: usize, situation: Situation) -> (Vec<Dura
             .expect("task");
         sim.kill_task(&current);
         current = task;
+        let replaced = std::mem::replace(&mut serving, next);
+        let next = &serving;
         if std::env::var_os("RECONFIGURE_DEBUG").is_some() {
             let g = handle.generation();
             handle.wait_generation(g + 1).await;
@@ -298,6 +347,7 @@ async fn measure(size: usize, changes: usize, situation: Situation) -> (Vec<Dura
             }
         }
         samples.push(started.elapsed());
+        replaced.stop();
         if std::env::var_os("RECONFIGURE_DEBUG").is_some() {
             eprintln!(
                 "change {change}: routed {:?}, generation {}",
@@ -315,9 +365,7 @@ async fn measure(size: usize, changes: usize, situation: Situation) -> (Vec<Dura
         after.app_requests - before.app_requests,
     );
     handle.shutdown().await;
-    for backend in &backends {
-        backend.stop();
-    }
-    sim.shutdown().await;
+    serving.stop();
+    marathon.spawn(sim.shutdown()).await.expect("join");
     (samples, reads)
 }

@@ -1,9 +1,10 @@
 //! What an event carries, applied to the last snapshot at once ("events patch, reads confirm"):
 //! a task's new state, host, ports and addresses (`status_update_event`), a health verdict
-//! (`health_status_changed_event`), an app's removal (`app_terminated_event`). A read of the
-//! app follows every patch and wins where it disagrees. An event a patch cannot express
-//! (a new app definition, instance events, deployments, one without the fields a patch needs)
-//! patches nothing and is left to the read.
+//! (`health_status_changed_event`, `instance_health_changed_event`), an instance's end
+//! (`instance_changed_event` in a terminal condition), an app's removal (`app_terminated_event`).
+//! A read of the app follows every patch and wins where it disagrees. An event a patch cannot
+//! express (a new app definition, a running instance without ports, deployments, one without the
+//! fields a patch needs) patches nothing and is left to the read.
 
 use std::sync::Arc;
 
@@ -17,14 +18,49 @@ pub enum EventPatch {
     /// A task of `app_id` as the event reports it: added, replaced, or (in a terminal state)
     /// removed.
     Task { app_id: String, task: TaskUpdate },
-    /// A task's health check verdict.
+    /// The health check verdict on a task, or on every task of an instance.
     Health {
         app_id: String,
-        task_id: String,
+        of: TaskRef,
         alive: bool,
     },
+    /// An instance ended: its tasks leave the app.
+    InstanceGone { app_id: String, instance_id: String },
     /// The app is gone.
     AppGone { app_id: String },
+}
+
+/// What a health event names: a task (Marathon ≤ 1.3) or an instance (1.4+), whose task ids
+/// differ from its own id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskRef {
+    Task(String),
+    Instance(String),
+}
+
+impl TaskRef {
+    fn names(&self, task_id: &str) -> bool {
+        match self {
+            TaskRef::Task(id) => id == task_id,
+            TaskRef::Instance(id) => of_instance(task_id, id),
+        }
+    }
+}
+
+/// Whether a task id belongs to an instance, as Marathon's `Task.Id` parses them: instance-era
+/// task ids are `<instance>._app[.<incarnation>]`; a legacy `<app>.<uuid>` (or `<app>_<uuid>`)
+/// belongs to instance `<app>.marathon-<uuid>`.
+fn of_instance(task_id: &str, instance_id: &str) -> bool {
+    if let Some(rest) = task_id.strip_prefix(instance_id) {
+        return rest.is_empty() || rest.starts_with('.');
+    }
+    let Some((app, uuid)) = instance_id.rsplit_once(".marathon-") else {
+        return false;
+    };
+    task_id.len() == app.len() + 1 + uuid.len()
+        && task_id.starts_with(app)
+        && task_id.ends_with(uuid)
+        && matches!(task_id.as_bytes()[app.len()], b'.' | b'_')
 }
 
 /// The fields of `status_update_event` a task needs.
@@ -41,42 +77,7 @@ pub struct TaskUpdate {
 /// The patch an event carries, if it carries one.
 pub fn patch_of(kind: &str, data: &str) -> Option<EventPatch> {
     match kind {
-        "status_update_event" => {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Status {
-                app_id: String,
-                task_id: String,
-                task_status: TaskStatus,
-                #[serde(default)]
-                host: Option<String>,
-                #[serde(default)]
-                ports: Option<Vec<u32>>,
-                #[serde(default)]
-                ip_addresses: Option<Vec<TaskIpAddress>>,
-                #[serde(default)]
-                version: Option<String>,
-            }
-            let s: Status = serde_json::from_str(data).ok()?;
-            // Without ports a running task cannot be routed from the event alone.
-            let ports = match (s.ports, s.task_status) {
-                (Some(ports), _) => ports,
-                (None, TaskStatus::Running) => return None,
-                (None, _) => Vec::new(),
-            };
-            absolute(&s.app_id)?;
-            Some(EventPatch::Task {
-                app_id: s.app_id,
-                task: TaskUpdate {
-                    id: s.task_id.into(),
-                    state: s.task_status,
-                    host: s.host,
-                    ports,
-                    ip_addresses: s.ip_addresses.unwrap_or_default(),
-                    version: s.version,
-                },
-            })
-        }
+        "status_update_event" => status_update(data),
         "health_status_changed_event" => {
             #[derive(Deserialize)]
             #[serde(rename_all = "camelCase")]
@@ -88,11 +89,53 @@ pub fn patch_of(kind: &str, data: &str) -> Option<EventPatch> {
             }
             let h: Health = serde_json::from_str(data).ok()?;
             absolute(&h.app_id)?;
-            // Marathon 1.4+ names the instance; its task ids differ: left to the read.
+            let of = match (h.instance_id, h.task_id) {
+                (Some(instance), _) => TaskRef::Instance(instance),
+                (None, Some(task)) => TaskRef::Task(task),
+                (None, None) => return None,
+            };
             Some(EventPatch::Health {
                 app_id: h.app_id,
-                task_id: h.task_id.filter(|_| h.instance_id.is_none())?,
+                of,
                 alive: h.alive,
+            })
+        }
+        "instance_health_changed_event" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Health {
+                run_spec_id: String,
+                instance_id: String,
+                // `null` while Marathon does not know yet: left to the read.
+                healthy: Option<bool>,
+            }
+            let h: Health = serde_json::from_str(data).ok()?;
+            absolute(&h.run_spec_id)?;
+            Some(EventPatch::Health {
+                app_id: h.run_spec_id,
+                of: TaskRef::Instance(h.instance_id),
+                alive: h.healthy?,
+            })
+        }
+        "instance_changed_event" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Changed {
+                run_spec_id: String,
+                instance_id: String,
+                condition: String,
+            }
+            let c: Changed = serde_json::from_str(data).ok()?;
+            absolute(&c.run_spec_id)?;
+            // Without ports a running instance cannot be routed from the event alone; its
+            // end needs none.
+            let ended = matches!(
+                c.condition.as_str(),
+                "Killed" | "Finished" | "Failed" | "Error" | "Gone" | "Dropped"
+            );
+            ended.then_some(EventPatch::InstanceGone {
+                app_id: c.run_spec_id,
+                instance_id: c.instance_id,
             })
         }
         "app_terminated_event" => {
@@ -109,6 +152,43 @@ pub fn patch_of(kind: &str, data: &str) -> Option<EventPatch> {
     }
 }
 
+fn status_update(data: &str) -> Option<EventPatch> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Status {
+        app_id: String,
+        task_id: String,
+        task_status: TaskStatus,
+        #[serde(default)]
+        host: Option<String>,
+        #[serde(default)]
+        ports: Option<Vec<u32>>,
+        #[serde(default)]
+        ip_addresses: Option<Vec<TaskIpAddress>>,
+        #[serde(default)]
+        version: Option<String>,
+    }
+    let s: Status = serde_json::from_str(data).ok()?;
+    // Without ports a running task cannot be routed from the event alone.
+    let ports = match (s.ports, s.task_status) {
+        (Some(ports), _) => ports,
+        (None, TaskStatus::Running) => return None,
+        (None, _) => Vec::new(),
+    };
+    absolute(&s.app_id)?;
+    Some(EventPatch::Task {
+        app_id: s.app_id,
+        task: TaskUpdate {
+            id: s.task_id.into(),
+            state: s.task_status,
+            host: s.host,
+            ports,
+            ip_addresses: s.ip_addresses.unwrap_or_default(),
+            version: s.version,
+        },
+    })
+}
+
 fn absolute(id: &str) -> Option<()> {
     id.starts_with('/').then_some(())
 }
@@ -118,6 +198,7 @@ impl EventPatch {
         match self {
             EventPatch::Task { app_id, .. }
             | EventPatch::Health { app_id, .. }
+            | EventPatch::InstanceGone { app_id, .. }
             | EventPatch::AppGone { app_id } => app_id,
         }
     }
@@ -155,24 +236,39 @@ impl AppsSnapshot {
                     version: task.version.clone(),
                 };
                 match at {
+                    // The same report again (Marathon repeats them on reconciliation).
+                    Some(at) if app.tasks[at] == updated => return false,
                     Some(at) => app.tasks[at] = updated,
                     None => app.tasks.push(updated),
                 }
                 true
             }
-            EventPatch::Health {
+            EventPatch::Health { app_id, of, alive } => {
+                // Verdicts count only for an app with health checks (and the read of one
+                // without lists none).
+                let Some(app) = self.app_mut(app_id).filter(|a| !a.health_checks.is_empty()) else {
+                    return false;
+                };
+                let verdict = Some(vec![HealthCheckResult { alive: *alive }]);
+                let mut changed = false;
+                for task in app.tasks.iter_mut().filter(|t| of.names(&t.id)) {
+                    if task.health_check_results != verdict {
+                        task.health_check_results = verdict.clone();
+                        changed = true;
+                    }
+                }
+                changed
+            }
+            EventPatch::InstanceGone {
                 app_id,
-                task_id,
-                alive,
+                instance_id,
             } => {
                 let Some(app) = self.app_mut(app_id) else {
                     return false;
                 };
-                let Some(task) = app.tasks.iter_mut().find(|t| &*t.id == task_id) else {
-                    return false;
-                };
-                task.health_check_results = Some(vec![HealthCheckResult { alive: *alive }]);
-                true
+                let before = app.tasks.len();
+                app.tasks.retain(|t| !of_instance(&t.id, instance_id));
+                app.tasks.len() != before
             }
         }
     }
@@ -198,100 +294,4 @@ fn is_terminal(state: TaskStatus) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn snapshot() -> AppsSnapshot {
-        crate::marathon::parse_apps(
-            br#"{"apps":[{"id":"/web","tasks":[{"id":"web.1","host":"10.0.0.1","state":"TASK_RUNNING","ports":[31000],
-                "healthCheckResults":[{"alive":true}]}]}]}"#,
-        )
-        .unwrap()
-    }
-
-    fn tasks(s: &AppsSnapshot) -> Vec<(String, Option<TaskStatus>, Vec<u32>)> {
-        s.apps[0]
-            .tasks
-            .iter()
-            .map(|t| (t.id.to_string(), t.state, t.ports.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn a_status_update_adds_replaces_and_removes_a_task() {
-        let mut s = snapshot();
-        let start = r#"{"appId":"/web","taskId":"web.2","taskStatus":"TASK_RUNNING","host":"10.0.0.2",
-            "ports":[31001],"ipAddresses":[{"ipAddress":"10.0.0.2","protocol":"IPv4"}],"version":"2026-01-01T00:00:00.000Z"}"#;
-        let patch = patch_of("status_update_event", start).unwrap();
-        assert!(s.apply(&patch));
-        assert_eq!(
-            tasks(&s)[1],
-            ("web.2".into(), Some(TaskStatus::Running), vec![31001])
-        );
-        assert!(
-            s.apps[0].tasks[1].health_check_results.is_none(),
-            "no verdict yet"
-        );
-
-        let killing = r#"{"appId":"/web","taskId":"web.1","taskStatus":"TASK_KILLING","host":"10.0.0.1","ports":[31000]}"#;
-        assert!(s.apply(&patch_of("status_update_event", killing).unwrap()));
-        assert_eq!(tasks(&s)[0].1, Some(TaskStatus::Killing));
-        assert!(s.apps[0].tasks[0].health_check_results.is_some(), "kept");
-
-        let killed =
-            r#"{"appId":"/web","taskId":"web.1","taskStatus":"TASK_KILLED","host":"10.0.0.1"}"#;
-        assert!(s.apply(&patch_of("status_update_event", killed).unwrap()));
-        assert_eq!(
-            tasks(&s),
-            [("web.2".into(), Some(TaskStatus::Running), vec![31001])]
-        );
-        assert!(
-            !s.apply(&patch_of("status_update_event", killed).unwrap()),
-            "already gone"
-        );
-    }
-
-    #[test]
-    fn health_and_removal_patch_and_unknown_apps_are_left_to_the_read() {
-        let mut s = snapshot();
-        let sick = r#"{"appId":"/web","taskId":"web.1","alive":false}"#;
-        assert!(s.apply(&patch_of("health_status_changed_event", sick).unwrap()));
-        assert_eq!(
-            s.apps[0].tasks[0].health_check_results,
-            Some(vec![HealthCheckResult { alive: false }])
-        );
-        let other = r#"{"appId":"/other","taskId":"o.1","taskStatus":"TASK_RUNNING","host":"h","ports":[1]}"#;
-        assert!(!s.apply(&patch_of("status_update_event", other).unwrap()));
-        assert!(s.apply(&patch_of("app_terminated_event", r#"{"appId":"/web"}"#).unwrap()));
-        assert!(s.apps.is_empty());
-    }
-
-    #[test]
-    fn events_without_what_a_patch_needs_patch_nothing() {
-        for (kind, data) in [
-            // A running task without ports cannot be routed from the event.
-            (
-                "status_update_event",
-                r#"{"appId":"/web","taskId":"web.2","taskStatus":"TASK_RUNNING"}"#,
-            ),
-            ("status_update_event", r#"{"appId":"/web"}"#),
-            (
-                "status_update_event",
-                r#"{"appId":"web","taskId":"t","taskStatus":"TASK_KILLED"}"#,
-            ),
-            // 1.4+ health events name instances, not tasks.
-            (
-                "health_status_changed_event",
-                r#"{"appId":"/web","instanceId":"web.i1","alive":true}"#,
-            ),
-            ("api_post_event", r#"{"appDefinition":{"id":"/web"}}"#),
-            (
-                "instance_changed_event",
-                r#"{"runSpecId":"/web","instanceId":"i"}"#,
-            ),
-            ("status_update_event", "not json"),
-        ] {
-            assert_eq!(patch_of(kind, data), None, "{kind} {data}");
-        }
-    }
-}
+mod tests;

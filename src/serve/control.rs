@@ -1,7 +1,7 @@
 //! The control loop: reads the source when it changed, builds and publishes tables, and
 //! reconciles listeners and health checkers to each one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -38,9 +38,12 @@ pub(super) struct Control {
     pub(super) last_body: Option<bytes::Bytes>,
     /// What the served table was built from, patched app by app between full reads.
     pub(super) snapshot: Option<AppsSnapshot>,
-    /// Apps patched from events since they were last read: a read that disagrees with one of
-    /// them is a correction.
-    pub(super) patched: BTreeSet<String>,
+    /// Apps patched from events since they were last read, each with the number of the last
+    /// batch of patches that changed it: a read that disagrees with one of them is a
+    /// correction, unless the patch came after the read was sent.
+    pub(super) patched: BTreeMap<String, u64>,
+    /// Batches of patches applied so far.
+    pub(super) patch_batches: u64,
     /// Whether the last read failed (log once per state change, not per poll).
     pub(super) failing: bool,
     /// Holds back an empty app list until a later read confirms it.
@@ -72,6 +75,8 @@ impl Control {
         // limiter; the patches never do.
         let mut to_read = Pending::default();
         let mut reading: Option<JoinHandle<reads::Fetched>> = None;
+        // The patch batches applied when the read beside the loop was sent.
+        let mut sent_after = 0;
         loop {
             let retry_at = retry.map(|(at, _)| at);
             let confirm_at = self.empty_list.confirm_at().map(|at| at.into_std());
@@ -84,7 +89,7 @@ impl Control {
                 // A read owed to events landed.
                 fetched = join_read(&mut reading), if reading.is_some() => {
                     reading = None;
-                    let refreshed = self.apply_fetched(fetched).await;
+                    let refreshed = self.apply_fetched(fetched, sent_after).await;
                     retry = self.after_read(refreshed, retry);
                     continue;
                 }
@@ -105,6 +110,7 @@ impl Control {
                     match self.reader.client() {
                         // Beside the loop: patches keep being served while it reads.
                         Some(client) if self.snapshot.is_some() => {
+                            sent_after = self.patch_batches;
                             reading = Some(tokio::spawn(super::reads::fetch(client, owed)));
                             continue;
                         }
@@ -170,11 +176,14 @@ impl Control {
                 changed.insert(patch.app_id().to_owned());
             }
         }
-        self.patched.extend(changed.iter().cloned());
         if changed.is_empty() {
             self.snapshot = Some(snapshot);
             return;
         }
+        self.patch_batches += 1;
+        let batch = self.patch_batches;
+        self.patched
+            .extend(changed.iter().map(|id| (id.clone(), batch)));
         // The full document no longer matches what is served.
         self.last_body = None;
         self.publish(snapshot, Some(&changed)).await;

@@ -57,12 +57,20 @@ impl Control {
     /// The apps a full read sees otherwise than the snapshot served; `None` when it cannot
     /// tell app by app (nothing served yet, unreadable apps either side, or more than a quarter
     /// of the apps changed).
-    /// Apps patched from events that it sees otherwise are counted as corrections: every patch
-    /// is confirmed (or corrected) by it.
-    fn differing_apps(&mut self, read: &AppsSnapshot) -> Option<BTreeSet<String>> {
-        let patched = std::mem::take(&mut self.patched);
+    /// Apps patched from events before it was sent that it sees otherwise are counted as
+    /// corrections: every such patch is confirmed (or corrected) by it.
+    fn differing_apps(&mut self, read: &AppsSnapshot, sent_after: u64) -> Option<BTreeSet<String>> {
+        let confirmed: Vec<String> = self
+            .patched
+            .iter()
+            .filter(|(_, &batch)| batch <= sent_after)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &confirmed {
+            self.patched.remove(id);
+        }
         let held = self.snapshot.as_ref()?;
-        let corrected = patched
+        let corrected = confirmed
             .iter()
             .filter(|id| held.app(id) != read.app(id))
             .count();
@@ -83,12 +91,30 @@ impl Control {
         Some(differing)
     }
 
-    /// Applies a read that ran beside the loop.
-    pub(super) async fn apply_fetched(&mut self, fetched: Fetched) -> Option<bool> {
+    /// Apps patched after the read was sent keep what the patches made of them: the read may
+    /// predate their events, and a read of each is owed anyway.
+    fn keep_later_patches(&self, read: &mut AppsSnapshot, sent_after: u64) {
+        let Some(held) = self.snapshot.as_ref() else {
+            return;
+        };
+        for (id, _) in self.patched.iter().filter(|(_, &batch)| batch > sent_after) {
+            read.patch(id, held.app(id).cloned());
+        }
+    }
+
+    /// Applies a read that ran beside the loop, sent when `sent_after` patch batches had been
+    /// applied.
+    pub(super) async fn apply_fetched(
+        &mut self,
+        fetched: Fetched,
+        sent_after: u64,
+    ) -> Option<bool> {
         match fetched {
-            Fetched::Full { read, parsed } => self.apply_full(read, parsed, false).await,
+            Fetched::Full { read, parsed } => {
+                self.apply_full(read, parsed, false, sent_after).await
+            }
             Fetched::Apps { pending, documents } => {
-                self.apply_apps(&pending, Some(documents)).await
+                self.apply_apps(&pending, Some(documents), sent_after).await
             }
         }
     }
@@ -97,15 +123,18 @@ impl Control {
     /// there was nothing to read, else whether the read succeeded.
     pub(super) async fn refresh(&mut self, forced: bool) -> Option<bool> {
         let read = self.reader.read(forced).await?;
-        self.apply_full(read, None, forced).await
+        self.apply_full(read, None, forced, self.patch_batches)
+            .await
     }
 
-    /// Applies a full read (its document already parsed when `parsed` holds it).
+    /// Applies a full read (its document already parsed when `parsed` holds it), sent when
+    /// `sent_after` patch batches had been applied.
     pub(super) async fn apply_full(
         &mut self,
         read: Result<Bytes, String>,
         parsed: Option<Result<AppsSnapshot, String>>,
         forced: bool,
+        sent_after: u64,
     ) -> Option<bool> {
         self.metrics.refetches.with_label_values(&["full"]).inc();
         self.metrics.logins.set(self.reader.logins() as i64);
@@ -127,7 +156,7 @@ impl Control {
             Some(parsed) => Some(parsed),
             None => parse(body.clone()).await,
         };
-        let snapshot = match parsed {
+        let mut snapshot = match parsed {
             Some(Ok(snapshot)) => snapshot,
             Some(Err(err)) => {
                 self.set_failing(Some(&err));
@@ -157,8 +186,11 @@ impl Control {
         }
         // After events patched it, a full read mostly confirms what is served: only the apps
         // it sees otherwise are built again, and none at all when it agrees.
-        let differing = self.differing_apps(&snapshot);
-        self.last_body = Some(body);
+        let later = self.patched.values().any(|&batch| batch > sent_after);
+        self.keep_later_patches(&mut snapshot, sent_after);
+        let differing = self.differing_apps(&snapshot, sent_after);
+        // With later patches kept, what is served is not the document any more.
+        self.last_body = (!later).then_some(body);
         match differing {
             Some(apps) if apps.is_empty() => self.snapshot = Some(snapshot),
             Some(apps) => self.publish(snapshot, Some(&apps)).await,
@@ -177,7 +209,8 @@ impl Control {
             return self.refresh(false).await;
         }
         let documents = self.reader.read_apps(&pending.apps).await;
-        self.apply_apps(&pending, documents).await
+        self.apply_apps(&pending, documents, self.patch_batches)
+            .await
     }
 
     /// Applies single-app reads: each app's document replaces what the snapshot holds where
@@ -186,6 +219,7 @@ impl Control {
         &mut self,
         pending: &Pending,
         documents: Option<AppDocuments>,
+        sent_after: u64,
     ) -> Option<bool> {
         let Some(mut snapshot) = self.snapshot.take() else {
             return self.refresh(false).await;
@@ -212,10 +246,19 @@ impl Control {
                     return self.refresh(false).await;
                 }
             };
+            // Patched after the read was sent: the read may predate the event, and another
+            // read of the app is owed.
+            if self
+                .patched
+                .get(&id)
+                .is_some_and(|&batch| batch > sent_after)
+            {
+                continue;
+            }
             // A read that agrees with what events patched in changes nothing; one that
             // disagrees wins, and is counted.
             let held = snapshot.app(&id);
-            let patched = self.patched.remove(&id);
+            let patched = self.patched.remove(&id).is_some();
             if held != app.as_ref() {
                 if patched {
                     self.metrics.read_corrections.inc();

@@ -64,11 +64,14 @@ pub(super) async fn serve_connection(
         shared.remember(&request);
         // Subscribed before the leader check, so a move right after it still closes the stream.
         let leadership = shared.leadership.subscribe();
-        let reply = route(&shared, role, &request);
+        let reply = off_the_workers(|| route(&shared, role, &request));
         match reply {
             Reply::Full(response) => {
                 shared.count(&request, response.status);
-                let response = maybe_gzip(response, &request);
+                if request.path.starts_with("/v2/apps") {
+                    held(&shared).await;
+                }
+                let response = off_the_workers(|| maybe_gzip(response, &request));
                 let close = !request.keep_alive;
                 let bytes = response.to_bytes(close);
                 if write(&mut stream, &mut stops, &bytes).await.is_err() || close {
@@ -165,8 +168,11 @@ fn v2(shared: &Shared, node: usize, request: &Request) -> Reply {
             let embed = embeds_tasks(request);
             let app = lock(&shared.apps).app_json(id, embed);
             match app {
-                Some(app) => faulty(shared, json!({ "app": app }), "app")
-                    .unwrap_or_else(|| Reply::Full(Response::json(200, &json!({ "app": app })))),
+                Some(app) => {
+                    let document = json!({ "app": app });
+                    faulty(shared, &document, "app")
+                        .unwrap_or_else(|| Reply::Full(Response::json(200, &document)))
+                }
                 None => Reply::Full(Response::message(
                     404,
                     &format!("App '{id}' does not exist"),
@@ -202,14 +208,16 @@ fn events(shared: &Shared, node: usize, request: &Request) -> Reply {
 }
 
 fn apps(shared: &Shared, request: &Request) -> Reply {
-    let document = lock(&shared.apps).to_json(embeds_tasks(request));
-    faulty(shared, document.clone(), "apps")
-        .unwrap_or_else(|| Reply::Full(Response::json(200, &document)))
+    // Rendered from a copy: as in Marathon, a long read does not hold up the changes (and
+    // their events) that come meanwhile.
+    let apps = lock(&shared.apps).clone();
+    let document = apps.to_json(embeds_tasks(request));
+    faulty(shared, &document, "apps").unwrap_or_else(|| Reply::Full(Response::json(200, &document)))
 }
 
 /// The answer the configured fault makes of `document` (a `/v2/apps` list or, under `key`
 /// `app`, one app); `None` without a fault.
-fn faulty(shared: &Shared, document: serde_json::Value, key: &str) -> Option<Reply> {
+fn faulty(shared: &Shared, document: &serde_json::Value, key: &str) -> Option<Reply> {
     let fault = *lock(&shared.fault);
     let garbage = |body: String| Response::new(200, "application/json", body);
     Some(match fault {
@@ -222,7 +230,7 @@ fn faulty(shared: &Shared, document: serde_json::Value, key: &str) -> Option<Rep
         )),
         AppsFault::Garbage => Reply::Full(garbage(format!("{{\"{key}\": [ {{"))),
         AppsFault::WrongTyped => Reply::Full(garbage(format!("{{\"{key}\": {{\"x\": 1}}}}"))),
-        AppsFault::Truncated => Reply::Truncated(Response::json(200, &document)),
+        AppsFault::Truncated => Reply::Truncated(Response::json(200, document)),
         AppsFault::Empty if key == "apps" => {
             Reply::Full(Response::json(200, &json!({ "apps": [] })))
         }
@@ -263,6 +271,27 @@ fn info(shared: &Shared, node: usize) -> serde_json::Value {
         "zookeeper_config": {"zk": "zk://127.0.0.1:2181/marathon"},
         "http_config": {"http_port": port, "https_port": 8443},
     })
+}
+
+/// Waits while reads are held (counted as waiting meanwhile).
+async fn held(shared: &Shared) {
+    let mut held = shared.reads_held.subscribe();
+    if !held.borrow().holding {
+        return;
+    }
+    shared.reads_held.send_modify(|h| h.waiting += 1);
+    let _ = held.wait_for(|h| !h.holding).await;
+    shared.reads_held.send_modify(|h| h.waiting -= 1);
+}
+
+/// Rendering and compressing a large document takes a while: on a multi-threaded runtime the
+/// worker hands its other tasks (the event streams among them) to another thread meanwhile, as
+/// Marathon's own threads would serve them.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 /// Marathon's Jetty gzips responses when the client accepts it.

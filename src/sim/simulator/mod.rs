@@ -45,7 +45,7 @@ pub use state::TaskSpec;
 use auth::{Authority, LOGIN_PATH};
 use events::Bus;
 use node::{lock, Listener, Role};
-use shared::{Counters, Shared, REMEMBERED_REQUESTS};
+use shared::{Counters, HeldReads, Shared, REMEMBERED_REQUESTS};
 use state::{Apps, Emit};
 
 /// Marathon's (Jetty's) SSE heartbeat period.
@@ -158,6 +158,7 @@ impl Simulator {
             seen: Mutex::new(VecDeque::with_capacity(REMEMBERED_REQUESTS)),
             leadership: watch::channel(0).0,
             stalled: watch::channel(false).0,
+            reads_held: watch::channel(HeldReads::default()).0,
             shutdown: watch::channel(false).0,
             runtime: Handle::current(),
             done: Mutex::new(Some(done_rx)),
@@ -222,6 +223,18 @@ impl Simulator {
 
     pub fn set_apps_fault(&self, fault: AppsFault) {
         *lock(&self.shared.fault) = fault;
+    }
+
+    /// While `held`, reads of apps (`/v2/apps`, `/v2/apps/{id}`) are rendered when they come
+    /// and answered when released: a read that lands after later changes.
+    pub fn hold_reads(&self, held: bool) {
+        self.shared.reads_held.send_modify(|h| h.holding = held);
+    }
+
+    /// Waits until `n` reads are held.
+    pub async fn wait_held_reads(&self, n: usize) {
+        let mut held = self.shared.reads_held.subscribe();
+        let _ = held.wait_for(|h| h.waiting >= n).await;
     }
 
     /// Every token issued so far answers 401 from now on; new logins work.

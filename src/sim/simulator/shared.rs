@@ -35,11 +35,20 @@ pub(super) struct Shared {
     /// Bumped whenever leadership is lost; open event streams close.
     pub(super) leadership: watch::Sender<u64>,
     pub(super) stalled: watch::Sender<bool>,
+    /// While held, reads of apps are rendered when they come but answered only once released.
+    pub(super) reads_held: watch::Sender<HeldReads>,
     pub(super) shutdown: watch::Sender<bool>,
     /// For rebinding a listener from a setter called outside the runtime.
     pub(super) runtime: Handle,
     /// Closes when every accept loop and connection task has ended.
     pub(super) done: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+/// Whether reads are held, and how many wait.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct HeldReads {
+    pub(super) holding: bool,
+    pub(super) waiting: usize,
 }
 
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@
 //! while still holding the state lock (a refetch after an event then always sees the change,
 //! and events leave in the order the changes happened).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -70,16 +70,18 @@ const COMPUTED: &[&str] = &[
     "deployments",
 ];
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Apps {
     apps: BTreeMap<String, App>,
+    /// The app of each task id, as Marathon's instance tracker finds it (not by a scan).
+    owners: HashMap<String, String>,
     /// Agent ids by host, so every task on one host reports the same `slaveId`.
     agents: BTreeMap<String, String>,
     /// Last version handed out, in ms: versions strictly increase even within one millisecond.
     last_version_ms: i64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct App {
     definition: Map<String, Value>,
     version: String,
@@ -88,7 +90,7 @@ struct App {
     tasks: Vec<Task>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Task {
     id: String,
     instance_id: String,
@@ -103,7 +105,7 @@ struct Task {
     health: Option<Health>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Health {
     alive: bool,
     consecutive_failures: u32,
@@ -178,7 +180,10 @@ impl Apps {
     /// Removes an app and its tasks.
     pub fn remove(&mut self, id: &str) -> Option<Vec<Emit>> {
         let id = normalize_id(id)?;
-        self.apps.remove(&id)?;
+        let app = self.apps.remove(&id)?;
+        for task in &app.tasks {
+            self.owners.remove(&task.id);
+        }
         Some(vec![emit("app_terminated_event", json!({ "appId": id }))])
     }
 
@@ -206,15 +211,13 @@ impl Apps {
         let events = task_events(&app_id, &task);
         let id = task.id.clone();
         app.tasks.push(task);
+        self.owners.insert(id.clone(), app_id);
         Some((id, events))
     }
 
     /// Moves a task to another `TASK_*` state (e.g. staging → running, or lost).
     pub fn set_task_state(&mut self, task_id: &str, state: &str) -> Option<Vec<Emit>> {
-        let (app_id, app) = self
-            .apps
-            .iter_mut()
-            .find(|(_, app)| app.task(task_id).is_some())?;
+        let (app_id, app) = self.owner(task_id)?;
         let task = app.tasks.iter_mut().find(|t| t.id == task_id)?;
         task.state = state.to_owned();
         if state == "TASK_RUNNING" && task.started_at.is_none() {
@@ -225,22 +228,18 @@ impl Apps {
 
     /// Kills a task: Marathon reports `TASK_KILLED` and drops it from the app.
     pub fn kill_task(&mut self, task_id: &str) -> Option<Vec<Emit>> {
-        let (app_id, app) = self
-            .apps
-            .iter_mut()
-            .find(|(_, app)| app.task(task_id).is_some())?;
+        let (app_id, app) = self.owner(task_id)?;
         let index = app.tasks.iter().position(|t| t.id == task_id)?;
         let mut task = app.tasks.remove(index);
         task.state = "TASK_KILLED".to_owned();
-        Some(task_events(app_id, &task))
+        let events = task_events(app_id, &task);
+        self.owners.remove(task_id);
+        Some(events)
     }
 
     /// Records the result of the task's health checks (all of them `alive`).
     pub fn set_health(&mut self, task_id: &str, alive: bool) -> Option<Vec<Emit>> {
-        let (app_id, app) = self
-            .apps
-            .iter_mut()
-            .find(|(_, app)| app.task(task_id).is_some())?;
+        let (app_id, app) = self.owner(task_id)?;
         let task = app.tasks.iter_mut().find(|t| t.id == task_id)?;
         let now = now_iso();
         let health = task.health.get_or_insert(Health {
@@ -315,9 +314,12 @@ impl Apps {
     }
 }
 
-impl App {
-    fn task(&self, task_id: &str) -> Option<&Task> {
-        self.tasks.iter().find(|t| t.id == task_id)
+impl Apps {
+    /// The app a task belongs to.
+    fn owner(&mut self, task_id: &str) -> Option<(&String, &mut App)> {
+        let app_id = self.owners.get(task_id)?;
+        let (id, app) = self.apps.range_mut::<String, _>(app_id..).next()?;
+        (id == app_id).then_some((id, app))
     }
 }
 

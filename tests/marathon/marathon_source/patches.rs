@@ -68,3 +68,73 @@ async fn an_app_s_new_labels_are_served_after_its_confirming_read() {
     handle.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Marathon 1.4+ health events name the instance, not the task: its tasks are routed (and
+/// dropped) from them while every read fails.
+#[tokio::test]
+async fn instance_health_events_route_and_drop_tasks_before_any_read() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let sim = simulator(1, SimAuth::None).await;
+    let mut checked = web_app();
+    checked["healthChecks"] = json!([{"protocol": "HTTP", "path": "/", "portIndex": 0}]);
+    sim.put_app(checked);
+    let task_a = move_web_to(&sim, &a, None);
+    sim.set_task_health(&task_a, true);
+    let handle = start(source(sim.urls(), Credentials::None)).await;
+    routed_to(&handle, &a).await;
+    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+
+    sim.set_apps_fault(AppsFault::Status(503));
+    // Running but not yet checked: not routed.
+    let task_b = move_web_to(&sim, &b, None);
+    let mut generation = handle.generation();
+    sim.set_task_health(&task_b, true);
+    loop {
+        if endpoints_of(&handle.table.load(), HOST)
+            == vec![a.port().min(b.port()), a.port().max(b.port())]
+        {
+            break;
+        }
+        generation = guarded("the healthy task", handle.wait_generation(generation + 1)).await;
+    }
+    sim.set_task_health(&task_a, false);
+    routed_to(&handle, &b).await;
+    handle.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// A read sent before an event, landing after it, does not undo what the event patched in (it
+/// would route a task Marathon already reported killed): the read owed to the event decides.
+#[tokio::test]
+async fn a_read_older_than_an_event_does_not_undo_its_patch() {
+    let (a, b, c) = (
+        Backend::start("a").await,
+        Backend::start("b").await,
+        Backend::start("c").await,
+    );
+    let (sim, handle, task_a) = serving_web_on(&a).await;
+    sim.hold_reads(true);
+    // The events route b at once; the read they owe is rendered now (b) and held.
+    let task_b = move_web_to(&sim, &b, Some(&task_a));
+    routed_to(&handle, &b).await;
+    guarded("the held read", sim.wait_held_reads(1)).await;
+    // Then c replaces b: patched in while the read that says "b" is on its way.
+    move_web_to(&sim, &c, Some(&task_b));
+    routed_to(&handle, &c).await;
+    let refreshes = handle.refreshes();
+    sim.hold_reads(false);
+    guarded("the old read", handle.wait_refreshes(refreshes + 1)).await;
+    assert_eq!(
+        endpoints_of(&handle.table.load(), HOST),
+        vec![c.port()],
+        "the read older than the kill of b does not route b again"
+    );
+    guarded(
+        "the read owed to c's events",
+        handle.wait_refreshes(refreshes + 2),
+    )
+    .await;
+    routed_to(&handle, &c).await;
+    handle.shutdown().await;
+    sim.shutdown().await;
+}
