@@ -140,6 +140,21 @@ async fn answer(
                 Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{err}\n")),
             }
         }
+        // HAProxy's stats page, where Marathon-LB users look first: the status page is ours.
+        (_, "/haproxy") if haproxy_stats(&request) == Some(false) => {
+            let mut response = Response::new(Full::new(Bytes::from_static(b"see /\n")));
+            *response.status_mut() = StatusCode::FOUND;
+            response
+                .headers_mut()
+                .insert(http::header::LOCATION, http::HeaderValue::from_static("/"));
+            return Ok(response);
+        }
+        (_, "/haproxy") if haproxy_stats(&request) == Some(true) => (
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "HAProxy's CSV does not exist here: /stats has each backend's figures as JSON\n"
+                .to_owned(),
+        ),
         // A page on another site must not make a visitor's browser send a signal.
         (_, path) if path.starts_with("/_mlb_signal/") && is_cross_site(&request) => (
             StatusCode::FORBIDDEN,
@@ -173,6 +188,19 @@ async fn answer(
         .headers_mut()
         .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
     Ok(response)
+}
+
+/// `/haproxy?stats` (`Some(false)`) or `/haproxy?stats;csv` (`Some(true)`), as HAProxy's
+/// `stats uri` answers them; `None` for another query.
+fn haproxy_stats<B>(request: &Request<B>) -> Option<bool> {
+    let query = request.uri().query()?;
+    let rest = query.strip_prefix("stats")?;
+    match rest {
+        "" => Some(false),
+        _ if rest.starts_with(";csv") => Some(true),
+        _ if rest.starts_with(';') => Some(false),
+        _ => None,
+    }
 }
 
 /// Whether a browser sent this request for another origin: its `Origin` is not the admin

@@ -97,6 +97,15 @@ async fn marathon_lb_endpoints_answer_as_it_did() {
         format!("127.0.0.1:{}", web.port())
     );
     assert_eq!(admin_get(handle, "/nope").await.0, 404);
+
+    // HAProxy's stats page leads to the status page; its CSV says where the figures are.
+    let url = format!("http://{}/haproxy?stats", handle.admin_addr);
+    let response = client().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], "/");
+    let (status, csv) = admin_get(handle, "/haproxy?stats;csv").await;
+    assert_eq!(status, 404);
+    assert!(csv.contains("/stats"), "{csv}");
 }
 
 #[tokio::test]
