@@ -104,15 +104,24 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
         hidden, "503",
         "post-tweets has no HAPROXY_GROUP: not exposed"
     );
+    // Asked of the balancer, not of port 10101 (another program may hold it).
+    let routes = curl(&[&format!("http://127.0.0.1:{admin}/routes")]);
+    let routes: serde_json::Value = serde_json::from_str(&routes).unwrap();
+    let listeners: Vec<&str> = routes["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["listener"].as_str())
+        .collect();
     assert!(
-        curl(&[
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "http://127.0.0.1:10101/"
-        ]) == "000",
-        "post-tweets' service port is not bound"
+        listeners
+            .iter()
+            .any(|l| l.ends_with(&format!(":{tweeter}"))),
+        "tweeter's service port is listed: {listeners:?}"
+    );
+    assert!(
+        !listeners.iter().any(|l| l.ends_with(":10101")),
+        "post-tweets' service port is not served: {listeners:?}"
     );
 
     // The three instances answer in turn.
