@@ -60,15 +60,14 @@ impl Control {
     /// Apps patched from events before it was sent that it sees otherwise are counted as
     /// corrections: every such patch is confirmed (or corrected) by it.
     fn differing_apps(&mut self, read: &AppsSnapshot, sent_after: u64) -> Option<BTreeSet<String>> {
-        let confirmed: Vec<String> = self
-            .patched
-            .iter()
-            .filter(|(_, &batch)| batch <= sent_after)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &confirmed {
-            self.patched.remove(id);
-        }
+        let mut confirmed = Vec::new();
+        self.patched.retain(|id, &mut batch| {
+            let sent_before = batch <= sent_after;
+            if sent_before {
+                confirmed.push(id.clone());
+            }
+            !sent_before
+        });
         let held = self.snapshot.as_ref()?;
         let corrected = confirmed
             .iter()
@@ -92,14 +91,21 @@ impl Control {
     }
 
     /// Apps patched after the read was sent keep what the patches made of them: the read may
-    /// predate their events, and a read of each is owed anyway.
-    fn keep_later_patches(&self, read: &mut AppsSnapshot, sent_after: u64) {
-        let Some(held) = self.snapshot.as_ref() else {
-            return;
-        };
-        for (id, _) in self.patched.iter().filter(|(_, &batch)| batch > sent_after) {
-            read.patch(id, held.app(id).cloned());
+    /// predate their events, and a read of each is owed anyway. Whether there were any.
+    fn keep_later_patches(&self, read: &mut AppsSnapshot, sent_after: u64) -> bool {
+        let mut later = self
+            .patched
+            .iter()
+            .filter(|(_, &batch)| batch > sent_after)
+            .map(|(id, _)| id)
+            .peekable();
+        let any = later.peek().is_some();
+        if let Some(held) = self.snapshot.as_ref() {
+            for id in later {
+                read.patch(id, held.app(id).cloned());
+            }
         }
+        any
     }
 
     /// Applies a read that ran beside the loop, sent when `sent_after` patch batches had been
@@ -186,8 +192,7 @@ impl Control {
         }
         // After events patched it, a full read mostly confirms what is served: only the apps
         // it sees otherwise are built again, and none at all when it agrees.
-        let later = self.patched.values().any(|&batch| batch > sent_after);
-        self.keep_later_patches(&mut snapshot, sent_after);
+        let later = self.keep_later_patches(&mut snapshot, sent_after);
         let differing = self.differing_apps(&snapshot, sent_after);
         // With later patches kept, what is served is not the document any more.
         self.last_body = (!later).then_some(body);

@@ -25,6 +25,8 @@ use super::{AppsFault, Shared};
 const MARATHON_VERSION: &str = "1.11.24";
 /// Jetty's GzipHandler leaves smaller bodies alone.
 const MIN_GZIP_SIZE: usize = 32;
+/// Bodies at least this big are compressed off the async workers.
+const BIG_BODY: usize = 256 * 1024;
 
 /// What to do with a request.
 enum Reply {
@@ -64,14 +66,14 @@ pub(super) async fn serve_connection(
         shared.remember(&request);
         // Subscribed before the leader check, so a move right after it still closes the stream.
         let leadership = shared.leadership.subscribe();
-        let reply = off_the_workers(|| route(&shared, role, &request));
+        let reply = route(&shared, role, &request);
         match reply {
             Reply::Full(response) => {
                 shared.count(&request, response.status);
                 if request.path.starts_with("/v2/apps") {
                     held(&shared).await;
                 }
-                let response = off_the_workers(|| maybe_gzip(response, &request));
+                let response = maybe_gzip(response, &request);
                 let close = !request.keep_alive;
                 let bytes = response.to_bytes(close);
                 if write(&mut stream, &mut stops, &bytes).await.is_err() || close {
@@ -208,11 +210,14 @@ fn events(shared: &Shared, node: usize, request: &Request) -> Reply {
 }
 
 fn apps(shared: &Shared, request: &Request) -> Reply {
-    // Rendered from a copy: as in Marathon, a long read does not hold up the changes (and
-    // their events) that come meanwhile.
-    let apps = lock(&shared.apps).clone();
-    let document = apps.to_json(embeds_tasks(request));
-    faulty(shared, &document, "apps").unwrap_or_else(|| Reply::Full(Response::json(200, &document)))
+    off_the_workers(true, || {
+        // Rendered from a copy: as in Marathon, a long read does not hold up the changes (and
+        // their events) that come meanwhile.
+        let apps = lock(&shared.apps).clone();
+        let document = apps.to_json(embeds_tasks(request));
+        faulty(shared, &document, "apps")
+            .unwrap_or_else(|| Reply::Full(Response::json(200, &document)))
+    })
 }
 
 /// The answer the configured fault makes of `document` (a `/v2/apps` list or, under `key`
@@ -284,12 +289,12 @@ async fn held(shared: &Shared) {
     shared.reads_held.send_modify(|h| h.waiting -= 1);
 }
 
-/// Rendering and compressing a large document takes a while: on a multi-threaded runtime the
-/// worker hands its other tasks (the event streams among them) to another thread meanwhile, as
-/// Marathon's own threads would serve them.
-fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+/// Rendering and compressing a large document takes a while: when the work is `big`, on a
+/// multi-threaded runtime, the worker hands its other tasks (the event streams among them) to
+/// another thread meanwhile, as Marathon's own threads would serve them.
+fn off_the_workers<T>(big: bool, work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        tokio::runtime::RuntimeFlavor::MultiThread if big => tokio::task::block_in_place(work),
         _ => work(),
     }
 }
@@ -301,11 +306,14 @@ fn maybe_gzip(mut response: Response, request: &Request) -> Response {
     {
         return response;
     }
-    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
-    match encoder
-        .write_all(&response.body)
-        .and_then(|()| encoder.finish())
-    {
+    let big = response.body.len() >= BIG_BODY;
+    let compressed = off_the_workers(big, || {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder
+            .write_all(&response.body)
+            .and_then(|()| encoder.finish())
+    });
+    match compressed {
         Ok(compressed) => {
             response.body = compressed;
             response

@@ -305,21 +305,18 @@ impl Apps {
         }
     }
 
+    /// The app a task belongs to, and its id.
+    fn owner(&mut self, task_id: &str) -> Option<(&String, &mut App)> {
+        let app_id = self.owners.get(task_id)?;
+        Some((app_id, self.apps.get_mut(app_id)?))
+    }
+
     fn agent_id(&mut self, host: &str) -> String {
         let next = self.agents.len();
         self.agents
             .entry(host.to_owned())
             .or_insert_with(|| format!("5e1a7f00-0000-4000-8000-00000000000a-S{next}"))
             .clone()
-    }
-}
-
-impl Apps {
-    /// The app a task belongs to.
-    fn owner(&mut self, task_id: &str) -> Option<(&String, &mut App)> {
-        let app_id = self.owners.get(task_id)?;
-        let (id, app) = self.apps.range_mut::<String, _>(app_id..).next()?;
-        (id == app_id).then_some((id, app))
     }
 }
 
