@@ -30,7 +30,7 @@ async fn e9_health_flapping_is_coalesced_and_costs_no_request() {
     assert!(sim.set_task_health(&flapping_task, true));
     // A long stall timeout: on a loaded machine a late heartbeat must not reconnect the
     // stream (and lose events) in the middle of the flapping.
-    let mut source = source(sim.urls());
+    let mut source = source(sim.urls(), Credentials::None);
     source.stream.stall = Duration::from_secs(10);
     let handle = start(source).await;
     until_web_ports("both tasks routed", &handle, |p| p.len() >= 2).await;

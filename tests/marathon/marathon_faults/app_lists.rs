@@ -16,7 +16,7 @@ async fn e8_an_empty_app_list_is_held_until_a_later_read_confirms_it() {
     sim.start_task("/web", TaskSpec::running("127.0.0.1", vec![a.port()]))
         .unwrap();
     let confirm = Duration::from_secs(2);
-    let mut source = source(sim.urls());
+    let mut source = source(sim.urls(), Credentials::None);
     source.empty_list_confirm = confirm;
     let handle = start(source).await;
     guarded("the first table", handle.wait_generation(1)).await;
@@ -179,7 +179,7 @@ async fn e6_a_big_app_list_is_processed_while_requests_keep_being_answered() {
     let server = DocumentServer::start(big_document(web.port(), 0)).await;
     let source = MarathonSource {
         events: false,
-        ..source(vec![server.url.clone()])
+        ..source(vec![server.url.clone()], Credentials::None)
     };
     let handle = start(source).await;
     guarded("the first table", handle.wait_generation(1)).await;

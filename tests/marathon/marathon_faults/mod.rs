@@ -19,11 +19,12 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use support::metric;
 use support::proxy::*;
-use switchyard::marathon::{Credentials, MarathonConfig, StreamOptions};
-use switchyard::proxy::ProxyConfig;
-use switchyard::serve::{Handle, MarathonSource, Source};
+use switchyard::marathon::Credentials;
+use switchyard::serve::{Handle, MarathonSource};
 use switchyard::sim::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
 use tokio::net::TcpListener;
+
+use super::{source, start};
 
 mod app_changes;
 mod app_lists;
@@ -57,32 +58,6 @@ async fn simulator(nodes: usize) -> Simulator {
     })
     .await
     .unwrap()
-}
-
-/// Event-stream mode with test-sized timings and no resync during the test.
-fn source(urls: Vec<String>) -> MarathonSource {
-    MarathonSource {
-        stream: StreamOptions {
-            stall: Duration::from_millis(500),
-            backoff_initial: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-        },
-        resync: Duration::from_secs(3600),
-        ..MarathonSource::new(MarathonConfig {
-            urls,
-            credentials: Credentials::None,
-            ..MarathonConfig::default()
-        })
-    }
-}
-
-async fn start(source: MarathonSource) -> Handle {
-    start_on_loopback(
-        Source::Marathon(source),
-        Duration::from_secs(3600),
-        ProxyConfig::default(),
-    )
-    .await
 }
 
 async fn admin(handle: &Handle, path: &str) -> (u16, String) {
@@ -144,7 +119,7 @@ async fn web_followed(nodes: usize, backend: &Backend) -> (Simulator, String, Ha
     let task = sim
         .start_task("/web", TaskSpec::running("127.0.0.1", vec![backend.port()]))
         .unwrap();
-    let handle = start(source(sim.urls())).await;
+    let handle = start(source(sim.urls(), Credentials::None)).await;
     guarded("the first table", handle.wait_generation(1)).await;
     guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
     (sim, task, handle)

@@ -14,7 +14,7 @@ async fn e12_started_with_every_marathon_down_it_is_not_ready_until_one_answers(
         .unwrap();
     sim.set_down(0, true);
     sim.set_down(1, true);
-    let handle = start(source(sim.urls())).await;
+    let handle = start(source(sim.urls(), Credentials::None)).await;
     guarded("retries", handle.wait_refreshes(3)).await;
     assert_eq!(handle.generation(), 0);
     let (status, text) = admin(&handle, "/readyz").await;

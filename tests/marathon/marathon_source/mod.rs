@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::proxy::*;
-use switchyard::marathon::{Credentials, MarathonConfig, ServiceAccount, StreamOptions};
-use switchyard::proxy::ProxyConfig;
-use switchyard::serve::{Handle, MarathonSource, Source};
+use switchyard::marathon::{Credentials, ServiceAccount};
+use switchyard::serve::Handle;
 use switchyard::sim::simulator::{AppsFault, SimAuth, Simulator, SimulatorOptions, TaskSpec};
+
+use super::{source, start};
 
 mod events;
 mod leaders_and_auth;
@@ -45,34 +46,6 @@ async fn simulator(nodes: usize, auth: SimAuth) -> Simulator {
     })
     .await
     .unwrap()
-}
-
-/// Event-stream mode with test-sized timings: quick back-off, a short stall timeout, no
-/// resync during the test unless asked.
-fn source(urls: Vec<String>, credentials: Credentials) -> MarathonSource {
-    MarathonSource {
-        stream: StreamOptions {
-            stall: Duration::from_millis(500),
-            backoff_initial: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-        },
-        resync: Duration::from_secs(3600),
-        ..MarathonSource::new(MarathonConfig {
-            urls,
-            credentials,
-            ..MarathonConfig::default()
-        })
-    }
-}
-
-/// Starts serve mode without waiting for a first table.
-async fn start(source: MarathonSource) -> Handle {
-    start_on_loopback(
-        Source::Marathon(source),
-        Duration::from_secs(3600),
-        ProxyConfig::default(),
-    )
-    .await
 }
 
 /// A simulator with /web on `backend` (its task id returned), and the balancer serving it with
