@@ -276,6 +276,25 @@ pub async fn start_on_loopback(
     poll_interval: Duration,
     proxy: ProxyConfig,
 ) -> Handle {
+    start_with_certs(
+        source,
+        poll_interval,
+        proxy,
+        Vec::new(),
+        Duration::from_secs(3600),
+    )
+    .await
+}
+
+/// [`start_on_loopback`] serving the certificate files `ssl_certs`, looked at every
+/// `cert_poll_interval`.
+pub async fn start_with_certs(
+    source: Source,
+    poll_interval: Duration,
+    proxy: ProxyConfig,
+    ssl_certs: Vec<std::path::PathBuf>,
+    cert_poll_interval: Duration,
+) -> Handle {
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let listeners = BoundListeners {
         http: Some(bind().await),
@@ -290,8 +309,8 @@ pub async fn start_on_loopback(
         poll_interval,
         bind_address: "127.0.0.1".parse().unwrap(),
         proxy,
-        ssl_certs: Vec::new(),
-        cert_poll_interval: Duration::from_secs(3600),
+        ssl_certs,
+        cert_poll_interval,
     };
     serve::start(options, listeners).unwrap()
 }

@@ -17,13 +17,11 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::{json, Value};
-use support::proxy::{app, client, get, Backend};
-use switchyard::model::ModelOptions;
+use support::proxy::{app, client, get, start_with_certs, Backend};
 use switchyard::proxy::ProxyConfig;
-use switchyard::routing::BuildOptions;
-use switchyard::serve::{self, BoundListeners, Handle, ServeOptions, Source};
+use switchyard::serve::{Handle, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 mod certificate_files;
 mod handshakes;
@@ -109,24 +107,14 @@ impl Tls {
         }
         let apps_file = dir.path().join("apps.json");
         write(&apps_file, &json!({ "apps": apps }).to_string());
-        let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
-        let listeners = BoundListeners {
-            http: Some(bind().await),
-            https: Some(bind().await),
-            app_id: bind().await,
-            admin: bind().await,
-        };
-        let options = ServeOptions {
-            model: ModelOptions::default(),
-            build: BuildOptions::default(),
-            source: Source::File(apps_file),
-            poll_interval: Duration::from_secs(3600),
-            bind_address: "127.0.0.1".parse().unwrap(),
+        let handle = start_with_certs(
+            Source::File(apps_file),
+            Duration::from_secs(3600),
             proxy,
-            ssl_certs: paths,
+            paths,
             cert_poll_interval,
-        };
-        let handle = serve::start(options, listeners).unwrap();
+        )
+        .await;
         handle.wait_generation(1).await;
         let https = handle.https_addr.unwrap();
         Tls { handle, https, dir }
