@@ -87,7 +87,7 @@ fn table_build(c: &mut Criterion) {
                     &BuildOptions::default(),
                     4,
                     &registry,
-                    previous.backends(),
+                    &previous.reusable(),
                 )
             },
         )

@@ -159,8 +159,9 @@ pub struct EndpointCounters {
 /// Sharded by address, so that the parts of a parallel build rarely wait for each other.
 #[derive(Debug)]
 pub struct EndpointRegistry<C> {
-    /// Held for the whole of a build, so that two builds never interleave.
-    build: Mutex<()>,
+    /// Held for the whole of a build, so that two builds never interleave; counts the backends
+    /// built since the registry was last pruned.
+    build: Mutex<usize>,
     shards: Box<[Mutex<Shard<C>>]>,
     hasher: ahash::RandomState,
     counters: Option<Arc<EndpointCounters>>,
@@ -178,7 +179,7 @@ const PARALLEL_PRUNE: usize = 8192;
 impl<C> Default for EndpointRegistry<C> {
     fn default() -> Self {
         EndpointRegistry {
-            build: Mutex::new(()),
+            build: Mutex::new(0),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             hasher: ahash::RandomState::new(),
             counters: None,
@@ -200,7 +201,7 @@ impl<C> EndpointRegistry<C> {
     /// keeps its states without asking for them again.
     pub fn build(&self) -> RegistryBuild<'_, C> {
         RegistryBuild {
-            _exclusive: lock(&self.build),
+            built_since_prune: lock(&self.build),
             registry: self,
             pruned: false,
         }
@@ -232,7 +233,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The registry during one table build; parts of the build may ask from several threads.
 pub struct RegistryBuild<'r, C> {
-    _exclusive: MutexGuard<'r, ()>,
+    built_since_prune: MutexGuard<'r, usize>,
     registry: &'r EndpointRegistry<C>,
     /// Whether [`RegistryBuild::finish`] pruned the registry already.
     pruned: bool,
@@ -266,9 +267,19 @@ impl<C> RegistryBuild<'_, C> {
 }
 
 impl<C: Send + Sync> RegistryBuild<'_, C> {
-    /// Ends the build: as dropping it does, with a large registry's shards pruned side by side
-    /// (every state is read, a cache miss each).
-    pub fn finish(mut self) {
+    /// Ends the build of a table of `backends`, `built` of them new (the others taken over
+    /// from the last table). The states nothing holds any more are forgotten once the backends
+    /// built since the last pruning reach an eighth of the table: pruning reads every state (a
+    /// cache miss each), which a change to one app of thousands should not pay, and the states
+    /// left meanwhile are at most those of the backends replaced. A first build, or one that
+    /// rebuilt everything, prunes at once; a large registry's shards side by side.
+    pub fn finish(mut self, built: usize, backends: usize) {
+        *self.built_since_prune += built;
+        if *self.built_since_prune < backends / 8 {
+            self.pruned = true;
+            return;
+        }
+        *self.built_since_prune = 0;
         if self.registry.len() >= PARALLEL_PRUNE {
             use rayon::prelude::*;
             self.registry.shards.par_iter().for_each(prune);
@@ -278,8 +289,10 @@ impl<C: Send + Sync> RegistryBuild<'_, C> {
 }
 
 impl<C> Drop for RegistryBuild<'_, C> {
+    /// A build that ends without [`RegistryBuild::finish`] prunes.
     fn drop(&mut self) {
         if !self.pruned {
+            *self.built_since_prune = 0;
             self.registry.shards.iter().for_each(prune);
         }
     }

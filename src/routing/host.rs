@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use ahash::RandomState;
 
-use super::Backend;
 use crate::model::vhost::{host_part, MAX_HOST_LEN};
 use crate::model::{PathMatch, VHost};
 
@@ -17,7 +16,8 @@ pub struct HttpRoute {
     pub path: Option<PathMatch>,
     /// Higher is tried first; see [`super::RoutingTable`] for the full order.
     pub weight: i64,
-    pub backend: Arc<Backend>,
+    /// Its backend's place in the table's backends.
+    pub(super) at: u32,
 }
 
 impl HttpRoute {

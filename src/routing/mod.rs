@@ -10,12 +10,12 @@
 
 mod backend;
 mod host;
+mod indexes;
 mod observe;
 pub mod report;
 mod service_ports;
 mod shared;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ pub use host::{HostRouter, HttpRoute};
 pub use shared::SharedTable;
 
 use backend::reusable;
-use service_ports::service_port_frontends;
+use indexes::Indexes;
 
 use rayon::prelude::*;
 
@@ -87,11 +87,9 @@ const PARALLEL_PART: usize = 1024;
 pub struct RoutingTable {
     generation: u64,
     /// Sorted by (app id, port index).
-    backends: Vec<Arc<Backend>>,
-    http: HostRouter,
-    /// Sorted by port, one frontend per port.
-    service_ports: Vec<ServicePortFrontend>,
-    app_ids: HashMap<Arc<str>, Arc<Backend>, ahash::RandomState>,
+    backends: Arc<[Arc<Backend>]>,
+    /// Shared with the last table when every changed backend routes as the one it replaces.
+    indexes: Arc<Indexes>,
     /// Sorted.
     problems: Vec<Problem>,
 }
@@ -103,7 +101,37 @@ pub struct ServicePortFrontend {
     /// `HAPROXY_{n}_BIND_ADDR`; `None` = the balancer's bind address.
     pub bind_addr: Option<IpAddr>,
     pub mode: Mode,
-    pub backend: Arc<Backend>,
+    /// Its backend's place in the table's backends.
+    at: u32,
+}
+
+/// An index entry (a vhost rule, a service-port frontend) with the backend it names.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound<'t, T> {
+    entry: &'t T,
+    pub backend: &'t Arc<Backend>,
+}
+
+impl<T> std::ops::Deref for Bound<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.entry
+    }
+}
+
+impl<'t, T> Bound<'t, T> {
+    /// The entry itself, as the index holds it.
+    pub fn entry(&self) -> &'t T {
+        self.entry
+    }
+}
+
+/// What a later build may take over from a table: its backends and its indexes.
+#[derive(Debug, Clone, Default)]
+pub struct Reusable {
+    backends: Arc<[Arc<Backend>]>,
+    indexes: Arc<Indexes>,
 }
 
 impl RoutingTable {
@@ -123,20 +151,28 @@ impl RoutingTable {
         generation: u64,
         registry: &Registry,
     ) -> RoutingTable {
-        RoutingTable::build_after(catalog, options, generation, registry, &[])
+        RoutingTable::build_after(
+            catalog,
+            options,
+            generation,
+            registry,
+            &Reusable::default(),
+        )
     }
 
-    /// Like [`RoutingTable::build_with`], reusing the backends of `previous` (the last table's
-    /// [`RoutingTable::backends`]) whose service is the very one in `catalog`: a patched
-    /// catalog shares every unchanged app's services, so a change to one app of thousands
-    /// builds one backend, not thousands. A reused backend keeps its endpoint states, metric
-    /// handles and round-robin position, which a new one would look up or start again anyway.
+    /// Like [`RoutingTable::build_with`], taking over what it can of the last table
+    /// ([`RoutingTable::reusable`]): a backend whose service is the very one in `catalog` (a
+    /// patched catalog shares every unchanged app's services, so a change to one app of
+    /// thousands builds one backend, not thousands), and the indexes when every new backend
+    /// routes as the one whose place it takes (so a task started, stopped or found unhealthy
+    /// rebuilds no index). A reused backend keeps its endpoint states, metric handles and
+    /// round-robin position, which a new one would look up or start again anyway.
     pub fn build_after(
         catalog: Catalog,
         options: &BuildOptions,
         generation: u64,
         registry: &Registry,
-        previous: &[Arc<Backend>],
+        previous: &Reusable,
     ) -> RoutingTable {
         let Catalog {
             mut services,
@@ -152,59 +188,66 @@ impl RoutingTable {
             }
             routable
         });
-        // Marathon-LB's order: (app id, service port). In parallel above 2,000 services (rayon
-        // sorts shorter slices on this thread).
-        services.par_sort_by(|a, b| {
-            (&a.app_id, a.service_port, a.port_index).cmp(&(
-                &b.app_id,
-                b.service_port,
-                b.port_index,
-            ))
-        });
+        // The catalog's order already (a sort of sorted services reads each once); in
+        // parallel above 2,000 services (rayon sorts shorter slices on this thread).
+        services.par_sort_by(|a, b| (&a.app_id, a.port_index).cmp(&(&b.app_id, b.port_index)));
 
+        let old = &previous.backends;
         let states = registry.build();
         states.expect(services.iter().map(|s| s.endpoints.len()).sum());
-        // Each backend on its own (in parallel parts when there are many), then the indexes,
-        // in service order.
+        // Each backend on its own (in parallel parts when there are many): the one in the same
+        // place of the last table when built from this very service (a patch moves no other),
+        // else one found by key, else a new one.
         let backends: Vec<Arc<Backend>> = services
             .into_par_iter()
+            .enumerate()
             .with_min_len(PARALLEL_PART)
-            .map(|service| match reusable(previous, &service) {
-                // Its endpoint states stay in the registry: the backend holds them.
-                Some(backend) => backend.clone(),
-                None => Arc::new(Backend::new(service, &states, options)),
+            .map(|(at, service)| {
+                match old
+                    .get(at)
+                    .filter(|b| Arc::ptr_eq(&b.service, &service))
+                    .or_else(|| reusable(old, &service))
+                {
+                    // Its endpoint states stay in the registry: the backend holds them.
+                    Some(backend) => backend.clone(),
+                    None => Arc::new(Backend::new(service, &states, options)),
+                }
             })
             .collect();
-        states.finish();
+        let kept = backends
+            .iter()
+            .zip(old.iter())
+            .filter(|(new, old)| Arc::ptr_eq(new, old))
+            .count();
+        states.finish(backends.len() - kept, backends.len());
 
-        // The indexes: vhost routes, the app-id map and the service-port listeners, each in
-        // service order. Large tables build them side by side.
-        let parallel = backends.len() >= PARALLEL_PART;
-        let ((http, app_ids), (service_ports, port_problems)) = join(
-            parallel,
-            || {
-                join(
-                    parallel,
-                    || HostRouter::new(http_routes(&backends)),
-                    || app_id_map(&backends),
-                )
-            },
-            || service_port_frontends(&backends, options),
-        );
-        problems.extend(port_problems);
-        let mut backends = backends;
-        backends.par_sort_by(|a, b| {
-            (a.app_id(), a.service.port_index).cmp(&(b.app_id(), b.service.port_index))
-        });
+        let indexes = if same_places(old, &backends) {
+            previous.indexes.clone()
+        } else {
+            Arc::new(Indexes::build(&backends, options))
+        };
+        problems.extend(indexes.problems.iter().cloned());
         problems.sort();
         RoutingTable {
             generation,
-            backends,
-            http,
-            service_ports,
-            app_ids,
+            backends: backends.into(),
+            indexes,
             problems,
         }
+    }
+
+    /// What the next build may take over from this table.
+    pub fn reusable(&self) -> Reusable {
+        Reusable {
+            backends: self.backends.clone(),
+            indexes: self.indexes.clone(),
+        }
+    }
+
+    /// Whether this table looks requests up by the same indexes as `other`: only backends'
+    /// tasks differ, and the same listeners serve both.
+    pub fn shares_indexes_with(&self, other: &RoutingTable) -> bool {
+        Arc::ptr_eq(&self.indexes, &other.indexes)
     }
 
     /// Increases with every table published.
@@ -213,39 +256,44 @@ impl RoutingTable {
     }
 
     /// The vhost route for a raw `Host` value and a path (ports 80/443).
-    pub fn route(&self, host: &[u8], path: &str) -> Option<&HttpRoute> {
-        self.http.route(host, path)
+    pub fn route(&self, host: &[u8], path: &str) -> Option<Bound<'_, HttpRoute>> {
+        let route = self.indexes.http.route(host, path)?;
+        Some(self.bind(route, route.at))
     }
 
     /// The frontend of a service-port listener.
-    pub fn service_port(&self, port: u16) -> Option<&ServicePortFrontend> {
-        let i = self
-            .service_ports
-            .binary_search_by_key(&port, |f| f.port)
-            .ok()?;
-        Some(&self.service_ports[i])
+    pub fn service_port(&self, port: u16) -> Option<Bound<'_, ServicePortFrontend>> {
+        let frontends = &self.indexes.service_ports;
+        let i = frontends.binary_search_by_key(&port, |f| f.port).ok()?;
+        Some(self.bind(&frontends[i], frontends[i].at))
     }
 
     /// The backend for an `X-Marathon-App-Id` value (port 9091).
     pub fn app(&self, app_id: &str) -> Option<&Arc<Backend>> {
-        self.app_ids.get(app_id)
+        let &at = self.indexes.app_ids.get(app_id)?;
+        Some(&self.backends[at as usize])
     }
 
     pub fn backends(&self) -> &[Arc<Backend>] {
         &self.backends
     }
 
-    pub fn http_routes(&self) -> Vec<&HttpRoute> {
-        self.http.routes()
+    pub fn http_routes(&self) -> Vec<Bound<'_, HttpRoute>> {
+        let routes = self.indexes.http.routes();
+        routes.into_iter().map(|r| self.bind(r, r.at)).collect()
     }
 
-    pub fn service_ports(&self) -> impl Iterator<Item = &ServicePortFrontend> {
-        self.service_ports.iter()
+    pub fn service_ports(&self) -> impl Iterator<Item = Bound<'_, ServicePortFrontend>> {
+        let frontends = self.indexes.service_ports.iter();
+        frontends.map(|f| self.bind(f, f.at))
     }
 
     /// The app-id map, sorted by app id.
     pub fn app_ids(&self) -> Vec<(&str, &Arc<Backend>)> {
-        let mut ids: Vec<_> = self.app_ids.iter().map(|(k, v)| (&**k, v)).collect();
+        let ids = self.indexes.app_ids.iter();
+        let mut ids: Vec<_> = ids
+            .map(|(k, &at)| (&**k, &self.backends[at as usize]))
+            .collect();
         ids.sort_by(|a, b| a.0.cmp(b.0));
         ids
     }
@@ -253,6 +301,23 @@ impl RoutingTable {
     pub fn problems(&self) -> &[Problem] {
         &self.problems
     }
+
+    fn bind<'t, T>(&'t self, entry: &'t T, at: u32) -> Bound<'t, T> {
+        Bound {
+            entry,
+            backend: &self.backends[at as usize],
+        }
+    }
+}
+
+/// Whether every backend of `new` may take the place of the one at its place in `old`.
+fn same_places(old: &[Arc<Backend>], new: &[Arc<Backend>]) -> bool {
+    old.len() == new.len()
+        && !old.is_empty()
+        && old
+            .iter()
+            .zip(new)
+            .all(|(old, new)| Arc::ptr_eq(old, new) || indexes::routes_alike(old, new))
 }
 
 fn no_routable_task(service: &Service) -> Problem {
@@ -276,34 +341,4 @@ fn join<A: Send, B: Send>(
     } else {
         (a(), b())
     }
-}
-
-/// A route per vhost of every backend, in backend order.
-fn http_routes(backends: &[Arc<Backend>]) -> Vec<HttpRoute> {
-    let mut routes = Vec::with_capacity(backends.iter().map(|b| b.labels().vhosts.len()).sum());
-    for backend in backends {
-        let service = &backend.service;
-        for vhost in &service.labels.vhosts {
-            routes.push(HttpRoute {
-                vhost: vhost.clone(),
-                path: service.labels.path.clone(),
-                weight: service.weight,
-                backend: backend.clone(),
-            });
-        }
-    }
-    routes
-}
-
-/// The `X-Marathon-App-Id` map: an app's first http backend in service order.
-fn app_id_map(backends: &[Arc<Backend>]) -> HashMap<Arc<str>, Arc<Backend>, ahash::RandomState> {
-    let mut app_ids = HashMap::with_capacity_and_hasher(backends.len(), ahash::RandomState::new());
-    for backend in backends {
-        if backend.mode() == Mode::Http {
-            app_ids
-                .entry(backend.app_id().shared().clone())
-                .or_insert_with(|| backend.clone());
-        }
-    }
-    app_ids
 }

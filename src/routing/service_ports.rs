@@ -7,18 +7,21 @@ use super::{Backend, BuildOptions, ServicePortFrontend};
 use crate::model::{Problem, ProblemKind, Service};
 
 /// The listeners: every service's claim on its port, settled; and the claims refused.
+/// `order`: the backends' places in service order.
 pub(super) fn service_port_frontends(
     backends: &[Arc<Backend>],
+    order: &[u32],
     options: &BuildOptions,
 ) -> (Vec<ServicePortFrontend>, Vec<Problem>) {
     let mut problems = Vec::new();
-    // Each claim as (port, its backend's place in service order): sorted without moving the
-    // frontends, and with no buffer (the places make the order total, so unstable is stable).
-    let mut claims: Vec<(u16, u32)> = backends
+    // Each claim as (port, its backend's rank in service order, its place): sorted without
+    // moving the frontends, and with no buffer (the ranks make the order total, so unstable is
+    // stable).
+    let mut claims: Vec<(u16, u32, u32)> = order
         .iter()
         .enumerate()
-        .filter(|(_, backend)| claimable(backend, options, &mut problems))
-        .map(|(at, backend)| (backend.service.service_port, at as u32))
+        .filter(|&(_, &at)| claimable(&backends[at as usize], options, &mut problems))
+        .map(|(rank, &at)| (backends[at as usize].service.service_port, rank as u32, at))
         .collect();
     claims.sort_unstable();
     let frontends = settle_port_conflicts(backends, &claims, &mut problems);
@@ -53,21 +56,22 @@ fn claimable(backend: &Backend, options: &BuildOptions, problems: &mut Vec<Probl
 /// the first on a port wins and every later one is reported. Returns the winners by port.
 fn settle_port_conflicts(
     backends: &[Arc<Backend>],
-    claims: &[(u16, u32)],
+    claims: &[(u16, u32, u32)],
     problems: &mut Vec<Problem>,
 ) -> Vec<ServicePortFrontend> {
     let mut winners: Vec<ServicePortFrontend> = Vec::with_capacity(claims.len());
-    for &(port, at) in claims {
+    for &(port, _, at) in claims {
         let backend = &backends[at as usize];
         let Some(holder) = winners.last().filter(|w| w.port == port) else {
             winners.push(ServicePortFrontend {
                 port,
                 bind_addr: backend.service.labels.bind_addr,
                 mode: backend.service.mode,
-                backend: backend.clone(),
+                at,
             });
             continue;
         };
+        let holder = &backends[holder.at as usize];
         let service = &backend.service;
         problems.push(Problem {
             label: port_label(service),
@@ -77,8 +81,8 @@ fn settle_port_conflicts(
                 ProblemKind::PortConflict,
                 format!(
                     "service port {port} is already bound by {} (port index {}); no listener opened for this one",
-                    holder.backend.app_id(),
-                    holder.backend.service.port_index
+                    holder.app_id(),
+                    holder.service.port_index
                 ),
             )
         });

@@ -5,11 +5,10 @@
 //! endpoints' runtime state.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use crate::marathon::AppsSnapshot;
 use crate::model::{self, AgentAddrs, Catalog, HealthMemory, ModelOptions, Problem, ProblemKind};
-use crate::routing::{Backend, BuildOptions, RoutingTable};
+use crate::routing::{BuildOptions, Reusable, RoutingTable};
 use crate::serve::resolve::AgentResolver;
 use crate::upstream::Registry;
 
@@ -22,8 +21,9 @@ pub struct Pipeline {
     registry: Registry,
     generation: u64,
     last: Option<LastBuild>,
-    /// The last table's backends, reused where their service did not change.
-    last_backends: Vec<Arc<Backend>>,
+    /// What the last table's successor may take over: its backends where their service did not
+    /// change, its indexes where no route did.
+    last_table: Reusable,
 }
 
 /// What the last table was built from, for rebuilding only the apps that changed.
@@ -53,7 +53,7 @@ impl Pipeline {
             registry,
             generation: 0,
             last: None,
-            last_backends: Vec::new(),
+            last_table: Reusable::default(),
         }
     }
 
@@ -107,7 +107,7 @@ impl Pipeline {
             let patchable = snapshot.apps.iter().all(model::patchable);
             // A full build makes its services anew: only an unreadable app's kept services
             // could reuse a backend, and building those few costs less than looking up all.
-            self.last_backends.clear();
+            self.last_table = Reusable::default();
             return self.finish(snapshot, catalog, agents, patchable);
         };
         let new_apps_patchable = snapshot
@@ -167,9 +167,9 @@ impl Pipeline {
             &self.build,
             self.generation,
             &self.registry,
-            &self.last_backends,
+            &self.last_table,
         );
-        self.last_backends = table.backends().to_vec();
+        self.last_table = table.reusable();
         table
     }
 }
