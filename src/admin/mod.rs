@@ -131,6 +131,7 @@ async fn answer(
                 .stream_connected
                 .set(i64::from(stream.connected.is_some()));
             metrics.stream_connects.set(stream.connects as i64);
+            table.observe_endpoints(metrics);
             (StatusCode::OK, PROMETHEUS, metrics.render())
         }
         (_, "/stats") => {

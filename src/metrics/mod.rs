@@ -119,11 +119,11 @@ impl Metrics {
                 "Backends in the routing table."
             ))),
             endpoints: register!(IntGaugeVec::new(
-                opts("endpoints", "Endpoints in the routing table, by state."),
+                opts("endpoints", "Endpoints in the routing table, by state, when scraped."),
                 &["state"]
             )),
             problems: register!(IntGaugeVec::new(
-                opts("problems", "Problems found in the last build, by kind."),
+                opts("problems", "Problems found in the current routing table, by kind."),
                 &["kind"]
             )),
             stream_connected: register!(IntGauge::with_opts(opts(

@@ -160,10 +160,23 @@ impl AgentAddrs {
         host.parse().ok().or_else(|| self.0.get(host).copied())
     }
 
+    /// Every name with its address.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, IpAddr)> {
+        self.0.iter().map(|(name, ip)| (name.as_str(), *ip))
+    }
+
+    /// Whether every name of `earlier` has the same address here (names may have been added):
+    /// what was built with `earlier` holds with these.
+    pub fn extends(&self, earlier: &AgentAddrs) -> bool {
+        earlier
+            .0
+            .iter()
+            .all(|(name, ip)| self.0.get(name) == Some(ip))
+    }
+
     /// Host names (not IP literals) of tasks that will need an agent address.
-    pub fn names_to_resolve(apps: &[wire::App]) -> HashSet<String> {
-        apps.iter()
-            .filter(|app| NetworkMode::of(app) != NetworkMode::Container)
+    pub fn names_to_resolve<'a>(apps: impl Iterator<Item = &'a wire::App>) -> HashSet<String> {
+        apps.filter(|app| NetworkMode::of(app) != NetworkMode::Container)
             .flat_map(|app| app.tasks.iter())
             .filter_map(|task| task.host.as_deref())
             .filter(|host| !host.is_empty() && host.parse::<IpAddr>().is_err())

@@ -127,6 +127,13 @@ impl<'t, T> Bound<'t, T> {
     }
 }
 
+/// Backends one table replaced in the one before, place by place.
+#[derive(Debug)]
+pub struct Replaced {
+    pub old: Vec<Arc<Backend>>,
+    pub new: Vec<Arc<Backend>>,
+}
+
 /// What a later build may take over from a table: its backends and its indexes.
 #[derive(Debug, Clone, Default)]
 pub struct Reusable {
@@ -151,13 +158,7 @@ impl RoutingTable {
         generation: u64,
         registry: &Registry,
     ) -> RoutingTable {
-        RoutingTable::build_after(
-            catalog,
-            options,
-            generation,
-            registry,
-            &Reusable::default(),
-        )
+        RoutingTable::build_after(catalog, options, generation, registry, &Reusable::default())
     }
 
     /// Like [`RoutingTable::build_with`], taking over what it can of the last table
@@ -248,6 +249,22 @@ impl RoutingTable {
     /// tasks differ, and the same listeners serve both.
     pub fn shares_indexes_with(&self, other: &RoutingTable) -> bool {
         Arc::ptr_eq(&self.indexes, &other.indexes)
+    }
+
+    /// The backends of `last` this table replaced and those that took their places, when it
+    /// shares `last`'s indexes (`None`: it was built anew, and every backend may differ).
+    pub fn replaced_in(&self, last: &RoutingTable) -> Option<Replaced> {
+        if !self.shares_indexes_with(last) {
+            return None;
+        }
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        for (was, is) in last.backends.iter().zip(self.backends.iter()) {
+            if !Arc::ptr_eq(was, is) {
+                old.push(was.clone());
+                new.push(is.clone());
+            }
+        }
+        Some(Replaced { old, new })
     }
 
     /// Increases with every table published.

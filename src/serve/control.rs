@@ -15,6 +15,7 @@ use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::metrics::Metrics;
 use crate::proxy::accept::listener::Connections;
 use crate::proxy::ProxyContext;
+use crate::routing::RoutingTable;
 use crate::serve::pipeline::Pipeline;
 use crate::tls::SharedCerts;
 
@@ -125,7 +126,7 @@ impl Control {
                 () = rebuild.notified() => {
                     // Marathon-LB's SIGUSR1: a new table from what was last read.
                     if let Some(snapshot) = self.snapshot.take() {
-                        self.publish(snapshot, None).await;
+                        self.publish(snapshot, None, Agents::LookUp).await;
                     }
                     continue;
                 }
@@ -186,7 +187,7 @@ impl Control {
             .extend(changed.iter().map(|id| (id.clone(), batch)));
         // The full document no longer matches what is served.
         self.last_body = None;
-        self.publish(snapshot, Some(&changed)).await;
+        self.publish(snapshot, Some(&changed), Agents::Known).await;
     }
 
     /// A failed read is tried again after a growing delay (×1.5, at most 30 s), so that a
@@ -202,12 +203,16 @@ impl Control {
         &mut self,
         snapshot: AppsSnapshot,
         changed: Option<&BTreeSet<String>>,
+        agents: Agents,
     ) {
         let started = Instant::now();
         let Some(mut pipeline) = self.pipeline.take() else {
             return;
         };
-        let agents = pipeline.resolve(&snapshot).await;
+        let agents = match (changed, agents) {
+            (Some(changed), Agents::Known) => pipeline.resolve_changed(&snapshot, changed).await,
+            _ => pipeline.resolve(&snapshot).await,
+        };
         let changed = changed.cloned();
         // The model and the table are CPU work (seconds for tens of thousands of apps): on a
         // blocking thread, with the replaced snapshot dropped there too.
@@ -230,13 +235,14 @@ impl Control {
         self.metrics
             .table_build_seconds
             .observe(started.elapsed().as_secs_f64());
+        let changes = table.replaced_in(&replaced);
         // Freeing thousands of backends would hold up this task (and the reconciling below):
         // the build's threads (rayon's pool) free a big table, unless a request still holds
         // it. The blocks the freeing thread allocated go straight back to its free lists, where
         // the next build allocates; freed from any other thread, every block waits on a
         // cross-thread list until its thread collects it (the next 10,000-app build took
-        // 15–25 % longer that way).
-        if big {
+        // 15–25 % longer that way). A table that shares its indexes frees only what it replaced.
+        if big && changes.is_none() {
             rayon::spawn(move || drop(replaced));
         } else {
             drop(replaced);
@@ -244,23 +250,38 @@ impl Control {
         table.observe(&self.metrics, snapshot.apps.len());
         self.snapshot = Some(snapshot);
         let generation = table.generation();
-        let desired = listeners::desired(&table, self.options.bind_address);
+        let shutdown = &self.connections.shutdown;
+        match &changes {
+            // Only tasks changed: the same listeners, and checkers for the replaced backends.
+            Some(changes) => {
+                self.health_checkers
+                    .reconcile_replaced(&changes.old, &changes.new, shutdown);
+            }
+            None => self.health_checkers.reconcile(&table, shutdown),
+        }
+        // A listener that could not be opened is tried again with every table.
+        if changes.is_none() || !self.service_listeners.all_open() {
+            self.reconcile_listeners(&table).await;
+        }
+        tracing::info!(generation, "routing table published");
+        let _ = self.generation.send(generation);
+    }
+
+    /// Opens and stops service-port listeners as `table` asks, and tells the certificate
+    /// watcher which files the apps name.
+    async fn reconcile_listeners(&mut self, table: &RoutingTable) {
+        let desired = listeners::desired(table, self.options.bind_address);
         let cert_files: BTreeSet<_> = desired.keys().filter_map(|k| k.3.clone()).collect();
         self.app_cert_files.send_if_modified(|files| {
             let changed = *files != cert_files;
             *files = cert_files;
             changed
         });
-        self.health_checkers
-            .reconcile(&table, &self.connections.shutdown);
-        drop(table);
         self.service_listeners
             .reconcile(desired, &self.ctx, &self.connections, &self.certs)
             .await;
         // Sockets a predecessor handed over that this table has no listener for.
         crate::handover::release_unclaimed();
-        tracing::info!(generation, "routing table published");
-        let _ = self.generation.send(generation);
     }
 
     /// Shows a held empty list in the read status (`/stats`) while it is held.
@@ -319,6 +340,16 @@ impl Control {
             tracing::warn!("drain timeout: closing the connections still open");
         }
     }
+}
+
+/// Which agents' names a publish looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Agents {
+    /// Those of the changed apps not known yet (events and single-app reads: a change to one
+    /// app must not wait on a DNS lookup per agent).
+    Known,
+    /// Every one again, forgetting those no task runs on (full reads).
+    LookUp,
 }
 
 /// Documents and app lists at least this big are parsed and built on the blocking pool;

@@ -3,7 +3,7 @@
 //! consecutive failures take it out of rotation; two consecutive passes bring it back (HAProxy's
 //! `rise 2`). Checkers are keyed by what they check, so a table swap keeps them running.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{ActiveCheck, CheckKind};
-use crate::routing::RoutingTable;
+use crate::routing::{Backend, RoutingTable};
 use crate::upstream::Endpoint;
 
 /// Passes needed to come back after failing.
@@ -24,40 +24,71 @@ type CheckKey = (SocketAddr, SocketAddr, ActiveCheck);
 
 #[derive(Debug, Default)]
 pub struct HealthCheckers {
-    running: HashMap<CheckKey, CancellationToken>,
+    /// Each checker with the number of the table's endpoints it checks for (two backends may
+    /// name one endpoint with one check).
+    running: HashMap<CheckKey, (CancellationToken, usize)>,
 }
 
 impl HealthCheckers {
     /// Starts checkers for new (endpoint, check) pairs and stops those no longer in the table.
     pub fn reconcile(&mut self, table: &RoutingTable, shutdown: &CancellationToken) {
-        let mut wanted: HashMap<CheckKey, Arc<Endpoint>> = HashMap::new();
-        for backend in table.backends() {
-            let Some(check) = &backend.service.health_check else {
-                continue;
-            };
-            for (endpoint, target) in backend.endpoints().iter().zip(&backend.targets) {
-                let probe = match endpoint.health_check_port {
-                    Some(port) => SocketAddr::new(endpoint.addr.ip(), port),
-                    None => endpoint.addr,
-                };
-                wanted.insert((endpoint.addr, probe, check.clone()), target.state.clone());
-            }
+        let mut wanted: HashMap<CheckKey, (Arc<Endpoint>, usize)> = HashMap::new();
+        for (key, state) in table.backends().iter().flat_map(|b| checks(b)) {
+            wanted.entry(key).or_insert((state, 0)).1 += 1;
         }
-        let keys: HashSet<&CheckKey> = wanted.keys().collect();
-        self.running.retain(|key, stop| {
-            let keep = keys.contains(key);
-            if !keep {
-                stop.cancel();
-            }
-            keep
-        });
+        self.running
+            .retain(|key, (stop, count)| match wanted.get(key) {
+                Some((_, wanted_by)) => {
+                    *count = *wanted_by;
+                    true
+                }
+                None => {
+                    stop.cancel();
+                    false
+                }
+            });
         let new: Vec<_> = wanted
             .into_iter()
             .filter(|(key, _)| !self.running.contains_key(key))
             .collect();
+        self.start(new, shutdown);
+    }
+
+    /// As [`HealthCheckers::reconcile`] when only `replaced` backends of the last table were
+    /// replaced, by `added` ones: a change to one app touches its own checkers, not every one.
+    pub fn reconcile_replaced(
+        &mut self,
+        replaced: &[Arc<Backend>],
+        added: &[Arc<Backend>],
+        shutdown: &CancellationToken,
+    ) {
+        for (key, _) in replaced.iter().flat_map(|b| checks(b)) {
+            if let Some((stop, count)) = self.running.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    stop.cancel();
+                    self.running.remove(&key);
+                }
+            }
+        }
+        let mut new: HashMap<CheckKey, (Arc<Endpoint>, usize)> = HashMap::new();
+        for (key, state) in added.iter().flat_map(|b| checks(b)) {
+            match self.running.get_mut(&key) {
+                Some((_, count)) => *count += 1,
+                None => new.entry(key).or_insert((state, 0)).1 += 1,
+            }
+        }
+        self.start(new.into_iter().collect(), shutdown);
+    }
+
+    fn start(
+        &mut self,
+        new: Vec<(CheckKey, (Arc<Endpoint>, usize))>,
+        shutdown: &CancellationToken,
+    ) {
         let spread = new.len() > PROBE_AT_ONCE;
         let count = new.len() as u32;
-        for (i, (key, state)) in new.into_iter().enumerate() {
+        for (i, (key, (state, wanted_by))) in new.into_iter().enumerate() {
             // Many new checkers (a first table of thousands of endpoints) start spread over
             // their interval, not all probing in the same instant.
             let first = match spread {
@@ -66,9 +97,24 @@ impl HealthCheckers {
             };
             let stop = shutdown.child_token();
             tokio::spawn(check_loop(key.1, key.2.clone(), state, first, stop.clone()));
-            self.running.insert(key, stop);
+            self.running.insert(key, (stop, wanted_by));
         }
     }
+}
+
+/// A backend's checks: one per endpoint when its app has a check the balancer can run.
+fn checks(backend: &Backend) -> impl Iterator<Item = (CheckKey, Arc<Endpoint>)> + '_ {
+    let check = backend.service.health_check.as_ref();
+    let endpoints = backend.endpoints().iter().zip(&backend.targets);
+    check.into_iter().flat_map(move |check| {
+        endpoints.clone().map(move |(endpoint, target)| {
+            let probe = match endpoint.health_check_port {
+                Some(port) => SocketAddr::new(endpoint.addr.ip(), port),
+                None => endpoint.addr,
+            };
+            ((endpoint.addr, probe, check.clone()), target.state.clone())
+        })
+    })
 }
 
 /// New checkers that may all probe at once; beyond this, first probes are spread.

@@ -19,9 +19,16 @@ use crate::tls::SharedCerts;
 #[derive(Debug, Default)]
 pub(super) struct ServiceListeners {
     open: HashMap<ListenerKey, (CancellationToken, JoinHandle<()>)>,
+    /// Listeners the last table asked for that could not be opened (tried again with the next).
+    unbound: usize,
 }
 
 impl ServiceListeners {
+    /// Whether every listener the last table asked for is open.
+    pub(super) fn all_open(&self) -> bool {
+        self.unbound == 0
+    }
+
     /// Opens listeners for new service ports, stops those whose port left the table (their
     /// open connections finish on their own).
     pub(super) async fn reconcile(
@@ -49,6 +56,7 @@ impl ServiceListeners {
         for task in stopped {
             let _ = task.await;
         }
+        self.unbound = 0;
         for (key, app) in desired {
             if self.open.contains_key(&key) {
                 continue;
@@ -76,6 +84,7 @@ impl ServiceListeners {
                     self.open.insert(key, (stop, task));
                 }
                 Err(err) => {
+                    self.unbound += 1;
                     tracing::error!(app = %app, %ip, port, error = %err, "cannot bind the app's service port; its other routes still work");
                 }
             }

@@ -70,13 +70,24 @@ impl Pipeline {
         snapshot: &AppsSnapshot,
         changed: &BTreeSet<String>,
     ) -> RoutingTable {
-        let agents = self.resolve(snapshot).await;
+        let agents = self.resolve_changed(snapshot, changed).await;
         self.build(snapshot, agents, Some(changed))
     }
 
     /// The agents' addresses the snapshot needs (the only part of a rebuild that waits on I/O).
     pub async fn resolve(&mut self, snapshot: &AppsSnapshot) -> AgentAddrs {
         self.resolver.resolve(&snapshot.apps).await
+    }
+
+    /// As [`Pipeline::resolve`] when only the `changed` apps differ from the last snapshot
+    /// resolved: only names not known yet are looked up.
+    pub async fn resolve_changed(
+        &mut self,
+        snapshot: &AppsSnapshot,
+        changed: &BTreeSet<String>,
+    ) -> AgentAddrs {
+        let apps = changed.iter().filter_map(|id| snapshot.app(id));
+        self.resolver.resolve_changed(apps).await
     }
 
     /// The CPU-bound part of a rebuild, model and table: serve mode runs it on a blocking
@@ -110,13 +121,12 @@ impl Pipeline {
             self.last_table = Reusable::default();
             return self.finish(snapshot, catalog, agents, patchable);
         };
-        let new_apps_patchable = snapshot
-            .apps
+        let new_apps_patchable = changed
             .iter()
-            .filter(|app| changed.contains(&app.id))
+            .filter_map(|id| snapshot.app(id))
             .all(model::patchable);
         let previous = match self.last.take() {
-            Some(last) if last.patchable && last.agents == agents && new_apps_patchable => {
+            Some(last) if last.patchable && agents.extends(&last.agents) && new_apps_patchable => {
                 last.catalog
             }
             // A full build, still after the last catalog (its last good labels).

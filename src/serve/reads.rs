@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::control::{offload, Control, OFFLOAD_BYTES};
+use super::control::{offload, Agents, Control, OFFLOAD_BYTES};
 use super::empty_list;
 use crate::marathon::{self, AppsSnapshot, MarathonClient, Pending};
 
@@ -198,8 +198,8 @@ impl Control {
         self.last_body = (!later).then_some(body);
         match differing {
             Some(apps) if apps.is_empty() => self.snapshot = Some(snapshot),
-            Some(apps) => self.publish(snapshot, Some(&apps)).await,
-            None => self.publish(snapshot, None).await,
+            Some(apps) => self.publish(snapshot, Some(&apps), Agents::LookUp).await,
+            None => self.publish(snapshot, None, Agents::LookUp).await,
         }
         Some(true)
     }
@@ -276,7 +276,7 @@ impl Control {
         self.last_body = None;
         self.set_failing(None);
         if !changed.is_empty() {
-            self.publish(snapshot, Some(&changed)).await;
+            self.publish(snapshot, Some(&changed), Agents::Known).await;
         } else {
             self.snapshot = Some(snapshot);
         }

@@ -27,8 +27,26 @@ impl AgentResolver {
     /// Resolves every agent the apps' tasks run on; names that fail and were never resolved are
     /// left out (their tasks are reported as unresolvable by the model).
     pub async fn resolve(&mut self, apps: &[wire::App]) -> AgentAddrs {
-        let names = AgentAddrs::names_to_resolve(apps);
+        let names = AgentAddrs::names_to_resolve(apps.iter());
         self.resolve_names(names).await
+    }
+
+    /// The agents every app runs on when only `changed` apps changed since the last call:
+    /// names already known keep their address, new ones are looked up. Forgetting agents and
+    /// looking known ones up again is left to [`AgentResolver::resolve`] (full reads).
+    pub async fn resolve_changed<'a>(
+        &mut self,
+        apps: impl Iterator<Item = &'a wire::App>,
+    ) -> AgentAddrs {
+        let mut names = AgentAddrs::names_to_resolve(apps);
+        names.retain(|name| !self.known.contains_key(name));
+        if !names.is_empty() {
+            let mut known = std::mem::take(&mut self.known);
+            let found = self.resolve_names(names).await;
+            known.extend(found.iter().map(|(name, ip)| (name.to_owned(), ip)));
+            self.known = known;
+        }
+        AgentAddrs::new(self.known.clone())
     }
 
     async fn resolve_names(&mut self, names: HashSet<String>) -> AgentAddrs {

@@ -34,7 +34,7 @@ pub fn marathon_apps(data: &[u8]) {
 
 /// Agents resolve without DNS: every name to 127.0.0.1, except `*.invalid` (unresolvable).
 pub fn agents(apps: &[marathon::wire::App]) -> AgentAddrs {
-    let resolved: HashMap<String, IpAddr> = AgentAddrs::names_to_resolve(apps)
+    let resolved: HashMap<String, IpAddr> = AgentAddrs::names_to_resolve(apps.iter())
         .into_iter()
         .filter(|name| !name.ends_with(".invalid"))
         .map(|name| (name, IpAddr::V4(Ipv4Addr::LOCALHOST)))

@@ -138,3 +138,55 @@ async fn a_read_older_than_an_event_does_not_undo_its_patch() {
     handle.shutdown().await;
     sim.shutdown().await;
 }
+
+/// A task an event adds gets its active health check, and a task an event removes loses it:
+/// the checkers follow a patched table (which shares the last one's indexes) backend by
+/// backend.
+#[tokio::test]
+async fn active_health_checks_follow_the_tasks_events_add_and_remove() {
+    let (well, sick) = (Backend::start("well").await, Backend::start("sick").await);
+    let sim = simulator(1, SimAuth::None).await;
+    let mut checked = web_app();
+    checked["healthChecks"] = json!([{"protocol": "HTTP", "path": "/health", "portIndex": 0,
+        "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 0}]);
+    sim.put_app(checked);
+    let task_well = move_web_to(&sim, &well, None);
+    sim.set_task_health(&task_well, true);
+    let handle = start(source(sim.urls(), Credentials::None)).await;
+    routed_to(&handle, &well).await;
+    guarded("the stream", handle.wait_stream(|s| s.connected.is_some())).await;
+
+    let task_sick = move_web_to(&sim, &sick, None);
+    sim.set_task_health(&task_sick, true);
+    let mut generation = handle.generation();
+    let sick_state = loop {
+        let table = handle.table.load();
+        let target = table.route(HOST.as_bytes(), "/").and_then(|route| {
+            let targets = &route.backend.targets;
+            let target = targets.iter().find(|t| t.addr() == sick.addr)?;
+            Some(target.state.clone())
+        });
+        if let Some(state) = target {
+            break state;
+        }
+        generation = guarded("the sick task", handle.wait_generation(generation + 1)).await;
+    };
+    guarded("its first failed check", async {
+        while !sick_state.is_down() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    // Its checker stops with the task, and a stopped checker clears its verdict.
+    assert!(sim.kill_task(&task_sick));
+    guarded("the checker to stop", async {
+        while sick_state.is_down() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    routed_to(&handle, &well).await;
+    handle.shutdown().await;
+    sim.shutdown().await;
+}
