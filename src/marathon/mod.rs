@@ -7,6 +7,7 @@
 //! - `events`: one `/v2/events` connection.
 //! - `change`: which apps an event names; the pending patches and refetches.
 //! - `patch`: what an event carries, applied to the last snapshot at once.
+//! - `snapshot`: the apps held: found by id, replaced app by app, compared with a new read.
 //! - `watch`: the stream followed for the balancer's life: reconnects, back-off, its state.
 
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod client;
 pub mod events;
 pub mod labels;
 pub mod patch;
+pub mod snapshot;
 pub mod watch;
 pub mod wire;
 

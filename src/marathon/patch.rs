@@ -275,7 +275,7 @@ impl AppsSnapshot {
 
     fn app_mut(&mut self, id: &str) -> Option<&mut super::wire::App> {
         let at = self.position(id)?;
-        Some(&mut self.apps[at])
+        Some(self.apps[at].changed())
     }
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 pub use super::labels::Labels;
+use super::snapshot::Fingerprint;
 
 /// The parsed `/v2/apps` document: every app that parsed, and an error for each that did not.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +49,10 @@ pub fn parse_apps(body: &[u8]) -> Result<AppsSnapshot, DocumentError> {
     };
     for (index, raw) in document.apps.into_iter().enumerate() {
         match serde_json::from_str::<App>(raw.get()) {
-            Ok(app) => snapshot.apps.push(app),
+            Ok(app) => snapshot.apps.push(App {
+                fingerprint: Fingerprint::of(raw.get()),
+                ..app
+            }),
             Err(err) => snapshot.errors.push(AppParseError {
                 app_id: app_id_of(raw).unwrap_or_else(|| "?".to_owned()),
                 index,
@@ -68,46 +72,17 @@ pub fn parse_app(body: &[u8]) -> Result<Result<App, AppParseError>, DocumentErro
         app: &'a RawValue,
     }
     let document: Document<'_> = serde_json::from_slice(body)?;
-    Ok(
-        serde_json::from_str::<App>(document.app.get()).map_err(|err| AppParseError {
+    let raw = document.app.get();
+    Ok(serde_json::from_str::<App>(raw)
+        .map(|app| App {
+            fingerprint: Fingerprint::of(raw),
+            ..app
+        })
+        .map_err(|err| AppParseError {
             app_id: app_id_of(document.app).unwrap_or_else(|| "?".to_owned()),
             index: 0,
             reason: err.to_string(),
-        }),
-    )
-}
-
-impl AppsSnapshot {
-    /// Where app `id` is: Marathon lists apps by id (a list out of order is searched through).
-    pub fn position(&self, id: &str) -> Option<usize> {
-        match self.apps.binary_search_by(|a| a.id.as_str().cmp(id)) {
-            Ok(at) => Some(at),
-            Err(_) => self.apps.iter().position(|a| a.id == id),
-        }
-    }
-
-    /// App `id`, if the snapshot holds it.
-    pub fn app(&self, id: &str) -> Option<&App> {
-        self.position(id).map(|at| &self.apps[at])
-    }
-
-    /// Replaces app `id` with what `/v2/apps/{id}` said (`None`: it no longer exists); returns
-    /// whether anything changed.
-    pub fn patch(&mut self, id: &str, app: Option<App>) -> bool {
-        let before = self.apps.len() + self.errors.len();
-        self.apps.retain(|a| a.id != id);
-        self.errors.retain(|e| e.app_id != id);
-        let removed = before != self.apps.len() + self.errors.len();
-        match app {
-            None => removed,
-            Some(app) => {
-                // Marathon lists apps by id; keep that order.
-                let at = self.apps.partition_point(|a| a.id < app.id);
-                self.apps.insert(at, app);
-                true
-            }
-        }
-    }
+        }))
 }
 
 /// Best effort: the `id` of an app whose full parse failed, for the error message.
@@ -148,6 +123,9 @@ pub struct App {
     pub health_checks: Vec<HealthCheck>,
     #[serde(default, deserialize_with = "null_default")]
     pub tasks: Vec<Task>,
+    /// A hash of the JSON the app was read from; none once an event changed it.
+    #[serde(skip)]
+    pub fingerprint: Fingerprint,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -215,10 +215,17 @@ impl Control {
         };
         let changed = changed.cloned();
         // The model and the table are CPU work (seconds for tens of thousands of apps): on a
-        // blocking thread, with the replaced snapshot dropped there too.
+        // blocking thread, with the replaced snapshot dropped there too. A patch of a few apps
+        // costs less than the hop, which on a busy machine waits for the thread's turn.
         let replaced = self.snapshot.take();
         let big = snapshot.apps.len() >= OFFLOAD_APPS;
-        let built = offload(big, move || {
+        let heavy = match &changed {
+            Some(changed) => {
+                changed.len() >= OFFLOAD_APPS || snapshot.apps.len() >= PATCH_HERE_APPS
+            }
+            None => big,
+        };
+        let built = offload(heavy, move || {
             drop(replaced);
             let table = pipeline.build(&snapshot, agents, changed.as_ref());
             (pipeline, table, snapshot)
@@ -356,6 +363,9 @@ pub(super) enum Agents {
 /// smaller ones take less time than the hop there and back.
 pub(super) const OFFLOAD_BYTES: usize = 256 * 1024;
 const OFFLOAD_APPS: usize = 200;
+/// A patch to a list of fewer apps than this is built on the control loop's worker (its parts
+/// that walk every app take well under a millisecond there).
+const PATCH_HERE_APPS: usize = 10_000;
 
 /// Runs CPU-heavy `work` on the blocking pool when it is `big`, so that it never stalls the
 /// proxy's async workers; small work runs here. `None` when the runtime is shutting down.

@@ -77,17 +77,9 @@ impl Control {
         if !held.errors.is_empty() || !read.errors.is_empty() {
             return None;
         }
-        let mut differing = BTreeSet::new();
-        let ids = held.apps.iter().chain(&read.apps).map(|a| a.id.as_str());
-        for id in ids {
-            if !differing.contains(id) && held.app(id) != read.app(id) {
-                differing.insert(id.to_owned());
-                if differing.len() > held.apps.len().max(read.apps.len()) / 4 + 16 {
-                    return None;
-                }
-            }
-        }
-        Some(differing)
+        let limit = held.apps.len().max(read.apps.len()) / 4 + 16;
+        let differing = marathon::snapshot::differing_apps(held, read, limit)?;
+        Some(differing.into_iter().map(str::to_owned).collect())
     }
 
     /// Apps patched after the read was sent keep what the patches made of them: the read may

@@ -213,8 +213,13 @@ fn apps(shared: &Shared, request: &Request) -> Reply {
     off_the_workers(true, || {
         // Rendered from a copy: as in Marathon, a long read does not hold up the changes (and
         // their events) that come meanwhile.
-        let apps = lock(&shared.apps).clone();
-        let document = apps.to_json(embeds_tasks(request));
+        let listing = lock(&shared.apps).listing();
+        let embed = embeds_tasks(request);
+        if *lock(&shared.fault) == AppsFault::None {
+            let body = listing.to_bytes(embed);
+            return Reply::Full(Response::new(200, "application/json", body));
+        }
+        let document = listing.to_json(embed);
         faulty(shared, &document, "apps")
             .unwrap_or_else(|| Reply::Full(Response::json(200, &document)))
     })

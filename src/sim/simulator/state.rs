@@ -7,12 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 use render::task_events;
+pub(super) use render::Listing;
 
 mod render;
 
@@ -72,7 +74,9 @@ const COMPUTED: &[&str] = &[
 
 #[derive(Debug, Default, Clone)]
 pub(super) struct Apps {
-    apps: BTreeMap<String, App>,
+    /// Shared with the listings being rendered: a change copies only the app it changes, and
+    /// only while a listing holds it.
+    apps: BTreeMap<String, Arc<App>>,
     /// The app of each task id, as Marathon's instance tracker finds it (not by a scan).
     owners: HashMap<String, String>,
     /// Agent ids by host, so every task on one host reports the same `slaveId`.
@@ -135,7 +139,7 @@ impl Apps {
             .entry("labels")
             .or_insert_with(|| Value::Object(Map::new()));
         let version = self.next_version();
-        match self.apps.get_mut(&id) {
+        match self.apps.get_mut(&id).map(Arc::make_mut) {
             Some(app) => {
                 // Marathon's versionInfo: a change of `instances` alone is a scaling.
                 if !same_but_instances(&app.definition, &definition) {
@@ -153,10 +157,10 @@ impl Apps {
                     last_config_change_at: version.clone(),
                     tasks: Vec::new(),
                 };
-                self.apps.insert(id.clone(), app);
+                self.apps.insert(id.clone(), Arc::new(app));
             }
         }
-        let app_definition = self.apps.get(&id).map(App::definition_json);
+        let app_definition = self.apps.get(&id).map(|app| app.definition_json());
         let plan_id = uuid();
         Ok(vec![
             emit(
@@ -191,7 +195,7 @@ impl Apps {
     pub fn start_task(&mut self, app_id: &str, spec: TaskSpec) -> Option<(String, Vec<Emit>)> {
         let app_id = normalize_id(app_id)?;
         let agent_id = self.agent_id(&spec.host);
-        let app = self.apps.get_mut(&app_id)?;
+        let app = Arc::make_mut(self.apps.get_mut(&app_id)?);
         let instance_id = format!("{}.instance-{}", safe_id(&app_id), uuid());
         let now = now_iso();
         let started_at = (spec.state == "TASK_RUNNING").then(|| now.clone());
@@ -282,12 +286,12 @@ impl Apps {
 
     /// The `{"apps": [...]}` document, sorted by id; tasks only when embedded.
     pub fn to_json(&self, embed_tasks: bool) -> Value {
-        let apps: Vec<Value> = self
-            .apps
-            .values()
-            .map(|app| app.info_json(embed_tasks))
-            .collect();
-        json!({ "apps": apps })
+        self.listing().to_json(embed_tasks)
+    }
+
+    /// The apps as they are now, to render after the lock is let go.
+    pub fn listing(&self) -> Listing {
+        Listing(self.apps.values().cloned().collect())
     }
 
     /// One app as `GET /v2/apps/{id}` renders it (without the `{"app": ...}` wrapper).
@@ -308,7 +312,7 @@ impl Apps {
     /// The app a task belongs to, and its id.
     fn owner(&mut self, task_id: &str) -> Option<(&String, &mut App)> {
         let app_id = self.owners.get(task_id)?;
-        Some((app_id, self.apps.get_mut(app_id)?))
+        Some((app_id, Arc::make_mut(self.apps.get_mut(app_id)?)))
     }
 
     fn agent_id(&mut self, host: &str) -> String {

@@ -1,9 +1,89 @@
 //! The state rendered as Marathon renders it: app definitions, AppInfo with counts and tasks
 //! (`/v2/apps?embed=apps.tasks`), and the events a task's change emits.
 
+use std::sync::Arc;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{json, Map, Value};
 
 use super::{emit, App, Emit, Task};
+
+/// The apps of one `/v2/apps` answer, taken under the lock and rendered after it.
+#[derive(Debug)]
+pub struct Listing(pub(super) Vec<Arc<App>>);
+
+impl Listing {
+    /// The `{"apps": [...]}` document, sorted by id; tasks only when embedded.
+    pub fn to_json(&self, embed_tasks: bool) -> Value {
+        let apps: Vec<Value> = self
+            .0
+            .iter()
+            .map(|app| app.info_json(embed_tasks))
+            .collect();
+        json!({ "apps": apps })
+    }
+
+    /// The same document written straight to bytes: a list of thousands of apps is rendered
+    /// without building its tree first (Marathon's own rendering costs the balancer nothing;
+    /// the simulator's shares its machine).
+    pub fn to_bytes(&self, embed_tasks: bool) -> Vec<u8> {
+        struct Apps<'a>(&'a Listing, bool);
+        impl Serialize for Apps<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(1))?;
+                let apps: Vec<Info<'_>> = self.0 .0.iter().map(|app| Info(app, self.1)).collect();
+                map.serialize_entry("apps", &apps)?;
+                map.end()
+            }
+        }
+        serde_json::to_vec(&Apps(self, embed_tasks)).unwrap_or_default()
+    }
+}
+
+/// AppInfo as [`App::info_json`] renders it, written as it goes.
+struct Info<'a>(&'a App, bool);
+
+impl Serialize for Info<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (app, embed_tasks) = (self.0, self.1);
+        let mut map = s.serialize_map(None)?;
+        for (key, value) in &app.definition {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("version", &app.version)?;
+        map.serialize_entry(
+            "versionInfo",
+            &json!({
+                "lastScalingAt": app.last_scaling_at,
+                "lastConfigChangeAt": app.last_config_change_at,
+            }),
+        )?;
+        let counts = app.counts();
+        map.serialize_entry("tasksStaged", &counts.staged)?;
+        map.serialize_entry("tasksRunning", &counts.running)?;
+        map.serialize_entry("tasksHealthy", &counts.healthy)?;
+        map.serialize_entry("tasksUnhealthy", &counts.unhealthy)?;
+        map.serialize_entry("deployments", &[(); 0])?;
+        if embed_tasks {
+            let checks = app.health_check_count();
+            let tasks: Vec<Value> = app
+                .tasks
+                .iter()
+                .map(|t| task_json(&app.definition, t, checks))
+                .collect();
+            map.serialize_entry("tasks", &tasks)?;
+        }
+        map.end()
+    }
+}
+
+/// An app's task counts, as AppInfo gives them.
+struct Counts {
+    staged: usize,
+    running: usize,
+    healthy: usize,
+    unhealthy: usize,
+}
 
 impl App {
     /// The definition as Marathon echoes it: what was put, plus version and versionInfo.
@@ -27,24 +107,11 @@ impl App {
             _ => Map::new(),
         };
         let checks = self.health_check_count();
-        let count = |f: &dyn Fn(&Task) -> bool| self.tasks.iter().filter(|t| f(t)).count();
-        let health = |t: &Task| t.health.as_ref().filter(|_| checks > 0).map(|h| h.alive);
-        out.insert(
-            "tasksStaged".to_owned(),
-            count(&|t| matches!(t.state.as_str(), "TASK_STAGING" | "TASK_STARTING")).into(),
-        );
-        out.insert(
-            "tasksRunning".to_owned(),
-            count(&|t| t.state == "TASK_RUNNING").into(),
-        );
-        out.insert(
-            "tasksHealthy".to_owned(),
-            count(&|t| health(t) == Some(true)).into(),
-        );
-        out.insert(
-            "tasksUnhealthy".to_owned(),
-            count(&|t| health(t) == Some(false)).into(),
-        );
+        let counts = self.counts();
+        out.insert("tasksStaged".to_owned(), counts.staged.into());
+        out.insert("tasksRunning".to_owned(), counts.running.into());
+        out.insert("tasksHealthy".to_owned(), counts.healthy.into());
+        out.insert("tasksUnhealthy".to_owned(), counts.unhealthy.into());
         out.insert("deployments".to_owned(), Value::Array(Vec::new()));
         if embed_tasks {
             let tasks = self
@@ -55,6 +122,18 @@ impl App {
             out.insert("tasks".to_owned(), Value::Array(tasks));
         }
         Value::Object(out)
+    }
+
+    fn counts(&self) -> Counts {
+        let checks = self.health_check_count();
+        let count = |f: &dyn Fn(&Task) -> bool| self.tasks.iter().filter(|t| f(t)).count();
+        let health = |t: &Task| t.health.as_ref().filter(|_| checks > 0).map(|h| h.alive);
+        Counts {
+            staged: count(&|t| matches!(t.state.as_str(), "TASK_STAGING" | "TASK_STARTING")),
+            running: count(&|t| t.state == "TASK_RUNNING"),
+            healthy: count(&|t| health(t) == Some(true)),
+            unhealthy: count(&|t| health(t) == Some(false)),
+        }
     }
 
     fn health_check_count(&self) -> usize {
