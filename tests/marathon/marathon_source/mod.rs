@@ -4,7 +4,7 @@
 //! and the stream's state, never on sleeps.
 //!
 //! The simulator and source set-up is here; the tests are in `events`, `leaders_and_auth`,
-//! `outages` and `patches`.
+//! `orders`, `outages` and `patches`.
 
 use crate::support;
 
@@ -20,6 +20,7 @@ use super::{source, start};
 
 mod events;
 mod leaders_and_auth;
+mod orders;
 mod outages;
 mod patches;
 
