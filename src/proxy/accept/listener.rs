@@ -124,14 +124,17 @@ pub async fn run(
         };
         // At the cap, this accepted client waits (unread) for a slot and the rest stay in the
         // kernel's backlog. The permit is taken after accept so that a listener waiting for
-        // clients holds no slot.
+        // clients holds no slot. A client accepted as the balancer starts draining is served
+        // (its request answered with `Connection: close`): dropped, it would be reset with its
+        // request unread; draining connections free slots, and the drain timeout bounds the
+        // wait.
         let permit = tokio::select! {
+            biased;
             permit = connections.permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => return,
             },
             () = stop.cancelled() => return,
-            () = connections.shutdown.cancelled() => return,
         };
         let ctx = ctx.clone();
         let open = OpenConnection::new(&open);
