@@ -41,6 +41,15 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Arc<ServerConfig>
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     config.max_early_data_size = 0;
+    // Stateless tickets (keys rotated every 6 hours): a returning browser resumes however many
+    // others came since, where the default session cache holds 256 sessions. Without a random
+    // source for the keys, sessions resume from that cache alone.
+    match rustls::crypto::ring::Ticketer::new() {
+        Ok(ticketer) => config.ticketer = ticketer,
+        Err(error) => {
+            tracing::warn!(%error, "no TLS session tickets; sessions resume from a cache")
+        }
+    }
     Arc::new(config)
 }
 

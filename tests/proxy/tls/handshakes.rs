@@ -219,3 +219,64 @@ async fn a_client_hello_fragmented_into_small_records_is_served() {
     assert!(response.contains("x-backend: a"), "{response}");
     tls.handle.shutdown().await;
 }
+
+/// Sessions resume (no certificate, no key exchange signature) on TLS 1.3 and 1.2, and still
+/// do after more clients than a server-side session cache holds have come and gone: the
+/// balancer issues stateless tickets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_resume_after_many_other_clients() {
+    let a = Backend::start("a").await;
+    let apps = json!([app(
+        "/a",
+        10732,
+        json!({"HAPROXY_0_VHOST": "a.example.com"}),
+        &[a.port()]
+    )]);
+    let tls = Tls::start_with(apps, &[], ProxyConfig::default(), Duration::from_secs(3600)).await;
+    let name = ServerName::try_from("a.example.com").unwrap();
+    let connect = |config: Arc<rustls::ClientConfig>| {
+        let name = name.clone();
+        async move {
+            let tcp = TcpStream::connect(tls.https).await.unwrap();
+            let mut stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            // TLS 1.3 tickets come after the handshake: read until the server has sent them.
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: a.example.com\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response).await;
+            stream.get_ref().1.handshake_kind()
+        }
+    };
+    for versions in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let config = |versions: &'static rustls::SupportedProtocolVersion| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[versions])
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(config)
+        };
+        let returning = config(versions);
+        assert_eq!(
+            connect(returning.clone()).await,
+            Some(rustls::HandshakeKind::Full)
+        );
+        // Each with a session store of its own, as so many browsers.
+        for _ in 0..300 {
+            connect(config(versions)).await;
+        }
+        assert_eq!(
+            connect(returning).await,
+            Some(rustls::HandshakeKind::Resumed),
+            "{versions:?}"
+        );
+    }
+}
