@@ -33,7 +33,7 @@ EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 
 def open_connections(admin):
     text = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5).read().decode()
-    match = re.search(r'^switchyard_connections\{listener="http"\} (\S+)', text, re.M)
+    match = re.search(r'^switchyard_connections\{listener="http",port="\d+"\} (\S+)', text, re.M)
     return int(float(match.group(1))) if match else 0
 
 

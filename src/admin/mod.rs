@@ -130,7 +130,7 @@ async fn answer(
             metrics
                 .stream_connected
                 .set(i64::from(stream.connected.is_some()));
-            metrics.stream_connects.set(stream.connects as i64);
+            metrics.stream_connects.observe(stream.connects);
             table.observe_endpoints(metrics);
             (StatusCode::OK, PROMETHEUS, metrics.render())
         }

@@ -1,10 +1,11 @@
-//! Per-backend handles: made on first use, kept across tables by backend name.
+//! Per-backend handles, kept across tables by backend name.
 
 use std::sync::{Arc, OnceLock};
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Registry};
 
 use super::opts;
+use super::upstream::{Count, UpstreamCounts};
 
 /// The listener kinds requests are counted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,22 +17,31 @@ pub enum ListenerKind {
 }
 
 const LISTENERS: [&str; 4] = ["http", "https", "app_id", "service_port"];
+
+/// The `listener` label of a TCP-mode service port, which has connections but no requests.
+pub const TCP_LISTENER: &str = "tcp";
+
+impl ListenerKind {
+    /// Its `listener` label, the same in every family that has one.
+    pub fn label(self) -> &'static str {
+        LISTENERS[self as usize]
+    }
+}
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-/// One backend's handles, each made on first use: a backend that never sees a request costs a
-/// few hundred bytes instead of 26 labelled series (`docs/benchmarks.md` has the figure).
-/// After the first use a handle is one atomic load away; only that first use takes the
-/// family's lock.
+/// One backend's handles. The upstream counts are plain atomics, shown for every backend
+/// (`upstream.rs`); the labelled series are made on first use: a backend that never sees a
+/// request costs a few hundred bytes instead of 23 labelled series (`docs/benchmarks.md` has
+/// the figure). After the first use a handle is one atomic load away; only that first use
+/// takes the family's lock.
 #[derive(Debug)]
 pub struct BackendMetrics {
     name: Box<str>,
     families: Arc<BackendFamilies>,
+    pub(super) upstream: UpstreamCounts,
     /// `[listener][status class]`.
     requests: [[OnceLock<IntCounter>; 5]; 4],
     duration: OnceLock<Histogram>,
-    connect_errors: OnceLock<IntCounter>,
-    retries: OnceLock<IntCounter>,
-    timeouts: OnceLock<IntCounter>,
     bytes_out: OnceLock<IntCounter>,
     bytes_in: OnceLock<IntCounter>,
 }
@@ -41,9 +51,6 @@ pub struct BackendMetrics {
 pub(super) struct BackendFamilies {
     requests: IntCounterVec,
     duration: HistogramVec,
-    connect_errors: IntCounterVec,
-    retries: IntCounterVec,
-    timeouts: IntCounterVec,
     bytes_out: IntCounterVec,
     bytes_in: IntCounterVec,
 }
@@ -63,29 +70,37 @@ impl BackendMetrics {
         BackendMetrics {
             name: name.into(),
             families,
+            upstream: UpstreamCounts::default(),
             requests: Default::default(),
             duration: OnceLock::new(),
-            connect_errors: OnceLock::new(),
-            retries: OnceLock::new(),
-            timeouts: OnceLock::new(),
             bytes_out: OnceLock::new(),
             bytes_in: OnceLock::new(),
         }
     }
 
-    /// Counts one answered request.
+    /// Counts one answered request. The first on a listener makes the series of every status
+    /// class there, at 0: a class's first answer then shows as an increase.
     pub fn request(&self, listener: ListenerKind, status: u16) {
         let class = usize::from((status / 100).clamp(1, 5) - 1);
+        match self.requests[listener as usize][class].get() {
+            Some(counter) => counter.inc(),
+            None => self.make_row(listener)[class].inc(),
+        }
+    }
+
+    /// The series of every status class on `listener`.
+    #[cold]
+    fn make_row(&self, listener: ListenerKind) -> [&IntCounter; 5] {
         let l = listener as usize;
-        self.requests[l][class]
-            .get_or_init(|| {
+        std::array::from_fn(|class| {
+            self.requests[l][class].get_or_init(|| {
                 self.families.requests.with_label_values(&[
                     LISTENERS[l],
                     &self.name,
                     CLASSES[class],
                 ])
             })
-            .inc();
+        })
     }
 
     /// Requests answered with `class` (0 = 1xx … 4 = 5xx), all listeners.
@@ -103,18 +118,21 @@ impl BackendMetrics {
             .get_or_init(|| self.families.duration.with_label_values(&[&*self.name]))
     }
 
-    lazy_counter!(
-        /// Failed connects to endpoints.
-        connect_errors
-    );
-    lazy_counter!(
-        /// Requests tried again on another endpoint.
-        retries
-    );
-    lazy_counter!(
-        /// Requests answered 504.
-        timeouts
-    );
+    /// Failed connects to endpoints.
+    pub fn connect_errors(&self) -> &Count {
+        &self.upstream.connect_errors
+    }
+
+    /// Requests tried again on another endpoint.
+    pub fn retries(&self) -> &Count {
+        &self.upstream.retries
+    }
+
+    /// Requests answered 504.
+    pub fn timeouts(&self) -> &Count {
+        &self.upstream.timeouts
+    }
+
     lazy_counter!(
         /// Response body bytes.
         bytes_out
@@ -152,18 +170,6 @@ impl BackendFamilies {
                 &["backend"],
             )
             .expect("valid metric"),
-            connect_errors: counter(
-                "upstream_connect_errors_total",
-                "Failed connects to endpoints, by backend.",
-            ),
-            retries: counter(
-                "upstream_retries_total",
-                "Requests tried again on another endpoint.",
-            ),
-            timeouts: counter(
-                "upstream_timeouts_total",
-                "Requests answered 504 (connect or response timeout).",
-            ),
             bytes_out: counter(
                 "response_bytes_total",
                 "Response body bytes sent to clients, by backend.",
@@ -176,12 +182,9 @@ impl BackendFamilies {
     }
 
     pub(super) fn register(&self, registry: &Registry) {
-        let families: [Box<dyn prometheus::core::Collector>; 7] = [
+        let families: [Box<dyn prometheus::core::Collector>; 4] = [
             Box::new(self.requests.clone()),
             Box::new(self.duration.clone()),
-            Box::new(self.connect_errors.clone()),
-            Box::new(self.retries.clone()),
-            Box::new(self.timeouts.clone()),
             Box::new(self.bytes_out.clone()),
             Box::new(self.bytes_in.clone()),
         ];

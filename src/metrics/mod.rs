@@ -4,6 +4,10 @@
 //!
 //! Control-plane values (table size, the Marathon stream, syncs) are set when they change or
 //! read from their sources when `/metrics` is scraped.
+//!
+//! Names follow Prometheus' conventions (`promtool check metrics` passes a scrape, in the
+//! tests): base units in the name, counters end in `_total`, and the `listener` label has one
+//! spelling wherever it appears.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,9 +18,17 @@ use prometheus::{
 };
 
 mod backend;
+mod total;
+mod upstream;
 
 use backend::BackendFamilies;
-pub use backend::{detached, BackendMetrics, ListenerKind};
+pub use backend::{detached, BackendMetrics, ListenerKind, TCP_LISTENER};
+pub use total::TotalCounter;
+pub use upstream::Count;
+
+/// Handles by backend name, kept across tables.
+/// Read-mostly: a rebuild finds almost every name there, from several threads at once.
+type ByBackend = RwLock<HashMap<Box<str>, Arc<BackendMetrics>, ahash::RandomState>>;
 
 /// The registry and every metric family.
 #[derive(Debug)]
@@ -35,20 +47,18 @@ pub struct Metrics {
     pub endpoints: IntGaugeVec,
     pub problems: IntGaugeVec,
     pub stream_connected: IntGauge,
-    pub stream_connects: IntGauge,
+    pub stream_connects: TotalCounter,
     pub events: IntCounterVec,
     pub refetches: IntCounterVec,
     pub source_errors: IntCounter,
     pub last_sync: IntGauge,
-    pub logins: IntGauge,
+    pub logins: TotalCounter,
     pub endpoint_ejections: IntCounter,
     pub event_patches: IntCounter,
     pub read_corrections: IntCounter,
     pub upstream_idle_discarded: IntCounter,
     pub snapshots_held: IntCounter,
-    /// Handles by backend name, kept across tables.
-    /// Read-mostly: a rebuild finds almost every name there, from several threads at once.
-    by_backend: RwLock<HashMap<Box<str>, Arc<BackendMetrics>, ahash::RandomState>>,
+    by_backend: Arc<ByBackend>,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -69,11 +79,29 @@ impl Metrics {
         }
         let families = Arc::new(BackendFamilies::new());
         families.register(&registry);
+        let by_backend = Arc::new(ByBackend::default());
+        let collector = upstream::UpstreamCollector::new(by_backend.clone());
+        registry
+            .register(Box::new(collector))
+            .expect("unique metric");
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique metric");
+        let build_info = register!(IntGaugeVec::new(
+            opts("build_info", "1; its label says which version is running."),
+            &["version"]
+        ));
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         Metrics {
             families,
             connections: register!(IntGaugeVec::new(
-                opts("connections", "Client connections open, by listener."),
-                &["listener"]
+                opts("connections", "Client connections open, by listener and port."),
+                &["listener", "port"]
             )),
             tcp_connections: register!(IntCounterVec::new(
                 opts(
@@ -130,10 +158,10 @@ impl Metrics {
                 "marathon_stream_connected",
                 "1 while Marathon's event stream is open."
             ))),
-            stream_connects: register!(IntGauge::with_opts(opts(
-                "marathon_stream_connects",
-                "Successful connects of the event stream since start."
-            ))),
+            stream_connects: TotalCounter::new(register!(IntCounter::with_opts(opts(
+                "marathon_stream_connects_total",
+                "Successful connects of the event stream."
+            )))),
             events: register!(IntCounterVec::new(
                 opts(
                     "marathon_events_total",
@@ -156,10 +184,10 @@ impl Metrics {
                 "last_sync_timestamp_seconds",
                 "Unix time of the last successful read of the apps."
             ))),
-            logins: register!(IntGauge::with_opts(opts(
-                "dcos_logins",
-                "Successful DC/OS service-account logins since start."
-            ))),
+            logins: TotalCounter::new(register!(IntCounter::with_opts(opts(
+                "dcos_logins_total",
+                "Successful DC/OS service-account logins."
+            )))),
             endpoint_ejections: register!(IntCounter::with_opts(opts(
                 "endpoint_ejections_total",
                 "Endpoints taken out of rotation by passive health (failures in a row)."
@@ -180,7 +208,7 @@ impl Metrics {
                 "snapshots_held_total",
                 "App lists not applied because they would remove every route (waiting for a confirming read)."
             ))),
-            by_backend: RwLock::default(),
+            by_backend,
             registry,
         }
     }
@@ -199,9 +227,11 @@ impl Metrics {
             .clone()
     }
 
-    /// A listener's open-connections gauge.
-    pub fn listener(&self, name: &str) -> IntGauge {
-        self.connections.with_label_values(&[name])
+    /// The open-connections gauge of the listener of `kind` ([`ListenerKind::label`] or
+    /// [`TCP_LISTENER`]) on `port`.
+    pub fn listener(&self, kind: &str, port: u16) -> IntGauge {
+        self.connections
+            .with_label_values(&[kind, &port.to_string()])
     }
 
     /// The text exposition format.

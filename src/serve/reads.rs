@@ -135,7 +135,7 @@ impl Control {
         sent_after: u64,
     ) -> Option<bool> {
         self.metrics.refetches.with_label_values(&["full"]).inc();
-        self.metrics.logins.set(self.reader.logins() as i64);
+        self.metrics.logins.observe(self.reader.logins());
         let body = match read {
             Ok(body) => body,
             Err(message) => {
@@ -225,6 +225,8 @@ impl Control {
             .refetches
             .with_label_values(&["app"])
             .inc_by(pending.apps.len() as u64);
+        // A read may have logged in again (an expired token).
+        self.metrics.logins.observe(self.reader.logins());
         let documents = match documents {
             Some(Ok(documents)) => documents,
             Some(Err(_)) | None => {

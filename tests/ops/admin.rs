@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::proxy::*;
+use support::scrape::{parse, value};
 use switchyard::marathon::MarathonConfig;
 use switchyard::proxy::ProxyConfig;
 use switchyard::serve::{MarathonSource, Source};
@@ -19,25 +20,7 @@ async fn admin_get(handle: &switchyard::serve::Handle, path: &str) -> (u16, Stri
 }
 
 fn metrics(text: &str) -> Vec<prometheus_parse::Sample> {
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    prometheus_parse::Scrape::parse(lines)
-        .expect("the exposition parses")
-        .samples
-}
-
-/// The value of the sample `name` whose labels include all of `labels`.
-fn value(samples: &[prometheus_parse::Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
-    let sample = samples
-        .iter()
-        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .unwrap_or_else(|| panic!("no sample {name} {labels:?}"));
-    match sample.value {
-        prometheus_parse::Value::Counter(v)
-        | prometheus_parse::Value::Gauge(v)
-        | prometheus_parse::Value::Untyped(v) => v,
-        prometheus_parse::Value::Histogram(ref buckets) => buckets.last().map_or(0.0, |b| b.count),
-        ref other => panic!("{name}: unexpected {other:?}"),
-    }
+    parse(text).samples
 }
 
 fn apps(port: u16) -> Value {

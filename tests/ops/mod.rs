@@ -6,5 +6,6 @@ mod config;
 mod demo_cli;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod routes_cli;
 mod status_page;

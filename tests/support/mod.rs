@@ -84,6 +84,7 @@ pub fn problems_of(table: &RoutingTable, kind: ProblemKind) -> Vec<&Problem> {
 }
 pub mod proxy;
 pub mod raw;
+pub mod scrape;
 
 /// A sample's value in a `/metrics` text, e.g. `metric(text, "switchyard_x_total")` or with
 /// its labels `metric(text, "switchyard_x_total{kind=\"full\"}")`; 0 when absent.

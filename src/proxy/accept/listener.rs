@@ -93,9 +93,12 @@ pub async fn run(
     }
     set_socket_options(&listener, protocol);
     // Metric handles for this listener, resolved once.
-    let open = ctx
-        .metrics
-        .listener(&listener_name(protocol, tls.is_some()));
+    let open = match protocol {
+        Protocol::Http(frontend) => ctx
+            .metrics
+            .listener(frontend.metrics_kind().label(), frontend.port()),
+        Protocol::Tcp { port } => ctx.metrics.listener(crate::metrics::TCP_LISTENER, port),
+    };
     let tcp_accepted = match protocol {
         Protocol::Tcp { port } => Some(
             ctx.metrics
@@ -218,18 +221,6 @@ impl AcceptBackoff {
                 None
             }
         }
-    }
-}
-
-/// The `listener` label of a listener's metrics.
-fn listener_name(protocol: Protocol, tls: bool) -> String {
-    match protocol {
-        Protocol::Http(Frontend::Vhost { tls: false, .. }) => "http".to_owned(),
-        Protocol::Http(Frontend::Vhost { tls: true, .. }) => "https".to_owned(),
-        Protocol::Http(Frontend::AppId { .. }) => "app_id".to_owned(),
-        Protocol::Http(Frontend::ServicePort { port, .. }) if tls => format!("https:{port}"),
-        Protocol::Http(Frontend::ServicePort { port, .. }) => format!("http:{port}"),
-        Protocol::Tcp { port } => format!("tcp:{port}"),
     }
 }
 

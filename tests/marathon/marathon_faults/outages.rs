@@ -128,7 +128,7 @@ async fn e11_garbage_and_a_slow_drip_on_the_event_stream_resync_and_block_nothin
     // answer meanwhile; the stream is not dropped as stalled (bytes keep coming); once the
     // frame is whole, the app it names is read again.
     let (_, before) = admin(&handle, "/metrics").await;
-    let connects = metric(&before, "switchyard_marathon_stream_connects");
+    let connects = metric(&before, "switchyard_marathon_stream_connects_total");
     assert!(connects >= 1.0, "the stream's connects are counted");
     let refreshes = handle.refreshes();
     sim.emit_raw(
@@ -147,7 +147,7 @@ async fn e11_garbage_and_a_slow_drip_on_the_event_stream_resync_and_block_nothin
     .await;
     let (_, after) = admin(&handle, "/metrics").await;
     assert_eq!(
-        metric(&after, "switchyard_marathon_stream_connects"),
+        metric(&after, "switchyard_marathon_stream_connects_total"),
         connects,
         "the drip did not cost the stream"
     );

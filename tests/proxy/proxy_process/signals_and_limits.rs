@@ -93,10 +93,14 @@ async fn under_a_low_open_file_limit_the_cap_fits_and_the_admin_port_keeps_answe
     let admin = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = |path: &str| format!("http://{}{path}", running.admin);
     // Connections the balancer holds open on its HTTP port.
+    let http_open = format!(
+        "switchyard_connections{{listener=\"http\",port=\"{}\"}}",
+        running.http.port()
+    );
     let open = || async {
         let metrics = admin.get(url("/metrics")).send().await.unwrap();
         let text = metrics.text().await.unwrap();
-        metric(&text, "switchyard_connections{listener=\"http\"}")
+        metric(&text, &http_open)
     };
     // The cap fills up...
     guarded("the flood to reach the cap", async {
