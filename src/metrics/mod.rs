@@ -3,7 +3,8 @@
 //! resolves only new backends), per listener when it starts. No label lookup per request.
 //!
 //! Control-plane values (table size, the Marathon stream, syncs) are set when they change or
-//! read from their sources when `/metrics` is scraped.
+//! read from their sources when `/metrics` is scraped. Beside them, not exported to
+//! Prometheus: the hosts that recently found no route (`unrouted.rs`), for `/stats`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -14,9 +15,11 @@ use prometheus::{
 };
 
 mod backend;
+mod unrouted;
 
 use backend::BackendFamilies;
 pub use backend::{detached, BackendMetrics, ListenerKind};
+pub use unrouted::{UnroutedHost, UnroutedHosts};
 
 /// The registry and every metric family.
 #[derive(Debug)]
@@ -46,6 +49,9 @@ pub struct Metrics {
     pub read_corrections: IntCounter,
     pub upstream_idle_discarded: IntCounter,
     pub snapshots_held: IntCounter,
+    /// Hosts that found no route lately (`/stats`); counted in `requests_total` as
+    /// `backend="unrouted"`.
+    pub unrouted_hosts: UnroutedHosts,
     /// Handles by backend name, kept across tables.
     /// Read-mostly: a rebuild finds almost every name there, from several threads at once.
     by_backend: RwLock<HashMap<Box<str>, Arc<BackendMetrics>, ahash::RandomState>>,
@@ -180,6 +186,7 @@ impl Metrics {
                 "snapshots_held_total",
                 "App lists not applied because they would remove every route (waiting for a confirming read)."
             ))),
+            unrouted_hosts: UnroutedHosts::default(),
             by_backend: RwLock::default(),
             registry,
         }
