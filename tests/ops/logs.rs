@@ -202,8 +202,12 @@ async fn json_logs_carry_an_access_line_per_request() {
     assert_eq!(status, 200);
     let fields = running.next_access("path", "/h2");
     assert_eq!(fields["protocol"], "HTTP/2.0");
+}
 
-    // No route: logged too, with no backend or endpoint.
+/// Marathon-LB's HAProxy logs a request no frontend rule matched; so does this.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_find_no_route_are_in_the_access_log() {
+    let running = Running::start("json").await;
     let response = client()
         .get(running.url("/nothing?q"))
         .header("host", "nobody.example.com")
@@ -214,6 +218,7 @@ async fn json_logs_carry_an_access_line_per_request() {
     let sent = response.bytes().await.unwrap().len();
     let fields = running.next_access("host", "nobody.example.com");
     assert_eq!(fields["status"], 503);
+    assert_eq!(fields["listener"], "http");
     assert_eq!(fields["path"], "/nothing");
     assert_eq!(fields["query"], "q");
     assert_eq!(fields["backend"], Value::Null);
