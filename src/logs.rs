@@ -21,7 +21,8 @@ pub const ACCESS: &str = "access";
 
 /// Installs the process's logger: JSON or text, at `level` unless `RUST_LOG` says otherwise.
 pub fn init(json: bool, level: Level) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
     // Colours only for a person at a terminal, not for log collectors.
     let ansi = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing::subscriber::set_global_default(subscriber(json, filter, ansi, std::io::stderr))
@@ -187,7 +188,6 @@ impl Visit for Fields {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
-
 
     use super::*;
 

@@ -116,10 +116,12 @@ impl UnroutedHosts {
     pub fn recent(&self) -> Vec<UnroutedHost> {
         let mut seen: Vec<Slot> = Vec::new();
         for bucket in self.buckets.iter() {
-            let slots = bucket.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let slots = bucket
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             seen.extend(slots.iter().filter(|s| s.requests > 0));
         }
-        seen.sort_by(|a, b| b.last_seen_ns.cmp(&a.last_seen_ns));
+        seen.sort_by_key(|slot| std::cmp::Reverse(slot.last_seen_ns));
         seen.truncate(MAX_LISTED);
         seen.iter()
             .map(|slot| UnroutedHost {
@@ -197,7 +199,10 @@ mod tests {
         assert_eq!(recent.len(), 2);
         let http = recent.iter().find(|h| h.listener == "http").unwrap();
         assert_eq!((http.host.as_str(), http.requests), ("a.example.com", 2));
-        assert!(http.last_seen.ends_with('Z') && http.last_seen.len() == 20, "{http:?}");
+        assert!(
+            http.last_seen.ends_with('Z') && http.last_seen.len() == 20,
+            "{http:?}"
+        );
     }
 
     #[test]
@@ -210,6 +215,8 @@ mod tests {
         let recent = hosts.recent();
         assert_eq!(recent.len(), MAX_LISTED);
         assert_eq!(recent[0].host, "last.example.com");
-        assert!(recent[1..].iter().all(|h| h.requests == 1 && h.host.ends_with(".flood.example")));
+        assert!(recent[1..]
+            .iter()
+            .all(|h| h.requests == 1 && h.host.ends_with(".flood.example")));
     }
 }

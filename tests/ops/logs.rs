@@ -114,9 +114,10 @@ impl Drop for Running {
 }
 
 /// The access line's fields in the order every line has them.
-const ACCESS_FIELDS: [&str; 16] = [
+const ACCESS_FIELDS: [&str; 17] = [
     "client",
     "listener",
+    "port",
     "method",
     "host",
     "path",
@@ -150,7 +151,12 @@ async fn json_logs_carry_an_access_line_per_request() {
     assert_eq!(response.status(), 200);
     let sent = response.bytes().await.unwrap().len();
     let fields = running.next_access("path", "/x");
-    let keys: Vec<&str> = fields.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = fields
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut expected = ACCESS_FIELDS.to_vec();
     expected.sort_unstable();
     assert_eq!(keys, expected, "every field, always: {fields}");
@@ -160,6 +166,7 @@ async fn json_logs_carry_an_access_line_per_request() {
     assert_eq!(fields["query"], "a=1&b=%20");
     assert_eq!(fields["protocol"], "HTTP/1.1");
     assert_eq!(fields["listener"], "http");
+    assert_eq!(fields["port"], running.http);
     assert_eq!(fields["backend"], "web_10850");
     assert_eq!(fields["endpoint"], endpoint);
     assert_eq!(fields["user_agent"], "probe/1.0");
@@ -168,7 +175,10 @@ async fn json_logs_carry_an_access_line_per_request() {
     assert_eq!(fields["bytes_out"], sent as u64);
     assert!(fields["client"].as_str().unwrap().starts_with("127.0.0.1:"));
     let (duration, response_ms) = (&fields["duration_ms"], &fields["response_ms"]);
-    assert!(duration.as_f64().unwrap() >= response_ms.as_f64().unwrap(), "{fields}");
+    assert!(
+        duration.as_f64().unwrap() >= response_ms.as_f64().unwrap(),
+        "{fields}"
+    );
 
     // A streamed upload (hyper's engine): the body's bytes as they went upstream.
     let chunks = futures_util::stream::iter(
@@ -248,7 +258,8 @@ async fn text_access_lines_name_every_field_with_a_dash_for_none() {
         .collect();
     assert_eq!(names, ACCESS_FIELDS, "{line}");
     for part in [
-        " listener=http method=GET host=\"web.example.com\" path=\"/x\" query=\"a=1\" protocol=HTTP/1.1 status=200 bytes_in=0 ",
+        &format!(" listener=http port={} method=GET ", running.http),
+        " method=GET host=\"web.example.com\" path=\"/x\" query=\"a=1\" protocol=HTTP/1.1 status=200 bytes_in=0 ",
         &format!(" bytes_out={sent} "),
         " backend=web_10850 ",
         " referer=- user_agent=\"say \\\"hi\\\"\"",
@@ -256,7 +267,9 @@ async fn text_access_lines_name_every_field_with_a_dash_for_none() {
         assert!(line.contains(part), "{part} in {line}");
     }
 
-    let status = get(&client(), &running.url("/"), "nobody.example.com").await.0;
+    let status = get(&client(), &running.url("/"), "nobody.example.com")
+        .await
+        .0;
     assert_eq!(status, 503);
     let line = running.next_line(|line| line.contains(" access: ") && line.contains("nobody"));
     assert!(line.contains(" status=503 "), "{line}");

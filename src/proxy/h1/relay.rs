@@ -79,7 +79,14 @@ pub(super) async fn forward(
         }
     }
     let status = error.status();
-    let mut pending = account(conn, backend, status.as_u16(), started, None, request.body_len);
+    let mut pending = account(
+        conn,
+        backend,
+        status.as_u16(),
+        started,
+        None,
+        request.body_len,
+    );
     tracing::debug!(client = %conn.peer, error = %error, "request failed");
     write_error(conn, status, close_client, &mut pending).await && !close_client
 }
