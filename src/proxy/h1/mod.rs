@@ -139,7 +139,9 @@ impl Conn<'_> {
                 return Outcome::Hyper;
             };
             if self.ctx.config.access_log {
-                self.logged = Some(Box::new(request_log(&self.buf[..request.len], &request)));
+                let head = &self.buf[..request.len];
+                let logged = request_log(head, &request, self.peer, self.frontend);
+                self.logged = Some(Box::new(logged));
             }
             // The request is in `out` now; its bytes leave the buffer, and the buffer goes
             // while the upstream answers.
@@ -210,7 +212,12 @@ impl Conn<'_> {
 
 /// The access log's view of a request this engine parsed: its head parsed once more, with
 /// `--access-log` only (the common path keeps no more than routing needs).
-fn request_log(buf: &[u8], request: &RequestHead) -> RequestLog {
+fn request_log(
+    buf: &[u8],
+    request: &RequestHead,
+    client: std::net::SocketAddr,
+    frontend: Frontend,
+) -> RequestLog {
     let mut headers = [httparse::EMPTY_HEADER; head::MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
     let _ = parsed.parse(buf);
@@ -223,6 +230,9 @@ fn request_log(buf: &[u8], request: &RequestHead) -> RequestLog {
     };
     let target = parsed.path.unwrap_or("");
     RequestLog {
+        client,
+        frontend,
+        started: std::time::Instant::now(),
         method: parsed
             .method
             .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())

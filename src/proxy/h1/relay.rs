@@ -12,7 +12,7 @@ use super::head::{Framing, RequestHead};
 use super::upstream::{self, Attempt};
 use super::{read_more, Conn};
 use crate::balance::state::Failure;
-use crate::proxy::request::access_log::{Answer, BytesIn, Line, Pending};
+use crate::proxy::request::access_log::{Answer, BytesIn, Pending};
 use crate::proxy::request::account;
 use crate::proxy::request::error::ProxyError;
 use crate::routing::Backend;
@@ -101,24 +101,14 @@ fn account(
     endpoint: Option<std::net::SocketAddr>,
     body_len: usize,
 ) -> Pending {
-    let elapsed = started.elapsed();
-    account::account(conn.frontend, backend, status, elapsed);
+    account::account(conn.frontend, backend, status, started.elapsed());
     let line = conn.logged.take().map(|request| {
         let answer = Answer {
             status,
             backend: Some(backend.clone()),
             endpoint,
-            response_time: elapsed,
         };
-        let bytes_in = BytesIn::Read(body_len as u64);
-        Box::new(Line::new(
-            request,
-            conn.peer,
-            conn.frontend,
-            answer,
-            started,
-            bytes_in,
-        ))
+        request.answered(answer, BytesIn::Read(body_len as u64))
     });
     Pending::new(line)
 }

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::proxy::conn::limits::{RequestGuard, Tracked};
-use crate::proxy::request::access_log::{self, BytesIn, Line, LoggedBody, RequestLog};
+use crate::proxy::request::access_log::{Answer, BytesIn, Line, LoggedBody, RequestLog};
 use crate::proxy::request::account;
 use crate::proxy::request::body::ProxyBody;
 use crate::proxy::request::error::{status_response, ProxyError};
@@ -55,20 +55,16 @@ pub async fn proxy_request(
     let http2 = request.version() == Version::HTTP_2;
     let started = std::time::Instant::now();
     // Only with --access-log: what the line needs from the request before it moves on.
-    let logged = down
-        .ctx
-        .config
-        .access_log
-        .then(|| Box::new(RequestLog::of(&request)));
+    let logged = (down.ctx.config.access_log)
+        .then(|| Box::new(RequestLog::of(&request, down.client, down.frontend)));
     let (response, line) = match route(&down, &request) {
         Ok((backend, host)) => {
             let bytes_in = logged.as_ref().map(|_| Arc::default());
             let answer = forward(&down, &backend, host, request, bytes_in.clone()).await;
-            let bytes_in = bytes_in.map_or(BytesIn::Read(0), BytesIn::Counted);
-            let logged = logged.map(|request| (request, started, bytes_in));
+            let logged = logged.map(|request| (request, bytes_in.map(BytesIn::Counted)));
             account(&down, backend, started.elapsed(), logged, answer)
         }
-        Err(err) => unrouted(&down, &request, err, started, logged),
+        Err(err) => unrouted(&down, &request, err, logged),
     };
     let response = response.map(|body| LoggedBody::new(body, line));
     Ok(crate::proxy::conn::limits::finish_response(
@@ -117,7 +113,6 @@ fn unrouted(
     down: &Downstream,
     request: &Request<Incoming>,
     err: ProxyError,
-    started: std::time::Instant,
     logged: Option<Box<RequestLog>>,
 ) -> (Response<ProxyBody>, Option<Box<Line>>) {
     tracing::debug!(client = %down.client, error = %err, "request failed");
@@ -128,28 +123,15 @@ fn unrouted(
         let host = routing_host(down, request).ok().flatten();
         let raw = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
         let host = crate::model::vhost::host_part(raw).unwrap_or(raw);
-        down.ctx
-            .metrics
-            .unrouted_hosts
-            .record(frontend.listener_label(), host);
+        let unrouted = &down.ctx.metrics.unrouted_hosts;
+        unrouted.record(frontend.listener_label(), host);
     }
-    let line = logged.map(|request| {
-        let answer = access_log::Answer {
-            status,
-            backend: None,
-            endpoint: None,
-            response_time: started.elapsed(),
-        };
-        let line = Line::new(
-            request,
-            down.client,
-            frontend,
-            answer,
-            started,
-            BytesIn::Read(0),
-        );
-        Box::new(line)
-    });
+    let answer = Answer {
+        status,
+        backend: None,
+        endpoint: None,
+    };
+    let line = logged.map(|request| request.answered(answer, BytesIn::Read(0)));
     (err.response(), line)
 }
 
@@ -159,34 +141,24 @@ fn account(
     down: &Downstream,
     backend: Arc<Backend>,
     elapsed: std::time::Duration,
-    logged: Option<(Box<RequestLog>, std::time::Instant, BytesIn)>,
+    logged: Option<(Box<RequestLog>, Option<BytesIn>)>,
     answer: Result<Response<ProxyBody>, ProxyError>,
 ) -> (Response<ProxyBody>, Option<Box<Line>>) {
     let status = match &answer {
-        Ok(response) => response.status(),
-        Err(err) => err.status(),
+        Ok(response) => response.status().as_u16(),
+        Err(err) => err.status().as_u16(),
     };
-    account::account(down.frontend, &backend, status.as_u16(), elapsed);
-    let line = logged.map(|(request, started, bytes_in)| {
-        let endpoint = answer
-            .as_ref()
-            .ok()
-            .and_then(|r| r.extensions().get::<ServedBy>())
-            .map(|s| s.0);
-        let answer = access_log::Answer {
-            status: status.as_u16(),
-            backend: Some(backend),
+    account::account(down.frontend, &backend, status, elapsed);
+    let line = logged.map(|(request, bytes_in)| {
+        let served_by = answer.as_ref().ok().and_then(|r| r.extensions().get());
+        let endpoint = served_by.map(|ServedBy(addr)| *addr);
+        let backend = Some(backend);
+        let answered = Answer {
+            status,
+            backend,
             endpoint,
-            response_time: elapsed,
         };
-        Box::new(Line::new(
-            request,
-            down.client,
-            down.frontend,
-            answer,
-            started,
-            bytes_in,
-        ))
+        request.answered(answered, bytes_in.unwrap_or(BytesIn::Read(0)))
     });
     let response = answer.unwrap_or_else(|err| {
         tracing::debug!(client = %down.client, error = %err, "request failed");

@@ -17,9 +17,13 @@ use http_body::{Body, Frame, SizeHint};
 use crate::proxy::Frontend;
 use crate::routing::Backend;
 
-/// The request's side of the line, taken from its head before its bytes move on.
+/// The request's side of the line, taken when its head is read, before its bytes move on.
 #[derive(Debug)]
 pub struct RequestLog {
+    pub client: SocketAddr,
+    pub frontend: Frontend,
+    /// When the head was read.
+    pub started: Instant,
     pub method: Method,
     /// As the client named it (`Host`, or the target's authority), port included.
     pub host: Option<String>,
@@ -31,12 +35,15 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    /// From a request hyper parsed.
-    pub fn of<B>(request: &http::Request<B>) -> RequestLog {
+    /// From a request hyper parsed, just read.
+    pub fn of<B>(request: &http::Request<B>, client: SocketAddr, frontend: Frontend) -> RequestLog {
         let headers = request.headers();
         let header = |name| headers.get(name).map(|v| lossy(v.as_bytes()));
         let uri = request.uri();
         RequestLog {
+            client,
+            frontend,
+            started: Instant::now(),
             method: request.method().clone(),
             host: uri
                 .authority()
@@ -48,6 +55,16 @@ impl RequestLog {
             user_agent: header(header::USER_AGENT),
             referer: header(header::REFERER),
         }
+    }
+
+    /// The line of this request, now that its response head is ready.
+    pub fn answered(self: Box<Self>, answer: Answer, bytes_in: BytesIn) -> Box<Line> {
+        Box::new(Line {
+            response_time: self.started.elapsed(),
+            request: self,
+            answer,
+            bytes_in,
+        })
     }
 }
 
@@ -73,7 +90,7 @@ pub enum BytesIn {
     Counted(Arc<AtomicU64>),
 }
 
-/// How the request was answered, known once the response head is ready.
+/// How the request was answered.
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
@@ -81,46 +98,25 @@ pub struct Answer {
     pub backend: Option<Arc<Backend>>,
     /// The endpoint that answered, if one did.
     pub endpoint: Option<SocketAddr>,
-    /// From the request's head to the response's.
-    pub response_time: Duration,
 }
 
 /// A line waiting for the end of its response.
 #[derive(Debug)]
 pub struct Line {
     request: Box<RequestLog>,
-    client: SocketAddr,
-    listener: &'static str,
-    port: u16,
     answer: Answer,
-    started: Instant,
+    /// From the request's head to the response's.
+    response_time: Duration,
     bytes_in: BytesIn,
 }
 
 impl Line {
-    /// `started`: when the request's head was read.
-    pub fn new(
-        request: Box<RequestLog>,
-        client: SocketAddr,
-        frontend: Frontend,
-        answer: Answer,
-        started: Instant,
-        bytes_in: BytesIn,
-    ) -> Line {
-        Line {
-            request,
-            client,
-            listener: frontend.listener_label(),
-            port: frontend.port(),
-            answer,
-            started,
-            bytes_in,
-        }
-    }
-
     /// Writes the line: `bytes_out` response body bytes went to the client.
     pub fn write(&self, bytes_out: u64) {
         let RequestLog {
+            client,
+            frontend,
+            started,
             method,
             host,
             path,
@@ -138,9 +134,9 @@ impl Line {
         // a string, quoted and escaped in text.
         tracing::info!(
             target: crate::logs::ACCESS,
-            client = display(self.client),
-            listener = display(self.listener),
-            port = self.port,
+            client = display(client),
+            listener = display(frontend.listener_label()),
+            port = frontend.port(),
             method = display(method),
             host = host.as_deref(),
             path = path.as_str(),
@@ -149,8 +145,8 @@ impl Line {
             status = answer.status,
             bytes_in,
             bytes_out,
-            duration_ms = millis(self.started.elapsed()),
-            response_ms = millis(answer.response_time),
+            duration_ms = millis(started.elapsed()),
+            response_ms = millis(self.response_time),
             backend = answer.backend.as_ref().map(|b| display(&b.name)),
             endpoint = answer.endpoint.map(display),
             referer = referer.as_deref(),
