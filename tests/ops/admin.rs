@@ -273,6 +273,22 @@ async fn stats_lists_the_hosts_that_found_no_route_most_recent_first() {
         assert_eq!(host.as_object().unwrap().len(), 4, "{host}");
     }
 
+    // Each listener its own entry: on 9091 (routed by app id) the host is listed too.
+    let app_id_url = format!("http://{}/", proxy.handle.app_id_addr);
+    let request = c
+        .get(&app_id_url)
+        .header("host", "typo.example.com")
+        .header("x-marathon-app-id", "/no/such/app");
+    assert_eq!(send(request).await.0, 503);
+    let (_, text) = admin_get(&proxy.handle, "/stats").await;
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    let newest = &stats["unrouted"][0];
+    assert_eq!(newest["listener"], "app_id");
+    assert_eq!(
+        (newest["host"].as_str(), newest["requests"].as_u64()),
+        (Some("typo.example.com"), Some(1))
+    );
+
     // Many made-up hosts: the list stays at 50, the newest first.
     for n in 0..80 {
         assert_eq!(get(&c, &url, &format!("h{n}.example.com")).await.0, 503);
