@@ -22,8 +22,9 @@
 //!
 //! beside:  metrics/ (Prometheus, handles resolved at table build), tls/ (certificates and their
 //!          own swap), admin/ (the admin port and status page), cli/ (the command line),
-//!          handover (listening sockets handed to a new binary on SIGUSR2), alloc (mimalloc;
-//!          with proxy/accept/sockopt.rs, the only unsafe code)
+//!          handover (listening sockets handed to a new binary on SIGUSR2), logs (the logger;
+//!          access-log lines with every field), alloc (mimalloc; with proxy/accept/sockopt.rs,
+//!          the only unsafe code)
 //! apart:   sim/ (the Marathon simulator, `switchyard demo`, synthetic app sets): development
 //!          tools, built by default so that `switchyard demo` works
 //! ```
@@ -35,6 +36,7 @@ pub mod alloc;
 pub mod balance;
 pub mod cli;
 pub mod handover;
+pub mod logs;
 pub mod marathon;
 pub mod metrics;
 pub mod model;

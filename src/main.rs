@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
-    init_logs(cli.log_format, cli.log_level);
+    switchyard::logs::init(cli.log_format == LogFormat::Json, cli.log_level);
     if cli.command.is_none() {
         // Before any thread starts: it reads and edits the environment.
         switchyard::handover::adopt();
@@ -44,22 +44,5 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         None => runtime.block_on(cli::serve(cli.serve)),
-    }
-}
-
-/// Logs go to stderr: lines for people, JSON objects for collectors. `RUST_LOG` wins over
-/// `--log-level`.
-fn init_logs(format: LogFormat, level: tracing::Level) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.as_str()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        // Colours only for a person at a terminal, not for log collectors.
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
     }
 }

@@ -135,7 +135,12 @@ async fn answer(
             (StatusCode::OK, PROMETHEUS, metrics.render())
         }
         (_, "/stats") => {
-            let stats = Stats::collect(&table, &state.stream.borrow(), &state.read_status.borrow());
+            let stats = Stats::collect(
+                &table,
+                &state.stream.borrow(),
+                &state.read_status.borrow(),
+                &state.metrics,
+            );
             match serde_json::to_string(&stats) {
                 Ok(json) => (StatusCode::OK, JSON, json),
                 Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{err}\n")),

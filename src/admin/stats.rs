@@ -1,5 +1,6 @@
-//! `/stats`: what the status page polls besides `/routes`: the source's state and every
-//! endpoint's runtime state (in flight, passive and active health).
+//! `/stats`: what the status page polls besides `/routes`: the source's state, every
+//! endpoint's runtime state (in flight, passive and active health), and the hosts that lately
+//! found no route.
 
 use std::time::UNIX_EPOCH;
 
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use super::ReadStatus;
 use crate::marathon::StreamStatus;
+use crate::metrics::{Metrics, UnroutedHost};
 use crate::routing::RoutingTable;
 
 #[derive(Debug, Serialize)]
@@ -19,6 +21,8 @@ pub struct Stats {
     /// Set while an empty app list is held back for confirmation (Unix milliseconds).
     pub held_empty_list_since_unix_ms: Option<u64>,
     pub backends: Vec<BackendStats>,
+    /// Hosts whose requests found no route (503), most recent first, at most 50.
+    pub unrouted: Vec<UnroutedHost>,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,7 +48,12 @@ pub struct EndpointStats {
 }
 
 impl Stats {
-    pub fn collect(table: &RoutingTable, stream: &StreamStatus, read: &ReadStatus) -> Stats {
+    pub fn collect(
+        table: &RoutingTable,
+        stream: &StreamStatus,
+        read: &ReadStatus,
+        metrics: &Metrics,
+    ) -> Stats {
         let backends = table
             .backends()
             .iter()
@@ -81,6 +90,7 @@ impl Stats {
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map(|d| d.as_millis() as u64),
             backends,
+            unrouted: metrics.unrouted_hosts.recent(),
         }
     }
 }

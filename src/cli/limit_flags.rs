@@ -39,8 +39,9 @@ pub struct LimitFlags {
     /// Largest request head, in bytes.
     #[arg(long, default_value_t = DEFAULTS.max_header_bytes)]
     pub max_header_bytes: usize,
-    /// Log every request (target `access`, level info): client, listener, host, path, status,
-    /// backend, endpoint, duration, response length.
+    /// Log every request, routed or not, when its response ends (target `access`, level info):
+    /// client, listener, method, host, path, query, protocol, status, bytes in and out,
+    /// durations, backend, endpoint, referer, user agent.
     #[arg(long)]
     pub access_log: bool,
     /// Serve every plain HTTP/1 connection with hyper instead of the native HTTP/1 path (which

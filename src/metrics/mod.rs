@@ -3,7 +3,8 @@
 //! resolves only new backends), per listener when it starts. No label lookup per request.
 //!
 //! Control-plane values (table size, the Marathon stream, syncs) are set when they change or
-//! read from their sources when `/metrics` is scraped.
+//! read from their sources when `/metrics` is scraped. Beside them, not exported to
+//! Prometheus: the hosts that recently found no route (`unrouted.rs`), for `/stats`.
 //!
 //! Names follow Prometheus' conventions (`promtool check metrics` passes a scrape, in the
 //! tests): base units in the name, counters end in `_total`, and the `listener` label has one
@@ -19,11 +20,13 @@ use prometheus::{
 
 mod backend;
 mod total;
+mod unrouted;
 mod upstream;
 
 use backend::BackendFamilies;
 pub use backend::{detached, BackendMetrics, ListenerKind, TCP_LISTENER};
 pub use total::TotalCounter;
+pub use unrouted::{UnroutedHost, UnroutedHosts};
 pub use upstream::Count;
 
 /// Handles by backend name, kept across tables.
@@ -58,6 +61,9 @@ pub struct Metrics {
     pub read_corrections: IntCounter,
     pub upstream_idle_discarded: IntCounter,
     pub snapshots_held: IntCounter,
+    /// Hosts that found no route lately (`/stats`); counted in `requests_total` as
+    /// `backend="unrouted"`.
+    pub unrouted_hosts: UnroutedHosts,
     by_backend: Arc<ByBackend>,
 }
 
@@ -208,6 +214,7 @@ impl Metrics {
                 "snapshots_held_total",
                 "App lists not applied because they would remove every route (waiting for a confirming read)."
             ))),
+            unrouted_hosts: UnroutedHosts::default(),
             by_backend,
             registry,
         }

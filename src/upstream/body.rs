@@ -3,6 +3,8 @@
 
 use std::future::Future as _;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ pub struct RequestBody {
     /// `None`: empty (a bodiless request sent again after a keep-alive race).
     body: Option<Incoming>,
     bytes: prometheus::IntCounter,
+    /// This request's bytes, for its access-log line (with `--access-log` only).
+    logged: Option<Arc<AtomicU64>>,
     timeout: Duration,
     /// Armed only once the body has to wait for the client: bodiless requests allocate nothing.
     timer: Option<Pin<Box<Sleep>>>,
@@ -46,6 +50,7 @@ impl RequestBody {
         RequestBody {
             body: Some(body),
             bytes,
+            logged: None,
             timeout,
             timer: None,
             window_bytes: 0,
@@ -57,10 +62,17 @@ impl RequestBody {
         RequestBody {
             body: None,
             bytes: self.bytes.clone(),
+            logged: self.logged.clone(),
             timeout: self.timeout,
             timer: None,
             window_bytes: 0,
         }
+    }
+
+    /// Also counts the bytes into `logged`.
+    pub fn logged_into(mut self, logged: Arc<AtomicU64>) -> RequestBody {
+        self.logged = Some(logged);
+        self
     }
 
     /// At the end of a window: start the next one if this one brought enough.
@@ -95,6 +107,9 @@ impl Body for RequestBody {
                     {
                         let len = data.map_or(0, |d| d.len() as u64);
                         this.bytes.inc_by(len);
+                        if let Some(logged) = &this.logged {
+                            logged.fetch_add(len, Ordering::Relaxed);
+                        }
                         this.window_bytes += len;
                     }
                     if this.timer.as_ref().is_some_and(|t| t.is_elapsed()) && frame.is_some() {

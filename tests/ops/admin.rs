@@ -213,3 +213,72 @@ async fn metrics_parse_and_move_with_traffic() {
     ];
     assert_eq!(value(&samples, "switchyard_requests_total", &failed), 1.0);
 }
+
+#[tokio::test]
+async fn stats_lists_the_hosts_that_found_no_route_most_recent_first() {
+    let backend = Backend::start("shop").await;
+    let proxy = Proxy::start(apps(backend.port())).await;
+    let c = client();
+    let url = proxy.url("/");
+    assert_eq!(get(&c, &url, "shop.example.com").await.0, 200);
+    let long = format!("{}.example.com", "a".repeat(300));
+    for host in [
+        "Typo.Example.com:8080",
+        "typo.example.com",
+        "it's(odd)!.example.com",
+        &long,
+    ] {
+        assert_eq!(get(&c, &url, host).await.0, 503, "{host}");
+    }
+
+    let (status, text) = admin_get(&proxy.handle, "/stats").await;
+    assert_eq!(status, 200);
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    let unrouted = stats["unrouted"].as_array().expect("an unrouted list");
+    let hosts: Vec<(&str, u64)> = unrouted
+        .iter()
+        .map(|h| (h["host"].as_str().unwrap(), h["requests"].as_u64().unwrap()))
+        .collect();
+    let cut = format!("{}...", "a".repeat(100));
+    assert_eq!(
+        hosts,
+        [
+            (cut.as_str(), 1),
+            ("it?s?odd??.example.com", 1),
+            ("typo.example.com", 2)
+        ]
+    );
+    for host in unrouted {
+        assert_eq!(host["listener"], "http");
+        let seen = host["last_seen"].as_str().unwrap();
+        chrono::DateTime::parse_from_rfc3339(seen).unwrap_or_else(|e| panic!("{seen}: {e}"));
+        assert!(seen.ends_with('Z') && seen.len() == 20, "{seen}");
+        assert_eq!(host.as_object().unwrap().len(), 4, "{host}");
+    }
+
+    // Each listener its own entry: on 9091 (routed by app id) the host is listed too.
+    let app_id_url = format!("http://{}/", proxy.handle.app_id_addr);
+    let request = c
+        .get(&app_id_url)
+        .header("host", "typo.example.com")
+        .header("x-marathon-app-id", "/no/such/app");
+    assert_eq!(send(request).await.0, 503);
+    let (_, text) = admin_get(&proxy.handle, "/stats").await;
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    let newest = &stats["unrouted"][0];
+    assert_eq!(newest["listener"], "app_id");
+    assert_eq!(
+        (newest["host"].as_str(), newest["requests"].as_u64()),
+        (Some("typo.example.com"), Some(1))
+    );
+
+    // Many made-up hosts: the list stays at 50, the newest first.
+    for n in 0..80 {
+        assert_eq!(get(&c, &url, &format!("h{n}.example.com")).await.0, 503);
+    }
+    let (_, text) = admin_get(&proxy.handle, "/stats").await;
+    let stats: Value = serde_json::from_str(&text).unwrap();
+    let unrouted = stats["unrouted"].as_array().unwrap();
+    assert_eq!(unrouted.len(), 50);
+    assert_eq!(unrouted[0]["host"], "h79.example.com");
+}

@@ -299,11 +299,11 @@ where
 /// The response as hyper sends it: tracked by the connection's activity until its body ends;
 /// while the balancer drains, an HTTP/1 response closes its connection (see the shutdown
 /// branch of `hyper_conn::drive`).
-pub fn finish_response(
-    mut response: hyper::Response<crate::proxy::request::body::ProxyBody>,
+pub fn finish_response<B>(
+    mut response: hyper::Response<B>,
     guard: RequestGuard,
     http2: bool,
-) -> hyper::Response<Tracked<crate::proxy::request::body::ProxyBody>> {
+) -> hyper::Response<Tracked<B>> {
     if !http2
         && guard.connection_draining()
         && response.status() != hyper::StatusCode::SWITCHING_PROTOCOLS

@@ -12,7 +12,7 @@ use crate::proxy::request::headers::Forwarded;
 /// Header lines in one head, as hyper takes: a request with more goes to hyper (a 431), a
 /// response with more is refused (502). Parsed into an uninitialised array: filling 100
 /// slots for every head would cost more than parsing a usual one.
-const MAX_HEADERS: usize = 100;
+pub(super) const MAX_HEADERS: usize = 100;
 
 /// The largest request body forwarded from the connection's buffer, and only when it came
 /// with its head: others stream through hyper, with its body-rate watchdog.
@@ -178,8 +178,6 @@ pub struct ResponseHead {
     pub framing: Framing,
     /// The upstream connection may carry another request after this response.
     pub reusable: bool,
-    /// The `Content-Length` it gave, for the access log.
-    pub content_length: Option<u64>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -291,7 +289,6 @@ pub fn response(
         status,
         framing,
         reusable: !upstream_close && framing != Framing::Close,
-        content_length: length,
     }))
 }
 

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::{Frontend, ProxyContext};
 use crate::proxy::conn::accepted::{Accepted, ClosedCounters, DRAIN_IDLE_GRACE};
 use crate::proxy::conn::quickack::ack_now;
-use crate::proxy::request::account::Logged;
+use crate::proxy::request::access_log::{self, RequestLog};
 use crate::proxy::request::headers::Forwarded;
 use crate::proxy::request::route::{self, RouteKey};
 use crate::routing::Backend;
@@ -120,8 +120,8 @@ struct Conn<'a> {
     peer: std::net::SocketAddr,
     closed: &'a ClosedCounters,
     flags: &'a Flags,
-    /// The request's host and path, with `--access-log` only.
-    logged: Option<Logged>,
+    /// The request's side of its access-log line, with `--access-log` only.
+    logged: Option<Box<RequestLog>>,
 }
 
 impl Conn<'_> {
@@ -139,10 +139,9 @@ impl Conn<'_> {
                 return Outcome::Hyper;
             };
             if self.ctx.config.access_log {
-                self.logged = Some(Logged {
-                    host: String::from_utf8_lossy(&self.buf[request.host.clone()]).into_owned(),
-                    path: String::from_utf8_lossy(&self.buf[request.path.clone()]).into_owned(),
-                });
+                let head = &self.buf[..request.len];
+                let logged = request_log(head, &request, self.peer, self.frontend);
+                self.logged = Some(Box::new(logged));
             }
             // The request is in `out` now; its bytes leave the buffer, and the buffer goes
             // while the upstream answers.
@@ -208,6 +207,43 @@ impl Conn<'_> {
         let backend = route::backend(&self.ctx.table, self.frontend, key)?;
         // Decided when the table was built (`routing::Backend::plain`).
         backend.plain.then_some(backend)
+    }
+}
+
+/// The access log's view of a request this engine parsed: its head parsed once more, with
+/// `--access-log` only (the common path keeps no more than routing needs).
+fn request_log(
+    buf: &[u8],
+    request: &RequestHead,
+    client: std::net::SocketAddr,
+    frontend: Frontend,
+) -> RequestLog {
+    let mut headers = [httparse::EMPTY_HEADER; head::MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let _ = parsed.parse(buf);
+    let header = |name: &str| {
+        parsed
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| access_log::lossy(h.value))
+    };
+    let target = parsed.path.unwrap_or("");
+    RequestLog {
+        client,
+        frontend,
+        started: std::time::Instant::now(),
+        method: parsed
+            .method
+            .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or_default(),
+        host: Some(access_log::lossy(&buf[request.host.clone()])),
+        path: access_log::lossy(&buf[request.path.clone()]),
+        query: target.split_once('?').map(|(_, query)| query.to_owned()),
+        // This engine forwards HTTP/1.1 only.
+        protocol: access_log::protocol(http::Version::HTTP_11),
+        user_agent: header("user-agent"),
+        referer: header("referer"),
     }
 }
 

@@ -9,10 +9,11 @@ use tokio::io::AsyncWriteExt;
 
 use super::chunked::Scanner;
 use super::head::{Framing, RequestHead};
-use super::upstream::{self, Answer, Attempt};
+use super::upstream::{self, Attempt};
 use super::{read_more, Conn};
 use crate::balance::state::Failure;
-use crate::proxy::request::account::{self, Answered};
+use crate::proxy::request::access_log::{Answer, BytesIn, Pending};
+use crate::proxy::request::account;
 use crate::proxy::request::error::ProxyError;
 use crate::routing::Backend;
 use crate::upstream::Endpoint;
@@ -56,7 +57,13 @@ pub(super) async fn forward(
                 if request.body_len > 0 {
                     metrics.bytes_in().inc_by(request.body_len as u64);
                 }
-                let relayed = relay(conn, backend, endpoint, answer, head_out, started).await;
+                let exchange = Exchange {
+                    backend,
+                    endpoint,
+                    started,
+                    body_len: request.body_len,
+                };
+                let relayed = relay(conn, exchange, answer, head_out).await;
                 drop(in_flight);
                 return relayed && !close_client;
             }
@@ -72,40 +79,38 @@ pub(super) async fn forward(
         }
     }
     let status = error.status();
-    account(conn, backend, status.as_u16(), started, None);
+    let mut pending = account(
+        conn,
+        backend,
+        status.as_u16(),
+        started,
+        None,
+        request.body_len,
+    );
     tracing::debug!(client = %conn.peer, error = %error, "request failed");
-    write_error(conn, status, close_client).await && !close_client
+    write_error(conn, status, close_client, &mut pending).await && !close_client
 }
 
-/// Counts the answer and writes the access-log line, as hyper's engine does (one stage,
-/// `request::account`).
+/// Counts the answer (as hyper's engine does: one stage, `request::account`) and makes its
+/// access-log line, written when the returned [`Pending`] is dropped.
 fn account(
-    conn: &Conn<'_>,
-    backend: &Backend,
+    conn: &mut Conn<'_>,
+    backend: &Arc<Backend>,
     status: u16,
     started: Instant,
-    served: Option<Served>,
-) {
-    let (endpoint, length) = served.map_or((None, None), |s| (Some(s.endpoint), s.length));
-    let answered = Answered {
-        status,
-        elapsed: started.elapsed(),
-        endpoint,
-        length,
-    };
-    account::account(
-        conn.frontend,
-        conn.peer,
-        backend,
-        conn.logged.as_ref(),
-        answered,
-    );
-}
-
-/// Who answered, and the length it gave: for the access log.
-struct Served {
-    endpoint: std::net::SocketAddr,
-    length: Option<u64>,
+    endpoint: Option<std::net::SocketAddr>,
+    body_len: usize,
+) -> Pending {
+    account::account(conn.frontend, backend, status, started.elapsed());
+    let line = conn.logged.take().map(|request| {
+        let answer = Answer {
+            status,
+            backend: Some(backend.clone()),
+            endpoint,
+        };
+        request.answered(answer, BytesIn::Read(body_len as u64))
+    });
+    Pending::new(line)
 }
 
 /// Sends the response head and body to the client (the answer counted once its first body
@@ -113,13 +118,17 @@ struct Served {
 /// cleanly. Whether the client connection is still in step.
 async fn relay(
     conn: &mut Conn<'_>,
-    backend: &Backend,
-    endpoint: &Arc<Endpoint>,
-    answer: Answer,
+    exchange: Exchange<'_>,
+    answer: upstream::Answer,
     mut out: Vec<u8>,
-    started: Instant,
 ) -> bool {
-    let Answer {
+    let Exchange {
+        backend,
+        endpoint,
+        started,
+        body_len,
+    } = exchange;
+    let upstream::Answer {
         stream: mut upstream,
         mut buf,
         head,
@@ -133,16 +142,14 @@ async fn relay(
             endpoint.record_failure(Failure::Response);
             let error = ProxyError::InvalidResponse(endpoint.addr, why);
             tracing::debug!(client = %conn.peer, %error, "request failed");
-            account(conn, backend, error.status().as_u16(), started, None);
-            write_error(conn, error.status(), true).await;
+            let status = error.status();
+            let mut pending = account(conn, backend, status.as_u16(), started, None, body_len);
+            write_error(conn, status, true, &mut pending).await;
             return false;
         }
     };
-    let served = Served {
-        endpoint: endpoint.addr,
-        length: head.content_length,
-    };
-    account(conn, backend, head.status, started, Some(served));
+    let served_by = Some(endpoint.addr);
+    let mut pending = account(conn, backend, head.status, started, served_by, body_len);
     let mut excess = head.len + first < buf.len();
     out.extend_from_slice(&buf[head.len..head.len + first]);
     if !write_client(conn, &out).await {
@@ -150,6 +157,7 @@ async fn relay(
     }
     drop(out);
     bytes_out.inc_by(first as u64);
+    pending.sent(first);
     let idle = conn.ctx.config.server_timeout;
     while !body.is_done() {
         buf.clear();
@@ -175,12 +183,22 @@ async fn relay(
             return false;
         }
         bytes_out.inc_by(taken as u64);
+        pending.sent(taken);
     }
     drop(buf);
     if head.reusable && !excess {
         upstream::release(endpoint, upstream);
     }
     body.framing != Framing::Close
+}
+
+/// The request being answered, as `relay` needs it.
+struct Exchange<'a> {
+    backend: &'a Arc<Backend>,
+    endpoint: &'a Arc<Endpoint>,
+    started: Instant,
+    /// The request body's length (it came with the head).
+    body_len: usize,
 }
 
 /// How much of a response body is left.
@@ -244,7 +262,12 @@ async fn write_client(conn: &mut Conn<'_>, bytes: &[u8]) -> bool {
 
 /// Our own answer for a request that got no upstream response, as `error::status_response`
 /// words it.
-async fn write_error(conn: &mut Conn<'_>, status: http::StatusCode, close: bool) -> bool {
+async fn write_error(
+    conn: &mut Conn<'_>,
+    status: http::StatusCode,
+    close: bool,
+    pending: &mut Pending,
+) -> bool {
     let text = crate::proxy::request::error::status_text(status);
     let close = close || crate::proxy::request::error::closes_connection(status);
     let head = format!(
@@ -254,5 +277,9 @@ async fn write_error(conn: &mut Conn<'_>, status: http::StatusCode, close: bool)
         text.len(),
         if close { "connection: close\r\n" } else { "" },
     );
-    write_client(conn, head.as_bytes()).await && !close
+    let written = write_client(conn, head.as_bytes()).await;
+    if written {
+        pending.sent(text.len());
+    }
+    written && !close
 }

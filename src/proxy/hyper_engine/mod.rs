@@ -14,7 +14,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::proxy::conn::limits::{RequestGuard, Tracked};
-use crate::proxy::request::account::{self, Answered, Logged};
+use crate::proxy::request::access_log::{Answer, BytesIn, Line, LoggedBody, RequestLog};
+use crate::proxy::request::account;
 use crate::proxy::request::body::ProxyBody;
 use crate::proxy::request::error::{status_response, ProxyError};
 use crate::proxy::request::headers::{self, Forwarded};
@@ -50,31 +51,22 @@ pub async fn proxy_request(
     down: Arc<Downstream>,
     guard: RequestGuard,
     request: Request<Incoming>,
-) -> Result<Response<Tracked<ProxyBody>>, Infallible> {
+) -> Result<Response<Tracked<LoggedBody<ProxyBody>>>, Infallible> {
     let http2 = request.version() == Version::HTTP_2;
-    let frontend = down.frontend;
-    let response = match route(&down, &request) {
+    let started = std::time::Instant::now();
+    // Only with --access-log: what the line needs from the request before it moves on.
+    let logged = (down.ctx.config.access_log)
+        .then(|| Box::new(RequestLog::of(&request, down.client, down.frontend)));
+    let (response, line) = match route(&down, &request) {
         Ok((backend, host)) => {
-            let started = std::time::Instant::now();
-            // Only with --access-log: what the line needs from the request before it moves on.
-            let logged = down.ctx.config.access_log.then(|| {
-                let host = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
-                Logged {
-                    host: String::from_utf8_lossy(host).into_owned(),
-                    path: request.uri().path().to_owned(),
-                }
-            });
-            let answer = forward(&down, &backend, host, request).await;
-            account(&down, &backend, started.elapsed(), logged, answer)
+            let bytes_in = logged.as_ref().map(|_| Arc::default());
+            let answer = forward(&down, &backend, host, request, bytes_in.clone()).await;
+            let logged = logged.map(|request| (request, bytes_in.map(BytesIn::Counted)));
+            account(&down, backend, started.elapsed(), logged, answer)
         }
-        Err(err) => {
-            tracing::debug!(client = %down.client, error = %err, "request failed");
-            down.ctx
-                .unrouted
-                .request(frontend.metrics_kind(), err.status().as_u16());
-            err.response()
-        }
+        Err(err) => unrouted(&down, &request, err, logged),
     };
+    let response = response.map(|body| LoggedBody::new(body, line));
     Ok(crate::proxy::conn::limits::finish_response(
         response, guard, http2,
     ))
@@ -86,14 +78,7 @@ fn route(
     request: &Request<Incoming>,
 ) -> Result<(Arc<Backend>, Option<HeaderValue>), ProxyError> {
     crate::proxy::request::validate::request(request)?;
-    let host = match request_host(request)? {
-        // HTTP/1.0 and HTTP/2 may name no host: on TLS, the handshake's name stands in.
-        None => down
-            .sni
-            .as_deref()
-            .and_then(|name| HeaderValue::from_str(name).ok()),
-        host => host,
-    };
+    let host = routing_host(down, request)?;
     let key = RouteKey {
         host: host.as_ref().map_or(&b""[..], HeaderValue::as_bytes),
         path: request.uri().path(),
@@ -106,44 +91,80 @@ fn route(
     Ok((backend, host))
 }
 
-/// Counts the answer and writes the access-log line (`request::account`, as the native engine
-/// does), and turns an error into its response.
+/// The host a request is routed by: the one it names, else (HTTP/1.0 and HTTP/2 may name
+/// none) on TLS the handshake's name.
+fn routing_host(
+    down: &Downstream,
+    request: &Request<Incoming>,
+) -> Result<Option<HeaderValue>, ProxyError> {
+    Ok(match request_host(request)? {
+        None => down
+            .sni
+            .as_deref()
+            .and_then(|name| HeaderValue::from_str(name).ok()),
+        host => host,
+    })
+}
+
+/// A request that found no backend (no route, or refused before routing): counted as
+/// `backend="unrouted"`, its host listed for `/stats` when nothing routes it, and answered.
+#[cold]
+fn unrouted(
+    down: &Downstream,
+    request: &Request<Incoming>,
+    err: ProxyError,
+    logged: Option<Box<RequestLog>>,
+) -> (Response<ProxyBody>, Option<Box<Line>>) {
+    tracing::debug!(client = %down.client, error = %err, "request failed");
+    let frontend = down.frontend;
+    let status = err.status().as_u16();
+    down.ctx.unrouted.request(frontend.metrics_kind(), status);
+    if matches!(err, ProxyError::NoRoute) {
+        let host = routing_host(down, request).ok().flatten();
+        let raw = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
+        let host = crate::model::vhost::host_part(raw).unwrap_or(raw);
+        let unrouted = &down.ctx.metrics.unrouted_hosts;
+        unrouted.record(frontend.listener_label(), host);
+    }
+    let answer = Answer {
+        status,
+        backend: None,
+        endpoint: None,
+    };
+    let line = logged.map(|request| request.answered(answer, BytesIn::Read(0)));
+    (err.response(), line)
+}
+
+/// Counts the answer and makes its access-log line (as the native engine does), and turns an
+/// error into its response.
 fn account(
     down: &Downstream,
-    backend: &Backend,
+    backend: Arc<Backend>,
     elapsed: std::time::Duration,
-    logged: Option<Logged>,
+    logged: Option<(Box<RequestLog>, Option<BytesIn>)>,
     answer: Result<Response<ProxyBody>, ProxyError>,
-) -> Response<ProxyBody> {
-    let (status, endpoint, length) = match &answer {
-        Ok(response) => (
-            response.status(),
-            response.extensions().get::<ServedBy>().map(|s| s.0),
-            response
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok()),
-        ),
-        Err(err) => (err.status(), None, None),
+) -> (Response<ProxyBody>, Option<Box<Line>>) {
+    let status = match &answer {
+        Ok(response) => response.status().as_u16(),
+        Err(err) => err.status().as_u16(),
     };
-    let answered = Answered {
-        status: status.as_u16(),
-        elapsed,
-        endpoint,
-        length,
-    };
-    account::account(
-        down.frontend,
-        down.client,
-        backend,
-        logged.as_ref(),
-        answered,
-    );
-    answer.unwrap_or_else(|err| {
+    account::account(down.frontend, &backend, status, elapsed);
+    let line = logged.map(|(request, bytes_in)| {
+        let served_by = answer.as_ref().ok().and_then(|r| r.extensions().get());
+        let endpoint = served_by.map(|ServedBy(addr)| *addr);
+        let backend = Some(backend);
+        let answered = Answer {
+            status,
+            backend,
+            endpoint,
+        };
+        request.answered(answered, bytes_in.unwrap_or(BytesIn::Read(0)))
+    });
+    let response = answer.unwrap_or_else(|err| {
         tracing::debug!(client = %down.client, error = %err, "request failed");
         err.response()
-    })
+    });
+    (response, line)
 }
 
 /// Everything after the backend is known: ACL, redirects, auth, then the endpoints in turn.
@@ -152,6 +173,7 @@ async fn forward(
     backend: &Arc<Backend>,
     host: Option<HeaderValue>,
     mut request: Request<Incoming>,
+    bytes_in: Option<Arc<std::sync::atomic::AtomicU64>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let Downstream {
         ctx,
@@ -207,6 +229,9 @@ async fn forward(
     let body_timeout = ctx.config.client_body_timeout;
     let mut upstream_request =
         rewrite::request(request, backend, host, forwarded, upgrade, body_timeout)?;
+    if let Some(bytes_in) = bytes_in {
+        upstream_request = upstream_request.map(|body| body.logged_into(bytes_in));
+    }
 
     let mut attempts = crate::proxy::Attempts::new();
     let mut last_error = ProxyError::NoEndpoint;

@@ -1,7 +1,8 @@
 //! What a request meets whichever engine serves it: its checks, its headers' rules, basic auth,
-//! the rewrites on the way up and down, the response body, and the one map from errors to
-//! statuses.
+//! the rewrites on the way up and down, the response body, the one map from errors to
+//! statuses, its counting and its access-log line.
 
+pub mod access_log;
 pub mod account;
 pub mod auth;
 pub mod body;
