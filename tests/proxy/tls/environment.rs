@@ -6,101 +6,9 @@
 
 use super::*;
 
-use std::process::Stdio;
-
 use support::metric;
+use support::process::Process;
 use support::proxy::free_port;
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
-
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-/// The binary serving `apps`, with `vars` in its environment, logging JSON lines.
-struct Running {
-    child: Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    /// Every line read so far.
-    seen: Vec<String>,
-    https: SocketAddr,
-    admin: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    fn start(apps: Value, vars: &[(&str, &str)]) -> Running {
-        let dir = tempfile::tempdir().unwrap();
-        let apps_file = dir.path().join("apps.json");
-        std::fs::write(&apps_file, json!({ "apps": apps }).to_string()).unwrap();
-        let (https, admin) = (free_port(), free_port());
-        let mut command = Command::new(BIN);
-        command
-            .args(["--apps-file", apps_file.to_str().unwrap()])
-            .args(["--bind-address", "127.0.0.1", "--apps-file-poll", "3600"])
-            .args(["--http-port", &free_port().to_string()])
-            .args(["--https-port", &https.to_string()])
-            .args(["--app-id-port", &free_port().to_string()])
-            .args(["--admin-port", &admin.to_string()])
-            .args(["--log-format", "json", "--log-level", "info"])
-            .env_remove("RUST_LOG")
-            .envs(vars.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut reader = tokio::io::BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-            https: ([127, 0, 0, 1], https).into(),
-            admin: ([127, 0, 0, 1], admin).into(),
-            _dir: dir,
-        }
-    }
-
-    /// The next log line whose fields satisfy `want`.
-    async fn next_log(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
-        let wait = async {
-            loop {
-                let line = self.lines.recv().await.expect("the process is logging");
-                self.seen.push(line.clone());
-                let parsed: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-                if want(&parsed["fields"]) {
-                    return parsed;
-                }
-            }
-        };
-        // Guards against a hang; never a synchronisation point.
-        tokio::time::timeout(Duration::from_secs(30), wait)
-            .await
-            .unwrap_or_else(|_| panic!("no log line {what} in:\n{}", self.seen.join("\n")))
-    }
-
-    async fn metrics(&self) -> String {
-        let url = format!("http://{}/metrics", self.admin);
-        reqwest::get(url).await.unwrap().text().await.unwrap()
-    }
-
-    /// Stops the process and returns every line it wrote.
-    async fn stop(mut self) -> Vec<String> {
-        let _ = self.child.kill().await;
-        while let Some(line) = self.lines.recv().await {
-            self.seen.push(line);
-        }
-        self.seen
-    }
-}
 
 fn loaded_from(source: &'static str) -> impl Fn(&Value) -> bool {
     move |f| f["message"] == "certificate loaded" && f["source"] == source
@@ -130,12 +38,13 @@ async fn haproxy_ssl_cert_variables_serve_and_are_logged_without_their_keys() {
     )]);
     // As pasted into an app definition on one line: Marathon-LB's `echo -e` made it PEM again.
     let one_line = main.pem.replace('\n', "\\n");
-    let mut running = Running::start(
+    let mut running = Process::start(
         apps,
         &[
             ("HAPROXY_SSL_CERT", &one_line),
             ("HAPROXY_SSL_CERT0", &zero.pem),
         ],
+        &[],
     );
 
     let line = running
@@ -156,11 +65,7 @@ async fn haproxy_ssl_cert_variables_serve_and_are_logged_without_their_keys() {
         .await;
     assert_eq!(line["fields"]["names"], "zero.example.com");
     assert_eq!(line["fields"]["default"], false);
-    running
-        .next_log("for the first table", |f| {
-            f["message"] == "routing table published"
-        })
-        .await;
+    running.next_message("routing table published").await;
 
     // The first variable is the default certificate; the numbered one is chosen by SNI.
     let (_, leaf) = handshake(running.https, None).await.unwrap();
@@ -194,15 +99,8 @@ async fn haproxy_ssl_cert_variables_serve_and_are_logged_without_their_keys() {
     );
 
     // SIGHUP: the reload is logged even though nothing changed.
-    let pid = running.child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-s", "HUP", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let line = running
-        .next_log("after SIGHUP", |f| f["message"] == "certificates reloaded")
-        .await;
+    running.signal("HUP");
+    let line = running.next_message("certificates reloaded").await;
     assert_eq!(line["fields"]["serving"], 2, "{line}");
 
     let lines = running.stop().await;
@@ -221,7 +119,7 @@ async fn a_bad_haproxy_ssl_cert_is_one_error_naming_the_variable_and_a_counted_e
     let issued = ca.issue(&["env.example.com"]);
     // A certificate without its key (the key went to another variable by mistake).
     let chain_only = issued.pem.split("-----BEGIN PRIVATE KEY").next().unwrap();
-    let mut running = Running::start(json!([]), &[("HAPROXY_SSL_CERT", chain_only)]);
+    let mut running = Process::start(json!([]), &[("HAPROXY_SSL_CERT", chain_only)], &[]);
 
     let line = running
         .next_log("for the bad variable", |f| {
@@ -239,11 +137,7 @@ async fn a_bad_haproxy_ssl_cert_is_one_error_naming_the_variable_and_a_counted_e
                 .is_some_and(|m| m.contains("self-signed"))
         })
         .await;
-    running
-        .next_log("for the first table", |f| {
-            f["message"] == "routing table published"
-        })
-        .await;
+    running.next_message("routing table published").await;
     let metrics = running.metrics().await;
     assert_eq!(
         metric(&metrics, "switchyard_certificate_errors_total"),
