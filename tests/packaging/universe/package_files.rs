@@ -18,6 +18,10 @@ fn config_json_is_a_draft_04_schema_whose_defaults_validate() {
     assert_eq!(top.keys().collect::<Vec<_>>(), [PACKAGE]);
     let switchyard = &top[PACKAGE];
     assert_eq!(switchyard["type"], "object");
+    // A misspelt option, or a Marathon-LB options file whose top-level key was not renamed,
+    // is refused at install rather than silently replaced by a default.
+    assert_eq!(config["additionalProperties"], false);
+    assert_eq!(switchyard["additionalProperties"], false);
     for (name, property) in switchyard["properties"].as_object().expect("properties") {
         for key in ["type", "description", "default"] {
             assert!(property.get(key).is_some(), "option {name} has no {key}");
@@ -39,7 +43,7 @@ fn config_json_is_a_draft_04_schema_whose_defaults_validate() {
     assert_eq!(switchyard_defaults["mem"], 1024.0);
     assert_eq!(switchyard_defaults["instances"], 1);
     assert_eq!(switchyard_defaults["role"], "slave_public");
-    assert_eq!(switchyard_defaults["group"], "external");
+    assert_eq!(switchyard_defaults["haproxy-group"], "external");
     assert_eq!(
         switchyard_defaults["marathon-uri"],
         "http://marathon.mesos:8080"
@@ -47,6 +51,10 @@ fn config_json_is_a_draft_04_schema_whose_defaults_validate() {
     assert_eq!(switchyard_defaults["strict-mode"], false);
     assert_eq!(switchyard_defaults["bind-http-https"], true);
     assert_eq!(switchyard_defaults["ssl-cert"], "");
+    assert_eq!(switchyard_defaults["ssl-cert-path"], "");
+    assert_eq!(switchyard_defaults["auto-assign-service-ports"], false);
+    assert_eq!(switchyard_defaults["container-syslogd"], false);
+    assert_eq!(switchyard_defaults["parameters"], json!([]));
     assert_eq!(switchyard_defaults["secret_name"], "");
     assert_eq!(switchyard_defaults["extra-args"], json!([]));
     assert_eq!(switchyard_defaults["minimumHealthCapacity"], 0.5);
@@ -62,7 +70,15 @@ fn config_json_rejects_options_of_the_wrong_type_or_range() {
         json!({"switchyard": {"instances": 0}}),
         json!({"switchyard": {"strict-mode": "true"}}),
         json!({"switchyard": {"bind-http-https": 1}}),
-        json!({"switchyard": {"group": ["external"]}}),
+        json!({"switchyard": {"haproxy-group": ["external"]}}),
+        json!({"switchyard": {"group": "external"}}),
+        json!({"switchyard": {"ssl_cert": "-----BEGIN CERTIFICATE-----"}}),
+        json!({"marathon-lb": {"haproxy-group": "external"}}),
+        json!({"switchyard": {"parameters": [{"key": "label"}]}}),
+        json!({"switchyard": {"parameters": [{"key": "a", "value": "b", "other": "c"}]}}),
+        json!({"switchyard": {"parameters": {"key": "a", "value": "b"}}}),
+        json!({"switchyard": {"auto-assign-service-ports": "yes"}}),
+        json!({"switchyard": {"max-reload-retries": "10"}}),
         json!({"switchyard": {"cpus": "2"}}),
         json!({"switchyard": {"mem": 64}}),
         json!({"switchyard": {"minimumHealthCapacity": 2}}),
@@ -212,6 +228,35 @@ fn resource_json_names_the_image_of_this_version() {
         docker[PACKAGE],
         format!("switchyard/switchyard:{}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// The icons are PNGs inside resource.json (data: URLs made by `scripts/universe-icons.py`), so
+/// the package shows them on a cluster with no way out to the internet.
+#[test]
+fn resource_json_carries_the_three_icons_as_png_data() {
+    use base64::Engine;
+    let resource = read_json("resource.json");
+    let images = resource["images"].as_object().expect("images");
+    let sizes = [("icon-small", 48), ("icon-medium", 128), ("icon-large", 256)];
+    assert_eq!(
+        images.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        sizes.iter().map(|(name, _)| *name).collect::<BTreeSet<_>>()
+    );
+    for (name, size) in sizes {
+        let url = images[name].as_str().expect("a string");
+        let data = url
+            .strip_prefix("data:image/png;base64,")
+            .unwrap_or_else(|| panic!("{name} is not a PNG data: URL"));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(png.len() < 16 * 1024, "{name}: {} bytes", png.len());
+        // The signature, then the IHDR chunk: width and height, big-endian.
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+        assert_eq!(&png[12..16], b"IHDR", "{name}");
+        let side = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((side(16), side(20)), (size, size), "{name}");
+    }
 }
 
 #[test]
