@@ -97,11 +97,9 @@ pub fn parse_from(source: &str, path: &Path, pem: &[u8]) -> Result<LoadedCert, C
         }
     })?;
     let certified = CertifiedKey::new(chain, signing);
-    certified
-        .keys_match()
-        .map_err(|_| CertError::KeyMismatch {
-            path: shown.clone(),
-        })?;
+    certified.keys_match().map_err(|_| CertError::KeyMismatch {
+        path: shown.clone(),
+    })?;
     Ok(LoadedCert {
         path: path.to_owned(),
         source: shown,

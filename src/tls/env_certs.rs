@@ -64,7 +64,10 @@ where
             continue;
         };
         if name.starts_with(VARIABLE) {
-            given.insert(name.to_owned(), value.as_ref().to_string_lossy().into_owned());
+            given.insert(
+                name.to_owned(),
+                value.as_ref().to_string_lossy().into_owned(),
+            );
         }
     }
     let first = (VARIABLE.to_owned(), PathBuf::from("/etc/ssl/cert.pem"));
@@ -164,7 +167,10 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\nMIIB+/=\n-----END CERTIFICATE-----\n"
         );
         assert_eq!(echo_e(r"a\r\nb\tc\\d"), "a\r\nb\tc\\d");
-        assert_eq!(echo_e(r"keep \q and a trailing \"), r"keep \q and a trailing \");
+        assert_eq!(
+            echo_e(r"keep \q and a trailing \"),
+            r"keep \q and a trailing \"
+        );
         assert_eq!(echo_e("already\nmulti-line"), "already\nmulti-line");
     }
 
@@ -172,7 +178,10 @@ mod tests {
     fn debug_output_never_shows_the_pem() {
         let certs = from_vars([("HAPROXY_SSL_CERT", "-----BEGIN PRIVATE KEY-----secret")]);
         let shown = format!("{certs:?}");
-        assert!(!shown.contains("secret") && !shown.contains("PRIVATE"), "{shown}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("PRIVATE"),
+            "{shown}"
+        );
         assert!(shown.contains("HAPROXY_SSL_CERT") && shown.contains("bytes"));
     }
 }

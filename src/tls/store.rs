@@ -55,10 +55,7 @@ pub struct CertStore {
 impl CertStore {
     /// Loads everything once: the files `sources` name and the certificates `from_env` holds.
     /// With no usable certificate at all the default is a self-signed one generated now.
-    pub fn new(
-        sources: Vec<PathBuf>,
-        from_env: &[EnvCert],
-    ) -> Result<(CertStore, Reload), String> {
+    pub fn new(sources: Vec<PathBuf>, from_env: &[EnvCert]) -> Result<(CertStore, Reload), String> {
         let fallback = certs::self_signed()?.key;
         let mut env_errors = Vec::new();
         let mut env_loaded = Vec::new();
@@ -254,12 +251,18 @@ mod tests {
         let index = store.shared.load();
         let env_key = &store.serving()[1].key;
         assert!(Arc::ptr_eq(&index.for_path(&alias), env_key));
-        assert!(Arc::ptr_eq(&index.for_name(Some("zero.example.com")), &store.serving()[2].key));
+        assert!(Arc::ptr_eq(
+            &index.for_name(Some("zero.example.com")),
+            &store.serving()[2].key
+        ));
         assert!(Arc::ptr_eq(&index.for_name(None), &store.serving()[0].key));
 
         // Without files, the first variable is the default.
         let (store, _) = CertStore::new(Vec::new(), &vars).unwrap();
-        assert!(Arc::ptr_eq(&store.shared.load().for_name(None), &store.serving()[0].key));
+        assert!(Arc::ptr_eq(
+            &store.shared.load().for_name(None),
+            &store.serving()[0].key
+        ));
         assert_eq!(store.serving()[0].source, "$HAPROXY_SSL_CERT");
     }
 

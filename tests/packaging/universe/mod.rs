@@ -262,11 +262,7 @@ fn expected_ports(bind_http_https: bool, auto_assign: bool) -> Vec<u64> {
     } else {
         &[9090, 9091]
     };
-    let auto = if auto_assign {
-        AUTO_ASSIGNED_PORTS
-    } else {
-        1..=0
-    };
+    let auto = AUTO_ASSIGNED_PORTS.filter(|_| auto_assign);
     fixed
         .iter()
         .copied()

@@ -237,7 +237,11 @@ fn resource_json_carries_the_three_icons_as_png_data() {
     use base64::Engine;
     let resource = read_json("resource.json");
     let images = resource["images"].as_object().expect("images");
-    let sizes = [("icon-small", 48), ("icon-medium", 128), ("icon-large", 256)];
+    let sizes = [
+        ("icon-small", 48),
+        ("icon-medium", 128),
+        ("icon-large", 256),
+    ];
     assert_eq!(
         images.keys().map(String::as_str).collect::<BTreeSet<_>>(),
         sizes.iter().map(|(name, _)| *name).collect::<BTreeSet<_>>()

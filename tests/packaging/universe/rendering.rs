@@ -192,7 +192,10 @@ fn a_string_with_quotes_backslashes_and_html_characters_reaches_the_app_unchange
         assert_eq!(app["secrets"]["serviceCredential"]["source"], value);
         assert_eq!(app["env"]["HAPROXY_SSL_CERT"], value);
         let parameter = &app["container"]["docker"]["parameters"][0];
-        assert_eq!((&parameter["key"], &parameter["value"]), (&json!(value), &json!(value)));
+        assert_eq!(
+            (&parameter["key"], &parameter["value"]),
+            (&json!(value), &json!(value))
+        );
     }
 }
 
@@ -248,7 +251,11 @@ fn every_combination_of_the_optional_sections_renders_valid_json() {
         assert_eq!(app["env"], env, "{context}");
         assert_eq!(app["container"].get("volumes").is_some(), cert, "{context}");
         let docker_parameters = app["container"]["docker"]["parameters"].as_array().unwrap();
-        assert_eq!(docker_parameters.len(), 2 + usize::from(parameters), "{context}");
+        assert_eq!(
+            docker_parameters.len(),
+            2 + usize::from(parameters),
+            "{context}"
+        );
         // Marathon-LB's template: an empty role drops acceptedResourceRoles (any agent).
         assert_eq!(
             app.get("acceptedResourceRoles").is_some(),
@@ -290,7 +297,10 @@ fn the_rendered_args_are_a_command_line_the_balancer_accepts() {
     assert!(cli.serve.routing.strict_mode && cli.serve.dont_bind_http_https);
     let routing = &cli.serve.routing;
     assert_eq!(
-        (routing.min_serv_port_ip_per_task, routing.max_serv_port_ip_per_task),
+        (
+            routing.min_serv_port_ip_per_task,
+            routing.max_serv_port_ip_per_task
+        ),
         (10101, 10150)
     );
     assert_eq!(
@@ -346,7 +356,11 @@ fn the_template_compiles_and_references_only_options_and_resources_that_exist() 
         rest = &rest[end + 2..];
         let tag = raw.trim_start_matches(['#', '^', '/', '&', '{']).trim();
         if raw.starts_with('/') {
-            assert_eq!(sections.pop().as_deref(), Some(tag), "unbalanced {{{{/{tag}}}}}");
+            assert_eq!(
+                sections.pop().as_deref(),
+                Some(tag),
+                "unbalanced {{{{/{tag}}}}}"
+            );
             continue;
         }
         if raw.starts_with(['#', '^']) {
@@ -360,10 +374,15 @@ fn the_template_compiles_and_references_only_options_and_resources_that_exist() 
             .iter()
             .rev()
             .find_map(|s| s.strip_prefix(&format!("{PACKAGE}.")))
-            .and_then(|option| config["properties"][PACKAGE]["properties"][option]["items"].get("properties"))
+            .and_then(|option| {
+                config["properties"][PACKAGE]["properties"][option]["items"].get("properties")
+            })
         {
             if !tag.contains('.') {
-                assert!(items.get(tag).is_some(), "{{{{{tag}}}}}: not a field of the items");
+                assert!(
+                    items.get(tag).is_some(),
+                    "{{{{{tag}}}}}: not a field of the items"
+                );
                 continue;
             }
         }
@@ -390,5 +409,8 @@ fn the_template_compiles_and_references_only_options_and_resources_that_exist() 
     assert!(sections.is_empty(), "unclosed sections: {sections:?}");
     // Marathon-LB's options that configure HAProxy are accepted and render nothing.
     let unused: Vec<_> = options.difference(&used).copied().collect();
-    assert_eq!(unused, IGNORED_MARATHON_LB_OPTIONS, "options the template ignores");
+    assert_eq!(
+        unused, IGNORED_MARATHON_LB_OPTIONS,
+        "options the template ignores"
+    );
 }

@@ -76,9 +76,7 @@ async fn haproxy_ssl_cert_variables_serve_and_are_logged_without_their_keys() {
     assert!(leaf == zero.der, "SNI zero.example.com: HAPROXY_SSL_CERT0");
     // The app's HAPROXY_0_SSL_CERT names the file Marathon-LB wrote the variable to.
     let tls_port: SocketAddr = ([127, 0, 0, 1], service_port).into();
-    let (stream, leaf) = handshake(tls_port, Some("web.example.com"))
-        .await
-        .unwrap();
+    let (stream, leaf) = handshake(tls_port, Some("web.example.com")).await.unwrap();
     assert!(leaf == main.der, "service port: /etc/ssl/cert.pem");
     let response = request(
         stream,
@@ -92,11 +90,11 @@ async fn haproxy_ssl_cert_variables_serve_and_are_logged_without_their_keys() {
         &metrics,
         "switchyard_certificate_expiry_timestamp_seconds{source=\"$HAPROXY_SSL_CERT\"}",
     );
-    assert_eq!(expiry, 67_090_118_400.0, "4096-01-01 in unix time:\n{metrics}");
     assert_eq!(
-        metric(&metrics, "switchyard_certificate_errors_total"),
-        0.0
+        expiry, 67_090_118_400.0,
+        "4096-01-01 in unix time:\n{metrics}"
     );
+    assert_eq!(metric(&metrics, "switchyard_certificate_errors_total"), 0.0);
 
     // SIGHUP: the reload is logged even though nothing changed.
     running.signal("HUP");
@@ -129,7 +127,10 @@ async fn a_bad_haproxy_ssl_cert_is_one_error_naming_the_variable_and_a_counted_e
         })
         .await;
     let error = line["fields"]["error"].as_str().unwrap();
-    assert!(error.starts_with("$HAPROXY_SSL_CERT: no private key"), "{line}");
+    assert!(
+        error.starts_with("$HAPROXY_SSL_CERT: no private key"),
+        "{line}"
+    );
     running
         .next_log("warning of the self-signed default", |f| {
             f["message"]
