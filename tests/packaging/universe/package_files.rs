@@ -1,6 +1,7 @@
 //! The package's files as Universe validates them: `config.json` (a draft-04 schema whose
 //! defaults validate and which rejects bad options), `package.json` (packaging 4.0),
-//! `resource.json` (this version's image), and only ASCII Universe files.
+//! `resource.json` (this version's image, the icons), only ASCII Universe files, and a template
+//! that references only what exists.
 
 use super::*;
 
@@ -289,4 +290,89 @@ fn the_package_holds_only_ascii_universe_files() {
     );
     let expected: BTreeSet<String> = PACKAGE_FILES.iter().map(|s| s.to_string()).collect();
     assert_eq!(files, expected);
+}
+
+// ---- marathon.json.mustache --------------------------------------------------------------------
+
+#[test]
+fn the_template_compiles_and_references_only_options_and_resources_that_exist() {
+    let template = read_text("marathon.json.mustache");
+    mustache::compile_str(&template).expect("marathon.json.mustache compiles");
+
+    let config = read_json("config.json");
+    let options: BTreeSet<&str> = config["properties"][PACKAGE]["properties"]
+        .as_object()
+        .expect("config.json properties.switchyard.properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let resource = read_json("resource.json");
+
+    // A misspelt name renders as nothing in mustache, silently: check every tag's name.
+    let mut used = BTreeSet::new();
+    let mut sections: Vec<String> = Vec::new();
+    let mut rest = template.as_str();
+    while let Some(at) = rest.find("{{") {
+        let end = rest[at..].find("}}").expect("a closed tag") + at;
+        let raw = rest[at + 2..end].trim();
+        rest = &rest[end + 2..];
+        let tag = raw.trim_start_matches(['#', '^', '/', '&', '{']).trim();
+        if raw.starts_with('/') {
+            assert_eq!(
+                sections.pop().as_deref(),
+                Some(tag),
+                "unbalanced {{{{/{tag}}}}}"
+            );
+            continue;
+        }
+        if raw.starts_with(['#', '^']) {
+            sections.push(tag.to_owned());
+        }
+        if tag == "." {
+            continue; // the current item of a section over an array option
+        }
+        // Inside a section over an array of objects: a field of its items.
+        if let Some(items) = sections
+            .iter()
+            .rev()
+            .find_map(|s| s.strip_prefix(&format!("{PACKAGE}.")))
+            .and_then(|option| {
+                config["properties"][PACKAGE]["properties"][option]["items"].get("properties")
+            })
+        {
+            if !tag.contains('.') {
+                assert!(
+                    items.get(tag).is_some(),
+                    "{{{{{tag}}}}}: not a field of the items"
+                );
+                continue;
+            }
+        }
+        let mut parts = tag.split('.');
+        match parts.next() {
+            Some(PACKAGE) => {
+                let option = parts.next().expect("an option name");
+                assert!(parts.next().is_none(), "{tag}");
+                assert!(options.contains(option), "{{{{{tag}}}}}: no such option");
+                used.insert(option);
+            }
+            Some("resource") => {
+                let mut value = &resource;
+                for part in parts {
+                    value = value
+                        .get(part)
+                        .unwrap_or_else(|| panic!("{{{{{tag}}}}}: not in resource.json"));
+                }
+                assert!(value.is_string(), "{tag}");
+            }
+            _ => panic!("{{{{{tag}}}}}: neither an option nor a resource"),
+        }
+    }
+    assert!(sections.is_empty(), "unclosed sections: {sections:?}");
+    // Marathon-LB's options that configure HAProxy are accepted and render nothing.
+    let unused: Vec<_> = options.difference(&used).copied().collect();
+    assert_eq!(
+        unused, IGNORED_MARATHON_LB_OPTIONS,
+        "options the template ignores"
+    );
 }

@@ -1,6 +1,5 @@
 //! Rendering as Cosmos does: the defaults, every option (JSON-escaped), every combination of the
-//! optional sections, arguments the balancer accepts, options merged like Cosmos, and a template
-//! that references only what exists.
+//! optional sections, arguments the balancer accepts, options merged like Cosmos.
 
 use super::*;
 
@@ -330,87 +329,4 @@ fn options_merge_like_cosmos() {
     // An array option is replaced, not appended to.
     let merged = merged_options(&json!({"switchyard": {"extra-args": ["--access-log"]}}));
     assert_eq!(merged["switchyard"]["extra-args"], json!(["--access-log"]));
-}
-
-#[test]
-fn the_template_compiles_and_references_only_options_and_resources_that_exist() {
-    let template = read_text("marathon.json.mustache");
-    mustache::compile_str(&template).expect("marathon.json.mustache compiles");
-
-    let config = read_json("config.json");
-    let options: BTreeSet<&str> = config["properties"][PACKAGE]["properties"]
-        .as_object()
-        .expect("config.json properties.switchyard.properties")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let resource = read_json("resource.json");
-
-    // A misspelt name renders as nothing in mustache, silently: check every tag's name.
-    let mut used = BTreeSet::new();
-    let mut sections: Vec<String> = Vec::new();
-    let mut rest = template.as_str();
-    while let Some(at) = rest.find("{{") {
-        let end = rest[at..].find("}}").expect("a closed tag") + at;
-        let raw = rest[at + 2..end].trim();
-        rest = &rest[end + 2..];
-        let tag = raw.trim_start_matches(['#', '^', '/', '&', '{']).trim();
-        if raw.starts_with('/') {
-            assert_eq!(
-                sections.pop().as_deref(),
-                Some(tag),
-                "unbalanced {{{{/{tag}}}}}"
-            );
-            continue;
-        }
-        if raw.starts_with(['#', '^']) {
-            sections.push(tag.to_owned());
-        }
-        if tag == "." {
-            continue; // the current item of a section over an array option
-        }
-        // Inside a section over an array of objects: a field of its items.
-        if let Some(items) = sections
-            .iter()
-            .rev()
-            .find_map(|s| s.strip_prefix(&format!("{PACKAGE}.")))
-            .and_then(|option| {
-                config["properties"][PACKAGE]["properties"][option]["items"].get("properties")
-            })
-        {
-            if !tag.contains('.') {
-                assert!(
-                    items.get(tag).is_some(),
-                    "{{{{{tag}}}}}: not a field of the items"
-                );
-                continue;
-            }
-        }
-        let mut parts = tag.split('.');
-        match parts.next() {
-            Some(PACKAGE) => {
-                let option = parts.next().expect("an option name");
-                assert!(parts.next().is_none(), "{tag}");
-                assert!(options.contains(option), "{{{{{tag}}}}}: no such option");
-                used.insert(option);
-            }
-            Some("resource") => {
-                let mut value = &resource;
-                for part in parts {
-                    value = value
-                        .get(part)
-                        .unwrap_or_else(|| panic!("{{{{{tag}}}}}: not in resource.json"));
-                }
-                assert!(value.is_string(), "{tag}");
-            }
-            _ => panic!("{{{{{tag}}}}}: neither an option nor a resource"),
-        }
-    }
-    assert!(sections.is_empty(), "unclosed sections: {sections:?}");
-    // Marathon-LB's options that configure HAProxy are accepted and render nothing.
-    let unused: Vec<_> = options.difference(&used).copied().collect();
-    assert_eq!(
-        unused, IGNORED_MARATHON_LB_OPTIONS,
-        "options the template ignores"
-    );
 }
