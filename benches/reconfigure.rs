@@ -266,6 +266,7 @@ async fn measure(
         bind_address: "127.0.0.1".parse().expect("ip"),
         proxy: ProxyConfig::default(),
         ssl_certs: Vec::new(),
+        ssl_cert_vars: Vec::new(),
         cert_poll_interval: Duration::from_secs(3600),
     };
     let handle = serve::start(options, listeners).expect("serve");

@@ -49,8 +49,11 @@ pub struct ServeOptions {
     pub bind_address: IpAddr,
     pub proxy: ProxyConfig,
     /// `--ssl-certs`: PEM files (chain and key) and directories of them; the first is the
-    /// default certificate. Empty: a self-signed default.
+    /// default certificate. Empty, with no `ssl_cert_vars` either: a self-signed default.
     pub ssl_certs: Vec<std::path::PathBuf>,
+    /// Certificates given as PEM text in Marathon-LB's `HAPROXY_SSL_CERT` variables, served
+    /// after `ssl_certs`.
+    pub ssl_cert_vars: Vec<crate::tls::EnvCert>,
     /// How often certificate files are checked for changes (SIGHUP also reloads them).
     pub cert_poll_interval: Duration,
 }
@@ -160,14 +163,10 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     options.build.metrics = Some(metrics.clone());
     let reader = source::Reader::new(options.source.clone())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let (cert_store, cert_errors) = CertStore::new(options.ssl_certs.clone())
-        .map_err(|e| std::io::Error::other(format!("cannot make a TLS certificate: {e}")))?;
-    for error in &cert_errors {
-        tracing::error!(%error, "certificate not loaded");
-    }
-    if !cert_store.has_certificates() {
-        tracing::warn!("no usable TLS certificate: HTTPS serves a self-signed one");
-    }
+    let (cert_store, first_look) =
+        CertStore::new(options.ssl_certs.clone(), &options.ssl_cert_vars)
+            .map_err(|e| std::io::Error::other(format!("cannot make a TLS certificate: {e}")))?;
+    certs::report_start(&cert_store, &first_look, &metrics);
     let certs = cert_store.shared.clone();
     let table = SharedTable::new(RoutingTable::default());
     let connections = Connections::new(options.proxy.max_connections);
@@ -253,6 +252,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         cert_reload.clone(),
         app_cert_files_rx,
         cert_reloads_tx,
+        metrics.clone(),
         stop.clone(),
     ));
     let empty_list = empty_list::EmptyListGuard::new(reader.empty_list_confirm());

@@ -96,7 +96,8 @@ pub struct ServeArgs {
     pub apps_file_poll: f64,
     /// TLS certificates for the HTTPS port: a comma-separated list of PEM files (chain and
     /// private key in one file) and directories of them; chosen by SNI, the first is the
-    /// default. Without any, a self-signed certificate is generated at start.
+    /// default. Marathon-LB's HAPROXY_SSL_CERT (PEM text) and HAPROXY_SSL_CERT0..100 variables
+    /// are served after these. Without any, a self-signed certificate is generated at start.
     #[arg(long, value_name = "PATHS", value_delimiter = ',')]
     pub ssl_certs: Vec<PathBuf>,
     /// Seconds between checks of the certificate files for changes (SIGHUP also reloads).

@@ -80,6 +80,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         bind_address: ip,
         proxy,
         ssl_certs: args.ssl_certs.clone(),
+        ssl_cert_vars: crate::tls::env_certs::from_env(),
         cert_poll_interval: std::time::Duration::from_secs_f64(args.ssl_certs_poll),
     };
     let handle = match serve::start(options, listeners) {

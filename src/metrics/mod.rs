@@ -43,6 +43,8 @@ pub struct Metrics {
     pub connections_closed: IntCounterVec,
     pub tls_handshakes: IntCounter,
     pub tls_handshake_failures: IntCounter,
+    pub certificate_errors: IntCounter,
+    pub certificate_expiry: IntGaugeVec,
     pub table_generation: IntGauge,
     pub table_build_seconds: Histogram,
     pub apps: IntGauge,
@@ -131,6 +133,17 @@ impl Metrics {
                 "tls_handshake_failures_total",
                 "TLS handshakes that failed or timed out."
             ))),
+            certificate_errors: register!(IntCounter::with_opts(opts(
+                "certificate_errors_total",
+                "Certificates (files or variables) that could not be loaded, counted once per change."
+            ))),
+            certificate_expiry: register!(IntGaugeVec::new(
+                opts(
+                    "certificate_expiry_timestamp_seconds",
+                    "Unix time at which each certificate served expires, by source (file or $VARIABLE)."
+                ),
+                &["source"]
+            )),
             table_generation: register!(IntGauge::with_opts(opts(
                 "routing_table_generation",
                 "Generation of the routing table being served."

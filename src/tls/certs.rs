@@ -13,7 +13,12 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 /// A usable certificate.
 #[derive(Debug, Clone)]
 pub struct LoadedCert {
+    /// The path apps name it by in `HAPROXY_{n}_SSL_CERT`.
     pub path: PathBuf,
+    /// Where it came from, as logs and errors name it: the file, or `$VARIABLE`.
+    pub source: String,
+    /// The leaf's subject, e.g. `CN=example.com, O=Example`.
+    pub subject: String,
     /// Lower-cased DNS names from the subject alternative names (the common name when there
     /// are none); wildcards as `*.example.com`.
     pub names: Vec<String>,
@@ -21,7 +26,7 @@ pub struct LoadedCert {
     pub not_after: SystemTime,
 }
 
-/// Why a file cannot serve; every message names the file.
+/// Why a file (or a variable) cannot serve; every message names it and never quotes its bytes.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CertError {
     #[error("{path}: cannot read: {reason}")]
@@ -55,15 +60,21 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CertError> {
 
 /// Checks the PEM bytes read from `path` (named in errors).
 pub fn parse(path: &Path, pem: &[u8]) -> Result<LoadedCert, CertError> {
-    let shown = path.display().to_string();
+    parse_from(&path.display().to_string(), path, pem)
+}
+
+/// Checks PEM bytes that came from `source` (named in logs and errors) and that apps name
+/// `path`.
+pub fn parse_from(source: &str, path: &Path, pem: &[u8]) -> Result<LoadedCert, CertError> {
+    let shown = source.to_owned();
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .filter_map(Result::ok)
         .collect();
     let Some(leaf) = chain.first() else {
         return Err(CertError::NoCertificate { path: shown });
     };
-    let (names, not_after) =
-        names_and_expiry(leaf).map_err(|reason| CertError::BadCertificate {
+    let (names, subject, not_after) =
+        describe(leaf).map_err(|reason| CertError::BadCertificate {
             path: shown.clone(),
             reason,
         })?;
@@ -86,19 +97,21 @@ pub fn parse(path: &Path, pem: &[u8]) -> Result<LoadedCert, CertError> {
         }
     })?;
     let certified = CertifiedKey::new(chain, signing);
-    certified
-        .keys_match()
-        .map_err(|_| CertError::KeyMismatch { path: shown })?;
+    certified.keys_match().map_err(|_| CertError::KeyMismatch {
+        path: shown.clone(),
+    })?;
     Ok(LoadedCert {
         path: path.to_owned(),
+        source: shown,
+        subject,
         names,
         key: Arc::new(certified),
         not_after,
     })
 }
 
-/// The DNS names a certificate serves and when it expires.
-fn names_and_expiry(leaf: &CertificateDer<'_>) -> Result<(Vec<String>, SystemTime), String> {
+/// The DNS names a certificate serves, its subject, and when it expires.
+fn describe(leaf: &CertificateDer<'_>) -> Result<(Vec<String>, String, SystemTime), String> {
     let (_, cert) = x509_parser::parse_x509_certificate(leaf).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = cert
         .subject_alternative_name()
@@ -126,7 +139,8 @@ fn names_and_expiry(leaf: &CertificateDer<'_>) -> Result<(Vec<String>, SystemTim
         );
     }
     let seconds = cert.validity().not_after.timestamp().max(0) as u64;
-    Ok((names, UNIX_EPOCH + Duration::from_secs(seconds)))
+    let subject = cert.subject().to_string();
+    Ok((names, subject, UNIX_EPOCH + Duration::from_secs(seconds)))
 }
 
 /// A self-signed certificate for when none is given, as Marathon-LB generates one.
@@ -138,9 +152,11 @@ pub fn self_signed() -> Result<LoadedCert, String> {
         PrivateKeyDer::try_from(generated.key_pair.serialize_der()).map_err(|e| e.to_string())?;
     let signing =
         rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
-    let (names, not_after) = names_and_expiry(&der)?;
+    let (names, subject, not_after) = describe(&der)?;
     Ok(LoadedCert {
         path: PathBuf::from("<self-signed>"),
+        source: "<self-signed>".to_owned(),
+        subject,
         names,
         key: Arc::new(CertifiedKey::new(vec![der], signing)),
         not_after,

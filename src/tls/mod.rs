@@ -3,8 +3,9 @@
 //! reloads swap whole.
 //!
 //! - `certs`: one PEM file → a checked `CertifiedKey` and its names; the self-signed default.
+//! - `env_certs`: Marathon-LB's `HAPROXY_SSL_CERT` variables → PEM text to check.
 //! - `index`: SNI → certificate (exact, wildcard, default); the resolvers.
-//! - `store`: the files, their reloads, the last good version of each.
+//! - `store`: the files and variables, their reloads, the last good version of each.
 //!
 //! The certificate index lives in its own `ArcSwap` (`SharedCerts`), beside the routing table
 //! rather than in it: the design's one-snapshot rule is for what Marathon's apps decide
@@ -13,6 +14,7 @@
 //! before any route is: nothing in the table has to agree with them.
 
 pub mod certs;
+pub mod env_certs;
 pub mod index;
 pub mod store;
 
@@ -24,8 +26,9 @@ use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 pub use certs::{CertError, LoadedCert};
+pub use env_certs::EnvCert;
 pub use index::{ByFile, BySni, CertIndex, SharedCerts};
-pub use store::CertStore;
+pub use store::{CertStore, Reload};
 
 /// A server configuration around `resolver`.
 pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Arc<ServerConfig> {

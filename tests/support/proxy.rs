@@ -310,6 +310,7 @@ pub async fn start_with_certs(
         bind_address: "127.0.0.1".parse().unwrap(),
         proxy,
         ssl_certs,
+        ssl_cert_vars: Vec::new(),
         cert_poll_interval,
     };
     serve::start(options, listeners).unwrap()

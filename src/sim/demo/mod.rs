@@ -86,6 +86,7 @@ pub async fn run(
         bind_address: options.bind_address,
         proxy: ProxyConfig::default(),
         ssl_certs: Vec::new(),
+        ssl_cert_vars: Vec::new(),
         cert_poll_interval: Duration::from_secs(5),
     };
     let handle = serve::start(serve_options, listeners).map_err(|e| e.to_string())?;

@@ -21,7 +21,8 @@
 //! options holding a quote, a backslash, a newline and `<&>`.
 //!
 //! Cosmos's rendering, emulated, and the helpers on the rendered app are here; the checks are in
-//! `rendering` and `package_files`.
+//! `rendering`, `package_files` and `marathon_lb_options` (a Marathon-LB options file, renamed,
+//! installs Switchyard and means what it meant).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use mustache::Data;
 use serde_json::{json, Map, Value};
 use switchyard::cli::{Cli, LogFormat, SourceMode};
 
+mod marathon_lb_options;
 mod package_files;
 mod rendering;
 
@@ -45,6 +47,17 @@ const PACKAGE_FILES: [&str; 4] = [
 ];
 /// The balancer's service ports, as Marathon-LB's package reserves them.
 const SERVICE_PORTS: std::ops::RangeInclusive<u64> = 10000..=10100;
+/// The ports Marathon-LB's `auto-assign-service-ports` adds, for IP-per-task apps.
+const AUTO_ASSIGNED_PORTS: std::ops::RangeInclusive<u64> = 10101..=10150;
+/// Marathon-LB's options that configure HAProxy: accepted, documented as ignored, not rendered.
+const IGNORED_MARATHON_LB_OPTIONS: [&str; 6] = [
+    "haproxy-map",
+    "haproxy_global_default_options",
+    "max-reload-retries",
+    "reload-interval",
+    "sysctl-params",
+    "template-url",
+];
 
 fn package_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -241,11 +254,19 @@ fn assert_health_check_on_admin_port(app: &Value) {
     assert_eq!(check["maxConsecutiveFailures"], 2);
 }
 
-fn expected_ports(bind_http_https: bool) -> Vec<u64> {
+/// The host ports the app reserves: with or without 80 and 443, with or without the ports
+/// auto-assigned to IP-per-task apps.
+fn expected_ports(bind_http_https: bool, auto_assign: bool) -> Vec<u64> {
     let fixed: &[u64] = if bind_http_https {
         &[80, 443, 9090, 9091]
     } else {
         &[9090, 9091]
     };
-    fixed.iter().copied().chain(SERVICE_PORTS).collect()
+    let auto = AUTO_ASSIGNED_PORTS.filter(|_| auto_assign);
+    fixed
+        .iter()
+        .copied()
+        .chain(SERVICE_PORTS)
+        .chain(auto)
+        .collect()
 }

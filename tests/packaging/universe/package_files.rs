@@ -1,6 +1,7 @@
 //! The package's files as Universe validates them: `config.json` (a draft-04 schema whose
 //! defaults validate and which rejects bad options), `package.json` (packaging 4.0),
-//! `resource.json` (this version's image), and only ASCII Universe files.
+//! `resource.json` (this version's image, the icons), only ASCII Universe files, and a template
+//! that references only what exists.
 
 use super::*;
 
@@ -18,6 +19,10 @@ fn config_json_is_a_draft_04_schema_whose_defaults_validate() {
     assert_eq!(top.keys().collect::<Vec<_>>(), [PACKAGE]);
     let switchyard = &top[PACKAGE];
     assert_eq!(switchyard["type"], "object");
+    // A misspelt option, or a Marathon-LB options file whose top-level key was not renamed,
+    // is refused at install rather than silently replaced by a default.
+    assert_eq!(config["additionalProperties"], false);
+    assert_eq!(switchyard["additionalProperties"], false);
     for (name, property) in switchyard["properties"].as_object().expect("properties") {
         for key in ["type", "description", "default"] {
             assert!(property.get(key).is_some(), "option {name} has no {key}");
@@ -39,7 +44,7 @@ fn config_json_is_a_draft_04_schema_whose_defaults_validate() {
     assert_eq!(switchyard_defaults["mem"], 1024.0);
     assert_eq!(switchyard_defaults["instances"], 1);
     assert_eq!(switchyard_defaults["role"], "slave_public");
-    assert_eq!(switchyard_defaults["group"], "external");
+    assert_eq!(switchyard_defaults["haproxy-group"], "external");
     assert_eq!(
         switchyard_defaults["marathon-uri"],
         "http://marathon.mesos:8080"
@@ -47,6 +52,10 @@ fn config_json_is_a_draft_04_schema_whose_defaults_validate() {
     assert_eq!(switchyard_defaults["strict-mode"], false);
     assert_eq!(switchyard_defaults["bind-http-https"], true);
     assert_eq!(switchyard_defaults["ssl-cert"], "");
+    assert_eq!(switchyard_defaults["ssl-cert-path"], "");
+    assert_eq!(switchyard_defaults["auto-assign-service-ports"], false);
+    assert_eq!(switchyard_defaults["container-syslogd"], false);
+    assert_eq!(switchyard_defaults["parameters"], json!([]));
     assert_eq!(switchyard_defaults["secret_name"], "");
     assert_eq!(switchyard_defaults["extra-args"], json!([]));
     assert_eq!(switchyard_defaults["minimumHealthCapacity"], 0.5);
@@ -62,7 +71,15 @@ fn config_json_rejects_options_of_the_wrong_type_or_range() {
         json!({"switchyard": {"instances": 0}}),
         json!({"switchyard": {"strict-mode": "true"}}),
         json!({"switchyard": {"bind-http-https": 1}}),
-        json!({"switchyard": {"group": ["external"]}}),
+        json!({"switchyard": {"haproxy-group": ["external"]}}),
+        json!({"switchyard": {"group": "external"}}),
+        json!({"switchyard": {"ssl_cert": "-----BEGIN CERTIFICATE-----"}}),
+        json!({"marathon-lb": {"haproxy-group": "external"}}),
+        json!({"switchyard": {"parameters": [{"key": "label"}]}}),
+        json!({"switchyard": {"parameters": [{"key": "a", "value": "b", "other": "c"}]}}),
+        json!({"switchyard": {"parameters": {"key": "a", "value": "b"}}}),
+        json!({"switchyard": {"auto-assign-service-ports": "yes"}}),
+        json!({"switchyard": {"max-reload-retries": "10"}}),
         json!({"switchyard": {"cpus": "2"}}),
         json!({"switchyard": {"mem": 64}}),
         json!({"switchyard": {"minimumHealthCapacity": 2}}),
@@ -214,6 +231,39 @@ fn resource_json_names_the_image_of_this_version() {
     );
 }
 
+/// The icons are PNGs inside resource.json (data: URLs made by `scripts/universe-icons.py`), so
+/// the package shows them on a cluster with no way out to the internet.
+#[test]
+fn resource_json_carries_the_three_icons_as_png_data() {
+    use base64::Engine;
+    let resource = read_json("resource.json");
+    let images = resource["images"].as_object().expect("images");
+    let sizes = [
+        ("icon-small", 48),
+        ("icon-medium", 128),
+        ("icon-large", 256),
+    ];
+    assert_eq!(
+        images.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        sizes.iter().map(|(name, _)| *name).collect::<BTreeSet<_>>()
+    );
+    for (name, size) in sizes {
+        let url = images[name].as_str().expect("a string");
+        let data = url
+            .strip_prefix("data:image/png;base64,")
+            .unwrap_or_else(|| panic!("{name} is not a PNG data: URL"));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(png.len() < 16 * 1024, "{name}: {} bytes", png.len());
+        // The signature, then the IHDR chunk: width and height, big-endian.
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+        assert_eq!(&png[12..16], b"IHDR", "{name}");
+        let side = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((side(16), side(20)), (size, size), "{name}");
+    }
+}
+
 #[test]
 fn the_package_holds_only_ascii_universe_files() {
     let mut files = BTreeSet::new();
@@ -240,4 +290,89 @@ fn the_package_holds_only_ascii_universe_files() {
     );
     let expected: BTreeSet<String> = PACKAGE_FILES.iter().map(|s| s.to_string()).collect();
     assert_eq!(files, expected);
+}
+
+// ---- marathon.json.mustache --------------------------------------------------------------------
+
+#[test]
+fn the_template_compiles_and_references_only_options_and_resources_that_exist() {
+    let template = read_text("marathon.json.mustache");
+    mustache::compile_str(&template).expect("marathon.json.mustache compiles");
+
+    let config = read_json("config.json");
+    let options: BTreeSet<&str> = config["properties"][PACKAGE]["properties"]
+        .as_object()
+        .expect("config.json properties.switchyard.properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let resource = read_json("resource.json");
+
+    // A misspelt name renders as nothing in mustache, silently: check every tag's name.
+    let mut used = BTreeSet::new();
+    let mut sections: Vec<String> = Vec::new();
+    let mut rest = template.as_str();
+    while let Some(at) = rest.find("{{") {
+        let end = rest[at..].find("}}").expect("a closed tag") + at;
+        let raw = rest[at + 2..end].trim();
+        rest = &rest[end + 2..];
+        let tag = raw.trim_start_matches(['#', '^', '/', '&', '{']).trim();
+        if raw.starts_with('/') {
+            assert_eq!(
+                sections.pop().as_deref(),
+                Some(tag),
+                "unbalanced {{{{/{tag}}}}}"
+            );
+            continue;
+        }
+        if raw.starts_with(['#', '^']) {
+            sections.push(tag.to_owned());
+        }
+        if tag == "." {
+            continue; // the current item of a section over an array option
+        }
+        // Inside a section over an array of objects: a field of its items.
+        if let Some(items) = sections
+            .iter()
+            .rev()
+            .find_map(|s| s.strip_prefix(&format!("{PACKAGE}.")))
+            .and_then(|option| {
+                config["properties"][PACKAGE]["properties"][option]["items"].get("properties")
+            })
+        {
+            if !tag.contains('.') {
+                assert!(
+                    items.get(tag).is_some(),
+                    "{{{{{tag}}}}}: not a field of the items"
+                );
+                continue;
+            }
+        }
+        let mut parts = tag.split('.');
+        match parts.next() {
+            Some(PACKAGE) => {
+                let option = parts.next().expect("an option name");
+                assert!(parts.next().is_none(), "{tag}");
+                assert!(options.contains(option), "{{{{{tag}}}}}: no such option");
+                used.insert(option);
+            }
+            Some("resource") => {
+                let mut value = &resource;
+                for part in parts {
+                    value = value
+                        .get(part)
+                        .unwrap_or_else(|| panic!("{{{{{tag}}}}}: not in resource.json"));
+                }
+                assert!(value.is_string(), "{tag}");
+            }
+            _ => panic!("{{{{{tag}}}}}: neither an option nor a resource"),
+        }
+    }
+    assert!(sections.is_empty(), "unclosed sections: {sections:?}");
+    // Marathon-LB's options that configure HAProxy are accepted and render nothing.
+    let unused: Vec<_> = options.difference(&used).copied().collect();
+    assert_eq!(
+        unused, IGNORED_MARATHON_LB_OPTIONS,
+        "options the template ignores"
+    );
 }

@@ -1,6 +1,5 @@
 //! Rendering as Cosmos does: the defaults, every option (JSON-escaped), every combination of the
-//! optional sections, arguments the balancer accepts, options merged like Cosmos, and a template
-//! that references only what exists.
+//! optional sections, arguments the balancer accepts, options merged like Cosmos.
 
 use super::*;
 
@@ -45,6 +44,8 @@ fn renders_marathon_lbs_app_with_the_defaults() {
         }],
         "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2},
         "args": ["sse", "-m", "http://marathon.mesos:8080", "--health-check", "--group", "external"],
+        // Always present, maybe empty, as in Marathon-LB's template.
+        "env": {"HAPROXY_SSL_CERT": ""},
         "requirePorts": true,
         "portDefinitions": port_definitions
     });
@@ -67,11 +68,10 @@ fn renders_marathon_lbs_app_with_the_defaults() {
             "external"
         ]
     );
-    assert_eq!(host_ports(&app), expected_ports(true));
+    assert_eq!(host_ports(&app), expected_ports(true, false));
     assert_eq!(app["requirePorts"], true);
     assert_health_check_on_admin_port(&app);
     assert!(app.get("secrets").is_none());
-    assert!(app.get("env").is_none());
     assert!(app["container"].get("volumes").is_none());
     // Integral numbers render as integers, as Cosmos renders them (mem's default is 1024.0).
     assert!(app["mem"].is_u64() && app["cpus"].is_u64(), "{app}");
@@ -87,12 +87,16 @@ fn renders_every_option_and_json_escapes_values() {
             "cpus": 1.5,
             "mem": 512,
             "role": "lb_role",
-            "group": "internal",
+            "haproxy-group": "internal",
             "marathon-uri": "https://marathon.mesos:8443",
             "strict-mode": true,
             "bind-http-https": false,
-            "ssl-cert": "/etc/switchyard/certs",
+            "auto-assign-service-ports": true,
+            "ssl-cert": odd,
+            "ssl-cert-path": "/etc/switchyard/certs",
+            "container-syslogd": true,
             "secret_name": "switchyard/service-account",
+            "parameters": [{"key": "ulimit", "value": odd}],
             "extra-args": ["--access-log", "--log-format", "json", odd],
             "minimumHealthCapacity": 1,
             "maximumOverCapacity": 0
@@ -116,6 +120,10 @@ fn renders_every_option_and_json_escapes_values() {
             "internal",
             "--strict-mode",
             "--dont-bind-http-https",
+            "--min-serv-port-ip-per-task",
+            "10101",
+            "--max-serv-port-ip-per-task",
+            "10150",
             "--ssl-certs",
             "/etc/switchyard/certs",
             "--access-log",
@@ -133,15 +141,27 @@ fn renders_every_option_and_json_escapes_values() {
         }])
     );
     assert_eq!(
+        app["container"]["docker"]["parameters"],
+        json!([
+            {"key": "ulimit", "value": odd},
+            {"key": "label", "value": "created_by=marathon"},
+            {"key": "label", "value": "dcos_pkg_name=switchyard"}
+        ])
+    );
+    assert_eq!(
         app["env"],
-        json!({"DCOS_SERVICE_ACCOUNT_CREDENTIAL": {"secret": "serviceCredential"}})
+        json!({
+            "DCOS_SERVICE_ACCOUNT_CREDENTIAL": {"secret": "serviceCredential"},
+            "SWITCHYARD_ACCESS_LOG": "true",
+            "HAPROXY_SSL_CERT": odd
+        })
     );
     assert_eq!(
         app["secrets"],
         json!({"serviceCredential": {"source": "switchyard/service-account"}})
     );
     // Without ports 80 and 443 the health check's portIndex moves to keep pointing at 9090.
-    assert_eq!(host_ports(&app), expected_ports(false));
+    assert_eq!(host_ports(&app), expected_ports(false, true));
     assert_health_check_on_admin_port(&app);
     assert_eq!(
         app["upgradeStrategy"],
@@ -159,31 +179,40 @@ fn a_string_with_quotes_backslashes_and_html_characters_reaches_the_app_unchange
         "caf\u{e9} \u{2603}",
     ] {
         let app = render(&json!({"switchyard": {
-            "group": value,
+            "haproxy-group": value,
             "secret_name": value,
+            "ssl-cert": value,
+            "parameters": [{"key": value, "value": value}],
             "extra-args": [value, value],
         }}));
         assert_eq!(app["args"][5], value);
         assert_eq!(app["args"][6], value);
         assert_eq!(app["args"][7], value);
         assert_eq!(app["secrets"]["serviceCredential"]["source"], value);
+        assert_eq!(app["env"]["HAPROXY_SSL_CERT"], value);
+        let parameter = &app["container"]["docker"]["parameters"][0];
+        assert_eq!(
+            (&parameter["key"], &parameter["value"]),
+            (&json!(value), &json!(value))
+        );
     }
 }
 
 #[test]
 fn every_combination_of_the_optional_sections_renders_valid_json() {
-    for bits in 0..32u8 {
-        let strict = bits & 1 != 0;
-        let bind = bits & 2 != 0;
-        let secret = bits & 4 != 0;
-        let cert = bits & 8 != 0;
-        let role = bits & 16 != 0;
+    for bits in 0..256u16 {
+        let on = |bit: u16| bits & (1 << bit) != 0;
+        let (strict, bind, secret, cert) = (on(0), on(1), on(2), on(3));
+        let (role, auto_assign, syslogd, parameters) = (on(4), on(5), on(6), on(7));
         let user = json!({"switchyard": {
             "strict-mode": strict,
             "bind-http-https": bind,
             "secret_name": if secret { "sa/secret" } else { "" },
-            "ssl-cert": if cert { "/certs" } else { "" },
+            "ssl-cert-path": if cert { "/certs" } else { "" },
             "role": if role { "slave_public" } else { "" },
+            "auto-assign-service-ports": auto_assign,
+            "container-syslogd": syslogd,
+            "parameters": if parameters { json!([{"key": "k", "value": "v"}]) } else { json!([]) },
         }});
         let app = render(&user);
         let context = format!("{user}");
@@ -196,21 +225,36 @@ fn every_combination_of_the_optional_sections_renders_valid_json() {
         if !bind {
             args.push("--dont-bind-http-https");
         }
+        if auto_assign {
+            args.extend(["--min-serv-port-ip-per-task", "10101"]);
+            args.extend(["--max-serv-port-ip-per-task", "10150"]);
+        }
         if cert {
             args.extend(["--ssl-certs", "/certs"]);
         }
         assert_eq!(strings(&app["args"]), args, "{context}");
-        assert_eq!(host_ports(&app), expected_ports(bind), "{context}");
+        assert_eq!(
+            host_ports(&app),
+            expected_ports(bind, auto_assign),
+            "{context}"
+        );
         assert_health_check_on_admin_port(&app);
         assert_eq!(app.get("secrets").is_some(), secret, "{context}");
-        assert_eq!(app.get("env").is_some(), secret, "{context}");
+        let mut env = json!({"HAPROXY_SSL_CERT": ""});
         if secret {
-            assert_eq!(
-                app["env"],
-                json!({"DCOS_SERVICE_ACCOUNT_CREDENTIAL": {"secret": "serviceCredential"}})
-            );
+            env["DCOS_SERVICE_ACCOUNT_CREDENTIAL"] = json!({"secret": "serviceCredential"});
         }
+        if syslogd {
+            env["SWITCHYARD_ACCESS_LOG"] = json!("true");
+        }
+        assert_eq!(app["env"], env, "{context}");
         assert_eq!(app["container"].get("volumes").is_some(), cert, "{context}");
+        let docker_parameters = app["container"]["docker"]["parameters"].as_array().unwrap();
+        assert_eq!(
+            docker_parameters.len(),
+            2 + usize::from(parameters),
+            "{context}"
+        );
         // Marathon-LB's template: an empty role drops acceptedResourceRoles (any agent).
         assert_eq!(
             app.get("acceptedResourceRoles").is_some(),
@@ -239,16 +283,25 @@ fn the_rendered_args_are_a_command_line_the_balancer_accepts() {
     assert!(cli.serve.ssl_certs.is_empty());
 
     let cli = parse(&render(&json!({"switchyard": {
-        "group": "internal",
+        "haproxy-group": "internal",
         "marathon-uri": "https://marathon.mesos:8443",
         "strict-mode": true,
         "bind-http-https": false,
-        "ssl-cert": "/etc/switchyard/certs",
+        "auto-assign-service-ports": true,
+        "ssl-cert-path": "/etc/switchyard/certs",
         "extra-args": ["--access-log", "--log-format", "json"],
     }})));
     assert_eq!(cli.serve.access.marathon, ["https://marathon.mesos:8443"]);
     assert_eq!(cli.serve.routing.group, ["internal"]);
     assert!(cli.serve.routing.strict_mode && cli.serve.dont_bind_http_https);
+    let routing = &cli.serve.routing;
+    assert_eq!(
+        (
+            routing.min_serv_port_ip_per_task,
+            routing.max_serv_port_ip_per_task
+        ),
+        (10101, 10150)
+    );
     assert_eq!(
         cli.serve.ssl_certs,
         [std::path::PathBuf::from("/etc/switchyard/certs")]
@@ -266,8 +319,8 @@ fn options_merge_like_cosmos() {
         json!({"a": {"b": 1, "c": [3], "d": {"e": true, "g": null}}, "f": "x", "h": 2})
     );
     // A partial options file keeps every other default.
-    let merged = merged_options(&json!({"switchyard": {"group": "internal"}}));
-    assert_eq!(merged["switchyard"]["group"], "internal");
+    let merged = merged_options(&json!({"switchyard": {"haproxy-group": "internal"}}));
+    assert_eq!(merged["switchyard"]["haproxy-group"], "internal");
     assert_eq!(merged["switchyard"]["name"], "switchyard");
     assert_eq!(
         merged["switchyard"]["marathon-uri"],
@@ -276,56 +329,4 @@ fn options_merge_like_cosmos() {
     // An array option is replaced, not appended to.
     let merged = merged_options(&json!({"switchyard": {"extra-args": ["--access-log"]}}));
     assert_eq!(merged["switchyard"]["extra-args"], json!(["--access-log"]));
-}
-
-#[test]
-fn the_template_compiles_and_references_only_options_and_resources_that_exist() {
-    let template = read_text("marathon.json.mustache");
-    mustache::compile_str(&template).expect("marathon.json.mustache compiles");
-
-    let config = read_json("config.json");
-    let options: BTreeSet<&str> = config["properties"][PACKAGE]["properties"]
-        .as_object()
-        .expect("config.json properties.switchyard.properties")
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let resource = read_json("resource.json");
-
-    // A misspelt name renders as nothing in mustache, silently: check every tag's name.
-    let mut used = BTreeSet::new();
-    let mut rest = template.as_str();
-    while let Some(at) = rest.find("{{") {
-        let end = rest[at..].find("}}").expect("a closed tag") + at;
-        let tag = rest[at + 2..end].trim_start_matches(['#', '^', '/', '&', '{']);
-        let tag = tag.trim();
-        rest = &rest[end + 2..];
-        if tag == "." {
-            continue; // the current item of a section over an array option
-        }
-        let mut parts = tag.split('.');
-        match parts.next() {
-            Some(PACKAGE) => {
-                let option = parts.next().expect("an option name");
-                assert!(parts.next().is_none(), "{tag}");
-                assert!(options.contains(option), "{{{{{tag}}}}}: no such option");
-                used.insert(option);
-            }
-            Some("resource") => {
-                let mut value = &resource;
-                for part in parts {
-                    value = value
-                        .get(part)
-                        .unwrap_or_else(|| panic!("{{{{{tag}}}}}: not in resource.json"));
-                }
-                assert!(value.is_string(), "{tag}");
-            }
-            _ => panic!("{{{{{tag}}}}}: neither an option nor a resource"),
-        }
-    }
-    let unused: Vec<_> = options.difference(&used).collect();
-    assert!(
-        unused.is_empty(),
-        "options the template ignores: {unused:?}"
-    );
 }

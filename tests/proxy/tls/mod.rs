@@ -1,9 +1,10 @@
 //! HTTPS end to end: certificates the test makes (a CA, several names, a wildcard), real TLS
 //! clients (rustls directly, reqwest, curl), SNI selection, routing by Host, HTTP/2 by ALPN,
-//! HSTS and redirects, a TLS service port, rotation under load and broken files.
+//! HSTS and redirects, a TLS service port, rotation under load and broken files, Marathon-LB's
+//! `HAPROXY_SSL_CERT` variables.
 //!
 //! The certificate authority, the proxy set-up and the clients are here; the tests are in
-//! `sni_and_routing`, `certificate_files` and `handshakes`.
+//! `sni_and_routing`, `certificate_files`, `environment` and `handshakes`.
 
 use crate::support;
 
@@ -24,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 mod certificate_files;
+mod environment;
 mod handshakes;
 mod sni_and_routing;
 
