@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-use switchyard::cli::{self, Cli, Command, LogFormat};
+use switchyard::cli::{self, Command, LogFormat};
 
 // Many small, short-lived allocations per table build and per request; glibc's malloc spends
 // much of a large table's build consolidating free lists. mimalloc does not (`alloc.rs` says how
@@ -55,7 +54,7 @@ fn main() -> ExitCode {
         Some(Command::Completions(_) | Command::Man(_)) => ExitCode::SUCCESS,
         None if cli.serve.dry => runtime.block_on(cli::dry_run(cli.serve)),
         None if cli.serve.apps_file.is_none() && cli.serve.access.marathon.is_empty() => {
-            let _ = Cli::command().print_help();
+            let _ = cli::config::command().print_help();
             ExitCode::from(2)
         }
         None => runtime.block_on(cli::serve(cli.serve)),
