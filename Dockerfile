@@ -4,6 +4,7 @@
 #   docker run --net=host switchyard                 # Marathon-LB's Universe arguments (CMD)
 #   docker run --net=host switchyard poll -m http://m1:8080 -m http://m2:8080 --group '*'
 #   docker run --rm switchyard routes --marathon http://marathon.mesos:8080
+#   docker run --rm switchyard man > switchyard.1            # also: completions bash|zsh|fish
 #
 # Arguments after the image name replace CMD and go to the binary (ENTRYPOINT), as with
 # Marathon-LB. tests/packaging/dockerfile/ checks this file against the CLI (`cargo test --test suite dockerfile::`).
@@ -42,9 +43,9 @@ RUN touch src/main.rs src/lib.rs \
 FROM debian:bookworm-slim
 
 # ca-certificates: https Marathon URLs and the DC/OS login endpoint (or pass --marathon-ca-cert).
-# curl: only for the HEALTHCHECK below (the binary has no health-check subcommand).
+# Nothing else: the HEALTHCHECK below is the binary itself.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
@@ -60,10 +61,12 @@ COPY --from=build /src/target/release/switchyard /usr/local/bin/switchyard
 # the apps' own (10000 and up): use the host network (--net=host), as Marathon-LB does.
 EXPOSE 80 443 9090 9091
 
-# Marathon-LB's Universe health check, on the admin port. Change it with --admin-port, or when
-# --admin-bind-address is not loopback-reachable.
+# Marathon-LB's Universe health check: GET /_haproxy_health_check on the admin port. The
+# subcommand reads --admin-port and --admin-bind-address from the same SWITCHYARD_* variables and
+# config file (SWITCHYARD_CONFIG) as the balancer; an --admin-port given in CMD needs
+# `docker run --health-cmd "switchyard healthcheck --admin-port N"`.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:9090/_haproxy_health_check"]
+    CMD ["/usr/local/bin/switchyard", "healthcheck"]
 
 # SIGTERM drains for up to --drain-timeout (30 s): stop with `docker stop -t 35` to let it finish.
 STOPSIGNAL SIGTERM

@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 
-use clap::CommandFactory;
-use switchyard::cli::{self, Cli, Command, LogFormat};
+use switchyard::cli::{self, Command, LogFormat};
 
 // Many small, short-lived allocations per table build and per request; glibc's malloc spends
 // much of a large table's build consolidating free lists. mimalloc does not (`alloc.rs` says how
@@ -14,13 +13,24 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
+    let command = match cli.command {
+        Some(Command::Completions(args)) => return cli::completions(args),
+        Some(Command::Man(args)) => return cli::man(args),
+        command => command,
+    };
     switchyard::logs::init(cli.log_format == LogFormat::Json, cli.log_level);
-    if cli.command.is_none() {
+    let serving = command.is_none() && !cli.serve.dry;
+    if serving {
         // Before any thread starts: it reads and edits the environment.
         switchyard::handover::adopt();
     }
+    // Commands that read once and exit need no worker threads.
+    let threads = match (&command, serving) {
+        (None, true) | (Some(Command::Demo(_)), _) => cli.serve.threads,
+        _ => 1,
+    };
     // One thread: a current-thread runtime, no work stealing or cross-thread wake-ups.
-    let mut builder = match cli.serve.threads {
+    let mut builder = match threads {
         1 => tokio::runtime::Builder::new_current_thread(),
         0 => tokio::runtime::Builder::new_multi_thread(),
         n => {
@@ -36,11 +46,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
+    match command {
         Some(Command::Routes(args)) => runtime.block_on(cli::routes(args)),
+        Some(Command::Healthcheck(args)) => runtime.block_on(cli::healthcheck(args)),
         Some(Command::Demo(args)) => runtime.block_on(cli::demo(args)),
+        // Printed before the runtime is made.
+        Some(Command::Completions(_) | Command::Man(_)) => ExitCode::SUCCESS,
+        None if cli.serve.dry => runtime.block_on(cli::dry_run(cli.serve)),
         None if cli.serve.apps_file.is_none() && cli.serve.access.marathon.is_empty() => {
-            let _ = Cli::command().print_help();
+            let _ = cli::config::command().print_help();
             ExitCode::from(2)
         }
         None => runtime.block_on(cli::serve(cli.serve)),

@@ -163,6 +163,11 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     options.build.metrics = Some(metrics.clone());
     let reader = source::Reader::new(options.source.clone())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    // Every line the control loop logs names the file it serves: a bad file's errors too.
+    let span = match &options.source {
+        Source::File(path) => tracing::info_span!("apps_file", path = %path.display()),
+        Source::Marathon(_) => tracing::Span::none(),
+    };
     let (cert_store, first_look) =
         CertStore::new(options.ssl_certs.clone(), &options.ssl_cert_vars)
             .map_err(|e| std::io::Error::other(format!("cannot make a TLS certificate: {e}")))?;
@@ -277,7 +282,8 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         generation: generation_tx,
         refreshes: refreshes_tx,
     };
-    let task = tokio::spawn(control.run(reload.clone(), rebuild, stream_tx, stop.clone()));
+    let run = control.run(reload.clone(), rebuild, stream_tx, stop.clone());
+    let task = tokio::spawn(tracing::Instrument::instrument(run, span));
     Ok(Handle {
         http_addr,
         https_addr,

@@ -2,51 +2,52 @@
 
 use clap::Args;
 
+use super::heading;
 use crate::proxy::{ProxyConfig, DEFAULTS};
 
 /// Timeouts (seconds) and limits of the data plane; all on by default.
 #[derive(Debug, Clone, Args)]
 pub struct LimitFlags {
     /// Connecting to an endpoint (then the next endpoint is tried).
-    #[arg(long, default_value_t = DEFAULTS.connect_timeout.as_secs_f64())]
+    #[arg(long, default_value_t = DEFAULTS.connect_timeout.as_secs_f64(), help_heading = heading::TIMEOUTS)]
     pub connect_timeout: f64,
     /// Waiting for an endpoint's response headers (then 504).
-    #[arg(long, default_value_t = DEFAULTS.server_timeout.as_secs_f64())]
+    #[arg(long, default_value_t = DEFAULTS.server_timeout.as_secs_f64(), help_heading = heading::TIMEOUTS)]
     pub server_timeout: f64,
     /// Reading a request's headers, and a keep-alive connection's idle time.
-    #[arg(long, default_value_t = DEFAULTS.header_timeout.as_secs_f64())]
+    #[arg(long, default_value_t = DEFAULTS.header_timeout.as_secs_f64(), help_heading = heading::TIMEOUTS)]
     pub header_timeout: f64,
     /// A request body bringing less than 1 KiB in this long (stalled or dribbled): 408, and
     /// the upstream request is aborted.
-    #[arg(long, default_value_t = DEFAULTS.client_body_timeout.as_secs_f64())]
+    #[arg(long, default_value_t = DEFAULTS.client_body_timeout.as_secs_f64(), help_heading = heading::TIMEOUTS)]
     pub client_body_timeout: f64,
     /// A response the client does not take (stops reading; HTTP/2 window never opened) this
     /// long: the connection is closed.
-    #[arg(long, default_value_t = DEFAULTS.client_send_timeout.as_secs_f64())]
+    #[arg(long, default_value_t = DEFAULTS.client_send_timeout.as_secs_f64(), help_heading = heading::TIMEOUTS)]
     pub client_send_timeout: f64,
     /// A WebSocket or TCP-mode connection with no traffic either way.
-    #[arg(long, default_value_t = DEFAULTS.tunnel_timeout.as_secs_f64())]
+    #[arg(long, default_value_t = DEFAULTS.tunnel_timeout.as_secs_f64(), help_heading = heading::TIMEOUTS)]
     pub tunnel_timeout: f64,
     /// How long a stopping balancer lets requests in flight finish.
-    #[arg(long, default_value_t = DEFAULTS.drain_timeout.as_secs_f64())]
+    #[arg(long, default_value_t = DEFAULTS.drain_timeout.as_secs_f64(), help_heading = heading::TIMEOUTS)]
     pub drain_timeout: f64,
     /// Client connections open at once, all listeners together.
-    #[arg(long, default_value_t = DEFAULTS.max_connections)]
+    #[arg(long, default_value_t = DEFAULTS.max_connections, help_heading = heading::LIMITS)]
     pub max_connections: usize,
     /// Client connections open at once from one IP address; more are closed at accept.
-    #[arg(long, default_value_t = DEFAULTS.max_connections_per_ip)]
+    #[arg(long, default_value_t = DEFAULTS.max_connections_per_ip, help_heading = heading::LIMITS)]
     pub max_connections_per_ip: usize,
     /// Largest request head, in bytes.
-    #[arg(long, default_value_t = DEFAULTS.max_header_bytes)]
+    #[arg(long, default_value_t = DEFAULTS.max_header_bytes, help_heading = heading::LIMITS)]
     pub max_header_bytes: usize,
     /// Log every request, routed or not, when its response ends (target `access`, level info):
     /// client, listener, method, host, path, query, protocol, status, bytes in and out,
     /// durations, backend, endpoint, referer, user agent.
-    #[arg(long)]
+    #[arg(long, help_heading = heading::LOGGING)]
     pub access_log: bool,
     /// Serve every plain HTTP/1 connection with hyper instead of the native HTTP/1 path (which
     /// forwards the common request itself and hands anything else to hyper).
-    #[arg(long)]
+    #[arg(long, help_heading = heading::LIMITS)]
     pub hyper_http1: bool,
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::heading;
 use crate::marathon::{Credentials, MarathonConfig, ServiceAccount, StreamOptions};
 use crate::serve::MarathonSource;
 
@@ -21,25 +22,26 @@ pub enum SourceMode {
 #[derive(Debug, Clone, Args)]
 pub struct MarathonAccess {
     /// Marathon URL(s), given after one flag and/or by repeating it; tried in order.
-    #[arg(long, short = 'm', value_name = "URL", num_args = 1..)]
+    #[arg(long, short = 'm', value_name = "URL", num_args = 1.., help_heading = heading::SOURCE)]
     pub marathon: Vec<String>,
     /// HTTP Basic credentials for Marathon, `user:password`.
-    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true, help_heading = heading::LOGIN)]
     pub auth_credentials: Option<String>,
     /// A file whose first line is `user:password` (wins over --auth-credentials).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = heading::LOGIN)]
     pub marathon_auth_credential_file: Option<PathBuf>,
     /// A DC/OS service-account credential (JSON with uid, private_key, login_endpoint).
     #[arg(
         long,
         value_name = "JSON",
         env = "DCOS_SERVICE_ACCOUNT_CREDENTIAL",
-        hide_env_values = true
+        hide_env_values = true,
+        help_heading = heading::LOGIN
     )]
     pub dcos_auth_credentials: Option<String>,
     /// A PEM CA bundle to verify Marathon's and the login endpoint's certificates
     /// (`https://marathon.mesos:8443` uses the DC/OS CA). Without it the public roots are used.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = heading::LOGIN)]
     pub marathon_ca_cert: Option<PathBuf>,
 }
 
@@ -81,23 +83,23 @@ impl MarathonAccess {
 #[derive(Debug, Clone, Args)]
 pub struct MarathonFollow {
     /// Follow the event stream (the default; accepted for Marathon-LB compatibility).
-    #[arg(long, short = 's')]
+    #[arg(long, short = 's', help_heading = heading::FOLLOW)]
     pub sse: bool,
     /// Seconds between polls of `/v2/apps` in `poll` mode.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, help_heading = heading::FOLLOW)]
     pub marathon_poll: f64,
     /// Largest delay, in seconds, between attempts to reconnect the event stream.
-    #[arg(long, default_value_t = 300.0)]
+    #[arg(long, default_value_t = 300.0, help_heading = heading::FOLLOW)]
     pub max_backoff: f64,
     /// Seconds between full refetches made even without events.
-    #[arg(long, default_value_t = 300.0)]
+    #[arg(long, default_value_t = 300.0, help_heading = heading::FOLLOW)]
     pub resync_interval: f64,
     /// While events keep coming, seconds between refetches at least (the first change after a
     /// quiet spell is fetched at once).
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, help_heading = heading::FOLLOW)]
     pub min_refresh_interval: f64,
     /// Seconds without a byte (Marathon sends one every 10 s) before the stream is reconnected.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, help_heading = heading::FOLLOW)]
     pub stream_stall_timeout: f64,
 }
 

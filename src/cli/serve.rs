@@ -2,44 +2,24 @@
 //! process this one replaces), the balancer run until a signal stops it.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use super::{fail, ServeArgs};
+use crate::model::ModelOptions;
+use crate::proxy::ProxyConfig;
 use crate::serve::{self, BoundListeners, ServeOptions, Source};
 
 /// Runs the balancer until SIGTERM or SIGINT; SIGHUP re-reads the source; SIGUSR2 hands over to
 /// the binary now on disk (see [`crate::handover`]).
 pub async fn serve(args: ServeArgs) -> ExitCode {
-    let ignored = args.haproxy_only.given();
-    if !ignored.is_empty() {
-        tracing::warn!(flags = %ignored.join(" "), "these Marathon-LB flags configure HAProxy and do nothing here");
-    }
-    let (source, poll) = match (&args.apps_file, args.access.marathon.is_empty()) {
-        (Some(file), _) => (Source::File(file.clone()), args.apps_file_poll),
-        (None, false) => {
-            let source = args
-                .access
-                .config()
-                .and_then(|config| args.follow.source(args.mode, config));
-            match source {
-                Ok((source, poll)) => (Source::Marathon(source), poll.as_secs_f64()),
-                Err(message) => return fail(&message),
-            }
-        }
-        (None, true) => return fail("serve mode needs --apps-file FILE or --marathon URL"),
-    };
-    let model = match args.routing.model_options() {
-        Ok(model) => model,
-        Err(message) => return fail(&message),
-    };
-    if !(args.ssl_certs_poll.is_finite() && args.ssl_certs_poll > 0.0 && args.ssl_certs_poll < 1e9)
-    {
-        return fail("--ssl-certs-poll must be a positive number of seconds");
-    }
-    if !(poll.is_finite() && poll > 0.0 && poll < 1e9) {
-        return fail("--apps-file-poll and --marathon-poll must be positive numbers of seconds");
-    }
-    let mut proxy = match args.limits.proxy_config() {
-        Ok(proxy) => proxy,
+    warn_haproxy_only(&args);
+    let Checked {
+        source,
+        poll,
+        model,
+        mut proxy,
+    } = match check(&args) {
+        Ok(checked) => checked,
         Err(message) => return fail(&message),
     };
     proxy.max_connections = crate::proxy::accept::open_files::fit_logged(proxy.max_connections);
@@ -76,7 +56,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         model,
         build: args.routing.build_options(),
         source,
-        poll_interval: std::time::Duration::from_secs_f64(poll),
+        poll_interval: poll,
         bind_address: ip,
         proxy,
         ssl_certs: args.ssl_certs.clone(),
@@ -95,6 +75,51 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     tracing::info!("stopping: draining connections");
     handle.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Serve mode's options, every one checked; `--dry` checks the same.
+pub(super) struct Checked {
+    pub source: Source,
+    pub poll: Duration,
+    pub model: ModelOptions,
+    pub proxy: ProxyConfig,
+}
+
+pub(super) fn check(args: &ServeArgs) -> Result<Checked, String> {
+    let (source, poll) = match (&args.apps_file, args.access.marathon.is_empty()) {
+        (Some(file), _) => (Source::File(file.clone()), args.apps_file_poll),
+        (None, false) => {
+            let config = args.access.config()?;
+            let (source, poll) = args.follow.source(args.mode, config)?;
+            (Source::Marathon(source), poll.as_secs_f64())
+        }
+        (None, true) => return Err("serve mode needs --apps-file FILE or --marathon URL".into()),
+    };
+    let model = args.routing.model_options()?;
+    if !(args.ssl_certs_poll.is_finite() && args.ssl_certs_poll > 0.0 && args.ssl_certs_poll < 1e9)
+    {
+        return Err("--ssl-certs-poll must be a positive number of seconds".into());
+    }
+    if !(poll.is_finite() && poll > 0.0 && poll < 1e9) {
+        return Err(
+            "--apps-file-poll and --marathon-poll must be positive numbers of seconds".into(),
+        );
+    }
+    let proxy = args.limits.proxy_config()?;
+    Ok(Checked {
+        source,
+        poll: Duration::from_secs_f64(poll),
+        model,
+        proxy,
+    })
+}
+
+/// One warning naming the HAProxy-only flags given.
+pub(super) fn warn_haproxy_only(args: &ServeArgs) {
+    let ignored = args.haproxy_only.given();
+    if !ignored.is_empty() {
+        tracing::warn!(flags = %ignored.join(" "), "these Marathon-LB flags configure HAProxy and do nothing here");
+    }
 }
 
 #[cfg(unix)]

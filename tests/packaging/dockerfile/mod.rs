@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use clap::Parser;
-use switchyard::cli::{Cli, SourceMode};
+use switchyard::cli::{Cli, Command, SourceMode};
 
 mod build_stage;
 mod dockerignore;

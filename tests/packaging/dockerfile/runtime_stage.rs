@@ -1,6 +1,6 @@
 //! The runtime stage: the binary at the exec-form entrypoint, CMD as Marathon-LB's Universe
-//! arguments, EXPOSE and HEALTHCHECK agreeing with the CLI, a slim image with CA certificates, and
-//! a user that can bind the default ports.
+//! arguments, EXPOSE and HEALTHCHECK (the binary's own subcommand) agreeing with the CLI, a slim
+//! image with CA certificates and no curl, and a user that can bind the default ports.
 
 use super::*;
 
@@ -86,7 +86,7 @@ fn exposed_ports_are_the_cli_default_ports() {
 }
 
 #[test]
-fn the_healthcheck_asks_the_admin_port_for_marathon_lb_health_check() {
+fn the_healthcheck_is_the_binary_asking_the_admin_port_without_curl() {
     let stages = dockerfile();
     let runtime = &stages[stages.len() - 1];
     let checks: Vec<_> = runtime.all("HEALTHCHECK").collect();
@@ -95,41 +95,58 @@ fn the_healthcheck_asks_the_admin_port_for_marathon_lb_health_check() {
     let (options, command) = args
         .split_once("CMD")
         .unwrap_or_else(|| panic!("HEALTHCHECK {args}: no CMD"));
+    let mut docker_timeout = 30.0;
     for option in options.split_whitespace() {
-        let name = option
+        let (name, value) = option
             .strip_prefix("--")
             .and_then(|o| o.split_once('='))
-            .map(|(name, _)| name);
+            .unwrap_or_else(|| panic!("HEALTHCHECK option `{option}` is not --name=value"));
         assert!(
             matches!(
                 name,
-                Some("interval" | "timeout" | "start-period" | "start-interval" | "retries")
+                "interval" | "timeout" | "start-period" | "start-interval" | "retries"
             ),
             "HEALTHCHECK option `{option}` is not one Docker knows"
         );
+        if name == "timeout" {
+            docker_timeout = value
+                .strip_suffix('s')
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("HEALTHCHECK --timeout={value}: not seconds"));
+        }
     }
     let command = exec_form("HEALTHCHECK CMD", command.trim());
-    let admin_port = defaults().serve.routing.admin_port;
-    let url = format!("http://127.0.0.1:{admin_port}/_haproxy_health_check");
-    assert!(
-        command.contains(&url),
-        "the health check does not ask {url}: {command:?}"
+    assert_eq!(
+        command[0], ENTRYPOINT,
+        "the health check is the balancer's own binary (no curl in the image)"
     );
-    assert_eq!(command[0], "curl", "the health check runs curl");
+    let cli = Cli::try_parse_from(&command)
+        .unwrap_or_else(|e| panic!("the CLI rejects the health check {command:?}: {e}"));
+    let Some(Command::Healthcheck(check)) = cli.command else {
+        panic!("the health check {command:?} is not `switchyard healthcheck`");
+    };
+    assert_eq!(
+        check.admin_port,
+        defaults().serve.routing.admin_port,
+        "the health check asks the default admin port"
+    );
     assert!(
-        command
-            .iter()
-            .any(|a| a == "--fail"
-                || (a.starts_with('-') && !a.starts_with("--") && a.contains('f'))),
-        "curl without -f succeeds on HTTP errors: {command:?}"
+        !check.ready,
+        "Marathon-LB's check is /_haproxy_health_check (the process serves), not /readyz"
+    );
+    assert!(
+        check.timeout < docker_timeout,
+        "the subcommand's --timeout {} must end before Docker's {docker_timeout}s, so its reason \
+         is printed",
+        check.timeout
     );
     let installed: BTreeSet<String> = apt_installs(runtime)
         .iter()
         .flat_map(|(install, _)| packages(install))
         .collect();
     assert!(
-        installed.contains("curl"),
-        "the health check needs curl, which the runtime does not install"
+        !installed.contains("curl"),
+        "the runtime installs curl, which nothing needs"
     );
 }
 
