@@ -125,14 +125,14 @@ impl Frontend {
         }
     }
 
-    /// How the access log names the listener.
+    /// How the access log and `/stats` name the listener: as the metrics' `listener` label
+    /// does (an app's service port, TLS or not, is `service_port`; its port tells them apart).
     pub fn listener_label(self) -> &'static str {
         match self {
             Frontend::Vhost { tls: false, .. } => "http",
             Frontend::Vhost { tls: true, .. } => "https",
             Frontend::AppId { .. } => "app_id",
-            Frontend::ServicePort { tls: false, .. } => "service_port",
-            Frontend::ServicePort { tls: true, .. } => "service_port_tls",
+            Frontend::ServicePort { .. } => "service_port",
         }
     }
 
