@@ -1,17 +1,27 @@
-//! `/stats`: what the status page polls besides `/routes`: the source's state and every
-//! endpoint's runtime state (in flight, passive and active health).
+//! `/stats`: what the status page polls besides `/routes`: the process, the source's state,
+//! the recent generations, and every endpoint's runtime state (in flight, passive and active
+//! health).
 
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::generations::GenerationEntry;
+use super::recorder::{unix_ms, Recorded};
 use super::ReadStatus;
 use crate::marathon::StreamStatus;
 use crate::routing::RoutingTable;
 
 #[derive(Debug, Serialize)]
 pub struct Stats {
+    pub version: &'static str,
+    pub started_unix_ms: u64,
+    pub uptime_seconds: u64,
     pub generation: u64,
+    /// Newest first, kept by the balancer.
+    pub generations: Vec<GenerationEntry>,
+    /// Samples of `/history` so far: it changes when this does.
+    pub history_samples: u64,
     pub stream: StreamStatus,
     /// When the source was last read successfully (Unix milliseconds).
     pub last_sync_unix_ms: Option<u64>,
@@ -44,7 +54,12 @@ pub struct EndpointStats {
 }
 
 impl Stats {
-    pub fn collect(table: &RoutingTable, stream: &StreamStatus, read: &ReadStatus) -> Stats {
+    pub fn collect(
+        table: &RoutingTable,
+        stream: &StreamStatus,
+        read: &ReadStatus,
+        recorded: &Recorded,
+    ) -> Stats {
         let backends = table
             .backends()
             .iter()
@@ -69,7 +84,14 @@ impl Stats {
             })
             .collect();
         Stats {
+            version: env!("CARGO_PKG_VERSION"),
+            started_unix_ms: unix_ms(recorded.started),
+            uptime_seconds: SystemTime::now()
+                .duration_since(recorded.started)
+                .map_or(0, |d| d.as_secs()),
             generation: table.generation(),
+            generations: recorded.generations(),
+            history_samples: recorded.samples(),
             stream: stream.clone(),
             last_sync_unix_ms: read
                 .last_success

@@ -1,6 +1,7 @@
 //! Per-backend handles: made on first use, kept across tables by backend name.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Registry};
 
@@ -25,6 +26,10 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 #[derive(Debug)]
 pub struct BackendMetrics {
     name: Box<str>,
+    /// When the handles were made: a reader meeting a backend for the first time counts its
+    /// totals as new traffic only when they were made since it last looked (a backend back in
+    /// the table under an old name brings old totals).
+    created: Instant,
     families: Arc<BackendFamilies>,
     /// `[listener][status class]`.
     requests: [[OnceLock<IntCounter>; 5]; 4],
@@ -62,6 +67,7 @@ impl BackendMetrics {
     pub(super) fn new(name: &str, families: Arc<BackendFamilies>) -> BackendMetrics {
         BackendMetrics {
             name: name.into(),
+            created: Instant::now(),
             families,
             requests: Default::default(),
             duration: OnceLock::new(),
@@ -95,6 +101,16 @@ impl BackendMetrics {
             .filter_map(|l| l[class].get())
             .map(IntCounter::get)
             .sum()
+    }
+
+    /// When these handles were made (the first table that named the backend).
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// The duration histogram if a request made it (reading it must not make the series).
+    pub fn duration_if_used(&self) -> Option<&Histogram> {
+        self.duration.get()
     }
 
     /// Time from a request's head to its response head.
