@@ -3,7 +3,8 @@
 //! already increments every [`SAMPLE_EVERY`], and records each table it is told of. The
 //! proxy never sees any of it; the locks here are taken by this task and the admin port only.
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::generations::{GenerationEntry, GenerationLog};
 use super::traffic::{HistoryReport, Reading, Traffic, SAMPLE_EVERY};
+use crate::metrics::BackendMetrics;
 use crate::routing::{RoutingTable, SharedTable};
 
 /// The recorded state, shared by the recorder task and the admin endpoints.
@@ -27,6 +29,47 @@ struct Sampled {
     traffic: Traffic,
     /// When the last sample was taken: counters made since are new traffic.
     at: Instant,
+    /// The backends of every table since the last sample, by name: one that left the table
+    /// before the next sample still has its last requests counted.
+    seen: HashMap<Box<str>, SeenBackend>,
+}
+
+#[derive(Debug)]
+struct SeenBackend {
+    app_id: Box<str>,
+    metrics: Arc<BackendMetrics>,
+}
+
+impl Sampled {
+    fn note(&mut self, table: &RoutingTable) {
+        for backend in table.backends() {
+            if !self.seen.contains_key(&*backend.name) {
+                let seen = SeenBackend {
+                    app_id: backend.app_id().as_str().into(),
+                    metrics: backend.metrics.clone(),
+                };
+                self.seen.insert(backend.name.clone(), seen);
+            }
+        }
+    }
+
+    /// Every backend of `table`, and those seen since the last sample that left it.
+    fn read(&mut self, table: &RoutingTable) -> Vec<Reading> {
+        self.note(table);
+        let present: HashSet<&str> = table.backends().iter().map(|b| &*b.name).collect();
+        let since = self.at;
+        let traffic = &mut self.traffic;
+        self.seen
+            .iter()
+            .map(|(name, seen)| Reading {
+                name: name.clone(),
+                app_id: seen.app_id.clone(),
+                counters: traffic.read(&seen.metrics),
+                new: seen.metrics.created() >= since,
+                gone: !present.contains(&**name),
+            })
+            .collect()
+    }
 }
 
 impl Recorded {
@@ -37,6 +80,7 @@ impl Recorded {
             traffic: Mutex::new(Sampled {
                 traffic: Traffic::new(unix_ms(started)),
                 at: Instant::now(),
+                seen: HashMap::new(),
             }),
             generations: Mutex::default(),
         }
@@ -55,16 +99,18 @@ impl Recorded {
     /// Takes a sample of every backend in `table`.
     pub fn sample(&self, table: &RoutingTable) {
         let mut sampled = lock(&self.traffic);
-        let readings = read(&mut sampled, table);
+        let readings = sampled.read(table);
         sampled.traffic.sample(unix_ms(SystemTime::now()), readings);
         sampled.at = Instant::now();
+        let present: HashSet<&str> = table.backends().iter().map(|b| &*b.name).collect();
+        sampled.seen.retain(|name, _| present.contains(&**name));
     }
 
     /// `/history` as JSON: the samples and the interval since the last one, up to now.
     pub fn history_json(&self, table: &RoutingTable) -> serde_json::Result<String> {
         let partial = {
             let mut sampled = lock(&self.traffic);
-            let readings = read(&mut sampled, table);
+            let readings = sampled.read(table);
             sampled
                 .traffic
                 .with_partial(unix_ms(SystemTime::now()), readings)
@@ -73,8 +119,10 @@ impl Recorded {
         serde_json::to_string(&report)
     }
 
+    /// Notes a table published: its generation, and its backends for the next sample.
     pub fn record_generation(&self, table: &RoutingTable) {
         lock(&self.generations).record(table, unix_ms(SystemTime::now()));
+        lock(&self.traffic).note(table);
     }
 }
 
@@ -86,7 +134,7 @@ impl Default for Recorded {
 
 /// Runs until `stop`: a sample every [`SAMPLE_EVERY`], an entry for every table published.
 pub async fn run(
-    recorded: std::sync::Arc<Recorded>,
+    recorded: Arc<Recorded>,
     table: SharedTable,
     mut generation: watch::Receiver<u64>,
     stop: CancellationToken,
@@ -106,20 +154,6 @@ pub async fn run(
             () = stop.cancelled() => return,
         }
     }
-}
-
-fn read(sampled: &mut Sampled, table: &RoutingTable) -> Vec<Reading> {
-    let since = sampled.at;
-    table
-        .backends()
-        .iter()
-        .map(|backend| Reading {
-            name: backend.name.clone(),
-            app_id: backend.app_id().as_str().into(),
-            counters: sampled.traffic.read(&backend.metrics),
-            new: backend.metrics.created() >= since,
-        })
-        .collect()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

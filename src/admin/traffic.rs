@@ -42,6 +42,9 @@ pub struct Reading {
     /// Its counters were made since the last sample: all they hold is new. (Otherwise a
     /// backend met for the first time starts from what it holds now.)
     pub new: bool,
+    /// It left the table since the last sample: what it added counts in the total, then it is
+    /// forgotten.
+    pub gone: bool,
 }
 
 /// What one interval added.
@@ -134,8 +137,9 @@ impl Traffic {
         counters
     }
 
-    /// Adds the interval that ends at `at_ms`, from every backend in the table. A backend no
-    /// longer there loses its series; so does one idle for the whole window.
+    /// Adds the interval that ends at `at_ms`, from every backend in the table and those that
+    /// left it since the last sample. A backend no longer there loses its series; so does one
+    /// idle for the whole window.
     pub fn sample(&mut self, at_ms: u64, readings: Vec<Reading>) {
         let at_ms = at_ms.max(self.times.back().map_or(self.start_ms, |t| t + 1));
         let mut total = Delta::new(self.bounds.len());
@@ -149,6 +153,10 @@ impl Traffic {
             };
             let delta = Delta::between(&before, &reading.counters, self.bounds.len());
             total.add(&delta);
+            if reading.gone {
+                self.series.remove(&reading.name);
+                continue;
+            }
             let point = delta.point(&self.bounds);
             match self.series.get_mut(&reading.name) {
                 Some(series) => {

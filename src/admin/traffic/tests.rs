@@ -25,6 +25,7 @@ fn reading(name: &str, requests: u64, errors: u64, bound: usize) -> Reading {
             buckets,
         },
         new: true,
+        gone: false,
     }
 }
 
@@ -192,4 +193,25 @@ fn time_never_goes_back() {
         t.report().times.iter().copied().collect::<Vec<_>>(),
         [5_000, 5_001]
     );
+}
+
+#[test]
+fn a_backend_that_left_counts_in_the_total_then_is_forgotten() {
+    let mut t = traffic();
+    t.sample(5_000, vec![reading("a", 2, 0, 0), reading("b", 1, 0, 0)]);
+    let gone = Reading {
+        gone: true,
+        ..reading("a", 5, 0, 0)
+    };
+    // `c` came and went between two samples.
+    let came_and_went = Reading {
+        gone: true,
+        ..reading("c", 4, 0, 0)
+    };
+    t.sample(10_000, vec![gone, came_and_went, reading("b", 1, 0, 0)]);
+    let report = t.report();
+    assert_eq!(report.total.requests, [3, 7]);
+    assert!(series(&report, "a").is_none() && series(&report, "c").is_none());
+    assert!(series(&report, "b").is_some());
+    assert!(!t.last.contains_key("a"));
 }
