@@ -26,10 +26,6 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 #[derive(Debug)]
 pub struct BackendMetrics {
     name: Box<str>,
-    /// When the handles were made: a reader meeting a backend for the first time counts its
-    /// totals as new traffic only when they were made since it last looked (a backend back in
-    /// the table under an old name brings old totals).
-    created: Instant,
     families: Arc<BackendFamilies>,
     /// `[listener][status class]`.
     requests: [[OnceLock<IntCounter>; 5]; 4],
@@ -39,6 +35,10 @@ pub struct BackendMetrics {
     timeouts: OnceLock<IntCounter>,
     bytes_out: OnceLock<IntCounter>,
     bytes_in: OnceLock<IntCounter>,
+    /// When the handles were made: a reader meeting a backend for the first time counts its
+    /// totals as new traffic only when they were made since it last looked (a backend back in
+    /// the table under an old name brings old totals).
+    created: Instant,
 }
 
 /// The per-backend metric families, registered (or, for detached handles, not).
@@ -67,7 +67,6 @@ impl BackendMetrics {
     pub(super) fn new(name: &str, families: Arc<BackendFamilies>) -> BackendMetrics {
         BackendMetrics {
             name: name.into(),
-            created: Instant::now(),
             families,
             requests: Default::default(),
             duration: OnceLock::new(),
@@ -76,6 +75,7 @@ impl BackendMetrics {
             timeouts: OnceLock::new(),
             bytes_out: OnceLock::new(),
             bytes_in: OnceLock::new(),
+            created: Instant::now(),
         }
     }
 
