@@ -4,7 +4,11 @@ const POLL_MS = 1000;
 const HISTORY_MS = 5000;
 // `/routes` names a problem's kind; the server embeds each kind's severity.
 const SEVERITY = JSON.parse($("severities").textContent);
-const page = { stats: null, report: null, history: null, historyAt: 0, historyVersion: 0, previous: null, rates: new Map(), drawn: {} };
+const page = {
+  stats: null, report: null, history: null, historyAt: 0, historyVersion: 0,
+  // The last poll's totals, and the rates per backend and in all from them and this one's.
+  previous: null, rates: new Map(), live: null, drawn: {},
+};
 
 // Redraws a section only when its data changed, so a selection or hover is not reset.
 function redraw(section, data, draw) {
@@ -107,20 +111,18 @@ function measureRates(stats) {
     }
   }
   page.previous = { at: now, totals: new Map(stats.backends.map((b) => [b.name, b])) };
+  page.live = null;
+  for (const r of page.rates.values()) {
+    page.live ??= { requests: 0, errors_5xx: 0 };
+    page.live.requests += r.requests;
+    page.live.errors_5xx += r.errors_5xx;
+  }
 }
 
 function renderOverview() {
   if (!page.history) return;
-  let live = null;
-  if (page.rates.size) {
-    live = { requests: 0, errors_5xx: 0 };
-    for (const r of page.rates.values()) {
-      live.requests += r.requests;
-      live.errors_5xx += r.errors_5xx;
-    }
-  }
   $("overview-span").textContent = `all backends, ${span(page.history)}`;
-  const drawn = charts(page.history, page.history.total, live, true);
+  const drawn = charts(page.history, page.history.total, page.live, true);
   drawn.id = "total-charts";
   $("total-charts").replaceWith(drawn);
 }
@@ -164,7 +166,8 @@ async function poll() {
     redraw("generations", stats.generations, () => renderGenerations(stats.generations));
     redraw("events", stats.stream.recent, () => renderEvents(stats.stream.recent));
     redraw("unrouted", stats.unrouted ?? null, () => renderUnrouted(stats.unrouted));
-    redraw("overview", [page.historyVersion, [...page.rates.values()].map((r) => perSecond(r.requests))], renderOverview);
+    const live = page.live && [perSecond(page.live.requests), perSecond(page.live.errors_5xx)];
+    redraw("overview", [page.historyVersion, live], renderOverview);
     if (page.report && page.report.generation === stats.generation) {
       const report = page.report;
       redraw("problems", report.problems, () => renderProblems(report.problems));

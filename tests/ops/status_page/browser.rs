@@ -181,7 +181,8 @@ impl Browser {
                 return;
             }
             if Instant::now() > deadline {
-                let dom = self.try_eval("document.documentElement.outerHTML").await;
+                let main = "(document.getElementById('status') ?? document.body)?.outerHTML.slice(0, 20000)";
+                let dom = self.try_eval(main).await;
                 panic!("the page never showed {what} ({expression}): {value:?}\n{dom:?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -5,6 +5,8 @@
 //! without sideways scrolling. Screenshots at desktop and phone widths land in `target/`.
 
 mod browser;
+mod queries;
+mod scale;
 
 use crate::support;
 
@@ -12,6 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use browser::Browser;
+use queries::*;
 use serde_json::{json, Value};
 use support::proxy::*;
 use switchyard::proxy::ProxyConfig;
@@ -321,68 +324,12 @@ async fn screenshots(proxy: &Proxy, browser: &mut Browser) {
     browser
         .wait_for("the phone layout", "window.innerWidth === 420")
         .await;
-    // Neither the page nor anything in it scrolls sideways.
-    let scrolling = browser
-        .eval(
-            "[document.documentElement, ...document.querySelectorAll('*')]
-              .filter(e => e === document.documentElement || /auto|scroll/.test(getComputedStyle(e).overflowX))
-              .filter(e => e.scrollWidth > e.clientWidth + 1)
-              .map(e => `${e.tagName.toLowerCase()}#${e.id}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`)",
-        )
-        .await;
-    assert_eq!(scrolling, json!([]), "sideways scrolling at 420 px");
+    assert_eq!(sideways_scrolling(browser).await, json!([]), "at 420 px");
     let png = browser
         .screenshot(&root.join("status-page-phone.png"))
         .await;
     assert_png(&png);
     traffic.abort();
-}
-
-fn assert_png(png: &[u8]) {
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    assert!(
-        png.len() > 20_000,
-        "a near-empty screenshot: {} bytes",
-        png.len()
-    );
-}
-
-/// Waits until the script has rendered generation `at_least` (or later) from `/routes` and
-/// `/stats`; returns the generation shown.
-async fn rendered(browser: &mut Browser, at_least: u64) -> u64 {
-    let main = "document.getElementById('status').dataset";
-    browser
-        .wait_for(
-            "a table rendered by the script",
-            &format!("{main}.renderedBy === 'script' && +{main}.generation >= {at_least} && document.getElementById('app-list').dataset.renderedBy === 'script'"),
-        )
-        .await;
-    let shown = browser.eval(&format!("+{main}.generation")).await;
-    let heading = browser
-        .eval("document.getElementById('generation').textContent")
-        .await;
-    assert_eq!(heading, json!(shown.to_string()));
-    shown.as_u64().unwrap()
-}
-
-/// A data attribute of the chip of the endpoint on `port`.
-async fn endpoint(browser: &mut Browser, port: u16, key: &str) -> String {
-    let value = browser
-        .eval(&format!(
-            r#"document.querySelector('[data-endpoint="127.0.0.1:{port}"]')?.dataset.{key}"#
-        ))
-        .await;
-    value.as_str().unwrap_or_default().to_owned()
-}
-
-/// Types `text` into the search box, as a person does (an input event).
-async fn search(browser: &mut Browser, text: &str) {
-    browser
-        .eval(&format!(
-            "(() => {{ const box = document.getElementById('filter'); box.value = {text}; box.dispatchEvent(new Event('input')); return true; }})()",
-            text = json!(text)
-        ))
-        .await;
 }
 
 /// Whether the active check has taken the endpoint on `port` out.
