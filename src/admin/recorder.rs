@@ -64,7 +64,7 @@ impl Sampled {
             .map(|(name, seen)| Reading {
                 name: name.clone(),
                 app_id: seen.app_id.clone(),
-                counters: traffic.read(&seen.metrics),
+                counters: traffic.read(name, &seen.metrics),
                 new: seen.metrics.created() >= since,
                 gone: !present.contains(&**name),
             })
@@ -99,9 +99,11 @@ impl Recorded {
     /// Takes a sample of every backend in `table`.
     pub fn sample(&self, table: &RoutingTable) {
         let mut sampled = lock(&self.traffic);
+        // Before the reads: counters made while they run are new at the next sample.
+        let reading = Instant::now();
         let readings = sampled.read(table);
         sampled.traffic.sample(unix_ms(SystemTime::now()), readings);
-        sampled.at = Instant::now();
+        sampled.at = reading;
         let present: HashSet<&str> = table.backends().iter().map(|b| &*b.name).collect();
         sampled.seen.retain(|name, _| present.contains(&**name));
     }

@@ -114,15 +114,18 @@ impl Traffic {
         self.samples
     }
 
-    /// A backend's totals now.
-    pub fn read(&mut self, metrics: &BackendMetrics) -> Counters {
+    /// The totals of backend `name` now. An idle backend's histogram is not read again.
+    pub fn read(&mut self, name: &str, metrics: &BackendMetrics) -> Counters {
         let requests = (0..5).map(|class| metrics.answered(class)).sum();
         let mut counters = Counters {
             requests,
             errors_5xx: metrics.answered(4),
             ..Counters::default()
         };
-        if let Some(histogram) = metrics.duration_if_used() {
+        if let Some(last) = self.last.get(name).filter(|l| l.requests == requests) {
+            counters.timed = last.timed;
+            counters.buckets = last.buckets.clone();
+        } else if let Some(histogram) = metrics.duration_if_used() {
             let metric = histogram.metric();
             let histogram = metric.get_histogram();
             let buckets = histogram.get_bucket();

@@ -59,7 +59,8 @@ function change(g) {
   if (g.apps_removed.count) parts.push(`−${count(g.apps_removed.count, "app")}: ${names(g.apps_removed.first, g.apps_removed.count)}`);
   if (g.apps_changed.count) parts.push(`changed: ${names(g.apps_changed.first, g.apps_changed.count)}`);
   const endpoints = [g.endpoints_added && `+${g.endpoints_added}`, g.endpoints_removed && `−${g.endpoints_removed}`].filter(Boolean);
-  if (endpoints.length) parts.push(`${endpoints.join(" ")} endpoints`);
+  const moved = g.endpoints_added + g.endpoints_removed;
+  if (endpoints.length) parts.push(`${endpoints.join(" ")} endpoint${moved === 1 ? "" : "s"}`);
   if (g.skipped) parts.push(`${g.skipped + 1} generations in a burst`);
   return parts.join(" · ") || "same routes and endpoints";
 }

@@ -100,6 +100,8 @@ impl Browser {
             )
             .await;
         browser.session = Some(attached["sessionId"].as_str().unwrap().to_owned());
+        // Scripts for new documents (`before_scripts`) need the page domain.
+        browser.call("Page.enable", json!({})).await;
         browser
     }
 
@@ -138,6 +140,15 @@ impl Browser {
             reply["error"]
         );
         reply["result"].clone()
+    }
+
+    /// Runs `source` in every page loaded from now on, before the page's own scripts.
+    pub async fn before_scripts(&mut self, source: &str) {
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": source}),
+        )
+        .await;
     }
 
     /// Loads `url` and waits until it has loaded.

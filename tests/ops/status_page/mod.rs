@@ -7,6 +7,7 @@
 mod browser;
 mod queries;
 mod scale;
+mod unrouted;
 
 use crate::support;
 

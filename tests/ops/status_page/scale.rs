@@ -20,10 +20,11 @@ use crate::support::proxy::client;
 
 const APPS: usize = 2_500;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_stays_usable_with_2500_apps() {
+/// The admin port alone, on port 0, over a synthetic table of `apps` apps; returns the page's
+/// address and what stops it.
+pub async fn admin_over_synthetic(apps: usize) -> (String, CancellationToken) {
     let shape = Shape {
-        exact_apps: APPS,
+        exact_apps: apps,
         tasks_per_app: 1,
         ..Shape::default()
     };
@@ -42,6 +43,12 @@ async fn the_page_stays_usable_with_2500_apps() {
     };
     let stop = CancellationToken::new();
     tokio::spawn(switchyard::admin::run(listener, state, stop.clone()));
+    (page, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_stays_usable_with_2500_apps() {
+    let (page, stop) = admin_over_synthetic(APPS).await;
 
     // Without the script: the first hundred apps, and where the others are.
     let html = client()
