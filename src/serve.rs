@@ -234,7 +234,15 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     }
     let cert_reload = Arc::new(Notify::new());
     let rebuild = Arc::new(Notify::new());
+    let recorded = Arc::new(crate::admin::Recorded::new());
+    tokio::spawn(crate::admin::record(
+        recorded.clone(),
+        table.clone(),
+        generation.clone(),
+        stop.child_token(),
+    ));
     let admin_state = crate::admin::AdminState {
+        recorded,
         table: table.clone(),
         reload: reload.clone(),
         cert_reload: cert_reload.clone(),

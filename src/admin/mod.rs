@@ -1,10 +1,13 @@
 //! The admin port: Marathon-LB's endpoints (`/_haproxy_health_check`, the vhost and app maps,
 //! the config, the signal endpoints), ours (`/healthz`, `/readyz`, `/routes`, `/stats`,
-//! `/metrics`) and the status page. It never shares a port with traffic.
+//! `/metrics`, `/history`) and the status page. It never shares a port with traffic.
 
+mod generations;
 mod maps;
 mod page;
+mod recorder;
 mod stats;
+mod traffic;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -25,6 +28,7 @@ use crate::marathon::StreamStatus;
 use crate::routing::report::RoutesReport;
 use crate::routing::SharedTable;
 
+pub use recorder::{run as record, Recorded};
 pub use stats::Stats;
 
 /// How reading the source goes, for the status page and metrics.
@@ -50,6 +54,8 @@ pub struct AdminState {
     pub stream: watch::Receiver<StreamStatus>,
     pub read_status: watch::Receiver<ReadStatus>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The traffic history and recent generations ([`record`] fills them).
+    pub recorded: Arc<Recorded>,
 }
 
 /// Connections the admin port holds at once, and from one client address: scrapers, health
@@ -140,12 +146,17 @@ async fn answer(
                 &state.stream.borrow(),
                 &state.read_status.borrow(),
                 &state.metrics,
+                &state.recorded,
             );
             match serde_json::to_string(&stats) {
                 Ok(json) => (StatusCode::OK, JSON, json),
                 Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{err}\n")),
             }
         }
+        (_, "/history") => match state.recorded.history_json(&table) {
+            Ok(json) => (StatusCode::OK, JSON, json),
+            Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{err}\n")),
+        },
         // HAProxy's stats page, where Marathon-LB users look first: the status page is ours.
         (_, "/haproxy") if haproxy_stats(&request) == Some(false) => {
             let mut response = Response::new(Full::new(Bytes::from_static(b"see /\n")));

@@ -1,31 +1,43 @@
-//! The status page at `/`: the routing table rendered here, so the page is useful without
-//! JavaScript, then kept live by an inline script (`page/status.js`) that polls `/routes` and
-//! `/stats` every second. No external assets. Hosts, app ids, labels and problem messages come
-//! from users' app definitions: everything from the table is escaped here, and the script only
-//! ever sets text.
+//! The status page at `/`: the routing table rendered here, app by app, so the page is useful
+//! without JavaScript, then kept live by an inline script (`page/*.js`) that polls `/stats`,
+//! `/routes` when the generation moves, and `/history` for the charts. No external assets.
+//! Hosts, app ids, labels and problem messages come from users' app definitions: everything
+//! from the table is escaped here, and the script only ever sets text.
 
-use std::collections::{BTreeMap, HashMap};
+mod apps;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 
-use crate::model::{Problem, ProblemKind, Severity, TaskEndpoint};
+use crate::model::{Problem, ProblemKind, Severity};
 use crate::routing::report::RoutesReport;
-use crate::routing::{Backend, RoutingTable};
-use crate::upstream::Target;
+use crate::routing::RoutingTable;
 
 const TEMPLATE: &str = include_str!("page/status.html");
 const CSS: &str = include_str!("page/status.css");
-const SCRIPT: &str = include_str!("page/status.js");
+/// One script in this order, inside one function: each file uses what those before define.
+const SCRIPTS: [&str; 4] = [
+    include_str!("page/dom.js"),
+    include_str!("page/charts.js"),
+    include_str!("page/apps.js"),
+    include_str!("page/status.js"),
+];
 
 pub fn html(table: &RoutingTable) -> String {
     let report = RoutesReport::new(table);
-    let mut out = String::with_capacity(TEMPLATE.len() + CSS.len() + SCRIPT.len() + 4096);
+    let scripts: usize = SCRIPTS.iter().map(|s| s.len()).sum();
+    let mut out = String::with_capacity(TEMPLATE.len() + CSS.len() + scripts + 4096);
     fill(TEMPLATE, &mut out, |name, out| match name {
         "css" => out.push_str(CSS),
-        "script" => out.push_str(SCRIPT),
+        "script" => SCRIPTS.iter().for_each(|s| out.push_str(s)),
+        "version" => out.push_str(env!("CARGO_PKG_VERSION")),
         "generation" => push_display(out, table.generation()),
-        "route_count" => push_display(out, report.routes.len()),
+        "app_count" => {
+            let apps: BTreeSet<&str> = report.backends.iter().map(|b| b.app_id).collect();
+            push_display(out, apps.len())
+        }
         "problem_count" => push_display(out, report.problems.len()),
-        "routes" => routes(table, &report, out),
+        "apps" => apps::apps(table, &report, out),
         "problems" => problems(report.problems, out),
         "severities" => severities(out),
         _ => unreachable!("the template names `{name}`, which `html` does not fill"),
@@ -73,77 +85,13 @@ impl fmt::Display for Escape<'_> {
     }
 }
 
-/// One row per route, as `/routes` lists them, with the endpoints of its backend.
-fn routes(table: &RoutingTable, report: &RoutesReport<'_>, out: &mut String) {
-    let backends: HashMap<&str, &Backend> =
-        table.backends().iter().map(|b| (&*b.name, &**b)).collect();
-    for row in &report.routes {
-        let _ = write!(
-            out,
-            r#"<tr class="route" data-listener="{listener}" data-host="{host}" data-path="{path}" data-app="{app}" data-backend="{backend}"><td>{listener}</td><td>{host}</td><td>{path}</td><td title="backend {backend}">{app}</td><td>"#,
-            listener = Escape(&row.listener),
-            host = Escape(&row.host),
-            path = Escape(&row.path),
-            app = Escape(row.app_id),
-            backend = Escape(row.backend),
-        );
-        match backends.get(row.backend) {
-            Some(backend) if !backend.targets.is_empty() => {
-                for (endpoint, target) in backend.endpoints().iter().zip(&backend.targets) {
-                    endpoint_chip(endpoint, target, out);
-                }
-            }
-            _ => out.push_str(r#"<span class="none">no endpoints</span>"#),
-        }
-        out.push_str("</td></tr>\n");
-    }
-    if report.routes.is_empty() {
-        out.push_str(r#"<tr><td class="empty" colspan="5">No routes: no app is exposed by this balancer.</td></tr>"#);
-    }
-}
-
-/// The same markup as the script's `endpoint`.
-fn endpoint_chip(endpoint: &TaskEndpoint, target: &Target, out: &mut String) {
-    let (key, label) = health(target);
-    let in_flight = target.state.in_flight();
-    let _ = write!(
-        out,
-        r#"<span class="ep {key}" data-endpoint="{addr}" data-health="{key}" data-in-flight="{in_flight}" title="task {task} ({state}): {label}, {in_flight} in flight"><i class="dot"></i>{addr}"#,
-        addr = endpoint.addr,
-        task = Escape(&endpoint.task_id),
-        state = format!("{:?}", endpoint.state).to_lowercase(),
-    );
-    if key != "up" {
-        let _ = write!(out, "<em>{label}</em>");
-    }
-    let busy = if in_flight > 0 {
-        r#" class="busy""#
-    } else {
-        ""
-    };
-    let _ = write!(out, "<b{busy}>{in_flight}</b></span>");
-}
-
-/// (class, words): an active check failing says the most, then a passive back-off, then a drain.
-fn health(target: &Target) -> (&'static str, &'static str) {
-    if target.state.is_check_failed() {
-        ("check-failed", "check failed")
-    } else if target.state.is_down() {
-        ("down", "down")
-    } else if target.draining {
-        ("draining", "draining")
-    } else {
-        ("up", "up")
-    }
-}
-
 fn problems(problems: &[Problem], out: &mut String) {
     for p in problems {
         let severity = severity_name(p.severity());
         let dash = |v: Option<String>| v.map_or("–".to_owned(), |v| Escape(&v).to_string());
         let _ = write!(
             out,
-            r#"<tr class="problem" data-severity="{severity}" data-kind="{kind}" data-app="{app_attr}"><td><span class="sev {severity}">{severity}</span></td><td class="mono">{kind}</td><td>{app}</td><td>{port}</td><td class="mono">{label}</td><td>{message}</td></tr>"#,
+            r#"<tr class="problem" data-severity="{severity}" data-kind="{kind}" data-app="{app_attr}"><td data-label="Severity"><span class="sev {severity}">{severity}</span></td><td class="mono" data-label="Kind">{kind}</td><td data-label="App">{app}</td><td data-label="Port index">{port}</td><td class="mono" data-label="Label">{label}</td><td data-label="Message">{message}</td></tr>"#,
             kind = p.kind.as_str(),
             app_attr = Escape(p.app_id.as_deref().unwrap_or("")),
             app = dash(p.app_id.clone()),
@@ -263,9 +211,12 @@ mod tests {
     fn every_marker_is_filled() {
         let page = html(&RoutingTable::default());
         assert!(page.contains(r#"<dd id="generation">0</dd>"#));
-        assert!(page.contains("No routes"));
+        assert!(page.contains("No apps"));
         assert!(page.contains(r#""invalid_label":"error""#));
         assert!(!page.contains("{{"), "an unfilled marker");
-        assert!(!page.contains("http://") && !page.contains("https://"));
+        // No external assets: the one address in the page is the SVG namespace, a name.
+        let svg = "http://www.w3.org/2000/svg";
+        assert_eq!(page.matches("http://").count(), page.matches(svg).count());
+        assert!(!page.contains("https://") && !page.contains("url("));
     }
 }

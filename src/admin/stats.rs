@@ -1,11 +1,13 @@
-//! `/stats`: what the status page polls besides `/routes`: the source's state, every
-//! endpoint's runtime state (in flight, passive and active health), and the hosts that lately
-//! found no route.
+//! `/stats`: what the status page polls besides `/routes`: the process, the source's state,
+//! the recent generations, every endpoint's runtime state (in flight, passive and active
+//! health), and the hosts that lately found no route.
 
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::generations::GenerationEntry;
+use super::recorder::{unix_ms, Recorded};
 use super::ReadStatus;
 use crate::marathon::StreamStatus;
 use crate::metrics::{Metrics, UnroutedHost};
@@ -13,7 +15,14 @@ use crate::routing::RoutingTable;
 
 #[derive(Debug, Serialize)]
 pub struct Stats {
+    pub version: &'static str,
+    pub started_unix_ms: u64,
+    pub uptime_seconds: u64,
     pub generation: u64,
+    /// Newest first, kept by the balancer.
+    pub generations: Vec<GenerationEntry>,
+    /// Samples of `/history` so far: it changes when this does.
+    pub history_samples: u64,
     pub stream: StreamStatus,
     /// When the source was last read successfully (Unix milliseconds).
     pub last_sync_unix_ms: Option<u64>,
@@ -53,6 +62,7 @@ impl Stats {
         stream: &StreamStatus,
         read: &ReadStatus,
         metrics: &Metrics,
+        recorded: &Recorded,
     ) -> Stats {
         let backends = table
             .backends()
@@ -78,7 +88,14 @@ impl Stats {
             })
             .collect();
         Stats {
+            version: env!("CARGO_PKG_VERSION"),
+            started_unix_ms: unix_ms(recorded.started),
+            uptime_seconds: SystemTime::now()
+                .duration_since(recorded.started)
+                .map_or(0, |d| d.as_secs()),
             generation: table.generation(),
+            generations: recorded.generations(),
+            history_samples: recorded.samples(),
             stream: stream.clone(),
             last_sync_unix_ms: read
                 .last_success

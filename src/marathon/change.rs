@@ -66,10 +66,16 @@ impl ChangeSignal {
 
     /// What one event names, and what it carries.
     pub fn event(&self, kind: &str, data: &str) {
+        self.event_about(kind, data, affected_apps(kind, data).as_deref());
+    }
+
+    /// [`ChangeSignal::event`] with the apps the event names already read from it
+    /// ([`affected_apps`]), so that the stream follower reads them once for the status too.
+    pub fn event_about(&self, kind: &str, data: &str, apps: Option<&[String]>) {
         let patch = super::patch::patch_of(kind, data);
-        match affected_apps(kind, data) {
+        match apps {
             Some(apps) if !apps.is_empty() => self.update(|p| {
-                p.apps.extend(apps);
+                p.apps.extend(apps.iter().cloned());
                 p.cap_apps();
                 if let Some(patch) = patch {
                     if p.patches.len() < MAX_PENDING_PATCHES {

@@ -59,12 +59,32 @@ pub struct StreamStatus {
 /// How many recent events the status keeps.
 pub const RECENT_EVENTS: usize = 20;
 
+/// How many of the apps an event names the status keeps (a deployment can name hundreds).
+pub const RECENT_EVENT_APPS: usize = 5;
+
 /// One event as the status page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RecentEvent {
     #[serde(rename = "type")]
     pub kind: String,
     pub at_unix_ms: u64,
+    /// The first [`RECENT_EVENT_APPS`] app ids the event names (none: it names no app).
+    pub apps: Vec<String>,
+    /// How many more it names.
+    pub more_apps: usize,
+}
+
+impl RecentEvent {
+    fn new(kind: &str, at_unix_ms: u64, apps: Option<&[String]>) -> RecentEvent {
+        let apps = apps.unwrap_or_default();
+        let shown = apps.len().min(RECENT_EVENT_APPS);
+        RecentEvent {
+            kind: kind.to_owned(),
+            at_unix_ms,
+            apps: apps[..shown].to_vec(),
+            more_apps: apps.len() - shown,
+        }
+    }
 }
 
 /// Runs until `stop`, telling `changed` what to fetch again and `on_event` each event's type
@@ -118,18 +138,18 @@ pub async fn follow(
                             let at_unix_ms = std::time::SystemTime::now()
                                 .duration_since(std::time::UNIX_EPOCH)
                                 .map_or(0, |d| d.as_millis() as u64);
+                            let (kind, data) = (&event.event_type, &event.data);
+                            let apps = super::change::affected_apps(kind, data);
+                            let recent = RecentEvent::new(kind, at_unix_ms, apps.as_deref());
                             status.send_modify(|s| {
                                 s.events += 1;
                                 if s.recent.len() == RECENT_EVENTS {
                                     s.recent.pop_front();
                                 }
-                                s.recent.push_back(RecentEvent {
-                                    kind: event.event_type.clone(),
-                                    at_unix_ms,
-                                });
+                                s.recent.push_back(recent);
                             });
-                            on_event(&event.event_type);
-                            changed.event(&event.event_type, &event.data);
+                            on_event(kind);
+                            changed.event_about(kind, data, apps.as_deref());
                         }
                         Ok(None) => break format!("{}: closed by Marathon", stream.url()),
                         Err(err) => break err.to_string(),
@@ -182,6 +202,18 @@ fn backoff(attempt: u32, options: &StreamOptions) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recent_event_keeps_the_first_apps_it_names() {
+        let apps: Vec<String> = (0..8).map(|i| format!("/a{i}")).collect();
+        let event = RecentEvent::new("deployment_success", 1, Some(&apps));
+        assert_eq!(event.apps, apps[..RECENT_EVENT_APPS]);
+        assert_eq!(event.more_apps, 3);
+        let event = RecentEvent::new("status_update_event", 1, Some(&apps[..1]));
+        assert_eq!((event.apps, event.more_apps), (vec!["/a0".to_owned()], 0));
+        let event = RecentEvent::new("mystery_event", 1, None);
+        assert!(event.apps.is_empty() && event.more_apps == 0);
+    }
 
     #[test]
     fn backoff_grows_jittered_and_stops_at_the_cap() {

@@ -1,6 +1,7 @@
 //! Per-backend handles, kept across tables by backend name.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Registry};
 
@@ -44,6 +45,10 @@ pub struct BackendMetrics {
     duration: OnceLock<Histogram>,
     bytes_out: OnceLock<IntCounter>,
     bytes_in: OnceLock<IntCounter>,
+    /// When the handles were made: a reader meeting a backend for the first time counts its
+    /// totals as new traffic only when they were made since it last looked (a backend back in
+    /// the table under an old name brings old totals).
+    created: Instant,
 }
 
 /// The per-backend metric families, registered (or, for detached handles, not).
@@ -75,6 +80,7 @@ impl BackendMetrics {
             duration: OnceLock::new(),
             bytes_out: OnceLock::new(),
             bytes_in: OnceLock::new(),
+            created: Instant::now(),
         }
     }
 
@@ -110,6 +116,16 @@ impl BackendMetrics {
             .filter_map(|l| l[class].get())
             .map(IntCounter::get)
             .sum()
+    }
+
+    /// When these handles were made (the first table that named the backend).
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// The duration histogram if a request made it (reading it must not make the series).
+    pub fn duration_if_used(&self) -> Option<&Histogram> {
+        self.duration.get()
     }
 
     /// Time from a request's head to its response head.

@@ -92,6 +92,95 @@ async fn marathon_lb_endpoints_answer_as_it_did() {
 }
 
 #[tokio::test]
+async fn stats_and_history_show_what_happened_before_anyone_looked() {
+    let (a, b) = (Backend::start("a").await, Backend::start("b").await);
+    let service_port = free_port();
+    let shop = |ports: &[u16]| {
+        app(
+            "/shop",
+            service_port,
+            json!({"HAPROXY_0_VHOST": "shop.example.com"}),
+            ports,
+        )
+    };
+    let proxy = Proxy::start(json!([shop(&[a.port()])])).await;
+    let handle = &proxy.handle;
+    for _ in 0..4 {
+        let status = get(&client(), &proxy.url("/"), "shop.example.com").await.0;
+        assert_eq!(status, 200);
+    }
+    let api = app(
+        "/api",
+        free_port(),
+        json!({"HAPROXY_0_VHOST": "api.example.com"}),
+        &[b.port()],
+    );
+    proxy.set_apps(json!([shop(&[b.port()]), api])).await;
+    let generation = handle.generation();
+
+    // The process, and every generation with what it changed, whenever /stats is read.
+    // The recorder is a task of its own: it may not have looked at the last table yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let (_, stats) = admin_get(handle, "/stats").await;
+        let stats: Value = serde_json::from_str(&stats).unwrap();
+        if stats["generations"][0]["generation"] == generation {
+            break stats;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stats}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(stats["version"], env!("CARGO_PKG_VERSION"));
+    assert!(stats["uptime_seconds"].is_u64(), "{stats}");
+    assert!(stats["started_unix_ms"].as_u64().unwrap() > 0);
+    let last = &stats["generations"][0];
+    assert_eq!(last["apps_added"], json!({"count": 1, "first": ["/api"]}));
+    assert_eq!(
+        last["apps_changed"],
+        json!({"count": 1, "first": ["/shop"]})
+    );
+    assert_eq!(last["apps_removed"]["count"], 0);
+    assert_eq!(
+        (&last["endpoints_added"], &last["endpoints_removed"]),
+        (&json!(2), &json!(1))
+    );
+    assert_eq!(
+        (&last["backends"], &last["endpoints"]),
+        (&json!(2), &json!(2))
+    );
+    let first = stats["generations"].as_array().unwrap().last().unwrap();
+    assert_eq!(first["generation"], 1);
+    assert_eq!(first["apps_added"]["first"], json!(["/shop"]));
+
+    // The traffic the balancer counted before /history was first read: the shop's four
+    // requests, in its series and in the total.
+    let (status, history) = admin_get(handle, "/history").await;
+    assert_eq!(status, 200, "{history}");
+    let history: Value = serde_json::from_str(&history).unwrap();
+    assert_eq!(history["interval_ms"], 5000);
+    assert_eq!(history["last_partial"], true);
+    let series = history["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["app_id"] == "/shop")
+        .unwrap_or_else(|| panic!("no series for /shop: {history}"));
+    assert_eq!(series["window_requests"], 4, "{history}");
+    assert_eq!(series["window_errors_5xx"], 0);
+    let times = history["times"].as_array().unwrap().len();
+    assert!(series["requests"].as_array().unwrap().len() <= times);
+    assert!(
+        series["p99_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.is_f64()),
+        "{series}"
+    );
+    assert_eq!(history["total"]["window_requests"], 4);
+}
+
+#[tokio::test]
 async fn readyz_waits_for_a_first_table() {
     let config = MarathonConfig {
         urls: vec![format!("http://127.0.0.1:{}", closed_port())],

@@ -45,6 +45,22 @@ async fn events_route_changes_and_the_subscription_is_marathon_lb_s() {
         recent.iter().any(|e| e.kind == "status_update_event"),
         "{recent:?}"
     );
+    // The status page lists each event with the app it names.
+    let stats: Value = client()
+        .get(format!("http://{}/stats", handle.admin_addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recent = stats["stream"]["recent"].as_array().unwrap();
+    assert!(
+        recent
+            .iter()
+            .any(|e| e["type"] == "status_update_event" && e["apps"] == json!(["/web"])),
+        "{recent:?}"
+    );
 
     // Deleting the app (no api_post_event for that) empties the route.
     let generation = handle.generation();
