@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod control_logs;
 mod demo_cli;
 mod lifecycle;
 mod logs;
