@@ -44,6 +44,8 @@ pub struct TableChanges<'t> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendChange {
     pub name: Box<str>,
+    /// Its name in the last table when that differs (its service port changed).
+    pub was: Option<Box<str>>,
     pub kind: ChangeKind,
     pub endpoints_added: usize,
     pub endpoints_removed: usize,
@@ -167,6 +169,7 @@ impl TableChanges<'_> {
                 }
                 BackendChange {
                     name: new.name.clone(),
+                    was: (old.name != new.name).then(|| old.name.clone()),
                     kind: if configured {
                         ChangeKind::Configured
                     } else {
@@ -180,6 +183,7 @@ impl TableChanges<'_> {
                 self.backends_added += 1;
                 BackendChange {
                     name: new.name.clone(),
+                    was: None,
                     kind: ChangeKind::Added,
                     endpoints_added: new.endpoints().len(),
                     endpoints_removed: 0,
@@ -189,6 +193,7 @@ impl TableChanges<'_> {
                 self.backends_removed += 1;
                 BackendChange {
                     name: old.name.clone(),
+                    was: None,
                     kind: ChangeKind::Removed,
                     endpoints_added: 0,
                     endpoints_removed: old.endpoints().len(),
@@ -232,7 +237,11 @@ impl fmt::Display for BackendChange {
             }
             ChangeKind::Removed => write!(f, "{} removed", self.name),
             ChangeKind::Configured | ChangeKind::Endpoints => {
-                write!(f, "{}:", self.name)?;
+                write!(f, "{}", self.name)?;
+                if let Some(was) = &self.was {
+                    write!(f, " (was {was})")?;
+                }
+                f.write_str(":")?;
                 let mut parts = Vec::with_capacity(3);
                 if self.kind == ChangeKind::Configured {
                     parts.push("configuration changed".to_owned());
