@@ -2,6 +2,8 @@
 //! appeared or went away. A problem that persists across tables is not logged again, so an
 //! operator reads each label problem once, when it starts, and once when it is resolved.
 
+use std::fmt::{self, Write};
+
 use crate::model::{Problem, Severity};
 use crate::routing::{RoutingTable, Scope, TableChanges};
 
@@ -87,7 +89,7 @@ impl Announcement {
 
 fn found(generation: u64, p: &Problem) {
     let (kind, app, port_index, label) = fields(p);
-    let message = &p.message;
+    let message = Printable(&p.message);
     match p.severity() {
         Severity::Error => {
             tracing::warn!(generation, kind, app, port_index, label, "{message}")
@@ -103,7 +105,7 @@ fn found(generation: u64, p: &Problem) {
 
 fn resolved(generation: u64, p: &Problem) {
     let (kind, app, port_index, label) = fields(p);
-    let message = &p.message;
+    let message = Printable(&p.message);
     match p.severity() {
         Severity::Error | Severity::Warning => {
             tracing::info!(
@@ -135,4 +137,35 @@ fn fields(p: &Problem) -> (&'static str, Option<&str>, Option<u64>, Option<&str>
         p.port_index.map(|i| i as u64),
         p.label.as_deref(),
     )
+}
+
+/// A message that quotes label values, with its control characters escaped: a value holding a
+/// newline must not forge a line of the text log (fields are quoted already).
+struct Printable<'a>(&'a str);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Printable;
+
+    #[test]
+    fn control_characters_in_a_message_are_escaped() {
+        let forged = "`x\nERROR forged` is not one of roundrobin\r\u{1b}[31m";
+        assert_eq!(
+            Printable(forged).to_string(),
+            "`x\\nERROR forged` is not one of roundrobin\\r\\u{1b}[31m"
+        );
+    }
 }
