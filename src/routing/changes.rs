@@ -32,6 +32,8 @@ pub struct TableChanges<'t> {
     pub endpoints_added: usize,
     /// Endpoints no longer routed (a task ended, failed its health check or was moved).
     pub endpoints_removed: usize,
+    /// Endpoints still there that a zero-downtime deployment now drains (no new requests).
+    pub endpoints_draining: usize,
     /// The backends that changed, each with what changed in it, in table order.
     pub backends: Vec<BackendChange>,
     /// Problems of the new table that the last did not have, sorted.
@@ -49,6 +51,7 @@ pub struct BackendChange {
     pub kind: ChangeKind,
     pub endpoints_added: usize,
     pub endpoints_removed: usize,
+    pub endpoints_draining: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,20 +154,15 @@ impl RoutingTable {
 }
 
 impl TableChanges<'_> {
-    /// Whether a route or an endpoint changed.
-    pub fn routes_changed(&self) -> bool {
-        !self.backends.is_empty()
-    }
-
     fn pair(&mut self, old: Option<&Arc<Backend>>, new: Option<&Arc<Backend>>) {
         let change = match (old, new) {
             (Some(old), Some(new)) if Arc::ptr_eq(old, new) => return,
             (Some(old), Some(new)) => {
-                let (added, removed) = endpoint_changes(old, new);
+                let (added, removed, draining) = endpoint_changes(old, new);
                 let configured = configured_otherwise(old, new);
                 if configured {
                     self.backends_changed += 1;
-                } else if added + removed == 0 {
+                } else if added + removed + draining == 0 {
                     return;
                 }
                 BackendChange {
@@ -177,6 +175,7 @@ impl TableChanges<'_> {
                     },
                     endpoints_added: added,
                     endpoints_removed: removed,
+                    endpoints_draining: draining,
                 }
             }
             (None, Some(new)) => {
@@ -187,6 +186,7 @@ impl TableChanges<'_> {
                     kind: ChangeKind::Added,
                     endpoints_added: new.endpoints().len(),
                     endpoints_removed: 0,
+                    endpoints_draining: 0,
                 }
             }
             (Some(old), None) => {
@@ -197,12 +197,14 @@ impl TableChanges<'_> {
                     kind: ChangeKind::Removed,
                     endpoints_added: 0,
                     endpoints_removed: old.endpoints().len(),
+                    endpoints_draining: 0,
                 }
             }
             (None, None) => return,
         };
         self.endpoints_added += change.endpoints_added;
         self.endpoints_removed += change.endpoints_removed;
+        self.endpoints_draining += change.endpoints_draining;
         self.backends.push(change);
     }
 }
@@ -252,6 +254,10 @@ impl fmt::Display for BackendChange {
                 if removed > 0 {
                     parts.push(format!("{removed} endpoint{} removed", plural(removed)));
                 }
+                let draining = self.endpoints_draining;
+                if draining > 0 {
+                    parts.push(format!("{draining} endpoint{} draining", plural(draining)));
+                }
                 write!(f, " {}", parts.join(", "))
             }
         }
@@ -280,30 +286,33 @@ fn configured_otherwise(old: &Backend, new: &Backend) -> bool {
         || a.health_check != b.health_check
 }
 
-/// Endpoints `new` routes that `old` did not, and the reverse, by address.
-fn endpoint_changes(old: &Backend, new: &Backend) -> (usize, usize) {
+/// By address: endpoints `new` routes that `old` did not, the reverse, and those both have
+/// that `new` drains and `old` did not.
+fn endpoint_changes(old: &Backend, new: &Backend) -> (usize, usize, usize) {
     if old.endpoints() == new.endpoints() {
-        return (0, 0);
+        return (0, 0, 0);
     }
     let addrs = |b: &Backend| {
-        let mut addrs: Vec<SocketAddr> = b.endpoints().iter().map(|e| e.addr).collect();
+        let mut addrs: Vec<(SocketAddr, bool)> =
+            b.endpoints().iter().map(|e| (e.addr, e.draining)).collect();
         addrs.sort_unstable();
-        addrs.dedup();
+        addrs.dedup_by_key(|(addr, _)| *addr);
         addrs
     };
     let (old, new) = (addrs(old), addrs(new));
-    let (mut added, mut removed) = (0, 0);
+    let (mut added, mut removed, mut draining) = (0, 0, 0);
     merge(
         &old,
         &new,
-        |a| a,
+        |(addr, _)| addr,
         |a, b| match (a, b) {
             (Some(_), None) => removed += 1,
             (None, Some(_)) => added += 1,
+            (Some((_, false)), Some((_, true))) => draining += 1,
             _ => {}
         },
     );
-    (added, removed)
+    (added, removed, draining)
 }
 
 /// The backends of `app` (sorted by app id, so they are next to each other).

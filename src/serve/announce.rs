@@ -22,6 +22,7 @@ pub(super) struct Announcement {
     backends_changed: usize,
     endpoints_added: usize,
     endpoints_removed: usize,
+    endpoints_draining: usize,
     found: Vec<Problem>,
     found_total: usize,
     resolved: Vec<Problem>,
@@ -47,6 +48,7 @@ impl Announcement {
             backends_changed: changes.backends_changed,
             endpoints_added: changes.endpoints_added,
             endpoints_removed: changes.endpoints_removed,
+            endpoints_draining: changes.endpoints_draining,
             found: first(&changes.problems_found),
             found_total: changes.problems_found.len(),
             resolved: first(&changes.problems_resolved),
@@ -65,6 +67,7 @@ impl Announcement {
             backends_changed = self.backends_changed,
             endpoints_added = self.endpoints_added,
             endpoints_removed = self.endpoints_removed,
+            endpoints_draining = self.endpoints_draining,
             problems_found = self.found_total,
             problems_resolved = self.resolved_total,
             "routing table published"

@@ -130,3 +130,45 @@ fn the_changes_read_from_the_changed_apps_are_those_of_the_whole_tables() {
     let kinds: Vec<_> = changes.problems_resolved.iter().map(|p| p.kind).collect();
     assert_eq!(kinds, [ProblemKind::InvalidLabel]);
 }
+
+/// A zero-downtime deployment: old tasks that start draining are a change, said as such.
+#[test]
+fn endpoints_that_start_draining_are_named() {
+    let blue = json!({
+        "id": "/web-blue", "instances": 3,
+        "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com",
+                   "HAPROXY_DEPLOYMENT_GROUP": "web", "HAPROXY_DEPLOYMENT_STARTED_AT": "2021-01-01T00:00:00Z"},
+        "portDefinitions": [{"port": 10001}],
+        "tasks": [
+            {"id": "web-blue.1", "host": A, "state": "TASK_RUNNING", "ports": [1]},
+            {"id": "web-blue.2", "host": A, "state": "TASK_RUNNING", "ports": [2]},
+            {"id": "web-blue.3", "host": A, "state": "TASK_RUNNING", "ports": [3]}
+        ]
+    });
+    let green = |healthy: usize| {
+        let tasks: Vec<Value> = (1..=3)
+            .map(|i| {
+                let mut task = json!({"id": format!("web-green.{i}"), "host": B,
+                                      "state": "TASK_RUNNING", "ports": [10 + i]});
+                if i <= healthy {
+                    task["healthCheckResults"] = json!([{"alive": true}]);
+                }
+                task
+            })
+            .collect();
+        json!({
+            "id": "/web-green", "instances": 3,
+            "labels": {"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": "web.example.com",
+                       "HAPROXY_DEPLOYMENT_GROUP": "web", "HAPROXY_DEPLOYMENT_STARTED_AT": "2021-01-02T00:00:00Z",
+                       "HAPROXY_DEPLOYMENT_TARGET_INSTANCES": "3", "HAPROXY_DEPLOYMENT_NEW_INSTANCES": "3"},
+            "portDefinitions": [{"port": 10002}],
+            "healthChecks": [{"protocol": "MESOS_HTTP", "portIndex": 0}],
+            "tasks": tasks
+        })
+    };
+    let before = table(json!([blue, green(0)]), &options());
+    let after = table(json!([blue, green(2)]), &options());
+    let changes = after.changes_since(&before, Scope::default());
+    assert_eq!(changes.endpoints_draining, 2);
+    assert_eq!(changes.to_string(), "web_10001: 2 endpoints draining");
+}
