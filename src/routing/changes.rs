@@ -123,26 +123,27 @@ impl RoutingTable {
                 // Listener conflicts are settled over every backend: when the indexes were
                 // built again, a change to one app may move another's (they are few).
                 if !self.shares_indexes_with(last) {
-                    let (mut old, mut new) =
-                        (last.indexes.problems.clone(), self.indexes.problems.clone());
-                    old.sort();
-                    new.sort();
-                    for p in new.iter().filter(|p| old.binary_search(p).is_err()) {
-                        found.extend(
-                            self.problems
-                                .binary_search(p)
-                                .ok()
-                                .map(|i| &self.problems[i]),
-                        );
-                    }
-                    for p in old.iter().filter(|p| new.binary_search(p).is_err()) {
-                        resolved.extend(
-                            last.problems
-                                .binary_search(p)
-                                .ok()
-                                .map(|i| &last.problems[i]),
-                        );
-                    }
+                    let sorted = |problems: &'t [Problem]| {
+                        let mut sorted: Vec<&'t Problem> = problems.iter().collect();
+                        sorted.sort();
+                        sorted
+                    };
+                    let old = sorted(&last.indexes.problems);
+                    let new = sorted(&self.indexes.problems);
+                    merge(
+                        &old,
+                        &new,
+                        |p| *p,
+                        |a, b| match (a, b) {
+                            (Some(&gone), None) => {
+                                resolved.insert(gone);
+                            }
+                            (None, Some(&new)) => {
+                                found.insert(new);
+                            }
+                            _ => {}
+                        },
+                    );
                 }
             }
             None => diff(&last.problems, &self.problems),
