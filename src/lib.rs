@@ -11,9 +11,11 @@
 //!    │        (zero-downtime merge), from_marathon.rs (the whole conversion), problem.rs. No I/O.
 //! routing/    services → an immutable RoutingTable (vhosts, service ports, app ids, backends
 //!    │        with their build-time verdicts, problems), shared through one ArcSwap
-//!    │        (SharedTable); report.rs prints it. Pure, deterministic.
+//!    │        (SharedTable); report.rs prints it, changes.rs says what one changed in the last.
+//!    │        Pure, deterministic.
 //! serve/      serve mode: a source (Marathon or a file) → one refresh (pipeline.rs, agent
-//!    │        names resolved by resolve.rs) → publish → listeners and health checks reconciled.
+//!    │        names resolved by resolve.rs) → publish (publish.rs) → listeners and health checks
+//!    │        reconciled, the table announced in the log (announce.rs).
 //! proxy/      the data plane: accept/ → conn/ → h1/ (native) | hyper_engine/ | tcp/, with
 //!    │        request/ shared by both HTTP engines.
 //! upstream/   per-endpoint idle connection pools, the pooled connection types, the request body.

@@ -22,12 +22,14 @@ use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 use crate::serve::pipeline::Pipeline;
 use crate::tls::CertStore;
 
+mod announce;
 mod certs;
 mod control;
 mod empty_list;
 mod health;
 mod listeners;
 pub mod pipeline;
+mod publish;
 mod reads;
 pub mod resolve;
 mod source;
@@ -285,7 +287,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         connections,
         service_listeners: listeners::ServiceListeners::default(),
         health_checkers: health::HealthCheckers::default(),
-        failing: false,
+        failing: None,
         read_status: read_status_tx,
         generation: generation_tx,
         refreshes: refreshes_tx,

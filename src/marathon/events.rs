@@ -2,11 +2,13 @@
 //! `event_type` parameter per event that can change routing, and `plan-format=light`.
 //!
 //! `eventsource-client` parses the stream (CR, LF and CRLF line ends, split anywhere); the
-//! transport under it is ours, on reqwest, for three reasons: the same TLS roots as the REST
-//! calls, a read timeout that catches a stalled stream (Marathon writes a CRLF every 10 s), and
-//! Marathon's 302 from a standby, which the crate does not follow (it follows 301 and 307
-//! only) and reqwest would follow without the auth header.
+//! request is ours, on reqwest, for four reasons: the same TLS roots as the REST calls, a read
+//! timeout that catches a stalled stream (Marathon writes a CRLF every 10 s), Marathon's 302
+//! from a standby, which the crate does not follow (it follows 301 and 307 only) and reqwest
+//! would follow without the auth header, and failed connects reported once by the caller, not
+//! warned about by the crate on every attempt.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,8 +17,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use launchdarkly_sdk_transport::{
     ByteStream, HttpTransport, Request, ResponseFuture, TransportError,
 };
-use reqwest::header::{HeaderValue, AUTHORIZATION, LOCATION};
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CACHE_CONTROL, LOCATION};
+use reqwest::{Client as ReqwestClient, StatusCode};
 
 use super::client::{describe, ConfigError, MarathonClient};
 
@@ -94,6 +96,15 @@ impl EventStream {
                 url,
                 stall: self.stall,
             },
+            es::Error::TimedOut => StreamError::Stalled {
+                url,
+                stall: self.stall,
+            },
+            // Our own description of what reqwest saw, without the crates' prefixes.
+            es::Error::Transport(err) => StreamError::Broken {
+                url,
+                reason: err.inner().to_string(),
+            },
             other => StreamError::Broken {
                 url,
                 reason: other.to_string(),
@@ -110,7 +121,7 @@ fn is_timeout(err: &TransportError) -> bool {
 
 impl MarathonClient {
     /// A client for the event stream: same TLS, no overall timeout, a read timeout of `stall`.
-    pub fn stream_http(&self, stall: Duration) -> Result<reqwest::Client, ConfigError> {
+    pub fn stream_http(&self, stall: Duration) -> Result<ReqwestClient, ConfigError> {
         self.tls
             .apply(reqwest::Client::builder())
             .read_timeout(stall)
@@ -120,10 +131,14 @@ impl MarathonClient {
 
     /// Opens `/v2/events` on URL `index` (following one redirect to the leader) and returns
     /// once Marathon answered 200. A 401 makes the next call log in again.
+    ///
+    /// The request is ours and `eventsource-client` is handed the open response: it only
+    /// parses the stream. A failed connect is then this function's error, said once by the
+    /// caller, rather than a warning of the crate's on every attempt.
     pub async fn subscribe(
         &self,
         index: usize,
-        http: &reqwest::Client,
+        http: &ReqwestClient,
         stall: Duration,
     ) -> Result<EventStream, StreamError> {
         let base = &self.bases[index % self.bases.len()];
@@ -147,17 +162,30 @@ impl MarathonClient {
             .header()
             .await
             .map_err(|e| connect_error(e.to_string()))?;
-        let mut builder = es::ClientBuilder::for_url(url.as_str())
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if let Some(value) = &header {
+            headers.insert(AUTHORIZATION, value.clone());
+        }
+        let response = open(http, url.clone(), &headers)
+            .await
+            .map_err(|err| connect_error(describe(&err)))?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            if status == StatusCode::UNAUTHORIZED {
+                self.auth.rejected(header.as_ref()).await;
+            }
+            return Err(StreamError::Status {
+                url: shown,
+                status: status.as_u16(),
+            });
+        }
+        let client = es::ClientBuilder::for_url(url.as_str())
             .map_err(|e| connect_error(e.to_string()))?
             .reconnect(es::ReconnectOptions::reconnect(false).build())
-            .redirect_limit(0);
-        if let Some(value) = &header {
-            let value = value.to_str().map_err(|e| connect_error(e.to_string()))?;
-            builder = builder
-                .header(AUTHORIZATION.as_str(), value)
-                .map_err(|_| connect_error("the auth header is invalid".to_owned()))?;
-        }
-        let client = builder.build_with_transport(Transport { http: http.clone() });
+            .redirect_limit(0)
+            .build_with_transport(Opened::new(response));
         let mut stream = EventStream {
             inner: Box::pin(client.stream()),
             url: shown.clone(),
@@ -165,59 +193,57 @@ impl MarathonClient {
         };
         match stream.inner.next().await {
             Some(Ok(es::SSE::Connected(_))) => Ok(stream),
-            Some(Err(err)) => {
-                let err = stream.error(err);
-                if err.is_unauthorized() {
-                    self.auth.rejected(header.as_ref()).await;
-                }
-                Err(err)
-            }
+            Some(Err(err)) => Err(stream.error(err)),
             _ => Err(connect_error("closed before answering".to_owned())),
         }
     }
 }
 
-/// `eventsource-client`'s transport on reqwest, following one redirect with the same headers.
-#[derive(Clone)]
-struct Transport {
-    http: reqwest::Client,
+/// `GET url` with `headers`, following one redirect with the same headers: Marathon 1.7+
+/// standbys answer 302 with the leader's absolute URL, which `eventsource-client` does not
+/// follow and reqwest would follow without the auth header.
+async fn open(
+    http: &ReqwestClient,
+    url: reqwest::Url,
+    headers: &HeaderMap,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let send = |url: reqwest::Url| http.get(url).headers(headers.clone()).send();
+    let response = send(url.clone()).await?;
+    if response.status().is_redirection() {
+        if let Some(next) = location(&url, response.headers().get(LOCATION)) {
+            return send(next).await;
+        }
+    }
+    Ok(response)
 }
 
-impl HttpTransport for Transport {
-    fn request(&self, request: Request<Option<Bytes>>) -> ResponseFuture {
-        let http = self.http.clone();
+/// `eventsource-client`'s transport: the response [`open`] got, handed over once (the crate
+/// never reconnects by itself here).
+#[derive(Clone)]
+struct Opened {
+    response: Arc<Mutex<Option<reqwest::Response>>>,
+}
+
+impl Opened {
+    fn new(response: reqwest::Response) -> Opened {
+        Opened {
+            response: Arc::new(Mutex::new(Some(response))),
+        }
+    }
+}
+
+impl HttpTransport for Opened {
+    fn request(&self, _request: Request<Option<Bytes>>) -> ResponseFuture {
+        let taken = self.response.lock().ok().and_then(|mut r| r.take());
         Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let mut url =
-                reqwest::Url::parse(&parts.uri.to_string()).map_err(TransportError::new)?;
-            let send = |url: reqwest::Url| {
-                let mut builder = http
-                    .request(parts.method.clone(), url)
-                    .headers(parts.headers.clone());
-                if let Some(body) = body.clone() {
-                    builder = builder.body(body);
-                }
-                builder.send()
-            };
-            let mut response = send(url.clone()).await.map_err(transport_error)?;
-            // Marathon 1.7+ standbys answer 302 with the leader's absolute URL.
-            if response.status().is_redirection() {
-                if let Some(next) = location(&url, response.headers().get(LOCATION)) {
-                    url = next;
-                    response = send(url).await.map_err(transport_error)?;
-                }
-            }
+            let response = taken.ok_or_else(|| {
+                TransportError::new(std::io::Error::other("the stream was already opened"))
+            })?;
             let mut builder = http::Response::builder().status(response.status());
             if let Some(headers) = builder.headers_mut() {
                 *headers = response.headers().clone();
             }
-            let status = response.status();
-            let body: ByteStream = if status == StatusCode::OK {
-                Box::pin(response.bytes_stream().map_err(transport_error))
-            } else {
-                // The error body is not read: the status says enough.
-                Box::pin(futures_util::stream::empty())
-            };
+            let body: ByteStream = Box::pin(response.bytes_stream().map_err(transport_error));
             builder.body(body).map_err(TransportError::new)
         })
     }

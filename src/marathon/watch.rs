@@ -109,7 +109,8 @@ pub async fn follow(
     let mut attempt = 0u32;
     // Failures since the last back-off: every URL gets one immediate try per round.
     let mut round = 0;
-    let mut failing = false;
+    // Attempts failed since the stream was last open: the first is logged, the rest counted.
+    let mut failed = 0u32;
     loop {
         let index = next_url % urls;
         next_url += 1;
@@ -119,8 +120,16 @@ pub async fn follow(
         };
         let stable = match subscribed {
             Ok(mut stream) => {
-                tracing::info!(url = stream.url(), "Marathon event stream connected");
-                failing = false;
+                if failed == 0 {
+                    tracing::info!(url = stream.url(), "Marathon event stream connected");
+                } else {
+                    tracing::info!(
+                        url = stream.url(),
+                        failed_attempts = failed,
+                        "Marathon event stream connected"
+                    );
+                }
+                failed = 0;
                 status.send_modify(|s| {
                     s.connected = Some(stream.url().to_owned());
                     s.connects += 1;
@@ -163,11 +172,11 @@ pub async fn follow(
                 started.elapsed() >= STABLE_STREAM
             }
             Err(err) => {
-                if !failing {
+                failed = failed.saturating_add(1);
+                if failed == 1 {
                     tracing::warn!(error = %err, "cannot open Marathon's event stream; retrying with back-off");
-                    failing = true;
                 } else {
-                    tracing::debug!(error = %err, "cannot open Marathon's event stream");
+                    tracing::debug!(error = %err, failed_attempts = failed, "cannot open Marathon's event stream");
                 }
                 status.send_modify(|s| s.last_error = Some(err.to_string()));
                 false

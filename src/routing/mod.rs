@@ -9,6 +9,7 @@
 //! host beats a wildcard; see [`HostRouter::route`].
 
 mod backend;
+mod changes;
 mod host;
 mod indexes;
 mod observe;
@@ -20,6 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use backend::Backend;
+pub use changes::{BackendChange, ChangeKind, Scope, TableChanges};
 pub use host::{HostRouter, HttpRoute};
 pub use shared::SharedTable;
 

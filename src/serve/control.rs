@@ -1,5 +1,6 @@
-//! The control loop: reads the source when it changed, builds and publishes tables, and
-//! reconciles listeners and health checkers to each one.
+//! The control loop: applies what events carry, reads the source when it changed or a read is
+//! owed, and publishes a table for each change (`publish.rs`); logs a failing source once per
+//! change of state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -15,7 +16,6 @@ use crate::marathon::{self, AppsSnapshot, ChangeSignal, Pending, StreamStatus};
 use crate::metrics::Metrics;
 use crate::proxy::accept::listener::Connections;
 use crate::proxy::ProxyContext;
-use crate::routing::RoutingTable;
 use crate::serve::pipeline::Pipeline;
 use crate::tls::SharedCerts;
 
@@ -45,8 +45,9 @@ pub(super) struct Control {
     pub(super) patched: BTreeMap<String, u64>,
     /// Batches of patches applied so far.
     pub(super) patch_batches: u64,
-    /// Whether the last read failed (log once per state change, not per poll).
-    pub(super) failing: bool,
+    /// Since when, and how many times, reads have failed in a row (logged once per change of
+    /// state, not per read).
+    pub(super) failing: Option<Failing>,
     /// Holds back an empty app list until a later read confirms it.
     pub(super) empty_list: empty_list::EmptyListGuard,
     pub(super) read_status: watch::Sender<ReadStatus>,
@@ -197,100 +198,6 @@ impl Control {
         Duration::from_secs_f64((initial * 1.5f64.powi(failures.min(32) as i32)).min(30.0))
     }
 
-    /// Builds the table for `snapshot` (where only the `changed` apps differ from the last one,
-    /// when given), serves it, and reconciles listeners and checkers.
-    pub(super) async fn publish(
-        &mut self,
-        snapshot: AppsSnapshot,
-        changed: Option<&BTreeSet<String>>,
-        agents: Agents,
-    ) {
-        let started = Instant::now();
-        let Some(mut pipeline) = self.pipeline.take() else {
-            return;
-        };
-        let agents = match (changed, agents) {
-            (Some(changed), Agents::Known) => pipeline.resolve_changed(&snapshot, changed).await,
-            _ => pipeline.resolve(&snapshot).await,
-        };
-        let changed = changed.cloned();
-        // The model and the table are CPU work (seconds for tens of thousands of apps): on a
-        // blocking thread, with the replaced snapshot dropped there too. A patch of a few apps
-        // costs less than the hop, which on a busy machine waits for the thread's turn.
-        let replaced = self.snapshot.take();
-        let big = snapshot.apps.len() >= OFFLOAD_APPS;
-        let heavy = match &changed {
-            Some(changed) => {
-                changed.len() >= OFFLOAD_APPS || snapshot.apps.len() >= PATCH_HERE_APPS
-            }
-            None => big,
-        };
-        let built = offload(heavy, move || {
-            drop(replaced);
-            let table = pipeline.build(&snapshot, agents, changed.as_ref());
-            (pipeline, table, snapshot)
-        })
-        .await;
-        // `None`: the runtime is shutting down.
-        let Some((pipeline, table, snapshot)) = built else {
-            return;
-        };
-        self.pipeline = Some(pipeline);
-        // Requests see the new table first; the bookkeeping below follows.
-        let table = Arc::new(table);
-        let replaced = self.ctx.table.publish(table.clone());
-        self.metrics
-            .table_build_seconds
-            .observe(started.elapsed().as_secs_f64());
-        let changes = table.replaced_in(&replaced);
-        // Freeing thousands of backends would hold up this task (and the reconciling below):
-        // the build's threads (rayon's pool) free a big table, unless a request still holds
-        // it. The blocks the freeing thread allocated go straight back to its free lists, where
-        // the next build allocates; freed from any other thread, every block waits on a
-        // cross-thread list until its thread collects it (the next 10,000-app build took
-        // 15–25 % longer that way). A table that shares its indexes frees only what it replaced.
-        if big && changes.is_none() {
-            rayon::spawn(move || drop(replaced));
-        } else {
-            drop(replaced);
-        }
-        table.observe(&self.metrics, snapshot.apps.len());
-        self.snapshot = Some(snapshot);
-        let generation = table.generation();
-        let shutdown = &self.connections.shutdown;
-        match &changes {
-            // Only tasks changed: the same listeners, and checkers for the replaced backends.
-            Some(changes) => {
-                self.health_checkers
-                    .reconcile_replaced(&changes.old, &changes.new, shutdown);
-            }
-            None => self.health_checkers.reconcile(&table, shutdown),
-        }
-        // A listener that could not be opened is tried again with every table.
-        if changes.is_none() || !self.service_listeners.all_open() {
-            self.reconcile_listeners(&table).await;
-        }
-        tracing::info!(generation, "routing table published");
-        let _ = self.generation.send(generation);
-    }
-
-    /// Opens and stops service-port listeners as `table` asks, and tells the certificate
-    /// watcher which files the apps name.
-    async fn reconcile_listeners(&mut self, table: &RoutingTable) {
-        let desired = listeners::desired(table, self.options.bind_address);
-        let cert_files: BTreeSet<_> = desired.keys().filter_map(|k| k.3.clone()).collect();
-        self.app_cert_files.send_if_modified(|files| {
-            let changed = *files != cert_files;
-            *files = cert_files;
-            changed
-        });
-        self.service_listeners
-            .reconcile(desired, &self.ctx, &self.connections, &self.certs)
-            .await;
-        // Sockets a predecessor handed over that this table has no listener for.
-        crate::handover::release_unclaimed();
-    }
-
     /// Shows a held empty list in the read status (`/stats`) while it is held.
     pub(super) fn show_held_empty_list(&mut self) {
         let holding = self.empty_list.is_holding();
@@ -303,7 +210,7 @@ impl Control {
         });
     }
 
-    /// Logs a source failure once when it starts and once when it ends, not on every poll.
+    /// Logs a source failure once when it starts and once when it ends, not on every read.
     pub(super) fn set_failing(&mut self, error: Option<&str>) {
         let now = SystemTime::now();
         match error {
@@ -322,16 +229,32 @@ impl Control {
                 status.last_success = Some(now);
             }
         });
-        match (error, self.failing) {
-            (Some(error), false) => {
-                tracing::error!(%error, "cannot read the apps; serving the last good table");
-                self.failing = true;
+        match (error, &mut self.failing) {
+            (Some(error), None) => {
+                // Before the first table there is no last good one to fall back on.
+                if self.ctx.table.load().generation() > 0 {
+                    tracing::error!(%error, "cannot read the apps; serving the last good table");
+                } else {
+                    tracing::error!(%error, "cannot read the apps; nothing is routed until a read succeeds");
+                }
+                self.failing = Some(Failing {
+                    since: Instant::now(),
+                    reads: 1,
+                });
             }
-            (None, true) => {
-                tracing::info!("apps readable again");
-                self.failing = false;
+            (Some(error), Some(failing)) => {
+                failing.reads += 1;
+                tracing::debug!(%error, failed_reads = failing.reads, "cannot read the apps");
             }
-            _ => {}
+            (None, Some(failing)) => {
+                tracing::info!(
+                    failed_reads = failing.reads,
+                    failing_for_s = failing.since.elapsed().as_secs(),
+                    "apps readable again"
+                );
+                self.failing = None;
+            }
+            (None, None) => {}
         }
     }
 
@@ -349,6 +272,13 @@ impl Control {
     }
 }
 
+/// Reads failing in a row.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Failing {
+    since: Instant,
+    reads: u32,
+}
+
 /// Which agents' names a publish looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Agents {
@@ -359,13 +289,9 @@ pub(super) enum Agents {
     LookUp,
 }
 
-/// Documents and app lists at least this big are parsed and built on the blocking pool;
-/// smaller ones take less time than the hop there and back.
+/// Documents at least this big are parsed on the blocking pool; smaller ones take less time
+/// than the hop there and back.
 pub(super) const OFFLOAD_BYTES: usize = 256 * 1024;
-const OFFLOAD_APPS: usize = 200;
-/// A patch to a list of fewer apps than this is built on the control loop's worker (its parts
-/// that walk every app take well under a millisecond there).
-const PATCH_HERE_APPS: usize = 10_000;
 
 /// Runs CPU-heavy `work` on the blocking pool when it is `big`, so that it never stalls the
 /// proxy's async workers; small work runs here. `None` when the runtime is shutting down.

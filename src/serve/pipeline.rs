@@ -24,6 +24,8 @@ pub struct Pipeline {
     /// What the last table's successor may take over: its backends where their service did not
     /// change, its indexes where no route did.
     last_table: Reusable,
+    /// Whether the last build rebuilt only the apps it was told changed.
+    patched: bool,
 }
 
 /// What the last table was built from, for rebuilding only the apps that changed.
@@ -54,6 +56,7 @@ impl Pipeline {
             generation: 0,
             last: None,
             last_table: Reusable::default(),
+            patched: false,
         }
     }
 
@@ -119,6 +122,7 @@ impl Pipeline {
             // A full build makes its services anew: only an unreadable app's kept services
             // could reuse a backend, and building those few costs less than looking up all.
             self.last_table = Reusable::default();
+            self.patched = false;
             return self.finish(snapshot, catalog, agents, patchable);
         };
         let new_apps_patchable = changed
@@ -144,7 +148,14 @@ impl Pipeline {
             &mut self.health,
         );
         let catalog = keep_malformed_apps(catalog, &previous, snapshot);
+        self.patched = true;
         self.finish(snapshot, catalog, agents, true)
+    }
+
+    /// Whether the last table was built from the changed apps alone: only their backends and
+    /// problems may differ from the table before (else it fell back to a full build).
+    pub fn last_build_patched(&self) -> bool {
+        self.patched
     }
 
     fn finish(

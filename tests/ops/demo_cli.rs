@@ -25,18 +25,45 @@ fn curl(args: &[&str]) -> String {
 struct Demo {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Every stdout line read so far.
+    seen: Vec<String>,
 }
 
 impl Demo {
     /// The next stdout line that contains `needle`.
-    fn wait_for(&self, needle: &str) -> String {
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + GUARD;
         loop {
-            match self.lines.recv_timeout(GUARD) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => continue,
-                Err(err) => panic!("demo never printed `{needle}`: {err}"),
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(err) => panic!("demo never printed `{needle}`: {err}; saw {:#?}", self.seen),
             }
         }
+    }
+
+    /// The generations the lines read so far explain, in the order printed
+    /// (`→ generation 5: ...`, `→ generations 6–7: ...`).
+    fn explained_generations(&self) -> Vec<u64> {
+        let mut generations = Vec::new();
+        for line in &self.seen {
+            let Some(rest) = line
+                .split_once("→ generations ")
+                .or_else(|| line.split_once("→ generation "))
+                .map(|(_, rest)| rest)
+            else {
+                continue;
+            };
+            let range = rest.split(':').next().unwrap();
+            let (from, to) = range.split_once('–').unwrap_or((range, range));
+            generations.extend(from.trim().parse::<u64>().unwrap()..=to.trim().parse().unwrap());
+        }
+        generations
     }
 }
 
@@ -75,10 +102,23 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
             }
         }
     });
-    let demo = Demo { child, lines };
+    let mut demo = Demo {
+        child,
+        lines,
+        seen: Vec::new(),
+    };
     demo.wait_for("switchyard demo: ready");
+    // The status page is named, and it is there.
+    let status_page = demo.wait_for("status page");
+    assert!(
+        status_page.contains(&format!("http://127.0.0.1:{admin}/")),
+        "{status_page}"
+    );
+    let page = curl(&[&format!("http://127.0.0.1:{admin}/")]);
+    assert!(page.contains("<html"), "{page}");
     let marathon = demo.wait_for("Marathon simulator");
     let marathon = marathon.split_whitespace().last().unwrap().to_owned();
+    let routes_command = demo.wait_for("routing table");
 
     // Exactly what the demo tells the user to run.
     let by_vhost = format!("http://tweeter.localhost:{http}/");
@@ -132,11 +172,22 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
     assert!(seen.len() >= 2, "round robin over the instances: {seen:?}");
 
     // The script runs: scale up, a health check passes, scale down, then a redeploy whose
-    // new version the next request sees.
+    // new version the next request sees. Each step is followed by the tables it brought.
     demo.wait_for("is not healthy yet");
     demo.wait_for("passed its health check");
     demo.wait_for("scaled /tweeter down");
     demo.wait_for("redeployed /tweeter as version 2");
+    let redeployed = demo.wait_for("→ generation");
+    assert!(
+        redeployed.contains("3 endpoints added, 3 endpoints removed"),
+        "{redeployed}"
+    );
+    // Every table is explained, once, in order: none goes unmentioned between two steps.
+    let explained = demo.explained_generations();
+    let first = *explained.first().unwrap_or(&0);
+    let expected: Vec<u64> = (first..first + explained.len() as u64).collect();
+    assert_eq!(explained, expected, "{:#?}", demo.seen);
+    assert_eq!(first, 1, "from the table served at start");
     let page = curl(&[&by_vhost]);
     assert!(page.starts_with("/tweeter (version 2)"), "{page}");
     let generation = curl(&[&format!("http://127.0.0.1:{admin}/generation")]);
@@ -144,11 +195,19 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
         generation.trim().parse::<u64>().unwrap() >= 7,
         "{generation}"
     );
-    // The routes command the demo prints reads the simulator like a real Marathon.
-    let routes = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["routes", "--marathon", &marathon])
+    // The routes command the demo prints runs as printed (the binary by its path: it is not
+    // on the PATH after `cargo run`) and reads the simulator like a real Marathon.
+    let mut words = routes_command
+        .split_whitespace()
+        .skip_while(|w| *w != "table")
+        .skip(1);
+    let program = words.next().unwrap();
+    let args: Vec<&str> = words.collect();
+    assert_eq!(args, ["routes", "--marathon", marathon.as_str()]);
+    let routes = Command::new(program)
+        .args(&args)
         .output()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("`{routes_command}` does not run: {e}"));
     let routes = String::from_utf8_lossy(&routes.stdout);
     assert!(routes.contains("tweeter.localhost"), "{routes}");
     let post_tweets: Vec<_> = routes

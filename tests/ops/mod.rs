@@ -6,6 +6,7 @@ mod admin;
 mod cli_manual;
 mod cli_mistakes;
 mod config;
+mod control_logs;
 mod demo_cli;
 mod dry_run;
 mod healthcheck_cli;

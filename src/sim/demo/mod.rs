@@ -2,12 +2,14 @@
 //! the Tweeter tutorial's apps (Tweeter: 3 instances, service port 10000, group `external`, a
 //! vhost; post-tweets: no labels, so never exposed), real backends answer for the tasks, and the
 //! balancer follows the simulator's event stream. Every few seconds the demo scales, fails a
-//! health check or redeploys Tweeter, and prints what it did, so a user watches routes change.
+//! health check or redeploys Tweeter, and prints what it did, then each routing table it
+//! brought and what that changed, so a user watches routes change.
 
 mod backend;
+mod tables;
 
-use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::collections::{BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -94,17 +96,24 @@ pub async fn run(
     let http = handle.http_addr.ok_or("the HTTP port is not bound")?;
     let admin = handle.admin_addr;
     let service = std::net::SocketAddr::new(options.bind_address, options.tweeter_port);
+    // The binary running now: `switchyard` is not on the PATH after `cargo run`.
+    let exe = std::env::current_exe().map_or_else(
+        |_| "switchyard".to_owned(),
+        |path| path.display().to_string(),
+    );
     println!(
         "switchyard demo: ready\n\
-         \n  Marathon simulator   {marathon}\n  \
+         \n  status page          http://{admin}/    (routes, endpoints, events, problems, live)\n  \
+         Marathon simulator   {marathon}\n  \
          Tweeter by vhost     curl http://{TWEETER_VHOST}:{http_port}/\n  \
          Tweeter over HTTPS   curl -k https://{TWEETER_VHOST}:{https_port}/    (a self-signed certificate)\n  \
          Tweeter by port      curl http://{service}/\n  \
          Tweeter by app id    curl -H 'X-Marathon-App-Id: {TWEETER}' http://{app_id}/\n  \
          post-tweets          not exposed (no HAPROXY_GROUP): curl -H 'X-Marathon-App-Id: /post-tweets' http://{app_id}/ gets 503\n  \
-         routing table        switchyard routes --marathon {marathon}\n  \
-         admin                curl http://{admin}/generation    (also /_haproxy_health_check)\n\n\
-         Every {every:?} the demo changes Tweeter; each change is printed below. Ctrl-C stops.\n",
+         routing table        {exe} routes --marathon {marathon}\n  \
+         admin                curl http://{admin}/generation    (also /routes, /stats, /_haproxy_health_check)\n\n\
+         Every {every:?} the demo changes Tweeter and prints what it did, then each routing table\n\
+         generation it brought and what that changed. Ctrl-C stops.\n",
         marathon = sim.urls().join(" "),
         http_port = http.port(),
         https_port = handle.https_addr.map_or(0, |a| a.port()),
@@ -112,18 +121,33 @@ pub async fn run(
         every = options.interval,
     );
 
+    let mut explained = tables::Explained::new();
+    if let Some(line) = explained.next_line(&handle) {
+        println!("{line}");
+    }
     let changes = async {
         let mut ticker = tokio::time::interval(options.interval);
         ticker.tick().await;
         loop {
-            ticker.tick().await;
-            let before = handle.generation();
-            match tweeter.next_change().await {
-                Ok(what) => {
-                    let generation = handle.wait_generation(before + 1).await;
-                    println!("[demo] {what} → routing table generation {generation}");
+            tokio::select! {
+                _ = ticker.tick() => match tweeter.next_change().await {
+                    Ok(what) => {
+                        println!("[demo] {what}");
+                        // Every event of the change applied, then its tables explained.
+                        let guard = options.interval.max(Duration::from_secs(5));
+                        tables::routed(&handle, TWEETER, &tweeter.routed(), guard).await;
+                        if let Some(line) = explained.next_line(&handle) {
+                            println!("{line}");
+                        }
+                    }
+                    Err(err) => println!("[demo] {err}"),
+                },
+                // A table published after its change's line: explained as it comes.
+                _ = handle.wait_generation(explained.generation() + 1) => {
+                    if let Some(line) = explained.next_line(&handle) {
+                        println!("{line}");
+                    }
                 }
-                Err(err) => println!("[demo] {err}"),
             }
         }
     };
@@ -233,6 +257,16 @@ impl Tweeter {
                 ))
             }
         }
+    }
+
+    /// The addresses Tweeter's port should route: every task but the one not healthy yet.
+    fn routed(&self) -> BTreeSet<SocketAddr> {
+        let starting = self.starting.as_deref();
+        self.tasks
+            .iter()
+            .filter(|(id, _)| Some(id.as_str()) != starting)
+            .map(|(_, backend)| backend.addr)
+            .collect()
     }
 
     fn stop_all(&self) {
