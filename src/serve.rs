@@ -240,11 +240,10 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     tokio::spawn(crate::admin::record(
         recorded.clone(),
         table.clone(),
-        generation.clone(),
         stop.child_token(),
     ));
     let admin_state = crate::admin::AdminState {
-        recorded,
+        recorded: recorded.clone(),
         table: table.clone(),
         reload: reload.clone(),
         cert_reload: cert_reload.clone(),
@@ -272,6 +271,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     ));
     let empty_list = empty_list::EmptyListGuard::new(reader.empty_list_confirm());
     let control = Control {
+        recorded,
         metrics: metrics.clone(),
         certs,
         app_cert_files,

@@ -1,14 +1,12 @@
 //! The recent routing-table generations and what each changed, kept by the balancer (the
-//! status page lists them, whenever it was opened). The recorder looks at each table it is
-//! told of; a burst of publishes it did not see one by one is one entry, naming how many
-//! generations it covers.
+//! status page lists them, whenever it was opened). The control loop records each table it
+//! publishes, with what it found the table changed.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 
-use crate::routing::RoutingTable;
+use crate::routing::{ChangeKind, RoutingTable, TableChanges};
 
 /// Entries kept.
 pub const RECENT_GENERATIONS: usize = 20;
@@ -53,22 +51,12 @@ impl Named {
     }
 }
 
-/// What the log remembers of a backend to tell what the next table changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Seen {
-    app_id: Box<str>,
-    /// Sorted.
-    endpoints: Box<[SocketAddr]>,
-}
-
 /// The log: see the module's comment.
 #[derive(Debug, Default)]
 pub struct GenerationLog {
     /// Oldest first.
     entries: VecDeque<GenerationEntry>,
     last_generation: u64,
-    /// The last table's backends, by name.
-    seen: HashMap<Box<str>, Seen>,
 }
 
 impl GenerationLog {
@@ -77,83 +65,71 @@ impl GenerationLog {
         self.entries.iter().rev().cloned().collect()
     }
 
-    /// Adds an entry for `table` unless it is the last one recorded (or the empty table
-    /// served before the first).
-    pub fn record(&mut self, table: &RoutingTable, at_unix_ms: u64) {
-        let generation = table.generation();
-        if generation <= self.last_generation {
+    /// Adds `entry` unless its generation is not newer than the last recorded.
+    pub fn record(&mut self, mut entry: GenerationEntry) {
+        if entry.generation <= self.last_generation {
             return;
         }
-        let before = std::mem::take(&mut self.seen);
-        let mut seen = HashMap::with_capacity(table.backends().len());
-        let (mut added, mut removed) = (0, 0);
-        // Apps with a backend added, changed or gone.
-        let mut touched = BTreeSet::new();
-        for backend in table.backends() {
-            let app = backend.app_id().as_str();
-            let mut endpoints: Vec<SocketAddr> =
-                backend.endpoints().iter().map(|e| e.addr).collect();
-            endpoints.sort_unstable();
-            let now = Seen {
-                app_id: app.into(),
-                endpoints: endpoints.into(),
-            };
-            match before.get(&*backend.name) {
-                Some(was) if *was == now => {}
-                Some(was) => {
-                    added += difference(&now.endpoints, &was.endpoints);
-                    removed += difference(&was.endpoints, &now.endpoints);
-                    touched.insert(app);
-                }
-                None => {
-                    added += now.endpoints.len();
-                    touched.insert(app);
-                }
-            }
-            seen.insert(backend.name.clone(), now);
-        }
-        for (name, gone) in &before {
-            if !seen.contains_key(name) {
-                removed += gone.endpoints.len();
-                touched.insert(&*gone.app_id);
-            }
-        }
-        let apps_before: BTreeSet<&str> = before.values().map(|s| &*s.app_id).collect();
-        let apps_now: BTreeSet<&str> = seen.values().map(|s| &*s.app_id).collect();
-        let (mut apps_added, mut apps_removed, mut apps_changed) =
-            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
-        for app in touched {
-            match (apps_before.contains(app), apps_now.contains(app)) {
-                (false, _) => apps_added.insert(app),
-                (true, false) => apps_removed.insert(app),
-                (true, true) => apps_changed.insert(app),
-            };
-        }
-        let entry = GenerationEntry {
-            generation,
-            skipped: generation - self.last_generation - 1,
-            at_unix_ms,
-            routes: table.http_routes().len()
-                + table.service_ports().count()
-                + table.app_ids().len(),
-            backends: table.backends().len(),
-            endpoints: seen.values().map(|s| s.endpoints.len()).sum(),
-            endpoints_added: added,
-            endpoints_removed: removed,
-            apps_added: Named::of(&apps_added),
-            apps_removed: Named::of(&apps_removed),
-            apps_changed: Named::of(&apps_changed),
-        };
+        entry.skipped = entry.generation - self.last_generation - 1;
         if self.entries.len() == RECENT_GENERATIONS {
             self.entries.pop_front();
         }
+        self.last_generation = entry.generation;
         self.entries.push_back(entry);
-        self.last_generation = generation;
-        self.seen = seen;
     }
 }
 
-/// How many of `a` are not in `b` (both sorted).
-fn difference(a: &[SocketAddr], b: &[SocketAddr]) -> usize {
-    a.iter().filter(|x| b.binary_search(x).is_err()).count()
+impl GenerationEntry {
+    /// The entry for `table`, from what its publish found it changed (the backends a patch
+    /// replaced, or the apps it rebuilt): a change to one app of thousands does not walk
+    /// every backend's endpoints again.
+    pub fn new(table: &RoutingTable, changes: &TableChanges<'_>, at_unix_ms: u64) -> Self {
+        // Per app: its changes were all additions, all removals.
+        let mut apps: BTreeMap<&str, (bool, bool, usize)> = BTreeMap::new();
+        for change in &changes.backends {
+            let app = apps
+                .entry(change.app_id.as_str())
+                .or_insert((true, true, 0));
+            app.0 &= change.kind == ChangeKind::Added;
+            app.1 &= change.kind == ChangeKind::Removed;
+            app.2 += usize::from(change.kind == ChangeKind::Added);
+        }
+        let (mut added, mut removed, mut changed) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for (app, (all_added, all_removed, added_here)) in apps {
+            let now = backends_of(table, app);
+            // New: every backend it has now was added. Gone: it has none left.
+            if all_added && now == added_here {
+                added.insert(app);
+            } else if all_removed && now == 0 {
+                removed.insert(app);
+            } else {
+                changed.insert(app);
+            }
+        }
+        let backends = table.backends();
+        GenerationEntry {
+            generation: table.generation(),
+            skipped: 0,
+            at_unix_ms,
+            routes: table.route_count(),
+            backends: backends.len(),
+            endpoints: backends.iter().map(|b| b.targets.len()).sum(),
+            endpoints_added: changes.endpoints_added,
+            endpoints_removed: changes.endpoints_removed,
+            apps_added: Named::of(&added),
+            apps_removed: Named::of(&removed),
+            apps_changed: Named::of(&changed),
+        }
+    }
+}
+
+/// How many backends `app` has in `table` (sorted by app id).
+fn backends_of(table: &RoutingTable, app: &str) -> usize {
+    let backends = table.backends();
+    let start = backends.partition_point(|b| b.app_id().as_str() < app);
+    backends[start..]
+        .iter()
+        .take_while(|b| b.app_id().as_str() == app)
+        .count()
 }

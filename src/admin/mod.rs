@@ -28,7 +28,8 @@ use crate::marathon::StreamStatus;
 use crate::routing::report::RoutesReport;
 use crate::routing::SharedTable;
 
-pub use recorder::{run as record, Recorded};
+pub use generations::GenerationEntry;
+pub use recorder::{run as record, unix_ms, Recorded};
 pub use stats::Stats;
 
 /// How reading the source goes, for the status page and metrics.

@@ -1,19 +1,18 @@
 //! What the balancer keeps for the status page besides the table: the traffic history and the
-//! recent generations. One control-plane task fills both: it samples the counters the proxy
-//! already increments every [`SAMPLE_EVERY`], and records each table it is told of. The
-//! proxy never sees any of it; the locks here are taken by this task and the admin port only.
+//! recent generations. A control-plane task samples the counters the proxy already increments
+//! every [`SAMPLE_EVERY`]; the control loop records each table it publishes. The proxy never
+//! sees any of it; the locks here are taken by the control plane and the admin port only.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::generations::{GenerationEntry, GenerationLog};
 use super::traffic::{HistoryReport, Reading, Traffic, SAMPLE_EVERY};
 use crate::metrics::BackendMetrics;
-use crate::routing::{RoutingTable, SharedTable};
+use crate::routing::{Backend, RoutingTable, SharedTable};
 
 /// The recorded state, shared by the recorder task and the admin endpoints.
 #[derive(Debug)]
@@ -42,7 +41,11 @@ struct SeenBackend {
 
 impl Sampled {
     fn note(&mut self, table: &RoutingTable) {
-        for backend in table.backends() {
+        self.note_backends(table.backends().iter());
+    }
+
+    fn note_backends<'b>(&mut self, backends: impl Iterator<Item = &'b Arc<Backend>>) {
+        for backend in backends {
             if !self.seen.contains_key(&*backend.name) {
                 let seen = SeenBackend {
                     app_id: backend.app_id().as_str().into(),
@@ -121,10 +124,11 @@ impl Recorded {
         serde_json::to_string(&report)
     }
 
-    /// Notes a table published: its generation, and its backends for the next sample.
-    pub fn record_generation(&self, table: &RoutingTable) {
-        lock(&self.generations).record(table, unix_ms(SystemTime::now()));
-        lock(&self.traffic).note(table);
+    /// Notes a table published: its entry, and the backends it added (by name: the others
+    /// are known already) for the next sample.
+    pub fn record_generation(&self, entry: GenerationEntry, added: &[Arc<Backend>]) {
+        lock(&self.generations).record(entry);
+        lock(&self.traffic).note_backends(added.iter());
     }
 }
 
@@ -134,25 +138,14 @@ impl Default for Recorded {
     }
 }
 
-/// Runs until `stop`: a sample every [`SAMPLE_EVERY`], an entry for every table published.
-pub async fn run(
-    recorded: Arc<Recorded>,
-    table: SharedTable,
-    mut generation: watch::Receiver<u64>,
-    stop: CancellationToken,
-) {
+/// Runs until `stop`: a sample every [`SAMPLE_EVERY`] (the control loop records each table).
+pub async fn run(recorded: Arc<Recorded>, table: SharedTable, stop: CancellationToken) {
     let mut tick =
         tokio::time::interval_at(tokio::time::Instant::now() + SAMPLE_EVERY, SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut watching = true;
     loop {
         tokio::select! {
             _ = tick.tick() => recorded.sample(&table.load()),
-            changed = generation.changed(), if watching => match changed {
-                Ok(()) => recorded.record_generation(&table.load()),
-                // The control loop is gone: the table no longer changes.
-                Err(_) => watching = false,
-            },
             () = stop.cancelled() => return,
         }
     }

@@ -46,6 +46,7 @@ pub struct TableChanges<'t> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackendChange {
     pub name: Box<str>,
+    pub app_id: crate::model::AppId,
     /// Its name in the last table when that differs (its service port changed).
     pub was: Option<Box<str>>,
     pub kind: ChangeKind,
@@ -168,6 +169,7 @@ impl TableChanges<'_> {
                 }
                 BackendChange {
                     name: new.name.clone(),
+                    app_id: new.app_id().clone(),
                     was: (old.name != new.name).then(|| old.name.clone()),
                     kind: if configured {
                         ChangeKind::Configured
@@ -183,6 +185,7 @@ impl TableChanges<'_> {
                 self.backends_added += 1;
                 BackendChange {
                     name: new.name.clone(),
+                    app_id: new.app_id().clone(),
                     was: None,
                     kind: ChangeKind::Added,
                     endpoints_added: new.endpoints().len(),
@@ -194,6 +197,7 @@ impl TableChanges<'_> {
                 self.backends_removed += 1;
                 BackendChange {
                     name: old.name.clone(),
+                    app_id: old.app_id().clone(),
                     was: None,
                     kind: ChangeKind::Removed,
                     endpoints_added: 0,

@@ -210,6 +210,15 @@ impl HostRouter {
         hosts.into_iter().flat_map(|(_, routes)| routes).collect()
     }
 
+    /// Routes, all hosts together.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
     pub fn host_count(&self) -> usize {
         self.exact.len() + self.wildcard.len()
     }

@@ -297,6 +297,23 @@ impl RoutingTable {
         &self.backends
     }
 
+    /// The backend of `app_id` named `name`.
+    pub fn backend(&self, app_id: &str, name: &str) -> Option<&Arc<Backend>> {
+        let start = self
+            .backends
+            .partition_point(|b| b.app_id().as_str() < app_id);
+        let of_app = self.backends[start..]
+            .iter()
+            .take_while(|b| b.app_id().as_str() == app_id);
+        of_app.into_iter().find(|b| &*b.name == name)
+    }
+
+    /// Vhost rules, service-port listeners and app-id entries, together.
+    pub fn route_count(&self) -> usize {
+        let indexes = &self.indexes;
+        indexes.http.len() + indexes.service_ports.len() + indexes.app_ids.len()
+    }
+
     pub fn http_routes(&self) -> Vec<Bound<'_, HttpRoute>> {
         let routes = self.indexes.http.routes();
         routes.into_iter().map(|r| self.bind(r, r.at)).collect()

@@ -3,9 +3,12 @@
 //! operator reads each label problem once, when it starts, and once when it is resolved.
 
 use std::fmt::{self, Write};
+use std::sync::Arc;
+use std::time::SystemTime;
 
+use crate::admin::GenerationEntry;
 use crate::model::{Problem, Severity};
-use crate::routing::{RoutingTable, Scope, TableChanges};
+use crate::routing::{Backend, ChangeKind, RoutingTable, Scope, TableChanges};
 
 /// Problem lines per table, direction (found, resolved) and severity; the rest are counted in
 /// one line (a first table of thousands of apps must not flood the log; `/routes` lists them
@@ -17,6 +20,10 @@ const PROBLEM_LINES: usize = 50;
 #[derive(Debug)]
 pub(super) struct Announcement {
     generation: u64,
+    /// The status page's entry for the table, and the backends it added (for the traffic
+    /// history), taken from the same comparison.
+    pub(super) entry: GenerationEntry,
+    pub(super) added: Vec<Arc<Backend>>,
     summary: String,
     backends_added: usize,
     backends_removed: usize,
@@ -69,8 +76,16 @@ impl Announcement {
     /// What `table` changed in `last`, reading only what `scope` says may differ.
     pub(super) fn new(table: &RoutingTable, last: &RoutingTable, scope: Scope<'_>) -> Announcement {
         let changes: TableChanges<'_> = table.changes_since(last, scope);
+        let added = changes
+            .backends
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Added)
+            .filter_map(|c| table.backend(c.app_id.as_str(), &c.name).cloned())
+            .collect();
         Announcement {
             generation: table.generation(),
+            entry: GenerationEntry::new(table, &changes, crate::admin::unix_ms(SystemTime::now())),
+            added,
             summary: changes.to_string(),
             backends_added: changes.backends_added,
             backends_removed: changes.backends_removed,

@@ -21,6 +21,8 @@ use crate::tls::SharedCerts;
 
 /// The control loop's state.
 pub(super) struct Control {
+    /// What the status page keeps: each table published is recorded there.
+    pub(super) recorded: Arc<crate::admin::Recorded>,
     pub(super) metrics: Arc<Metrics>,
     /// The certificates, for TLS service ports.
     pub(super) certs: SharedCerts,

@@ -94,7 +94,7 @@ impl Control {
             };
             let announcement = Announcement::new(&table, &replaced, scope);
             drop(replaced);
-            Pending::Ready(announcement)
+            Pending::Ready(Box::new(announcement))
         };
         table.observe(&self.metrics, snapshot.apps.len());
         self.snapshot = Some(snapshot);
@@ -112,12 +112,17 @@ impl Control {
         if changes.is_none() || !self.service_listeners.all_open() {
             self.reconcile_listeners(&table).await;
         }
+        let announcement = match announcement {
+            Pending::Ready(announcement) => Some(*announcement),
+            Pending::Elsewhere(rx) => rx.await.ok(),
+        };
         match announcement {
-            Pending::Ready(announcement) => announcement.log(),
-            Pending::Elsewhere(rx) => match rx.await {
-                Ok(announcement) => announcement.log(),
-                Err(_) => tracing::info!(generation, "routing table published"),
-            },
+            Some(announcement) => {
+                announcement.log();
+                self.recorded
+                    .record_generation(announcement.entry, &announcement.added);
+            }
+            None => tracing::info!(generation, "routing table published"),
         }
         let _ = self.generation.send(generation);
     }
@@ -142,6 +147,6 @@ impl Control {
 
 /// An announcement worked out here, or on rayon's pool beside the reconciling.
 enum Pending {
-    Ready(Announcement),
+    Ready(Box<Announcement>),
     Elsewhere(tokio::sync::oneshot::Receiver<Announcement>),
 }
