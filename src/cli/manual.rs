@@ -33,6 +33,8 @@ pub fn completions(args: CompletionsArgs) -> ExitCode {
     let mut out = std::io::stdout().lock();
     match out.write_all(&script).and_then(|()| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader stopped reading (`| head`): what it wanted was written.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(err) => fail(&format!("cannot write the completions: {err}")),
     }
 }
@@ -45,10 +47,14 @@ pub fn man(args: ManArgs) -> ExitCode {
             .map_err(|e| format!("cannot write the man pages into {}: {e}", dir.display())),
         None => {
             let mut out = std::io::stdout().lock();
-            clap_mangen::Man::new(command)
+            match clap_mangen::Man::new(command)
                 .render(&mut out)
                 .and_then(|()| out.flush())
-                .map_err(|e| format!("cannot write the man page: {e}"))
+            {
+                // The reader stopped reading (`| head`): what it wanted was written.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                written => written.map_err(|e| format!("cannot write the man page: {e}")),
+            }
         }
     };
     match written {
