@@ -253,17 +253,7 @@ async fn sessions_resume_after_many_other_clients() {
         }
     };
     for versions in [&rustls::version::TLS13, &rustls::version::TLS12] {
-        let config = |versions: &'static rustls::SupportedProtocolVersion| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-                .with_protocol_versions(&[versions])
-                .unwrap()
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Arc::new(config)
-        };
+        let config = |versions| Arc::new(client_config_for(&[versions], true));
         let returning = config(versions);
         assert_eq!(
             connect(returning.clone()).await,

@@ -183,9 +183,17 @@ impl ServerCertVerifier for AnyCert {
 
 /// A client that accepts any certificate and offers HTTP/1.1, sending SNI when `sni`.
 fn client_config(sni: bool) -> rustls::ClientConfig {
+    client_config_for(rustls::DEFAULT_VERSIONS, sni)
+}
+
+/// [`client_config`] offering only `versions`.
+fn client_config_for(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    sni: bool,
+) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .unwrap()
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
