@@ -23,6 +23,7 @@ import tempfile
 import time
 
 HTTP_PORT, H2C_PORT, TCP_PORT, ADMIN_PORT = 18080, 18081, 18090, 18099
+HTTPS_PORT = 18443
 BACKEND_PORTS = [18001, 18002, 18003, 18004]
 BULK_PORT = 18010
 APPS = 100
@@ -56,6 +57,21 @@ def apps_document(count, tasks_per_app=2):
                    "ports": [BULK_PORT]}],
     })
     return {"apps": apps}
+
+
+def site_certificate(work):
+    """An ECDSA P-256 certificate for `localhost` and every bench vhost, with its key in the same
+    PEM file (HAProxy's `crt`, nginx and Switchyard all read that)."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "30", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,DNS:*.bench.test",
+                    "-keyout", f"{work}/site.key", "-out", f"{work}/site.crt"],
+                   check=True, capture_output=True)
+    with open(f"{work}/site.pem", "w") as out:
+        for part in ("site.crt", "site.key"):
+            with open(f"{work}/{part}") as f:
+                out.write(f.read())
+    os.chmod(f"{work}/site.pem", 0o644)
 
 
 def backend_nginx_conf(work):
@@ -104,7 +120,8 @@ def haproxy_conf(work, flavour, threads):
     if flavour == "mlb":
         lines.append("  option http-server-close")
     lines += ["frontend http_in", f"  bind 127.0.0.1:{HTTP_PORT}",
-              f"  bind 127.0.0.1:{H2C_PORT} proto h2", "  mode http"]
+              f"  bind 127.0.0.1:{H2C_PORT} proto h2",
+              f"  bind 127.0.0.1:{HTTPS_PORT} ssl crt {work}/site.pem alpn h2,http/1.1", "  mode http"]
     if flavour == "mlb":
         for i in range(APPS):
             acl = f"host_app{i}"
@@ -134,6 +151,7 @@ def nginx_conf(work, threads):
         members = " ".join(f"server 127.0.0.1:{t['ports'][0]};" for t in app["tasks"])
         upstreams.append(f"  upstream app{i} {{ {members} keepalive 64; keepalive_requests 1000000; }}")
         servers.append(f"""  server {{ listen 127.0.0.1:{HTTP_PORT}; listen 127.0.0.1:{H2C_PORT} http2;
+    listen 127.0.0.1:{HTTPS_PORT} ssl http2;
     server_name {vhost(i)};
     location / {{ proxy_pass http://app{i}; proxy_http_version 1.1;
       proxy_set_header Connection ""; proxy_set_header Host $host;
@@ -148,6 +166,9 @@ http {{
   keepalive_requests 1000000;
   client_body_temp_path {work}/tmp;
   proxy_temp_path {work}/tmp;
+  ssl_certificate {work}/site.pem;
+  ssl_certificate_key {work}/site.pem;
+  ssl_protocols TLSv1.2 TLSv1.3;
 {chr(10).join(upstreams)}
 {chr(10).join(servers)}
 }}
@@ -279,11 +300,13 @@ class Peer:
         self.name, self.work, self.threads = name, work, threads
         offset = 1000 * (index + 1)
         self.http, self.h2c, self.tcp = HTTP_PORT + offset, H2C_PORT + offset, TCP_PORT + offset
+        self.https = HTTPS_PORT + offset
         self.proc = None
 
     def config(self, text, suffix):
         # Each peer gets its own ports: rewrite the shared port numbers.
-        for old, new in ((HTTP_PORT, self.http), (H2C_PORT, self.h2c), (TCP_PORT, self.tcp)):
+        for old, new in ((HTTP_PORT, self.http), (H2C_PORT, self.h2c), (TCP_PORT, self.tcp),
+                         (HTTPS_PORT, self.https)):
             text = text.replace(f":{old}", f":{new}").replace(f'"port": {old}', f'"port": {new}')
         path = f"{self.work}/{self.name}.{suffix}"
         with open(path, "w") as f:
@@ -298,7 +321,8 @@ class Peer:
             with open(path, "w") as f:
                 f.write(doc)
             argv = [binary, "--apps-file", path, "--bind-address", "127.0.0.1",
-                    "--http-port", str(self.http), "--https-port", str(self.http + 443),
+                    "--http-port", str(self.http), "--https-port", str(self.https),
+                    "--ssl-certs", f"{self.work}/site.pem",
                     "--admin-port", str(self.http + 99), "--app-id-port", str(self.http + 91),
                     "--log-level", "warn", "--threads", str(self.threads)]
             self.h2c = self.http  # HTTP/1.1 and h2c share the HTTP port
@@ -330,7 +354,8 @@ def run_load(peer, case, duration, load_cpus, threads):
     if case["tool"] == "wrk":
         argv = pin + ["wrk", f"-t{threads}", f"-c{case['conns']}", f"-d{duration}s", "--latency",
                       "-H", f"Host: {host}"] + case.get("extra", []) + \
-            [f"http://127.0.0.1:{peer.http}{case['path']}"]
+            [f"https://localhost:{peer.https}{case['path']}" if case.get("tls")
+             else f"http://127.0.0.1:{peer.http}{case['path']}"]
     elif case["tool"] == "h2load":
         log_path = f"{peer.work}/h2load.log"
         argv = pin + ["h2load", "-t", str(threads), "-c", str(case["conns"]), "-m", "10",
@@ -392,6 +417,8 @@ CASES = [
     {"name": "1 MiB responses", "tool": "wrk", "conns": 10, "path": "/1m", "unit": "MiB/s"},
     {"name": "HTTP/2 (h2load, 50 conns x 10 streams)", "tool": "h2load", "conns": 50},
     {"name": "TCP bulk, 1 GiB", "tool": "tcp", "unit": "MiB/s", "peers": ("switchyard", "haproxy-mlb")},
+    # TLS 1.3, ECDSA P-256, SNI `localhost` (a name, not an address), as a site's certificate.
+    {"name": "HTTPS keep-alive, 50 conns", "tool": "wrk", "conns": 50, "path": "/", "tls": True},
 ]
 
 
@@ -408,6 +435,7 @@ def main():
     work = tempfile.mkdtemp(prefix="switchyard-loadbench-")
     os.chmod(work, 0o755)  # nginx's workers run as another user
     os.makedirs(f"{work}/www"), os.makedirs(f"{work}/tmp")
+    site_certificate(work)
     with open(f"{work}/www/1m", "wb") as f:
         f.write(b"x" * (1 << 20))
     with open(f"{work}/www/bulk", "wb") as f:
