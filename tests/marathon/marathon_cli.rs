@@ -2,7 +2,6 @@
 //! unchanged (its HAProxy-only `--haproxy-map` accepted with a notice), and a DC/OS service account from the environment logs in without its key or token
 //! ever reaching the logs.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -43,15 +42,7 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = crate::support::process::stderr_lines(&mut child);
         Running {
             child,
             lines,

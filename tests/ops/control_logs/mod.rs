@@ -3,7 +3,6 @@
 //! (`label_problems`), Marathon down and back (`marathon_down`), what each table changed
 //! (`table_changes`).
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -42,15 +41,7 @@ impl Logged {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let lines = crate::support::process::stderr_lines(&mut child);
         Logged {
             child,
             lines,
