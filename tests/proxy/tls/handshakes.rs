@@ -3,20 +3,26 @@
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_certificates_a_self_signed_one_serves_and_stalled_handshakes_are_closed() {
+/// Backend `a` and the balancer routing `a.example.com` to it, with no certificate given.
+async fn serving_a(proxy: ProxyConfig) -> (Backend, Tls) {
     let a = Backend::start("a").await;
     let apps = json!([app(
         "/a",
-        10731,
+        support::proxy::free_port(),
         json!({"HAPROXY_0_VHOST": "a.example.com"}),
         &[a.port()]
     )]);
+    let tls = Tls::start_with(apps, &[], proxy, Duration::from_secs(3600)).await;
+    (a, tls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_certificates_a_self_signed_one_serves_and_stalled_handshakes_are_closed() {
     let proxy = ProxyConfig {
         header_timeout: Duration::from_millis(300),
         ..ProxyConfig::default()
     };
-    let tls = Tls::start_with(apps, &[], proxy, Duration::from_secs(3600)).await;
+    let (_a, tls) = serving_a(proxy).await;
     let (stream, leaf) = handshake(tls.https, Some("a.example.com")).await.unwrap();
     assert!(!leaf.is_empty());
     let response = request(
@@ -186,14 +192,7 @@ impl tokio::io::AsyncWrite for FragmentingClientHello {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_hello_fragmented_into_small_records_is_served() {
-    let a = Backend::start("a").await;
-    let apps = json!([app(
-        "/a",
-        10732,
-        json!({"HAPROXY_0_VHOST": "a.example.com"}),
-        &[a.port()]
-    )]);
-    let tls = Tls::start_with(apps, &[], ProxyConfig::default(), Duration::from_secs(3600)).await;
+    let (_a, tls) = serving_a(ProxyConfig::default()).await;
     let config = client_config(true);
     let tcp = TcpStream::connect(tls.https).await.unwrap();
     let name = ServerName::try_from("a.example.com".to_owned()).unwrap();
@@ -225,14 +224,7 @@ async fn a_client_hello_fragmented_into_small_records_is_served() {
 /// balancer issues stateless tickets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_resume_after_many_other_clients() {
-    let a = Backend::start("a").await;
-    let apps = json!([app(
-        "/a",
-        10732,
-        json!({"HAPROXY_0_VHOST": "a.example.com"}),
-        &[a.port()]
-    )]);
-    let tls = Tls::start_with(apps, &[], ProxyConfig::default(), Duration::from_secs(3600)).await;
+    let (_a, tls) = serving_a(ProxyConfig::default()).await;
     let name = ServerName::try_from("a.example.com").unwrap();
     let connect = |config: Arc<rustls::ClientConfig>| {
         let name = name.clone();
