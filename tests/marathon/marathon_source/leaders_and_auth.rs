@@ -84,17 +84,9 @@ async fn an_expired_token_means_one_new_login_and_nothing_is_lost() {
     assert_eq!(stats.logins, 2, "{stats:?}");
     assert!(stats.unauthorized > unauthorized, "{stats:?}");
     // The metric counts both, once the read that logged in again is applied.
-    let url = format!("http://{}/metrics", handle.admin_addr);
     let logins = guarded("both logins counted", async {
         loop {
-            let text = client()
-                .get(&url)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = metrics_text(&handle).await;
             let logins = support::metric(&text, "switchyard_dcos_logins_total");
             if logins >= 2.0 {
                 break logins;

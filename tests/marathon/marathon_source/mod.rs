@@ -68,6 +68,12 @@ async fn guarded<T>(what: &str, future: impl std::future::Future<Output = T>) ->
     }
 }
 
+/// The balancer's `/metrics`.
+async fn metrics_text(handle: &Handle) -> String {
+    let url = format!("http://{}/metrics", handle.admin_addr);
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// Waits until the vhost is served by `backend` (a table whose only endpoint is it).
 async fn routed_to(handle: &Handle, backend: &Backend) {
     let port = backend.port();

@@ -5,11 +5,6 @@ use super::*;
 
 use support::metric;
 
-async fn metrics_text(handle: &Handle) -> String {
-    let url = format!("http://{}/metrics", handle.admin_addr);
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_read_that_contradicts_an_event_wins() {
     let (a, ghost) = (Backend::start("a").await, Backend::start("ghost").await);
