@@ -97,7 +97,7 @@ impl GenerationEntry {
         let (mut added, mut removed, mut changed) =
             (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         for (app, (all_added, all_removed, added_here)) in apps {
-            let now = backends_of(table, app);
+            let now = table.backends_of(app).len();
             // New: every backend it has now was added. Gone: it has none left.
             if all_added && now == added_here {
                 added.insert(app);
@@ -114,7 +114,7 @@ impl GenerationEntry {
             at_unix_ms,
             routes: table.route_count(),
             backends: backends.len(),
-            endpoints: backends.iter().map(|b| b.targets.len()).sum(),
+            endpoints: table.endpoint_count(),
             endpoints_added: changes.endpoints_added,
             endpoints_removed: changes.endpoints_removed,
             apps_added: Named::of(&added),
@@ -122,14 +122,4 @@ impl GenerationEntry {
             apps_changed: Named::of(&changed),
         }
     }
-}
-
-/// How many backends `app` has in `table` (sorted by app id).
-fn backends_of(table: &RoutingTable, app: &str) -> usize {
-    let backends = table.backends();
-    let start = backends.partition_point(|b| b.app_id().as_str() < app);
-    backends[start..]
-        .iter()
-        .take_while(|b| b.app_id().as_str() == app)
-        .count()
 }

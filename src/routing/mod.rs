@@ -94,6 +94,8 @@ pub struct RoutingTable {
     indexes: Arc<Indexes>,
     /// Sorted.
     problems: Vec<Problem>,
+    /// Endpoints of every backend together.
+    endpoints: usize,
 }
 
 /// The listener for one service port.
@@ -197,7 +199,8 @@ impl RoutingTable {
 
         let old = &previous.backends;
         let states = registry.build();
-        states.expect(services.iter().map(|s| s.endpoints.len()).sum());
+        let endpoints = services.iter().map(|s| s.endpoints.len()).sum();
+        states.expect(endpoints);
         // Each backend on its own (in parallel parts when there are many): the one in the same
         // place of the last table when built from this very service (a patch moves no other),
         // else one found by key, else a new one.
@@ -236,6 +239,7 @@ impl RoutingTable {
             backends: backends.into(),
             indexes,
             problems,
+            endpoints,
         }
     }
 
@@ -297,15 +301,26 @@ impl RoutingTable {
         &self.backends
     }
 
-    /// The backend of `app_id` named `name`.
-    pub fn backend(&self, app_id: &str, name: &str) -> Option<&Arc<Backend>> {
+    /// The backends of `app_id`, by port index.
+    pub fn backends_of(&self, app_id: &str) -> &[Arc<Backend>] {
         let start = self
             .backends
             .partition_point(|b| b.app_id().as_str() < app_id);
-        let of_app = self.backends[start..]
+        let len = self.backends[start..]
             .iter()
-            .take_while(|b| b.app_id().as_str() == app_id);
-        of_app.into_iter().find(|b| &*b.name == name)
+            .take_while(|b| b.app_id().as_str() == app_id)
+            .count();
+        &self.backends[start..start + len]
+    }
+
+    /// The backend of `app_id` named `name`.
+    pub fn backend(&self, app_id: &str, name: &str) -> Option<&Arc<Backend>> {
+        self.backends_of(app_id).iter().find(|b| &*b.name == name)
+    }
+
+    /// Endpoints of every backend together.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints
     }
 
     /// Vhost rules, service-port listeners and app-id entries, together.
