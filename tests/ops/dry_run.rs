@@ -3,39 +3,13 @@
 //! problems, binds nothing, and exits 0 without error-severity problems, 1 with.
 
 use std::path::PathBuf;
-use std::process::Output;
-use std::time::Duration;
 
 use serde_json::json;
 use switchyard::sim::simulator::{Simulator, SimulatorOptions, TaskSpec};
-use tokio::process::Command;
 
 use crate::support::proxy::app;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-/// Guards against a dry run that serves instead of exiting; never a synchronisation point.
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn run(args: &[&str]) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .env_remove("FRAMEWORK_NAME")
-        .env_remove("RUST_LOG")
-        .kill_on_drop(true)
-        .output();
-    match tokio::time::timeout(GUARD, child).await {
-        Ok(output) => output.expect("the binary runs"),
-        Err(_) => panic!("`switchyard {}` did not exit: it serves", args.join(" ")),
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use super::{run, stderr, stdout};
 
 /// An apps file with one routable app and no problem at all.
 fn clean_apps(dir: &tempfile::TempDir) -> PathBuf {

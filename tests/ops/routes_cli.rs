@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::io::Write as _;
-use std::process::Output;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -10,26 +9,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-
-async fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("FRAMEWORK_NAME")
-        .output()
-        .await
-        .expect("the binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use super::{run, stderr, stdout};
 
 #[tokio::test]
 async fn routes_from_the_example_file() {
