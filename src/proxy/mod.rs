@@ -7,8 +7,8 @@
 //!                the per-IP cap, the open-file fit, TLS handshakes
 //! conn/          one client connection: the engine chosen once (native HTTP/1, hyper, TCP),
 //!                its idle and stalled-send watchdog, the quick ACK when a body is due
-//! h1/            the native HTTP/1.1 engine for plain connections (the common case)
-//! hyper_engine/  hyper's engine (HTTP/2, TLS, WebSocket, the label features): one request
+//! h1/            the native HTTP/1.1 engine, plain and TLS (the common case)
+//! hyper_engine/  hyper's engine (HTTP/2, WebSocket, the label features): one request
 //!                route → checks → pick → rewrite → forward → respond, and its upstream exchange
 //! request/       what both engines share: errors and their statuses, header rules, request
 //!                checks, basic auth, the request and response rewrites, the response body
@@ -58,8 +58,8 @@ pub struct ProxyConfig {
     pub drain_timeout: Duration,
     /// One log line per request (target `access`).
     pub access_log: bool,
-    /// Plain HTTP/1.1 connections are served by the native path (`h1`) until a request needs
-    /// hyper's; off: hyper serves every connection.
+    /// HTTP/1.1 connections, plain and TLS, are served by the native path (`h1`) until a
+    /// request needs hyper's; off: hyper serves every connection.
     pub native_http1: bool,
 }
 

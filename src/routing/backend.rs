@@ -101,11 +101,11 @@ fn forwards_plainly(labels: &PortLabels) -> bool {
         groups: _,
         bind_addr: _,
         healthcheck_port_index: _,
-        // A TLS service port and HSTS (TLS only) never meet the native engine, which serves
-        // plain connections only.
+        // The certificate is chosen at the handshake, before an engine sees the connection.
         ssl_cert: _,
-        use_hsts: _,
-        // What the request or its response gets on the way: hyper's engine only.
+        // What the request or its response gets on the way: hyper's engine only (HSTS is a
+        // response header on TLS connections, which the native engine serves too).
+        use_hsts,
         sticky,
         redirect_to_https,
         auth,
@@ -114,7 +114,8 @@ fn forwards_plainly(labels: &PortLabels) -> bool {
         redirect_root_to,
         allowed_networks,
     } = labels;
-    !sticky
+    !use_hsts
+        && !sticky
         && !redirect_to_https
         && auth.is_none()
         && proxypass_path.is_none()
@@ -181,7 +182,7 @@ mod tests {
         ("BIND_ADDR", "127.0.0.1", true),
         ("BACKEND_HEALTHCHECK_PORT_INDEX", "1", true),
         ("SSL_CERT", "/etc/ssl/a.pem", true),
-        ("USE_HSTS", "true", true),
+        ("USE_HSTS", "true", false),
         ("STICKY", "true", false),
         ("REDIRECT_TO_HTTPS", "true", false),
         (

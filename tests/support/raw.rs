@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use switchyard::proxy::ProxyConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::proxy::{app, free_port, Proxy};
@@ -119,7 +119,7 @@ pub async fn serve_raw(
 }
 
 /// Reads until `buf` holds a whole head; its length, or `None` at EOF.
-pub async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Option<usize> {
     loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             return Some(i + 4);
@@ -225,7 +225,11 @@ impl Answer {
 }
 
 /// Reads one response: the body by `Content-Length`, to the end of a chunked body, or to EOF.
-pub async fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Answer {
+pub async fn read_answer<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    head_request: bool,
+) -> Answer {
     let end = tokio::time::timeout(Duration::from_secs(10), read_head(stream, buf))
         .await
         .expect("a response head within 10 s")

@@ -1,11 +1,11 @@
-//! One accepted client connection: the engine that serves it chosen in one place ([`run`]):
-//! the native HTTP/1 engine for plain connections (handing over to hyper at the first request
-//! it does not forward), hyper for the rest, after the TLS handshake on TLS listeners.
+//! One accepted client connection: the engine that serves it chosen in one place ([`run`] and,
+//! after the handshake on TLS listeners, `tls.rs`): the native HTTP/1 engine for HTTP/1.1
+//! (handing over to hyper at the first request it does not forward), hyper for HTTP/2.
 //!
 //! ```text
 //! accepted.rs    the connection's context (Accepted), closed-connection counters
 //! builders.rs    hyper's builders, the protocol chosen by first bytes or ALPN
-//! tls.rs         the TLS handshake, then hyper
+//! tls.rs         the TLS handshake, then the engine ALPN chose
 //! hyper_conn.rs  one connection on hyper: the idle and send watchdog, polite closes
 //! limits.rs      the watchdog's bookkeeping, responses tracked until their body ends
 //! quickack.rs    the quick ACK when a request body is due

@@ -52,6 +52,11 @@ impl AckWhenWaiting {
     pub fn body_due(&self) -> BodyDue {
         self.body_due.clone()
     }
+
+    /// The socket, for a reader that acknowledges by itself (the native engine).
+    pub fn tcp(&self) -> &TcpStream {
+        &self.stream
+    }
 }
 
 impl AsyncRead for AckWhenWaiting {

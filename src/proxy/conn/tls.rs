@@ -1,5 +1,6 @@
 //! An accepted connection on a TLS listener: the handshake (bounded by the header timeout,
-//! counted as done or failed), then hyper by the protocol agreed by ALPN.
+//! counted as done or failed), then the native HTTP/1 engine, or hyper for HTTP/2 (ALPN `h2`)
+//! and for whatever the native engine hands over.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,8 +56,18 @@ impl TlsConnection {
         };
         let session = stream.get_ref().1;
         let sni = session.server_name().map(Arc::from);
-        let server = builders.for_alpn(session.alpn_protocol());
-        let io = TokioIo::new(stream);
+        let alpn = session.alpn_protocol();
+        if alpn == Some(b"h2") || !accepted.ctx.config.native_http1 {
+            let server = builders.for_alpn(alpn);
+            let io = TokioIo::new(stream);
+            return hyper_conn::run(server, io, accepted, sni, due).await;
+        }
+        // HTTP/1.1: the native engine, as on plain connections, until a request needs hyper.
+        let Some((stream, read)) = crate::proxy::h1::run(stream, &accepted).await else {
+            return;
+        };
+        let server = builders.for_alpn(Some(b"http/1.1"));
+        let io = TokioIo::new(crate::proxy::h1::Prefixed::new(read, stream));
         hyper_conn::run(server, io, accepted, sni, due).await;
     }
 }

@@ -1,4 +1,4 @@
-//! Native HTTP/1.1 for plain client connections: one task reads a request head, routes it,
+//! Native HTTP/1.1 for client connections, plain or TLS (ALPN `http/1.1` or none): one task reads a request head, routes it,
 //! writes it to a pooled upstream socket, reads the response head and relays the body, with no
 //! per-request task, channel or header map, and no buffer held while a connection waits (one
 //! is taken when bytes are there to read, and let go when the exchange is over).
@@ -14,6 +14,7 @@
 
 mod chunked;
 mod head;
+mod io;
 mod prefixed;
 mod relay;
 mod upstream;
@@ -22,7 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{Frontend, ProxyContext};
@@ -33,16 +33,17 @@ use crate::proxy::request::headers::Forwarded;
 use crate::proxy::request::route::{self, RouteKey};
 use crate::routing::Backend;
 use head::{Parsed, RequestHead};
+pub use io::Io;
 pub use prefixed::Prefixed;
 
 /// Bytes read at a time for a request head.
 const HEAD_CHUNK: usize = 4096;
 
-/// Serves a plain connection until it closes, or until hyper must take it over: at a
+/// Serves a connection until it closes, or until hyper must take it over: at a
 /// request this engine does not forward, or at once when the client starts with HTTP/2's
 /// preface (which httparse refuses as a request line). Then it hands back the socket and the
 /// bytes read and not answered, for the caller to serve with hyper.
-pub async fn run(stream: TcpStream, accepted: &Accepted<'_>) -> Option<(TcpStream, Vec<u8>)> {
+pub async fn run<S: Io>(stream: S, accepted: &Accepted<'_>) -> Option<(S, Vec<u8>)> {
     let Accepted {
         ctx,
         frontend,
@@ -110,8 +111,8 @@ struct Flags {
     requests: AtomicU64,
 }
 
-struct Conn<'a> {
-    stream: TcpStream,
+struct Conn<'a, S> {
+    stream: S,
     /// Bytes read and not yet answered; empty (no allocation) between requests.
     buf: Vec<u8>,
     forwarded: Forwarded,
@@ -124,7 +125,7 @@ struct Conn<'a> {
     logged: Option<Box<RequestLog>>,
 }
 
-impl Conn<'_> {
+impl<S: Io> Conn<'_, S> {
     async fn run(&mut self) -> Outcome {
         let mut out = Vec::new();
         loop {
@@ -182,7 +183,7 @@ impl Conn<'_> {
             if !idle {
                 // A head begun and not ended: ACK it now, or a client with Nagle on holds its
                 // next bytes for our delayed ACK (see quickack.rs).
-                ack_now(&self.stream);
+                ack_now(self.stream.tcp());
             }
             self.flags.idle.store(idle, Ordering::Relaxed);
             let read = read_more(&mut self.stream, &mut self.buf, HEAD_CHUNK);
@@ -259,8 +260,8 @@ enum Next {
 /// The read itself goes through `AsyncRead`, which forgets the socket's readiness after a
 /// short read: the next wait (for the next request, or an idle pooled connection's check)
 /// then costs no `recv` that can only say "nothing yet".
-async fn read_more(
-    stream: &mut TcpStream,
+async fn read_more<S: Io>(
+    stream: &mut S,
     buf: &mut Vec<u8>,
     chunk: usize,
 ) -> std::io::Result<usize> {

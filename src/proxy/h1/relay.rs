@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use super::chunked::Scanner;
 use super::head::{Framing, RequestHead};
 use super::upstream::{self, Attempt};
-use super::{read_more, Conn};
+use super::{read_more, Conn, Io};
 use crate::balance::state::Failure;
 use crate::proxy::request::access_log::{Answer, BytesIn, Pending};
 use crate::proxy::request::account;
@@ -23,8 +23,8 @@ const BODY_CHUNK: usize = 32 * 1024;
 
 /// Forwards `request` (its upstream bytes in `upstream_request`) and relays the answer.
 /// Whether the client connection can take another request.
-pub(super) async fn forward(
-    conn: &mut Conn<'_>,
+pub(super) async fn forward<S: Io>(
+    conn: &mut Conn<'_, S>,
     request: &RequestHead,
     backend: &Arc<Backend>,
     upstream_request: &[u8],
@@ -93,8 +93,8 @@ pub(super) async fn forward(
 
 /// Counts the answer (as hyper's engine does: one stage, `request::account`) and makes its
 /// access-log line, written when the returned [`Pending`] is dropped.
-fn account(
-    conn: &mut Conn<'_>,
+fn account<S>(
+    conn: &mut Conn<'_, S>,
     backend: &Arc<Backend>,
     status: u16,
     started: Instant,
@@ -116,8 +116,8 @@ fn account(
 /// Sends the response head and body to the client (the answer counted once its first body
 /// bytes are known good); the upstream connection goes back to its pool when the body ended
 /// cleanly. Whether the client connection is still in step.
-async fn relay(
-    conn: &mut Conn<'_>,
+async fn relay<S: Io>(
+    conn: &mut Conn<'_, S>,
     exchange: Exchange<'_>,
     answer: upstream::Answer,
     mut out: Vec<u8>,
@@ -247,9 +247,14 @@ impl Body {
 
 /// Writes to the client within the send timeout; a client that stops taking its response
 /// is dropped (counted as on hyper's path).
-async fn write_client(conn: &mut Conn<'_>, bytes: &[u8]) -> bool {
+async fn write_client<S: Io>(conn: &mut Conn<'_, S>, bytes: &[u8]) -> bool {
     let send = conn.ctx.config.client_send_timeout;
-    match tokio::time::timeout(send, conn.stream.write_all(bytes)).await {
+    // Flushed: TLS keeps what the socket did not take at once.
+    let write = async {
+        conn.stream.write_all(bytes).await?;
+        conn.stream.flush().await
+    };
+    match tokio::time::timeout(send, write).await {
         Ok(Ok(())) => true,
         Ok(Err(_)) => false,
         Err(_) => {
@@ -262,8 +267,8 @@ async fn write_client(conn: &mut Conn<'_>, bytes: &[u8]) -> bool {
 
 /// Our own answer for a request that got no upstream response, as `error::status_response`
 /// words it.
-async fn write_error(
-    conn: &mut Conn<'_>,
+async fn write_error<S: Io>(
+    conn: &mut Conn<'_, S>,
     status: http::StatusCode,
     close: bool,
     pending: &mut Pending,

@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 mod certificate_files;
 mod environment;
 mod handshakes;
+mod native_h1;
 mod sni_and_routing;
 
 /// A test CA and the certificates it signs.
