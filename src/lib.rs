@@ -24,7 +24,8 @@
 //!
 //! beside:  metrics/ (Prometheus, handles resolved at table build), tls/ (certificates and their
 //!          own swap), admin/ (the admin port and status page), cli/ (the command line),
-//!          handover (listening sockets handed to a new binary on SIGUSR2), logs (the logger;
+//!          handover (listening sockets handed to a new binary on SIGUSR2), workers (the
+//!          per-core data-plane threads, each accepting on every listener), logs (the logger;
 //!          access-log lines with every field), alloc (mimalloc; with proxy/accept/sockopt.rs,
 //!          the only unsafe code)
 //! apart:   sim/ (the Marathon simulator, `switchyard demo`, synthetic app sets): development
@@ -48,3 +49,4 @@ pub mod serve;
 pub mod sim;
 pub mod tls;
 pub mod upstream;
+pub mod workers;

@@ -29,16 +29,17 @@ fn main() -> ExitCode {
         (None, true) | (Some(Command::Demo(_)), _) => cli.serve.threads,
         _ => 1,
     };
-    // One thread: a current-thread runtime, no work stealing or cross-thread wake-ups.
-    let mut builder = match threads {
-        1 => tokio::runtime::Builder::new_current_thread(),
-        0 => tokio::runtime::Builder::new_multi_thread(),
-        n => {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            builder.worker_threads(n);
-            builder
-        }
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
     };
+    // The main thread's runtime: everything with one thread; the control plane beside the
+    // per-core workers (`workers.rs`) with more.
+    if let Err(err) = switchyard::workers::start(threads) {
+        eprintln!("switchyard: cannot start the worker threads: {err}");
+        return ExitCode::FAILURE;
+    }
+    let mut builder = tokio::runtime::Builder::new_current_thread();
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

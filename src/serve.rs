@@ -225,14 +225,18 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
         fixed.push((listener, Protocol::Http(frontend), Some(acceptor)));
     }
     for (listener, protocol, tls) in fixed {
-        tokio::spawn(listener::run(
-            listener,
-            protocol,
-            tls,
-            ctx.clone(),
-            connections.clone(),
-            stop.child_token(),
-        ));
+        let (ctx, connections, stop) = (ctx.clone(), connections.clone(), stop.child_token());
+        crate::workers::spawn_on_each(listener, move |listener| {
+            let (ctx, connections) = (ctx.clone(), connections.clone());
+            listener::run(
+                listener,
+                protocol,
+                tls.clone(),
+                ctx,
+                connections,
+                stop.clone(),
+            )
+        });
     }
     let cert_reload = Arc::new(Notify::new());
     let rebuild = Arc::new(Notify::new());

@@ -146,8 +146,9 @@ pub struct ServeArgs {
     pub ssl_certs_poll: f64,
     #[command(flatten)]
     pub limits: LimitFlags,
-    /// Worker threads for the proxy (HAProxy's `nbthread`); 0: one per CPU this process may
-    /// run on. 1 runs everything on one thread with no cross-thread wake-ups.
+    /// Worker threads for the proxy (HAProxy's `nbthread`): each runs its own event loop and
+    /// accepts on every listener, and a connection stays on the thread that accepted it. 0: one
+    /// per CPU this process may run on. 1 runs everything, control plane included, on one thread.
     #[arg(long, default_value_t = 0, help_heading = heading::LIMITS)]
     pub threads: usize,
     #[command(flatten)]

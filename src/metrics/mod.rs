@@ -41,7 +41,9 @@ pub struct Metrics {
     pub connections: IntGaugeVec,
     pub tcp_connections: IntCounterVec,
     pub connections_closed: IntCounterVec,
+    pub worker_connections: IntCounterVec,
     pub tls_handshakes: IntCounter,
+    pub tls_handshakes_resumed: IntCounter,
     pub tls_handshake_failures: IntCounter,
     pub certificate_errors: IntCounter,
     pub certificate_expiry: IntGaugeVec,
@@ -125,9 +127,20 @@ impl Metrics {
                 ),
                 &["reason"]
             )),
+            worker_connections: register!(IntCounterVec::new(
+                opts(
+                    "worker_connections_total",
+                    "Client connections accepted, by the worker thread that serves them (--threads)."
+                ),
+                &["worker"]
+            )),
             tls_handshakes: register!(IntCounter::with_opts(opts(
                 "tls_handshakes_total",
                 "TLS handshakes completed."
+            ))),
+            tls_handshakes_resumed: register!(IntCounter::with_opts(opts(
+                "tls_handshakes_resumed_total",
+                "TLS handshakes completed that resumed a session (a ticket), of tls_handshakes_total."
             ))),
             tls_handshake_failures: register!(IntCounter::with_opts(opts(
                 "tls_handshake_failures_total",

@@ -73,14 +73,19 @@ impl ServiceListeners {
                         Mode::Tcp => Protocol::Tcp { port },
                     };
                     let stop = connections.shutdown.child_token();
-                    let task = tokio::spawn(listener::run(
-                        listener,
-                        protocol,
-                        tls,
-                        ctx.clone(),
-                        connections.clone(),
-                        stop.clone(),
-                    ));
+                    let (ctx, connections, stopped) =
+                        (ctx.clone(), connections.clone(), stop.clone());
+                    let task = crate::workers::spawn_on_each(listener, move |listener| {
+                        let (ctx, connections) = (ctx.clone(), connections.clone());
+                        listener::run(
+                            listener,
+                            protocol,
+                            tls.clone(),
+                            ctx,
+                            connections,
+                            stopped.clone(),
+                        )
+                    });
                     self.open.insert(key, (stop, task));
                 }
                 Err(err) => {

@@ -24,15 +24,48 @@ pub type EndpointInFlight = InFlight<UpstreamPools>;
 /// One endpoint as a backend sees it.
 pub type Target = crate::balance::Target<UpstreamPools>;
 
-/// An endpoint's idle upstream connections: hyper's, and the native HTTP/1 path's (plain
+/// An endpoint's idle upstream connections, one set per worker (`crate::workers`): a
+/// connection is registered with the reactor of the worker that opened it, and taken up again
+/// by that worker only. Each set is allocated when its worker first sends to the endpoint.
+pub struct UpstreamPools {
+    workers: Box<[std::sync::OnceLock<Box<WorkerPools>>]>,
+}
+
+impl Default for UpstreamPools {
+    fn default() -> Self {
+        UpstreamPools {
+            workers: (0..crate::workers::count())
+                .map(|_| Default::default())
+                .collect(),
+        }
+    }
+}
+
+impl UpstreamPools {
+    /// This worker's idle connections.
+    pub fn here(&self) -> &WorkerPools {
+        let index = crate::workers::index().min(self.workers.len() - 1);
+        self.workers[index].get_or_init(Box::default)
+    }
+}
+
+impl std::fmt::Debug for UpstreamPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.workers.iter().filter_map(|pools| pools.get()))
+            .finish()
+    }
+}
+
+/// One worker's idle connections to an endpoint: hyper's, and the native HTTP/1 path's (plain
 /// sockets between exchanges).
 #[derive(Default)]
-pub struct UpstreamPools {
+pub struct WorkerPools {
     pub hyper: pool::IdlePool<UpstreamConn>,
     pub native: pool::IdlePool<UpstreamStream>,
 }
 
-impl UpstreamPools {
+impl WorkerPools {
     /// Closes one connection of each pool's overflow that has sat there
     /// [`pool::OVERFLOW_IDLE`]. Either path's requests call it, so that what a burst on one
     /// path left (hyper's HTTP/2 or TLS traffic, say) goes while only the other one runs.
@@ -42,9 +75,9 @@ impl UpstreamPools {
     }
 }
 
-impl std::fmt::Debug for UpstreamPools {
+impl std::fmt::Debug for WorkerPools {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamPools")
+        f.debug_struct("WorkerPools")
             .field("hyper", &self.hyper.len())
             .field("native", &self.native.len())
             .finish()

@@ -13,3 +13,4 @@ mod proxy_process;
 mod security_review;
 mod table_swaps;
 mod tls;
+mod workers;

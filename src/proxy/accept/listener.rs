@@ -108,6 +108,8 @@ pub async fn run(
         Protocol::Http(_) => None,
     };
     let closed = ClosedCounters::new(&ctx.metrics);
+    let worker = crate::workers::index().to_string();
+    let accepted_here = ctx.metrics.worker_connections.with_label_values(&[&worker]);
     let max_per_ip = ctx.config.max_connections_per_ip;
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -139,6 +141,7 @@ pub async fn run(
             },
             () = stop.cancelled() => return,
         };
+        accepted_here.inc();
         let ctx = ctx.clone();
         let open = OpenConnection::new(&open);
         match protocol {

@@ -40,7 +40,11 @@ impl TlsConnection {
         let due = Some(stream.body_due());
         let stream = match tokio::time::timeout(first_byte, acceptor.accept(stream)).await {
             Ok(Ok(stream)) => {
-                accepted.ctx.metrics.tls_handshakes.inc();
+                let metrics = &accepted.ctx.metrics;
+                metrics.tls_handshakes.inc();
+                if stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    metrics.tls_handshakes_resumed.inc();
+                }
                 stream
             }
             Ok(Err(err)) => {

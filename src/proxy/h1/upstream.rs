@@ -92,12 +92,17 @@ pub async fn exchange(
 /// Puts a connection whose exchange ended cleanly back in its endpoint's pool.
 pub fn release(endpoint: &Endpoint, stream: TcpStream) {
     // A full pool hands it back; dropped, it closes.
-    let _ = endpoint.idle().native.push(UpstreamStream::new(stream));
+    let _ = endpoint
+        .idle()
+        .here()
+        .native
+        .push(UpstreamStream::new(stream));
 }
 
 fn pooled(endpoint: &Endpoint) -> Option<TcpStream> {
-    endpoint.idle().expire_one();
-    let pool = &endpoint.idle().native;
+    let pools = endpoint.idle().here();
+    pools.expire_one();
+    let pool = &pools.native;
     for _ in 0..pool.len() {
         let conn = pool.pop()?;
         if conn.is_usable() {

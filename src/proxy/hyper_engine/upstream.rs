@@ -234,7 +234,7 @@ fn check_framing(headers: &http::HeaderMap) -> Result<(), &'static str> {
 pub fn release(endpoint: &Endpoint, conn: UpstreamConn) {
     if !conn.is_closed() {
         // A full pool drops the connection, which closes it.
-        let _ = endpoint.idle().hyper.push(conn);
+        let _ = endpoint.idle().here().hyper.push(conn);
     }
 }
 
@@ -244,8 +244,9 @@ const MAX_BUSY_SKIPPED: usize = 8;
 /// An idle, ready connection from the endpoint's pool. Closed ones met on the way are dropped;
 /// busy ones (a response body still coming) go back to the end, a few at most.
 fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
-    endpoint.idle().expire_one();
-    let pool = &endpoint.idle().hyper;
+    let pools = endpoint.idle().here();
+    pools.expire_one();
+    let pool = &pools.hyper;
     let mut busy = 0;
     for _ in 0..pool.len() {
         let conn = pool.pop()?;

@@ -1,0 +1,111 @@
+//! The data plane's threads. With `--threads N` (N > 1) N worker threads each run a
+//! current-thread runtime and accept on every listener (one socket, a descriptor per worker),
+//! so a connection lives its whole life on the thread that accepted it: no work stealing, no
+//! cross-thread wake-up on the request path, and upstream connections pooled per worker. The
+//! control plane (Marathon, the admin port, health checks) stays on the main thread's runtime.
+//! With one thread (and in tests, which never start workers) everything runs on the runtime
+//! of the caller, as before.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::OnceLock;
+
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+/// The workers' runtimes, once started.
+static WORKERS: OnceLock<Vec<Handle>> = OnceLock::new();
+
+thread_local! {
+    /// This thread's place among the workers (0 on any other thread).
+    static INDEX: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Starts `count` worker threads (none when `count` is 1: the caller's runtime serves). Call
+/// once, before any listener is opened.
+pub fn start(count: usize) -> std::io::Result<()> {
+    if count <= 1 || WORKERS.get().is_some() {
+        return Ok(());
+    }
+    let mut handles = Vec::with_capacity(count);
+    for index in 0..count {
+        let (sent, handle) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name(format!("switchyard-worker-{index}"))
+            .spawn(move || {
+                INDEX.with(|i| i.set(index));
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = sent.send(Err(err));
+                        return;
+                    }
+                };
+                let _ = sent.send(Ok(runtime.handle().clone()));
+                // Runs what listeners spawn here until the process exits.
+                runtime.block_on(std::future::pending::<()>());
+            })?;
+        let handle = handle
+            .recv()
+            .map_err(|_| std::io::Error::other("a worker thread ended at start"))??;
+        handles.push(handle);
+    }
+    let _ = WORKERS.set(handles);
+    Ok(())
+}
+
+/// How many workers serve connections (1 without worker threads).
+pub fn count() -> usize {
+    WORKERS.get().map_or(1, Vec::len)
+}
+
+/// This thread's worker (0 outside worker threads): what per-worker state is indexed by.
+pub fn index() -> usize {
+    INDEX.with(Cell::get)
+}
+
+/// Runs an accept loop on every worker, each on its own descriptor of `listener` (on the
+/// caller's runtime without workers); the handle ends when every loop has ended.
+pub fn spawn_on_each<F, Fut>(listener: tokio::net::TcpListener, accept: F) -> JoinHandle<()>
+where
+    F: Fn(tokio::net::TcpListener) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(workers) = WORKERS.get() else {
+        return tokio::spawn(accept(listener));
+    };
+    let accept = std::sync::Arc::new(accept);
+    let mut loops = Vec::with_capacity(workers.len());
+    let listener = match listener.into_std() {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot hand a listener to the workers");
+            return tokio::spawn(async {});
+        }
+    };
+    for worker in workers {
+        let own = match listener.try_clone() {
+            Ok(own) => own,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot hand a listener to a worker; the others accept");
+                continue;
+            }
+        };
+        let accept = accept.clone();
+        // Registered with the worker's own reactor: its readiness wakes that thread only.
+        loops.push(worker.spawn(async move {
+            match tokio::net::TcpListener::from_std(own) {
+                Ok(own) => accept(own).await,
+                Err(err) => tracing::error!(error = %err, "a worker cannot accept on a listener"),
+            }
+        }));
+    }
+    tokio::spawn(async move {
+        for accept in loops {
+            let _ = accept.await;
+        }
+    })
+}
