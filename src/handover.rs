@@ -28,10 +28,10 @@ const FIRST_FD: i32 = 3;
 /// each (shared with its accept loop, not duplicated: a descriptor per service port is enough).
 static OFFERED: Mutex<Vec<(u64, Arc<tokio::net::TcpListener>)>> = Mutex::new(Vec::new());
 
-/// What the predecessor handed over: sockets by address until claimed, and where to say
-/// "ready".
+/// What the predecessor handed over: sockets by address until claimed (several for one
+/// address: one per worker, `proxy/accept/spread.rs`), and where to say "ready".
 struct Inherited {
-    sockets: Mutex<HashMap<SocketAddr, std::net::TcpListener>>,
+    sockets: Mutex<HashMap<SocketAddr, Vec<std::net::TcpListener>>>,
     ready: Mutex<Option<String>>,
 }
 
@@ -50,9 +50,7 @@ pub fn adopt() {
         for index in 0..fds.len() {
             match fds.take_tcp_listener(index) {
                 Ok(Some(listener)) => match listener.local_addr() {
-                    Ok(addr) => {
-                        sockets.insert(addr, listener);
-                    }
+                    Ok(addr) => sockets.entry(addr).or_insert_with(Vec::new).push(listener),
                     Err(error) => tracing::warn!(index, %error, "inherited socket unusable"),
                 },
                 Ok(None) => {}
@@ -75,14 +73,34 @@ pub fn adopt() {
     });
 }
 
-/// The inherited listening socket bound to `addr`, if one was handed over.
+/// An inherited listening socket bound to `addr`, if one was handed over.
 pub fn take(addr: SocketAddr) -> Option<std::io::Result<tokio::net::TcpListener>> {
-    let listener = INHERITED.get()?.sockets.lock().ok()?.remove(&addr)?;
+    let listener = {
+        let mut sockets = INHERITED.get()?.sockets.lock().ok()?;
+        let group = sockets.get_mut(&addr)?;
+        let listener = group.pop()?;
+        if group.is_empty() {
+            sockets.remove(&addr);
+        }
+        listener
+    };
     Some(
         listener
             .set_nonblocking(true)
             .and_then(|()| tokio::net::TcpListener::from_std(listener)),
     )
+}
+
+/// The other inherited sockets bound to `addr` (non-blocking), after [`take`].
+pub fn take_more(addr: SocketAddr) -> Vec<std::net::TcpListener> {
+    let Some(Ok(mut sockets)) = INHERITED.get().map(|i| i.sockets.lock()) else {
+        return Vec::new();
+    };
+    let group = sockets.remove(&addr).unwrap_or_default();
+    group
+        .into_iter()
+        .filter(|socket| socket.set_nonblocking(true).is_ok())
+        .collect()
 }
 
 /// Closes inherited sockets no listener claimed (ports the new table no longer has): they

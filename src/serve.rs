@@ -226,7 +226,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     }
     for (listener, protocol, tls) in fixed {
         let (ctx, connections, stop) = (ctx.clone(), connections.clone(), stop.child_token());
-        crate::workers::spawn_on_each(listener, move |listener| {
+        crate::proxy::accept::spread::spawn_on_each(listener, move |listener| {
             let (ctx, connections) = (ctx.clone(), connections.clone());
             listener::run(
                 listener,

@@ -1,17 +1,15 @@
 //! The data plane's threads. With `--threads N` (N > 1) N worker threads each run a
-//! current-thread runtime and accept on every listener (one socket, a descriptor per worker),
-//! so a connection lives its whole life on the thread that accepted it: no work stealing, no
+//! current-thread runtime and accept on every listener (`proxy/accept/spread.rs`), so a
+//! connection lives its whole life on the thread that accepted it: no work stealing, no
 //! cross-thread wake-up on the request path, and upstream connections pooled per worker. The
 //! control plane (Marathon, the admin port, health checks) stays on the main thread's runtime.
 //! With one thread (and in tests, which never start workers) everything runs on the runtime
 //! of the caller, as before.
 
 use std::cell::Cell;
-use std::future::Future;
 use std::sync::OnceLock;
 
 use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
 
 /// The workers' runtimes, once started.
 static WORKERS: OnceLock<Vec<Handle>> = OnceLock::new();
@@ -67,45 +65,7 @@ pub fn index() -> usize {
     INDEX.with(Cell::get)
 }
 
-/// Runs an accept loop on every worker, each on its own descriptor of `listener` (on the
-/// caller's runtime without workers); the handle ends when every loop has ended.
-pub fn spawn_on_each<F, Fut>(listener: tokio::net::TcpListener, accept: F) -> JoinHandle<()>
-where
-    F: Fn(tokio::net::TcpListener) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let Some(workers) = WORKERS.get() else {
-        return tokio::spawn(accept(listener));
-    };
-    let accept = std::sync::Arc::new(accept);
-    let mut loops = Vec::with_capacity(workers.len());
-    let listener = match listener.into_std() {
-        Ok(listener) => listener,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot hand a listener to the workers");
-            return tokio::spawn(async {});
-        }
-    };
-    for worker in workers {
-        let own = match listener.try_clone() {
-            Ok(own) => own,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot hand a listener to a worker; the others accept");
-                continue;
-            }
-        };
-        let accept = accept.clone();
-        // Registered with the worker's own reactor: its readiness wakes that thread only.
-        loops.push(worker.spawn(async move {
-            match tokio::net::TcpListener::from_std(own) {
-                Ok(own) => accept(own).await,
-                Err(err) => tracing::error!(error = %err, "a worker cannot accept on a listener"),
-            }
-        }));
-    }
-    tokio::spawn(async move {
-        for accept in loops {
-            let _ = accept.await;
-        }
-    })
+/// The workers' runtimes (none without worker threads: the caller's runtime serves).
+pub fn handles() -> &'static [Handle] {
+    WORKERS.get().map_or(&[], Vec::as_slice)
 }

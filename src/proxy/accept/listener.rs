@@ -27,20 +27,32 @@ use crate::proxy::ProxyContext;
 /// instead of in SYN retries; 128 (what a plain bind gave) filled at once.
 const BACKLOG: u32 = 4096;
 
-/// Binds a listening socket with the balancer's backlog (`SO_REUSEADDR`, as a plain bind), or
-/// takes the one a predecessor handed over for `addr`.
+/// Binds a listening socket with the balancer's backlog (`SO_REUSEADDR`, and `SO_REUSEPORT`
+/// so that each worker gets a socket of its own: `spread.rs`), or takes the one a predecessor
+/// handed over for `addr`.
 pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     // Handed over by the process this one replaces (binary upgrade): already listening.
     if let Some(inherited) = crate::handover::take(addr) {
         return inherited;
     }
-    let socket = match addr {
-        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(BACKLOG)
+    TcpListener::from_std(bind_in_group(addr)?)
+}
+
+/// A new listening socket for `addr`, joining the `SO_REUSEPORT` group of those already bound
+/// there by this process (the same user).
+pub fn bind_in_group(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    #[cfg(target_os = "linux")]
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG as i32)?;
+    Ok(socket.into())
 }
 
 /// What a listener speaks.

@@ -1,5 +1,6 @@
 //! Listening and accepting: the accept loops with their caps and back-off, socket options, the
-//! cap per client address, and fitting the connection cap to the open-file limit. What an
+//! cap per client address, fitting the connection cap to the open-file limit, and a listener's
+//! sockets spread across the workers. What an
 //! accepted connection meets next is `conn/`.
 
 pub mod listener;
@@ -7,3 +8,4 @@ pub mod open_files;
 pub mod per_ip;
 #[cfg(target_os = "linux")]
 mod sockopt;
+pub mod spread;

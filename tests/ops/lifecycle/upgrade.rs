@@ -38,7 +38,9 @@ async fn c2_a_binary_upgrade_under_load_fails_no_request() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
     let backend = Backend::start("a").await;
-    let mut running = start(
+    // Three workers: each listener is a group of three sockets, and every one of them must be
+    // handed over (a connection the kernel queued on one left behind would be reset).
+    let mut running = start_with(
         json!([app(
             "/a",
             free_port(),
@@ -46,6 +48,7 @@ async fn c2_a_binary_upgrade_under_load_fails_no_request() {
             &[backend.port()]
         )]),
         Duration::from_secs(10),
+        &["--threads", "3"],
     )
     .await;
     let url = format!("http://{}/", running.http);
@@ -53,7 +56,7 @@ async fn c2_a_binary_upgrade_under_load_fails_no_request() {
     let ok = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut workers = Vec::new();
-    for keep_alive in [true, true, false, false] {
+    for keep_alive in [true, true, false, false, false, false, false, false] {
         let (stop, ok, failures, url) = (stop.clone(), ok.clone(), failures.clone(), url.clone());
         workers.push(tokio::spawn(async move {
             let pooled = client();
