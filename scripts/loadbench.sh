@@ -5,7 +5,7 @@
 # from PyPI, builds the release binary, then runs scripts/loadbench.py, which builds the TLS
 # handshake client (benches/handshake_load.rs) and the Pingora peer (scripts/pingora-peer.rs; its
 # first build takes several minutes more). Its --help lists the knobs: rounds, seconds per run,
-# variants, cases. Takes about 40 minutes with the defaults.
+# variants, cases. Takes about 30 minutes with the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()

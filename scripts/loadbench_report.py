@@ -62,9 +62,12 @@ def summary_table(report):
             if ours and best:
                 k = key_of(ours)
                 ratio = f"{ours[k] / best[k]:.2f}×, {best['paired_ratio']:.2f}× {NAMES[best['peer']]}"
-                busy = f"{ours['load_busy']:.2f}, {best['load_busy']:.2f}" if known(ours["load_busy"]) else ""
-                if "load_cpu_per_100k" in ours:
-                    busy += f"; {ours['load_cpu_per_100k'] * 10:.1f}, {best['load_cpu_per_100k'] * 10:.1f}"
+                parts = []
+                if known(ours["load_busy"]):
+                    parts.append(f"{ours['load_busy']:.2f}, {best['load_busy']:.2f}")
+                if k == "rps" and "load_cpu_per_100k" in ours:
+                    parts.append(f"{ours['load_cpu_per_100k'] * 10:.1f}, {best['load_cpu_per_100k'] * 10:.1f} µs")
+                busy = "; ".join(parts)
             print(f"| {label} | " + " | ".join(cells) + f" | {ratio} | {busy} |")
     ratios = thread_ratios(report)
     if ratios:
@@ -99,10 +102,11 @@ def details(report):
             ratio = f"{ours[key] / r[key]:.2f}x" if ours and r[key] and r["peer"] != "switchyard" else ""
             paired = f"{r['paired_ratio']:.2f}x" if known(r["paired_ratio"]) else ""
             busy = f"{r['load_busy']:.2f}" if known(r["load_busy"]) else ""
+            tool = f"{r['load_cpu_per_100k']:.2f}" if key == "rps" and "load_cpu_per_100k" in r else ""
             thr = f"{r['mib_s']:.0f} MiB/s" if key == "mib_s" else f"{r['rps']:.0f} {r['unit']}"
             cpu = f"{r['cpu_per_gib']:.2f} s/GiB" if key == "mib_s" else f"{r['cpu_per_100k']:.2f}"
             print(f"| {r['case']} | {r['peer']} | {thr} | {r['p50']:.2f} | {r['p99']:.2f} | {r.get('p999', float('nan')):.2f} | "
-                  f"{cpu} | {r['rss_load']:.1f} | {busy} | {r.get('load_cpu_per_100k', float('nan')):.2f} | "
+                  f"{cpu} | {r['rss_load']:.1f} | {busy} | {tool} | "
                   f"{r['errors']} | {ratio} | {paired} |")
         handshakes = [r for r in v["rows"] if "full" in r]
         if handshakes:
