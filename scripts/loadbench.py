@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side load benchmark: Switchyard against HAProxy (as Marathon-LB configures it, and
-with a vhost map and backend keep-alive) and nginx, on the same backends and the same app set,
-over loopback, with the same CPU budget. Run through scripts/loadbench.sh, which installs the
-tools and builds the release binary.
+with a vhost map and backend keep-alive), nginx and a Pingora load balancer, on the same
+backends and the same app set, over loopback, with the same CPU budget. Run through
+scripts/loadbench.sh, which installs the tools and builds the release binary; this script
+builds the TLS handshake client (benches/handshake_load.rs) and the Pingora peer.
 
 The backends are nginx (`return 200`), not our code. Each case runs once per proxy per round,
 proxies interleaved within a round, so drift in the machine's speed hits every proxy alike; the
@@ -30,6 +31,7 @@ HTTP_PORT, H2C_PORT, TCP_PORT, ADMIN_PORT = 18080, 18081, 18090, 18099
 HTTPS_PORT = 18443
 BACKEND_PORTS = [18001, 18002, 18003, 18004]
 BULK_PORT = 18010
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 APPS = 100
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -608,7 +610,7 @@ def build_handshake_client():
     """Builds benches/handshake_load.rs (release) and returns its executable's path."""
     out = subprocess.run(["cargo", "build", "--release", "--locked", "--bench", "handshake_load",
                           "--message-format", "json-render-diagnostics"],
-                         check=True, stdout=subprocess.PIPE, text=True).stdout
+                         cwd=REPO, check=True, stdout=subprocess.PIPE, text=True).stdout
     for line in out.splitlines():
         msg = json.loads(line)
         if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "handshake_load" \
@@ -639,9 +641,10 @@ PINGORA_BUILD_TIMEOUT = 3600
 
 def build_pingora():
     """Builds the Pingora peer; {"binary": path} or {"error": why}, the build's own words."""
-    root = os.path.abspath(os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "pingora-peer"))
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
+    root = os.path.abspath(os.path.join(target, "pingora-peer"))
     os.makedirs(f"{root}/src", exist_ok=True)
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pingora-peer.rs")) as f:
+    with open(os.path.join(REPO, "scripts", "pingora-peer.rs")) as f:
         source = f.read()
     # Rewritten only when changed: cargo then finds nothing to do on later runs.
     for path, text in ((f"{root}/Cargo.toml", PINGORA_MANIFEST), (f"{root}/src/main.rs", source)):
@@ -738,6 +741,13 @@ def memory_peers():
 IDLE_BASE, IDLE_MORE = 100, 800
 
 
+def established_to(port):
+    """Established TCP connections whose local port is `port`: the server's ends."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                         check=True, capture_output=True, text=True).stdout
+    return len(out.splitlines())
+
+
 def memory_per_idle_tls(binary, work, proxy_cpus):
     """RSS per idle TLS connection (HTTP/1.1) and per idle HTTP/2 connection over TLS: each
     proxy started afresh, IDLE_BASE connections opened (one request each, which finishes the
@@ -756,6 +766,10 @@ def memory_per_idle_tls(binary, work, proxy_cpus):
                 base = peer.proc.rss_mib()
                 held += open_idle(peer.https, IDLE_MORE, proto, vhost(50))
                 more = peer.proc.rss_mib()
+                # Every connection must still be open when RSS is read (none timed out idle).
+                accepted = established_to(peer.https)
+                if accepted < len(held):
+                    raise RuntimeError(f"{accepted} connections open at the proxy, fewer than the {len(held)} held")
                 got[proto] = {"rss_base": base, "rss_more": more, "kib_per_conn": (more - base) * 1024 / IDLE_MORE}
             except (OSError, RuntimeError, ImportError) as e:
                 got[proto] = {"error": f"{type(e).__name__}: {e}"}

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 for tool in haproxy:haproxy nginx:nginx wrk:wrk h2load:nghttp2-client curl:curl taskset:util-linux \
-    cmake:cmake openssl:openssl; do
+    cmake:cmake openssl:openssl ss:iproute2; do
     command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")
 done
 sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
