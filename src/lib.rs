@@ -27,7 +27,9 @@
 //!          handover (listening sockets handed to a new binary on SIGUSR2), logs (the logger;
 //!          access-log lines with every field), alloc (mimalloc; with proxy/accept/sockopt.rs,
 //!          the only unsafe code)
-//! apart:   sim/ (the Marathon simulator, `switchyard demo`, synthetic app sets): development
+//! apart:   zdd/ (`switchyard zdd`: blue/green deployments driven through Marathon's API and the
+//!          balancers' /stats; a client of the balancer, not part of it)
+//!          sim/ (the Marathon simulator, `switchyard demo`, synthetic app sets): development
 //!          tools, built by default so that `switchyard demo` works
 //! ```
 #![deny(unsafe_code)]
@@ -48,3 +50,4 @@ pub mod serve;
 pub mod sim;
 pub mod tls;
 pub mod upstream;
+pub mod zdd;
