@@ -129,25 +129,24 @@ pub fn decide(
             .sum(),
     };
     let wait = |why| (status.clone(), Next::Wait(why));
-    if let Some(app) = [Some(new), old]
-        .into_iter()
-        .flatten()
-        .find(|a| a.deployments > 0)
-    {
-        return wait(Why::Deploying(app.id.clone()));
-    }
     if !new.settled() {
-        let failing = new
+        let failing: Vec<String> = new
             .tasks
             .iter()
             .filter(|t| t.alive == Some(false))
             .map(|t| t.id.clone())
             .collect();
+        if failing.is_empty() && ready.len() == new.instances as usize {
+            return wait(Why::Deploying(new.id.clone()));
+        }
         return wait(Why::NotReady {
             ready: ready.len(),
             instances: new.instances,
             failing,
         });
+    }
+    if let Some(old) = old.filter(|o| o.deployments > 0) {
+        return wait(Why::Deploying(old.id.clone()));
     }
     let unanswered: Vec<String> = views.iter().filter_map(|v| v.clone().err()).collect();
     if !unanswered.is_empty() {

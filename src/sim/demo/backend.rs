@@ -21,6 +21,16 @@ pub struct DemoBackend {
 impl DemoBackend {
     /// Serves `body_prefix` plus this backend's port on 127.0.0.1 at a free port.
     pub async fn start(app: &str, version: u32) -> std::io::Result<DemoBackend> {
+        DemoBackend::start_failing(app, version, None).await
+    }
+
+    /// As [`DemoBackend::start`], answering 503 on `failing` (a health check's path: a
+    /// version that never gets healthy).
+    pub async fn start_failing(
+        app: &str,
+        version: u32,
+        failing: Option<String>,
+    ) -> std::io::Result<DemoBackend> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
@@ -38,13 +48,17 @@ impl DemoBackend {
                     },
                     () = token.cancelled() => return,
                 };
-                let (body, token) = (body.clone(), token.clone());
+                let (body, token, failing) = (body.clone(), token.clone(), failing.clone());
                 tokio::spawn(async move {
                     let service =
-                        hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let fails = failing.as_deref() == Some(req.uri().path());
                             let body = body.clone();
                             async move {
                                 let mut response = Response::new(Full::new(body));
+                                if fails {
+                                    *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+                                }
                                 response.headers_mut().insert(
                                     hyper::header::CONTENT_TYPE,
                                     hyper::header::HeaderValue::from_static(

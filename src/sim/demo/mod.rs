@@ -6,6 +6,7 @@
 //! brought and what that changed, so a user watches routes change.
 
 mod backend;
+mod launcher;
 mod tables;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -15,6 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub use backend::DemoBackend;
+pub use launcher::DemoLauncher;
 
 use crate::marathon::MarathonConfig;
 use crate::model::ModelOptions;
