@@ -16,29 +16,33 @@ use tokio_util::sync::CancellationToken;
 pub struct DemoBackend {
     pub addr: SocketAddr,
     stop: CancellationToken,
+    abort: CancellationToken,
 }
 
 impl DemoBackend {
     /// Serves `body_prefix` plus this backend's port on 127.0.0.1 at a free port.
     pub async fn start(app: &str, version: u32) -> std::io::Result<DemoBackend> {
-        DemoBackend::start_failing(app, version, None).await
+        DemoBackend::start_failing(app, version, None, std::time::Duration::ZERO).await
     }
 
     /// As [`DemoBackend::start`], answering 503 on `failing` (a health check's path: a
-    /// version that never gets healthy).
+    /// version that never gets healthy) and taking `delay` over every answer (requests stay
+    /// in flight a while).
     pub async fn start_failing(
         app: &str,
         version: u32,
         failing: Option<String>,
+        delay: std::time::Duration,
     ) -> std::io::Result<DemoBackend> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
+        let abort = CancellationToken::new();
         let body = Bytes::from(format!(
             "{app} (version {version}) answered from 127.0.0.1:{}\n",
             addr.port()
         ));
-        let token = stop.clone();
+        let (token, aborted) = (stop.clone(), abort.clone());
         tokio::spawn(async move {
             loop {
                 let stream = tokio::select! {
@@ -49,12 +53,16 @@ impl DemoBackend {
                     () = token.cancelled() => return,
                 };
                 let (body, token, failing) = (body.clone(), token.clone(), failing.clone());
+                let aborted = aborted.clone();
                 tokio::spawn(async move {
                     let service =
                         hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                             let fails = failing.as_deref() == Some(req.uri().path());
                             let body = body.clone();
                             async move {
+                                if !delay.is_zero() {
+                                    tokio::time::sleep(delay).await;
+                                }
                                 let mut response = Response::new(Full::new(body));
                                 if fails {
                                     *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
@@ -75,17 +83,27 @@ impl DemoBackend {
                         _ = connection.as_mut() => {}
                         () = token.cancelled() => {
                             connection.as_mut().graceful_shutdown();
-                            let _ = connection.await;
+                            tokio::select! {
+                                _ = connection => {}
+                                () = aborted.cancelled() => {}
+                            }
                         }
                     }
                 });
             }
         });
-        Ok(DemoBackend { addr, stop })
+        Ok(DemoBackend { addr, stop, abort })
     }
 
     /// Stops accepting and closes idle connections (a killed task).
     pub fn stop(&self) {
         self.stop.cancel();
+    }
+
+    /// Stops at once, closing every connection, requests in flight included (a task killed
+    /// without draining: what a load balancer must not send requests to).
+    pub fn abort(&self) {
+        self.stop.cancel();
+        self.abort.cancel();
     }
 }

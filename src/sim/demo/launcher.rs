@@ -1,7 +1,9 @@
 //! Tasks for the simulator's scheduler (`Simulator::run_tasks`): one [`DemoBackend`] per task,
 //! answering with the app id and the version in the app's `env.DEMO_VERSION` (1 without). An
 //! app whose `env.DEMO_HEALTHY` is `false` answers 503 on its health check's path: a version
-//! that never gets healthy, for `switchyard zdd` to refuse.
+//! that never gets healthy, for `switchyard zdd` to refuse; `env.DEMO_DELAY_MS` delays every
+//! answer. A task killed through the API dies at once, requests in flight included (no
+//! draining of its own: the balancer must have drained it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,7 +43,11 @@ impl DemoLauncher {
                 .unwrap_or("/")
                 .to_owned()
         });
-        let backend = DemoBackend::start_failing(app_id, version, failing).await?;
+        let delay = env["DEMO_DELAY_MS"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .map_or(std::time::Duration::ZERO, std::time::Duration::from_millis);
+        let backend = DemoBackend::start_failing(app_id, version, failing, delay).await?;
         let addr = backend.addr;
         self.running
             .lock()
@@ -80,7 +86,7 @@ impl Launcher for Arc<DemoLauncher> {
         let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         for port in ports {
             if let Some(backend) = running.remove(port) {
-                backend.stop();
+                backend.abort();
             }
         }
     }

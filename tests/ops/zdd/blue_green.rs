@@ -9,22 +9,24 @@ async fn blue_to_green_under_load_fails_no_request() {
     let cluster = Cluster::start().await;
     let balancer = Balancer::start(&cluster.marathon(), "127.0.0.1", None).await;
     // The group's first deployment: blue, on the app's own service port.
-    let blue = cluster.zdd(&cluster.app_file(3, 1, true), &[&balancer], &[]);
+    let blue = cluster.zdd(&cluster.app_file(4, 1, true), &[&balancer], &[]);
     let out = succeed(blue).await;
     assert!(out.contains("create /web-blue"), "{out}");
     assert_eq!(cluster.app_ids(), ["/web-blue"]);
-    balancer.wait_routed(3).await;
+    balancer.wait_routed(4).await;
 
     let load = Load::start(&balancer, cluster.service_port);
-    let green = cluster.zdd(&cluster.app_file(3, 2, true), &[&balancer], &[]);
+    // One instance a step: four kills, each a chance to cut a request short.
+    let args = ["--linear-increase", "1", "-s", "0.3"];
+    let green = cluster.zdd(&cluster.app_file(4, 2, true), &[&balancer], &args);
     let out = succeed(green).await;
     // Until the balancer has let go of blue's last tasks.
-    balancer.wait_routed(3).await;
+    balancer.wait_routed(4).await;
     let tally = load.stop().await;
 
     assert!(out.contains("deleting /web-blue"), "{out}");
     assert_eq!(cluster.app_ids(), ["/web-green"], "blue deleted");
-    assert_eq!(cluster.app("/web-green").unwrap()["instances"], 3);
+    assert_eq!(cluster.app("/web-green").unwrap()["instances"], 4);
     assert!(
         tally.failures.is_empty(),
         "{} failed requests: {:#?}",

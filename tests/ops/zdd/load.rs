@@ -39,11 +39,14 @@ impl Load {
         let keep_alive = crate::support::proxy::client();
         let fresh = crate::support::proxy::fresh_client();
         let routes_url = format!("http://{}/routes", balancer.admin);
-        let clients = vec![
-            tokio::spawn(requests(keep_alive, vhost_url, Some(VHOST), stop.clone())),
-            tokio::spawn(requests(fresh, port_url, None, stop.clone())),
-            tokio::spawn(routes(routes_url, stop.clone())),
-        ];
+        let mut clients = vec![tokio::spawn(routes(routes_url, stop.clone()))];
+        // Two of each kind: requests overlap, as they do in production.
+        for _ in 0..2 {
+            let (keep_alive, fresh) = (keep_alive.clone(), fresh.clone());
+            let (vhost_url, port_url) = (vhost_url.clone(), port_url.clone());
+            clients.push(tokio::spawn(requests(keep_alive, vhost_url, Some(VHOST), stop.clone())));
+            clients.push(tokio::spawn(requests(fresh, port_url, None, stop.clone())));
+        }
         Load { stop, clients }
     }
 

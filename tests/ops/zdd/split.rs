@@ -5,7 +5,7 @@
 use super::{answers, succeed, Balancer, Cluster};
 
 /// Requests measured per split.
-const SAMPLE: usize = 400;
+const SAMPLE: usize = 200;
 
 fn share(answers: &[String], app: &str) -> f64 {
     answers.iter().filter(|a| *a == app).count() as f64 / answers.len() as f64
