@@ -5,7 +5,8 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -26,8 +27,8 @@ impl DemoBackend {
     }
 
     /// As [`DemoBackend::start`], answering 503 on `failing` (a health check's path: a
-    /// version that never gets healthy) and taking `delay` over every answer (requests stay
-    /// in flight a while).
+    /// version that never gets healthy) and taking `delay` over every answer's body, after its
+    /// head (requests stay in flight a while, and one cut short cannot pass for unanswered).
     pub async fn start_failing(
         app: &str,
         version: u32,
@@ -60,10 +61,17 @@ impl DemoBackend {
                             let fails = failing.as_deref() == Some(req.uri().path());
                             let body = body.clone();
                             async move {
-                                if !delay.is_zero() {
-                                    tokio::time::sleep(delay).await;
-                                }
-                                let mut response = Response::new(Full::new(body));
+                                let body = if delay.is_zero() {
+                                    Either::Left(Full::new(body))
+                                } else {
+                                    Either::Right(StreamBody::new(futures_util::stream::once(
+                                        async move {
+                                            tokio::time::sleep(delay).await;
+                                            Ok::<_, Infallible>(Frame::data(body))
+                                        },
+                                    )))
+                                };
+                                let mut response = Response::new(body);
                                 if fails {
                                     *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
                                 }

@@ -82,9 +82,9 @@ impl Cluster {
             "healthChecks": [{"protocol": "HTTP", "path": "/health", "portIndex": 0,
                               "intervalSeconds": 1, "timeoutSeconds": 1,
                               "maxConsecutiveFailures": 3, "gracePeriodSeconds": 0}],
-            // Answers take 20 ms: requests are in flight when a task is killed, unless drained.
+            // Answers take 50 ms: requests are in flight when a task is killed, unless drained.
             "env": {"DEMO_VERSION": version.to_string(), "DEMO_HEALTHY": healthy.to_string(),
-                    "DEMO_DELAY_MS": "20"},
+                    "DEMO_DELAY_MS": "50"},
         });
         let path = self
             .dir
