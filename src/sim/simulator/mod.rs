@@ -132,6 +132,8 @@ pub struct SimStats {
     pub redirects: u64,
     /// 405s sent (wrong `Accept` on `/v2/events`, or a method other than GET).
     pub wrong_accept: u64,
+    /// Changes made through the write API (`POST`, `PUT`, `DELETE`, task kills).
+    pub api_writes: u64,
 }
 
 /// A running simulator. Clones share it.
@@ -347,6 +349,7 @@ impl Simulator {
             unauthorized: c.unauthorized.load(Ordering::SeqCst),
             redirects: c.redirects.load(Ordering::SeqCst),
             wrong_accept: c.wrong_accept.load(Ordering::SeqCst),
+            api_writes: c.api_writes.load(Ordering::SeqCst),
         }
     }
 

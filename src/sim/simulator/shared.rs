@@ -64,6 +64,7 @@ pub(super) struct Counters {
     pub(super) unauthorized: AtomicU64,
     pub(super) redirects: AtomicU64,
     pub(super) wrong_accept: AtomicU64,
+    pub(super) api_writes: AtomicU64,
 }
 
 pub(super) struct Seen {

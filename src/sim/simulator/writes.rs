@@ -87,6 +87,12 @@ pub(super) fn answer(shared: &Shared, request: &Request) -> Option<Response> {
         },
         _ => return None,
     };
+    if method != "GET" {
+        shared
+            .counters
+            .api_writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     if let Some(scheduler) = shared.scheduler.get() {
         scheduler.wake.notify_one();
     }
