@@ -30,10 +30,11 @@ pub fn write_next_version(mut app: Value) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
-/// The command that deploys it (the binary running now: not on the PATH after `cargo run`).
+/// The command that deploys it (the binary running now: not on the PATH after `cargo run`),
+/// a step a second.
 pub fn command(exe: &str, file: &std::path::Path, marathon: &str, admin: &str) -> String {
     format!(
-        "{exe} zdd -j {} -m {marathon} -l http://{admin} -f",
+        "{exe} zdd -j {} -m {marathon} -l http://{admin} -f -s 1",
         file.display()
     )
 }
