@@ -70,7 +70,8 @@ pub async fn zdd(args: ZddArgs) -> ExitCode {
         return ExitCode::from(3);
     }
     let seconds = |name: &str, value: f64| {
-        (value.is_finite() && value >= 0.0 && value < 1e9)
+        (0.0..1e9)
+            .contains(&value)
             .then(|| Duration::from_secs_f64(value))
             .ok_or_else(|| format!("--{name} must be a number of seconds, not {value}"))
     };
