@@ -153,7 +153,7 @@ pub async fn run(
         loop {
             tokio::select! {
                 _ = ticker.tick(), if !paused => {
-                    if sim.stats().api_writes > 0 {
+                    if sim.api_writes() > 0 {
                         paused = true;
                         println!(
                             "[demo] Marathon is being changed through its API (switchyard zdd?): \

@@ -14,8 +14,7 @@
 //! http.rs    routing a request: auth, election, leadership, Marathon's endpoints
 //! events.rs  the event bus and the /v2/events stream, framed as Jetty frames it
 //! auth.rs    Basic auth, and DC/OS service-account login and tokens
-//! writes.rs  the write API (create, scale, delete apps; kill tasks) and /v2/deployments;
-//!            state/api.rs, what those writes do to the state
+//! writes.rs  the write API and /v2/deployments (state/api.rs: what writes do to the state)
 //! scheduler.rs  tasks launched for apps changed through the API, health checks, deployments
 //! ```
 //!
@@ -132,8 +131,6 @@ pub struct SimStats {
     pub redirects: u64,
     /// 405s sent (wrong `Accept` on `/v2/events`, or a method other than GET).
     pub wrong_accept: u64,
-    /// Changes made through the write API (`POST`, `PUT`, `DELETE`, task kills).
-    pub api_writes: u64,
 }
 
 /// A running simulator. Clones share it.
@@ -237,19 +234,17 @@ impl Simulator {
     /// While `held`, reads of apps (`/v2/apps`, `/v2/apps/{id}`) are rendered when they come
     /// and answered when released: a read that lands after later changes.
     pub fn hold_reads(&self, held: bool) {
-        self.shared.reads_held.send_modify(|h| {
-            h.holding = held;
-            h.node = None;
-        });
+        self.shared
+            .reads_held
+            .send_modify(|h| (h.holding, h.node) = (held, None));
     }
 
-    /// As [`Simulator::hold_reads`], on node `node` only: a client of that node keeps an old
-    /// view while the others see every change.
+    /// As [`Simulator::hold_reads`], on node `node` only: its clients keep an old view.
     pub fn hold_reads_on(&self, node: usize, held: bool) {
-        self.shared.reads_held.send_modify(|h| {
-            h.holding = held;
-            h.node = held.then_some(node);
-        });
+        let on = held.then_some(node);
+        self.shared
+            .reads_held
+            .send_modify(|h| (h.holding, h.node) = (held, on));
     }
 
     /// Waits until `n` reads are held.
@@ -349,7 +344,6 @@ impl Simulator {
             unauthorized: c.unauthorized.load(Ordering::SeqCst),
             redirects: c.redirects.load(Ordering::SeqCst),
             wrong_accept: c.wrong_accept.load(Ordering::SeqCst),
-            api_writes: c.api_writes.load(Ordering::SeqCst),
         }
     }
 

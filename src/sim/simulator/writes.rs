@@ -10,6 +10,14 @@ use super::node::lock;
 use super::state::{Apps, Emit, Refused};
 use super::Shared;
 
+impl super::Simulator {
+    /// Changes made through the write API so far (`POST`, `PUT`, `DELETE`, task kills).
+    pub fn api_writes(&self) -> u64 {
+        let writes = &self.shared.counters.api_writes;
+        writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The answer to a write (or `/v2/deployments`), or `None` for a request this is not for.
 pub(super) fn answer(shared: &Shared, request: &Request) -> Option<Response> {
     let path = request.path.as_str();
