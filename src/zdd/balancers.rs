@@ -160,3 +160,27 @@ fn reason(err: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_means_each_of_its_addresses_once() {
+        let balancers = resolve(&[
+            "http://localhost:9090/".to_owned(),
+            "http://127.0.0.1:9090".to_owned(),
+            "http://[::1]:9091".to_owned(),
+        ])
+        .await
+        .unwrap();
+        let shown: Vec<&str> = balancers.iter().map(|b| b.shown.as_str()).collect();
+        // localhost's IPv4 address only (as zdd.py read A records), and 127.0.0.1 given
+        // again is the same balancer.
+        assert_eq!(
+            shown,
+            ["http://127.0.0.1:9090 (localhost)", "http://[::1]:9091"]
+        );
+        assert!(resolve(&["ftp://x".to_owned()]).await.is_err());
+    }
+}
