@@ -175,6 +175,11 @@ async fn deploy(options: &Options, progress: &mut Progress) -> Result<(), ZddErr
             previous.len()
         )));
     }
+    if options.resume {
+        progress.say(&format!(
+            "--resume: no deployment under way in {group}; starting one"
+        ));
+    }
     let last = previous.last();
     if let Some(last) = last.filter(|l| l.deployments > 0) {
         return Err(ZddError::InProgress(format!(

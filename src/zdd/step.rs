@@ -184,7 +184,12 @@ pub fn decide(
         let next = next_instances(new.instances, old.instances, goal, mode, linear);
         return (status, Next::Scale(next));
     }
-    if status.old_in_flight > 0 {
+    let draining_busy = old.tasks.iter().any(|t| {
+        on_balancers(&t.id)
+            .iter()
+            .any(|e| e.draining && e.in_flight > 0)
+    });
+    if draining_busy {
         return wait(Why::Draining);
     }
     wait(Why::NothingDrained)

@@ -224,7 +224,7 @@ pub fn plan(last: Option<&Deployed>, new: &Deployed, mode: Mode, options: &Optio
     let end = match mode {
         Mode::Whole => format!("4. delete {}", last.id),
         Mode::Split { new_instances } => format!(
-            "4. stop split: {} keeps {} instance(s), {} serves {new_instances}",
+            "4. keep the split: {} keeps {} instance(s), {} serves {new_instances}",
             last.id,
             new.target().saturating_sub(new_instances),
             new.id
