@@ -176,6 +176,8 @@ pub enum Command {
     /// Blue/green deployment of a Marathon app, as Marathon-LB's zdd.py: start the new colour,
     /// scale it up as every balancer routes it, kill the old tasks each balancer has drained
     /// with nothing in flight, delete the old app.
+    // A flag given twice: the last wins, as in zdd.py (argparse).
+    #[command(args_override_self = true)]
     Zdd(ZddArgs),
 }
 
