@@ -251,6 +251,13 @@ impl Tweeter {
         Ok(id)
     }
 
+    /// Sets the app's `instances`, as a scaling in Marathon does: the balancer's merge of a
+    /// deployment group (`switchyard zdd`) counts on it matching the tasks.
+    fn scale(&self, instances: usize) {
+        self.sim
+            .put_app(tweeter_app(self.service_port, self.version, instances));
+    }
+
     /// Plays the next change and says what it was.
     async fn next_change(&mut self) -> Result<String, String> {
         const SCRIPT: usize = 6;
@@ -258,6 +265,7 @@ impl Tweeter {
         self.step += 1;
         match step {
             0 | 2 => {
+                self.scale(self.tasks.len() + 1);
                 let id = self.start_task().await?;
                 self.starting = Some(id.clone());
                 Ok(format!(
@@ -277,6 +285,7 @@ impl Tweeter {
                 let (id2, backend2) = self.tasks.pop_front().ok_or("no task to kill")?;
                 self.sim.kill_task(&id2);
                 backend2.stop();
+                self.scale(self.tasks.len());
                 Ok(format!(
                     "scaled {TWEETER} down to {}: killed {id} and {id2}",
                     self.tasks.len()
