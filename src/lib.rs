@@ -28,7 +28,9 @@
 //!          per-core data-plane threads, each accepting on every listener), logs (the logger;
 //!          access-log lines with every field), alloc (mimalloc; with proxy/accept/sockopt.rs,
 //!          the only unsafe code)
-//! apart:   sim/ (the Marathon simulator, `switchyard demo`, synthetic app sets): development
+//! apart:   zdd/ (`switchyard zdd`: blue/green deployments driven through Marathon's API and the
+//!          balancers' /stats; a client of the balancer, not part of it)
+//!          sim/ (the Marathon simulator, `switchyard demo`, synthetic app sets): development
 //!          tools, built by default so that `switchyard demo` works
 //! ```
 #![deny(unsafe_code)]
@@ -50,3 +52,4 @@ pub mod sim;
 pub mod tls;
 pub mod upstream;
 pub mod workers;
+pub mod zdd;

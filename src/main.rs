@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Some(Command::Routes(args)) => runtime.block_on(cli::routes(args)),
         Some(Command::Healthcheck(args)) => runtime.block_on(cli::healthcheck(args)),
         Some(Command::Demo(args)) => runtime.block_on(cli::demo(args)),
+        Some(Command::Zdd(args)) => runtime.block_on(cli::zdd(args)),
         // Printed before the runtime is made.
         Some(Command::Completions(_) | Command::Man(_)) => ExitCode::SUCCESS,
         None if cli.serve.dry => runtime.block_on(cli::dry_run(cli.serve)),

@@ -10,6 +10,7 @@
 //! | `healthcheck.rs` | `switchyard healthcheck`: the container's health check, without curl |
 //! | `manual.rs` | shell completions and man pages, generated from this command |
 //! | `demo.rs` | `switchyard demo` |
+//! | `zdd.rs` | `switchyard zdd`: a blue/green deployment (`src/zdd/`) |
 //! | `*_flags.rs` | groups of flags shared by several commands |
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ mod routes;
 mod routing_flags;
 mod serve;
 mod suggest;
+mod zdd;
 
 pub use demo::{demo, DemoArgs};
 pub use dry_run::dry_run;
@@ -40,6 +42,7 @@ pub use marathon_flags::{MarathonAccess, MarathonFollow, SourceMode};
 pub use routes::{routes, RoutesArgs};
 pub use routing_flags::RoutingFlags;
 pub use serve::serve;
+pub use zdd::{zdd, ZddArgs};
 
 /// The headings `--help` groups options under, in the order they first appear.
 pub(crate) mod heading {
@@ -171,6 +174,12 @@ pub enum Command {
     /// tutorial's apps, real backends, and the balancer following the simulator's events while
     /// the demo scales and redeploys every few seconds.
     Demo(DemoArgs),
+    /// Blue/green deployment of a Marathon app, as Marathon-LB's zdd.py: start the new colour,
+    /// scale it up as every balancer routes it, kill the old tasks each balancer has drained
+    /// with nothing in flight, delete the old app.
+    // A flag given twice: the last wins, as in zdd.py (argparse).
+    #[command(args_override_self = true)]
+    Zdd(ZddArgs),
 }
 
 pub(crate) fn fail(message: &str) -> ExitCode {

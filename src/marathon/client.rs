@@ -76,7 +76,7 @@ pub struct MarathonClient {
     pub(super) http: reqwest::Client,
     pub(super) auth: Arc<Auth>,
     /// The base that answered last: REST calls start there.
-    preferred: AtomicUsize,
+    pub(super) preferred: AtomicUsize,
     pub(super) tls: TlsRoots,
 }
 
@@ -216,7 +216,7 @@ impl MarathonClient {
 
     /// Sends a request with the current auth header; after a 401, logs in again (when that can
     /// help) and sends it once more.
-    async fn send_authorized(
+    pub(super) async fn send_authorized(
         &self,
         request: impl Fn(Option<HeaderValue>) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Unnamed> {
@@ -244,7 +244,7 @@ pub(super) enum Unnamed {
 }
 
 impl Unnamed {
-    fn named(self, url: &str) -> FetchError {
+    pub(super) fn named(self, url: &str) -> FetchError {
         match self {
             Unnamed::Auth(err) => FetchError::Auth(err),
             Unnamed::Request(reason) => FetchError::Request {

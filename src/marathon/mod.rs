@@ -3,6 +3,7 @@
 //!
 //! - `wire`: the `/v2/apps?embed=apps.tasks` document, parsed app by app.
 //! - `client`: URLs tried in order, TLS, auth on every request, the apps fetch.
+//! - `rest`: any other call (`switchyard zdd`'s creates, scales, kills and deletes).
 //! - `auth`: Basic or a DC/OS service account (login, refresh, re-login after a 401).
 //! - `events`: one `/v2/events` connection.
 //! - `change`: which apps an event names; the pending patches and refetches.
@@ -16,6 +17,7 @@ pub mod client;
 pub mod events;
 pub mod labels;
 pub mod patch;
+pub mod rest;
 pub mod snapshot;
 pub mod watch;
 pub mod wire;

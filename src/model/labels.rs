@@ -56,6 +56,8 @@ pub struct Deployment {
     pub target_instances: Option<u32>,
     /// Whether `HAPROXY_DEPLOYMENT_NEW_INSTANCES` is set (it decides how the target is read).
     pub has_new_instances: bool,
+    /// Its value, when a number: the new app's share of a split (hybrid) deployment.
+    pub new_instances: Option<u32>,
     pub alt_port: Option<u16>,
     pub colour: Option<String>,
 }
@@ -291,6 +293,11 @@ impl AppLabels {
                 .ok()
         });
         let has_new_instances = labels.contains_key("HAPROXY_DEPLOYMENT_NEW_INSTANCES");
+        let new_instances = read("HAPROXY_DEPLOYMENT_NEW_INSTANCES").and_then(|(name, v)| {
+            parse_number::<u32>(name, v)
+                .map_err(|e| issues.push(e))
+                .ok()
+        });
         let alt_port = read("HAPROXY_DEPLOYMENT_ALT_PORT")
             .and_then(|(name, v)| parse_port(name, v).map_err(|e| issues.push(e)).ok());
         let colour = read("HAPROXY_DEPLOYMENT_COLOUR").map(|(_, v)| v.to_owned());
@@ -304,6 +311,7 @@ impl AppLabels {
             started_at,
             target_instances,
             has_new_instances,
+            new_instances,
             alt_port,
             colour,
         }));

@@ -219,6 +219,30 @@ fn the_demo_serves_tweeter_hides_post_tweets_and_shows_changes_live() {
         "post-tweets is reported as not in the group, never routed: {routes}"
     );
 
+    // The blue/green deploy of Tweeter's next version runs as printed, in one command.
+    let zdd_command = demo
+        .seen
+        .iter()
+        .find(|l| l.contains("blue/green deploy"))
+        .cloned()
+        .expect("the demo prints its zdd command");
+    let mut words = zdd_command
+        .split_whitespace()
+        .skip_while(|w| *w != "deploy")
+        .skip(1);
+    let program = words.next().unwrap();
+    let args: Vec<&str> = words.collect();
+    let deployed = Command::new(program).args(&args).output().unwrap();
+    assert!(
+        deployed.status.success(),
+        "`{zdd_command}`: {}\n{}",
+        String::from_utf8_lossy(&deployed.stdout),
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let page = curl(&[&by_vhost]);
+    assert!(page.starts_with("/tweeter-blue (version 2)"), "{page}");
+    demo.wait_for("the demo stops its own changes");
+
     // SIGTERM stops it cleanly.
     let pid = demo.child.id().to_string();
     assert!(Command::new("kill")

@@ -15,6 +15,7 @@ mod logs;
 mod metrics;
 mod routes_cli;
 mod status_page;
+mod zdd;
 
 use std::process::Output;
 use std::time::Duration;

@@ -301,6 +301,7 @@ fn deployment_labels() {
     assert!(matches!(d.started_at, StartedAt::At(_)));
     assert_eq!(d.target_instances, Some(4));
     assert!(d.has_new_instances);
+    assert_eq!(d.new_instances, Some(0));
     assert_eq!(d.alt_port, Some(10101));
     assert_eq!(d.colour.as_deref(), Some("blue"));
 }

@@ -4,9 +4,15 @@
 //! balancer follows the simulator's event stream. Every few seconds the demo scales, fails a
 //! health check or redeploys Tweeter, and prints what it did, then each routing table it
 //! brought and what that changed, so a user watches routes change.
+//!
+//! Tweeter is a zero-downtime deployment group: the demo prints a `switchyard zdd` command that
+//! deploys its next version blue/green through the simulator's API (the simulator launches
+//! backends for it); the demo's own changes stop once anything changes Marathon that way.
 
 mod backend;
+mod launcher;
 mod tables;
+mod zdd;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +21,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub use backend::DemoBackend;
+pub use launcher::DemoLauncher;
 
 use crate::marathon::MarathonConfig;
 use crate::model::ModelOptions;
@@ -52,6 +59,11 @@ pub async fn run(
     })
     .await
     .map_err(|e| format!("cannot start the Marathon simulator: {e}"))?;
+    // Backends for the apps changed through the API (`switchyard zdd`), checked every 500 ms.
+    let launcher = DemoLauncher::new();
+    let tasks: std::sync::Arc<dyn crate::sim::simulator::Launcher> =
+        std::sync::Arc::new(launcher.clone());
+    sim.run_tasks(tasks, Duration::from_millis(500));
     let mut tweeter = Tweeter::new(sim.clone(), options.tweeter_port);
     tweeter.deploy(3).await?;
     let post_tweets = DemoBackend::start("post-tweets", 1)
@@ -101,6 +113,14 @@ pub async fn run(
         |_| "switchyard".to_owned(),
         |path| path.display().to_string(),
     );
+    let next_version = zdd::write_next_version(tweeter_app(options.tweeter_port, 2, 3))
+        .map_err(|e| format!("cannot write Tweeter's next version: {e}"))?;
+    let zdd_command = zdd::command(
+        &exe,
+        &next_version,
+        &sim.urls().join(" "),
+        &admin.to_string(),
+    );
     println!(
         "switchyard demo: ready\n\
          \n  status page          http://{admin}/    (routes, endpoints, events, problems, live)\n  \
@@ -111,7 +131,8 @@ pub async fn run(
          Tweeter by app id    curl -H 'X-Marathon-App-Id: {TWEETER}' http://{app_id}/\n  \
          post-tweets          not exposed (no HAPROXY_GROUP): curl -H 'X-Marathon-App-Id: /post-tweets' http://{app_id}/ gets 503\n  \
          routing table        {exe} routes --marathon {marathon}\n  \
-         admin                curl http://{admin}/generation    (also /routes, /stats, /_haproxy_health_check)\n\n\
+         admin                curl http://{admin}/generation    (also /routes, /stats, /_haproxy_health_check)\n  \
+         blue/green deploy    {zdd_command}\n                       (Tweeter version 2; the demo's own changes stop then)\n\n\
          Every {every:?} the demo changes Tweeter and prints what it did, then each routing table\n\
          generation it brought and what that changed. Ctrl-C stops.\n",
         marathon = sim.urls().join(" "),
@@ -126,22 +147,33 @@ pub async fn run(
         println!("{line}");
     }
     let changes = async {
+        let mut paused = false;
         let mut ticker = tokio::time::interval(options.interval);
         ticker.tick().await;
         loop {
             tokio::select! {
-                _ = ticker.tick() => match tweeter.next_change().await {
-                    Ok(what) => {
-                        println!("[demo] {what}");
-                        // Every event of the change applied, then its tables explained.
-                        let guard = options.interval.max(Duration::from_secs(5));
-                        tables::routed(&handle, TWEETER, &tweeter.routed(), guard).await;
-                        if let Some(line) = explained.next_line(&handle) {
-                            println!("{line}");
-                        }
+                _ = ticker.tick(), if !paused => {
+                    if sim.api_writes() > 0 {
+                        paused = true;
+                        println!(
+                            "[demo] Marathon is being changed through its API (switchyard zdd?): \
+                             the demo stops its own changes; tables are still explained"
+                        );
+                        continue;
                     }
-                    Err(err) => println!("[demo] {err}"),
-                },
+                    match tweeter.next_change().await {
+                        Ok(what) => {
+                            println!("[demo] {what}");
+                            // Every event of the change applied, then its tables explained.
+                            let guard = options.interval.max(Duration::from_secs(5));
+                            tables::routed(&handle, TWEETER, &tweeter.routed(), guard).await;
+                            if let Some(line) = explained.next_line(&handle) {
+                                println!("{line}");
+                            }
+                        }
+                        Err(err) => println!("[demo] {err}"),
+                    }
+                }
                 // A table published after its change's line: explained as it comes.
                 _ = handle.wait_generation(explained.generation() + 1) => {
                     if let Some(line) = explained.next_line(&handle) {
@@ -157,6 +189,7 @@ pub async fn run(
     }
     handle.shutdown().await;
     tweeter.stop_all();
+    launcher.stop_all();
     post_tweets.stop();
     sim.shutdown().await;
     Ok(())
@@ -218,6 +251,13 @@ impl Tweeter {
         Ok(id)
     }
 
+    /// Sets the app's `instances`, as a scaling in Marathon does: the balancer's merge of a
+    /// deployment group (`switchyard zdd`) counts on it matching the tasks.
+    fn scale(&self, instances: usize) {
+        self.sim
+            .put_app(tweeter_app(self.service_port, self.version, instances));
+    }
+
     /// Plays the next change and says what it was.
     async fn next_change(&mut self) -> Result<String, String> {
         const SCRIPT: usize = 6;
@@ -225,6 +265,7 @@ impl Tweeter {
         self.step += 1;
         match step {
             0 | 2 => {
+                self.scale(self.tasks.len() + 1);
                 let id = self.start_task().await?;
                 self.starting = Some(id.clone());
                 Ok(format!(
@@ -244,6 +285,7 @@ impl Tweeter {
                 let (id2, backend2) = self.tasks.pop_front().ok_or("no task to kill")?;
                 self.sim.kill_task(&id2);
                 backend2.stop();
+                self.scale(self.tasks.len());
                 Ok(format!(
                     "scaled {TWEETER} down to {}: killed {id} and {id2}",
                     self.tasks.len()
@@ -296,6 +338,7 @@ fn tweeter_app(service_port: u16, version: u32, instances: usize) -> Value {
     app["instances"] = json!(instances);
     app["env"] = json!({"DEMO_VERSION": version.to_string()});
     app["container"]["portMappings"][0]["servicePort"] = json!(service_port);
+    zdd::label(&mut app, service_port);
     app
 }
 

@@ -19,6 +19,7 @@ use super::auth::LOGIN_PATH;
 use super::events::{self, Filter, StreamSetup};
 use super::h1::{self, Request, RequestError, Response};
 use super::node::{lock, Role, Stops};
+use super::shared::HeldReads;
 use super::{AppsFault, Shared};
 
 /// The Marathon version `/v2/info` claims.
@@ -70,8 +71,8 @@ pub(super) async fn serve_connection(
         match reply {
             Reply::Full(response) => {
                 shared.count(&request, response.status);
-                if request.path.starts_with("/v2/apps") {
-                    held(&shared).await;
+                if request.method == "GET" && request.path.starts_with("/v2/apps") {
+                    held(&shared, role).await;
                 }
                 let response = maybe_gzip(response, &request);
                 let close = !request.keep_alive;
@@ -148,6 +149,9 @@ fn route(shared: &Shared, role: Role, request: &Request) -> Reply {
 }
 
 fn v2(shared: &Shared, node: usize, request: &Request) -> Reply {
+    if let Some(response) = super::writes::answer(shared, request) {
+        return Reply::Full(response);
+    }
     let path = request.path.as_str();
     let known = matches!(path, "/v2/events" | "/v2/apps" | "/v2/info" | "/v2/leader")
         || path.starts_with("/v2/apps/");
@@ -283,10 +287,15 @@ fn info(shared: &Shared, node: usize) -> serde_json::Value {
     })
 }
 
-/// Waits while reads are held (counted as waiting meanwhile).
-async fn held(shared: &Shared) {
+/// Waits while reads are held on this node (counted as waiting meanwhile).
+async fn held(shared: &Shared, role: Role) {
     let mut held = shared.reads_held.subscribe();
-    if !held.borrow().holding {
+    let on_this_node = |h: &HeldReads| match (h.node, role) {
+        (None, _) => true,
+        (Some(node), Role::Node(this)) => node == this,
+        (Some(_), Role::Login) => false,
+    };
+    if !held.borrow().holding || !on_this_node(&held.borrow()) {
         return;
     }
     shared.reads_held.send_modify(|h| h.waiting += 1);

@@ -14,6 +14,8 @@
 //! http.rs    routing a request: auth, election, leadership, Marathon's endpoints
 //! events.rs  the event bus and the /v2/events stream, framed as Jetty frames it
 //! auth.rs    Basic auth, and DC/OS service-account login and tokens
+//! writes.rs  the write API and /v2/deployments (state/api.rs: what writes do to the state)
+//! scheduler.rs  tasks launched for apps changed through the API, health checks, deployments
 //! ```
 //!
 //! Every setter is synchronous and may be called from anywhere. A change is applied to the
@@ -25,10 +27,12 @@ mod events;
 mod h1;
 mod http;
 mod node;
+mod scheduler;
 mod shared;
 mod state;
 #[cfg(test)]
 mod tests;
+mod writes;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -40,6 +44,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 
+pub use scheduler::Launcher;
 pub use state::TaskSpec;
 
 use auth::{Authority, LOGIN_PATH};
@@ -161,6 +166,7 @@ impl Simulator {
             reads_held: watch::channel(HeldReads::default()).0,
             shutdown: watch::channel(false).0,
             runtime: Handle::current(),
+            scheduler: std::sync::OnceLock::new(),
             done: Mutex::new(Some(done_rx)),
         });
         for index in 0..shared.listeners.len() {
@@ -228,7 +234,17 @@ impl Simulator {
     /// While `held`, reads of apps (`/v2/apps`, `/v2/apps/{id}`) are rendered when they come
     /// and answered when released: a read that lands after later changes.
     pub fn hold_reads(&self, held: bool) {
-        self.shared.reads_held.send_modify(|h| h.holding = held);
+        self.shared
+            .reads_held
+            .send_modify(|h| (h.holding, h.node) = (held, None));
+    }
+
+    /// As [`Simulator::hold_reads`], on node `node` only: its clients keep an old view.
+    pub fn hold_reads_on(&self, node: usize, held: bool) {
+        let on = held.then_some(node);
+        self.shared
+            .reads_held
+            .send_modify(|h| (h.holding, h.node) = (held, on));
     }
 
     /// Waits until `n` reads are held.

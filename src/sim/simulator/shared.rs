@@ -40,6 +40,8 @@ pub(super) struct Shared {
     pub(super) shutdown: watch::Sender<bool>,
     /// For rebinding a listener from a setter called outside the runtime.
     pub(super) runtime: Handle,
+    /// Launches and checks the tasks of apps changed through the API, once `run_tasks` is called.
+    pub(super) scheduler: std::sync::OnceLock<std::sync::Arc<super::scheduler::Scheduler>>,
     /// Closes when every accept loop and connection task has ended.
     pub(super) done: Mutex<Option<mpsc::Receiver<()>>>,
 }
@@ -48,6 +50,8 @@ pub(super) struct Shared {
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct HeldReads {
     pub(super) holding: bool,
+    /// Held on this node only; `None`: on every node.
+    pub(super) node: Option<usize>,
     pub(super) waiting: usize,
 }
 
@@ -60,6 +64,7 @@ pub(super) struct Counters {
     pub(super) unauthorized: AtomicU64,
     pub(super) redirects: AtomicU64,
     pub(super) wrong_accept: AtomicU64,
+    pub(super) api_writes: AtomicU64,
 }
 
 pub(super) struct Seen {

@@ -13,9 +13,11 @@ use std::time::SystemTime;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
+pub(super) use api::{Ended, Refused};
 use render::task_events;
 pub(super) use render::Listing;
 
+mod api;
 mod render;
 
 /// A task to start: where it runs and what Marathon reports for it.
@@ -92,6 +94,10 @@ struct App {
     last_scaling_at: String,
     last_config_change_at: String,
     tasks: Vec<Task>,
+    /// Changed through the API: the scheduler launches, stops and checks its tasks.
+    managed: bool,
+    /// The deployment in progress, until every instance runs (healthy, where checked).
+    deployment: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +162,8 @@ impl Apps {
                     last_scaling_at: version.clone(),
                     last_config_change_at: version.clone(),
                     tasks: Vec::new(),
+                    managed: false,
+                    deployment: None,
                 };
                 self.apps.insert(id.clone(), Arc::new(app));
             }
@@ -351,7 +359,7 @@ pub(super) fn now_iso() -> String {
 }
 
 /// A random version-4-shaped UUID (ids only need to be unique, not standard).
-fn uuid() -> String {
+pub(super) fn uuid() -> String {
     let n = fastrand::u128(..);
     let hex = format!("{n:032x}");
     format!(

@@ -63,7 +63,7 @@ impl Serialize for Info<'_> {
         map.serialize_entry("tasksRunning", &counts.running)?;
         map.serialize_entry("tasksHealthy", &counts.healthy)?;
         map.serialize_entry("tasksUnhealthy", &counts.unhealthy)?;
-        map.serialize_entry("deployments", &[(); 0])?;
+        map.serialize_entry("deployments", &app.deployments_json())?;
         if embed_tasks {
             let checks = app.health_check_count();
             let tasks: Vec<Value> = app
@@ -112,7 +112,7 @@ impl App {
         out.insert("tasksRunning".to_owned(), counts.running.into());
         out.insert("tasksHealthy".to_owned(), counts.healthy.into());
         out.insert("tasksUnhealthy".to_owned(), counts.unhealthy.into());
-        out.insert("deployments".to_owned(), Value::Array(Vec::new()));
+        out.insert("deployments".to_owned(), self.deployments_json());
         if embed_tasks {
             let tasks = self
                 .tasks
@@ -122,6 +122,14 @@ impl App {
             out.insert("tasks".to_owned(), Value::Array(tasks));
         }
         Value::Object(out)
+    }
+
+    /// AppInfo's `deployments`: the one in progress, if any.
+    fn deployments_json(&self) -> Value {
+        match &self.deployment {
+            Some(id) => json!([{ "id": id }]),
+            None => Value::Array(Vec::new()),
+        }
     }
 
     fn counts(&self) -> Counts {
@@ -136,7 +144,7 @@ impl App {
         }
     }
 
-    fn health_check_count(&self) -> usize {
+    pub(super) fn health_check_count(&self) -> usize {
         self.definition
             .get("healthChecks")
             .and_then(Value::as_array)

@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod stream;
+mod writes;
 
 use std::time::Duration;
 
