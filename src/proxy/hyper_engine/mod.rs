@@ -3,6 +3,7 @@
 //! rewrite the response → stream it back (or tunnel after a 101).
 
 pub mod upstream;
+mod upstream_h2;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -233,25 +234,29 @@ async fn forward(
         upstream_request = upstream_request.map(|body| body.logged_into(bytes_in));
     }
 
+    let protocol = backend.protocol;
+    let dial = upstream::Dial {
+        // A WebSocket upgrade goes over HTTP/1.1 whatever the backend's protocol.
+        http2: protocol.is_http2() && !upgrade,
+        tls: protocol
+            .is_tls()
+            .then_some((&ctx.backend_tls, backend.verify_tls)),
+        connect_timeout: ctx.config.connect_timeout,
+        response_timeout: ctx.config.server_timeout,
+    };
     let mut attempts = crate::proxy::Attempts::new();
     let mut last_error = ProxyError::NoEndpoint;
     while let Some(target) = attempts.next(backend, client.ip(), cookie) {
         let in_flight = target.state.begin();
-        match upstream::send(
-            &target.state,
-            upstream_request,
-            ctx.config.connect_timeout,
-            ctx.config.server_timeout,
-        )
-        .await
-        {
-            Attempt::Response(response, conn) => {
+        match upstream::send(&target.state, upstream_request, &dial).await {
+            Attempt::Response(response, exchanged) => {
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     return Ok(tunnel(ctx, response, client_upgrade));
                 }
-                upstream::release(&target.state, conn);
+                let stream = upstream::release(&target.state, exchanged);
                 let idle = ctx.config.server_timeout;
-                let mut response = rewrite::response(response, backend, frontend, idle, in_flight);
+                let held = (in_flight, stream);
+                let mut response = rewrite::response(response, backend, frontend, idle, held);
                 if ctx.config.access_log {
                     response.extensions_mut().insert(ServedBy(target.addr()));
                 }

@@ -21,6 +21,13 @@ pub enum ProxyBody {
     Local(Full<Bytes>),
 }
 
+/// What a response body holds until it ends: its endpoint's in-flight count, and on HTTP/2 its
+/// stream's place on the upstream connection.
+pub type Held = (
+    crate::upstream::EndpointInFlight,
+    Option<crate::upstream::h2::StreamSlot>,
+);
+
 /// An upstream body with an idle timeout: a backend that stops sending mid-body does not hold
 /// the client forever. The timer is armed when the body makes hyper wait, not per frame: a
 /// body that is ready when asked (most small responses) never touches the timer wheel.
@@ -30,7 +37,7 @@ pub struct UpstreamBody {
     /// Made on the first wait; `armed` while it runs for the current wait.
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
-    _in_flight: crate::upstream::EndpointInFlight,
+    _held: Held,
     /// The backend's response-bytes counter.
     bytes: prometheus::IntCounter,
 }
@@ -39,7 +46,7 @@ impl UpstreamBody {
     pub fn new(
         body: Incoming,
         idle: Duration,
-        in_flight: crate::upstream::EndpointInFlight,
+        held: Held,
         bytes: prometheus::IntCounter,
     ) -> UpstreamBody {
         UpstreamBody {
@@ -47,7 +54,7 @@ impl UpstreamBody {
             idle,
             timer: None,
             armed: false,
-            _in_flight: in_flight,
+            _held: held,
             bytes,
         }
     }
