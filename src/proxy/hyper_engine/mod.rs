@@ -54,6 +54,8 @@ pub async fn proxy_request(
     request: Request<Incoming>,
 ) -> Result<Response<Tracked<LoggedBody<ProxyBody>>>, Infallible> {
     let http2 = request.version() == Version::HTTP_2;
+    // A gRPC call gets the balancer's own answers as gRPC statuses.
+    let grpc = crate::proxy::request::grpc::is_call(request.headers());
     let started = std::time::Instant::now();
     // Only with --access-log: what the line needs from the request before it moves on.
     let logged = (down.ctx.config.access_log)
@@ -63,9 +65,9 @@ pub async fn proxy_request(
             let bytes_in = logged.as_ref().map(|_| Arc::default());
             let answer = forward(&down, &backend, host, request, bytes_in.clone()).await;
             let logged = logged.map(|request| (request, bytes_in.map(BytesIn::Counted)));
-            account(&down, backend, started.elapsed(), logged, answer)
+            account(&down, backend, started.elapsed(), logged, answer, grpc)
         }
-        Err(err) => unrouted(&down, &request, err, logged),
+        Err(err) => unrouted(&down, &request, err, logged, grpc),
     };
     let response = response.map(|body| LoggedBody::new(body, line));
     Ok(crate::proxy::conn::limits::finish_response(
@@ -115,6 +117,7 @@ fn unrouted(
     request: &Request<Incoming>,
     err: ProxyError,
     logged: Option<Box<RequestLog>>,
+    grpc: bool,
 ) -> (Response<ProxyBody>, Option<Box<Line>>) {
     tracing::debug!(client = %down.client, error = %err, "request failed");
     let frontend = down.frontend;
@@ -132,7 +135,15 @@ fn unrouted(
         backend: None,
         endpoint: None,
     };
-    let line = logged.map(|request| request.answered(answer, BytesIn::Read(0)));
+    let mut line = logged.map(|request| request.answered(answer, BytesIn::Read(0)));
+    if grpc {
+        let (code, _) = err.grpc_status();
+        down.ctx.unrouted.grpc_status(code);
+        if let Some(line) = &mut line {
+            line.set_grpc_status(Some(code));
+        }
+        return (err.grpc_response(), line);
+    }
     (err.response(), line)
 }
 
@@ -144,12 +155,22 @@ fn account(
     elapsed: std::time::Duration,
     logged: Option<(Box<RequestLog>, Option<BytesIn>)>,
     answer: Result<Response<ProxyBody>, ProxyError>,
+    grpc: bool,
 ) -> (Response<ProxyBody>, Option<Box<Line>>) {
     let status = match &answer {
         Ok(response) => response.status().as_u16(),
         Err(err) => err.status().as_u16(),
     };
     account::account(down.frontend, &backend, status, elapsed);
+    // A gRPC status known now: the balancer's answer, or a Trailers-Only response's.
+    let grpc_status = match &answer {
+        Err(err) if grpc => Some(err.grpc_status().0),
+        Err(_) => None,
+        Ok(response) => crate::proxy::request::grpc::status(response.headers()),
+    };
+    if let (Err(_), Some(code)) = (&answer, grpc_status) {
+        backend.metrics.grpc_status(code);
+    }
     let line = logged.map(|(request, bytes_in)| {
         let served_by = answer.as_ref().ok().and_then(|r| r.extensions().get());
         let endpoint = served_by.map(|ServedBy(addr)| *addr);
@@ -159,10 +180,15 @@ fn account(
             backend,
             endpoint,
         };
-        request.answered(answered, bytes_in.unwrap_or(BytesIn::Read(0)))
+        let mut line = request.answered(answered, bytes_in.unwrap_or(BytesIn::Read(0)));
+        line.set_grpc_status(grpc_status);
+        line
     });
     let response = answer.unwrap_or_else(|err| {
         tracing::debug!(client = %down.client, error = %err, "request failed");
+        if grpc {
+            return err.grpc_response();
+        }
         err.response()
     });
     (response, line)

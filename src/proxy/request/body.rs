@@ -40,6 +40,8 @@ pub struct UpstreamBody {
     _held: Held,
     /// The backend's response-bytes counter.
     bytes: prometheus::IntCounter,
+    /// For a gRPC response whose status comes in its trailers: where the status is counted.
+    grpc: Option<std::sync::Arc<crate::metrics::BackendMetrics>>,
 }
 
 impl UpstreamBody {
@@ -56,7 +58,13 @@ impl UpstreamBody {
             armed: false,
             _held: held,
             bytes,
+            grpc: None,
         }
+    }
+
+    /// Counts the status in the trailers into `metrics` (a gRPC response).
+    pub fn count_grpc_status(&mut self, metrics: std::sync::Arc<crate::metrics::BackendMetrics>) {
+        self.grpc = Some(metrics);
     }
 }
 
@@ -81,9 +89,19 @@ impl Body for ProxyBody {
                     // The wait is over; a timer still registered for it may wake this task
                     // once more, which only polls again.
                     upstream.armed = false;
-                    if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
-                    {
-                        upstream.bytes.inc_by(data.map_or(0, |d| d.len() as u64));
+                    if let Some(Ok(frame)) = &frame {
+                        match frame.trailers_ref() {
+                            Some(trailers) => {
+                                let code = super::grpc::status(trailers);
+                                if let (Some(metrics), Some(code)) = (&upstream.grpc, code) {
+                                    metrics.grpc_status(code);
+                                }
+                            }
+                            None => {
+                                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                                upstream.bytes.inc_by(len);
+                            }
+                        }
                     }
                     Poll::Ready(frame.map(|f| f.map_err(BodyError::from)))
                 }

@@ -131,15 +131,15 @@ pub fn response(
             HeaderValue::from_static("max-age=15768000"),
         );
     }
-    Response::from_parts(
-        parts,
-        ProxyBody::Upstream(UpstreamBody::new(
-            body,
-            idle,
-            held,
-            backend.metrics.bytes_out().clone(),
-        )),
-    )
+    let mut body = UpstreamBody::new(body, idle, held, backend.metrics.bytes_out().clone());
+    // A gRPC response's status: in its head (Trailers-Only), counted now; else in its trailers.
+    if super::grpc::is_call(&parts.headers) {
+        match super::grpc::status(&parts.headers) {
+            Some(code) => backend.metrics.grpc_status(code),
+            None => body.count_grpc_status(backend.metrics.clone()),
+        }
+    }
+    Response::from_parts(parts, ProxyBody::Upstream(body))
 }
 
 /// The path of a `Location` that points into the app itself: a path (`/landed`), or an absolute
