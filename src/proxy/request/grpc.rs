@@ -85,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    fn statuses_gRPC_does_not_define_are_unknown() {
+    fn statuses_grpc_does_not_define_are_unknown() {
         let with = |v: &'static str| {
             let mut h = HeaderMap::new();
             h.insert(GRPC_STATUS.clone(), HeaderValue::from_static(v));
