@@ -155,3 +155,57 @@ async fn the_balancer_answers_a_call_with_a_grpc_status() {
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(status.message(), "the backend has no routable task");
 }
+
+#[tokio::test]
+async fn each_backend_s_protocol_is_shown() {
+    let labels = json!({"HAPROXY_0_VHOST": HOST, "HAPROXY_0_BACKEND_PROTOCOL": "h2-ssl"});
+    let proxy = Proxy::start(json!([
+        app("/grpc", 10_500, labels, &[9]),
+        app(
+            "/web",
+            10_501,
+            json!({"HAPROXY_0_VHOST": "web.test"}),
+            &[10]
+        )
+    ]))
+    .await;
+    let admin = proxy.handle.admin_addr;
+    let read = |path: &'static str| async move {
+        reqwest::get(format!("http://{admin}{path}"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let protocols = |doc: &serde_json::Value| -> Vec<(String, String)> {
+        doc["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["name"].as_str().unwrap().to_owned(),
+                    b["protocol"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let expected = vec![
+        ("grpc_10500".to_owned(), "h2-ssl".to_owned()),
+        ("web_10501".to_owned(), "h1".to_owned()),
+    ];
+    let routes: serde_json::Value = serde_json::from_str(&read("/routes").await).unwrap();
+    assert_eq!(protocols(&routes), expected);
+    let stats: serde_json::Value = serde_json::from_str(&read("/stats").await).unwrap();
+    assert_eq!(protocols(&stats), expected);
+    let page = read("/").await;
+    assert!(
+        page.contains("· http · h2-ssl · roundrobin"),
+        "the status page"
+    );
+    let table = proxy.handle.table.load_full();
+    let text = switchyard::routing::report::RoutesReport::new(&table).to_text();
+    assert!(text.contains("[h2-ssl] 127.0.0.1:9"), "{text}");
+    assert!(!text.contains("[h1]"), "{text}");
+}
