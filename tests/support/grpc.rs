@@ -90,6 +90,15 @@ impl GrpcBackend {
     /// With `tls` (certificate and key, PEM): TLS with ALPN h2.
     pub async fn start_with(name: &'static str, tls: Option<(String, String)>) -> GrpcBackend {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        GrpcBackend::serve(listener, name, tls)
+    }
+
+    /// Serves on `listener` (the load benchmark's backend binds fixed ports).
+    pub fn serve(
+        listener: TcpListener,
+        name: &'static str,
+        tls: Option<(String, String)>,
+    ) -> GrpcBackend {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Seen::default());
         let service = Echo {
