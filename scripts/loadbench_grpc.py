@@ -183,11 +183,31 @@ def run_case(name, proc, case, duration, load_cpus, work):
     return result
 
 
+def memory_case(name, proc, backend, mib, load_cpus):
+    """A server stream of `mib` MiB to a client that reads one 64 KiB message a millisecond:
+    the proxy's RSS before and its largest sample meanwhile (flow control keeps it flat)."""
+    pin = ["taskset", "-c", load_cpus] if load_cpus else []
+    before = proc.rss_mib()
+    child = subprocess.Popen(pin + [backend, "slow-read", f"127.0.0.1:{PORTS[name]}", HOST, str(mib)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    largest = before
+    t0 = time.time()
+    while child.poll() is None:
+        largest = max(largest, proc.rss_mib())
+        time.sleep(0.25)
+    out = child.stdout.read().strip()
+    ok = child.returncode == 0 and out.splitlines()[-1:] == [str(mib << 20)]
+    return {"rss_before": before, "rss_max": largest, "seconds": time.time() - t0, "ok": ok,
+            "output": out[-500:]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", default="target/release/switchyard")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5, help="seconds per run")
+    ap.add_argument("--memory-mib", type=int, default=1024,
+                    help="MiB streamed to a slow reader in the memory case (0: skip it)")
     ap.add_argument("--json", help="write every run's figures here")
     args = ap.parse_args()
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,7 +218,7 @@ def main():
     os.makedirs(f"{work}/tmp")
     proxy_cpus, load_cpus = "0", "1"
     backends, procs = None, {}
-    runs = {}
+    runs, memory = {}, {}
     try:
         backends = Proc([backend] + [str(p) for p in GRPC_BACKENDS], load_cpus,
                         open(f"{work}/grpc-backends.log", "w"))
@@ -216,6 +236,13 @@ def main():
                           f"p50 {res['p50']:.2f} ms  p99 {res['p99']:.2f} ms  "
                           f"CPU {res['cpu_us_per_call']:.1f} us/call  errors {res['errors']}",
                           file=sys.stderr, flush=True)
+        if args.memory_mib:
+            for name in PEERS:
+                memory[name] = memory_case(name, procs[name], backend, args.memory_mib, load_cpus)
+                m = memory[name]
+                print(f"  memory: {name:<10} {args.memory_mib} MiB to a slow reader in {m['seconds']:.0f} s: "
+                      f"RSS {m['rss_before']:.1f} -> largest {m['rss_max']:.1f} MiB "
+                      f"({'ok' if m['ok'] else 'FAILED: ' + m['output']})", file=sys.stderr, flush=True)
     finally:
         for proc in procs.values():
             proc.stop()
@@ -241,9 +268,16 @@ def main():
             print(f"| {case['name']} | {name} | {med['rps']:.0f} | {med['p50']:.2f} | {med['p99']:.2f} | "
                   f"{med['cpu_us_per_call']:.1f} | {med['load_busy']:.2f} | {med['errors']} | {ratio} |")
             report.append({"case": case["name"], "peer": name, **med, "rounds": len(got)})
+    if memory:
+        print(f"\n{args.memory_mib} MiB server stream to a client reading a 64 KiB message a millisecond (proxy RSS):\n")
+        print("| proxy | RSS before MiB | largest RSS meanwhile MiB | growth MiB | stream whole |")
+        print("|---|---|---|---|---|")
+        for name, m in memory.items():
+            print(f"| {name} | {m['rss_before']:.1f} | {m['rss_max']:.1f} | {m['rss_max'] - m['rss_before']:+.1f} | "
+                  f"{'yes' if m['ok'] else 'no'} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "rows": report}, f, indent=1)
+            json.dump({"machine": machine(), "rows": report, "memory": memory}, f, indent=1)
 
 
 if __name__ == "__main__":
