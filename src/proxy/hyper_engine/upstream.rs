@@ -337,7 +337,7 @@ pub(super) async fn tls_handshake(
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(source)) => {
             endpoint.mark_failed();
-            Err(ProxyError::Connect { addr, source })
+            Err(ProxyError::Tls { addr, source })
         }
         Err(_) => {
             endpoint.mark_failed();

@@ -23,6 +23,12 @@ pub enum ProxyError {
     },
     #[error("connecting to {0} timed out")]
     ConnectTimeout(std::net::SocketAddr),
+    #[error("the TLS handshake with {addr} failed: {source}")]
+    Tls {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("upstream {addr} failed: {source}")]
     Upstream {
         addr: std::net::SocketAddr,
@@ -55,6 +61,7 @@ impl ProxyError {
                 None => StatusCode::BAD_GATEWAY,
             },
             ProxyError::Connect { .. }
+            | ProxyError::Tls { .. }
             | ProxyError::UpstreamIo { .. }
             | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
@@ -73,6 +80,7 @@ impl ProxyError {
             ProxyError::NoEndpoint => (UNAVAILABLE, "the backend has no routable task"),
             ProxyError::Connect { .. } => (UNAVAILABLE, "the backend refused the connection"),
             ProxyError::ConnectTimeout(_) => (UNAVAILABLE, "connecting to the backend timed out"),
+            ProxyError::Tls { .. } => (UNAVAILABLE, "the TLS handshake with the backend failed"),
             ProxyError::UpstreamTimeout(_) => {
                 (DEADLINE_EXCEEDED, "the backend did not answer in time")
             }

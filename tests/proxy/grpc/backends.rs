@@ -75,6 +75,10 @@ async fn an_h2_ssl_backend_is_spoken_to_over_tls() {
     let proxy = Proxy::start_with(apps, config).await;
     let status = call(&proxy).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "the TLS handshake with the backend failed"
+    );
     assert_eq!(backend.calls(), 2);
 }
 
