@@ -6,6 +6,8 @@
 # handshake client (benches/handshake_load.rs) and the Pingora peer (scripts/pingora-peer.rs; its
 # first build takes several minutes more). Its --help lists the knobs: rounds, seconds per run,
 # variants, cases. Takes about 30 minutes with the defaults.
+# `scripts/loadbench.sh grpc [--rounds N] [--duration S] [--memory-mib M]`: the gRPC cases
+# instead (scripts/loadbench_grpc.py: against HAProxy `proto h2` and nginx `grpc_pass`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -22,4 +24,8 @@ if ! python3 -c 'import h2' 2>/dev/null; then
     python3 -m pip install -q --user h2 || $sudo apt-get install -y -q python3-h2
 fi
 cargo build --release --locked
+if [ "${1:-}" = grpc ]; then
+    shift
+    exec python3 scripts/loadbench_grpc.py --binary "${CARGO_TARGET_DIR:-target}/release/switchyard" "$@"
+fi
 exec python3 scripts/loadbench.py --binary "${CARGO_TARGET_DIR:-target}/release/switchyard" "$@"

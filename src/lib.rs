@@ -18,7 +18,8 @@
 //!    │        reconciled, the table announced in the log (announce.rs).
 //! proxy/      the data plane: accept/ → conn/ → h1/ (native) | hyper_engine/ | tcp/, with
 //!    │        request/ shared by both HTTP engines.
-//! upstream/   per-endpoint idle connection pools, the pooled connection types, the request body.
+//! upstream/   per-endpoint idle connection pools and HTTP/2 connection sets, the pooled
+//!    │        connection types, TLS to backends, the request body (and its replay).
 //! balance/    endpoint picking (atomics only) and per-endpoint state that outlives tables,
 //!             generic over what an endpoint keeps (upstream/'s pools).
 //!

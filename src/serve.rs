@@ -21,6 +21,7 @@ use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 use crate::serve::pipeline::Pipeline;
 use crate::tls::CertStore;
+use crate::upstream::tls::BackendTls;
 
 mod announce;
 mod certs;
@@ -177,7 +178,12 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     let certs = cert_store.shared.clone();
     let table = SharedTable::new(RoutingTable::default());
     let connections = Connections::new(options.proxy.max_connections);
+    let backend_ca = options.proxy.backend_ca.as_deref();
+    let backend_tls = BackendTls::new(backend_ca)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    backend_tls.report(backend_ca);
     let ctx = Arc::new(ProxyContext {
+        backend_tls,
         table: table.clone(),
         config: options.proxy.clone(),
         unrouted: metrics.backend("unrouted"),

@@ -38,6 +38,8 @@ pub struct Stats {
 pub struct BackendStats {
     pub name: String,
     pub app_id: String,
+    /// How the endpoints are spoken to: `h1`, `h2`, `h1-ssl`, `h2-ssl`.
+    pub protocol: crate::model::BackendProtocol,
     /// Requests answered since start (all listeners), and those answered 5xx: the page turns
     /// successive polls into rates.
     pub requests: u64,
@@ -70,6 +72,7 @@ impl Stats {
             .map(|backend| BackendStats {
                 name: backend.name.to_string(),
                 app_id: backend.app_id().to_string(),
+                protocol: backend.protocol,
                 requests: (0..5).map(|class| backend.metrics.answered(class)).sum(),
                 errors_5xx: backend.metrics.answered(4),
                 endpoints: backend

@@ -49,6 +49,10 @@ pub struct LimitFlags {
     /// forwards the common request itself and hands anything else to hyper).
     #[arg(long, help_heading = heading::LIMITS)]
     pub hyper_http1: bool,
+    /// CA certificates (PEM) that the certificates of `h1-ssl` and `h2-ssl` endpoints must
+    /// chain to (the name in them is not checked). Without it any certificate is accepted.
+    #[arg(long, value_name = "FILE", help_heading = heading::TLS)]
+    pub backend_ca: Option<std::path::PathBuf>,
 }
 
 impl LimitFlags {
@@ -84,6 +88,7 @@ impl LimitFlags {
             max_header_bytes: self.max_header_bytes,
             access_log: self.access_log,
             native_http1: !self.hyper_http1,
+            backend_ca: self.backend_ca.clone(),
             ..ProxyConfig::default()
         })
     }

@@ -45,6 +45,8 @@ pub struct BackendMetrics {
     duration: OnceLock<Histogram>,
     bytes_out: OnceLock<IntCounter>,
     bytes_in: OnceLock<IntCounter>,
+    /// gRPC responses by status code (0-16).
+    grpc: [OnceLock<IntCounter>; GRPC_CODES.len()],
     /// When the handles were made: a reader meeting a backend for the first time counts its
     /// totals as new traffic only when they were made since it last looked (a backend back in
     /// the table under an old name brings old totals).
@@ -58,7 +60,29 @@ pub(super) struct BackendFamilies {
     duration: HistogramVec,
     bytes_out: IntCounterVec,
     bytes_in: IntCounterVec,
+    grpc: IntCounterVec,
 }
+
+/// gRPC's status codes by number (grpc/doc/statuscodes.md), the `grpc_code` label's values.
+pub const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
 
 macro_rules! lazy_counter {
     ($(#[$doc:meta])* $name:ident) => {
@@ -80,6 +104,7 @@ impl BackendMetrics {
             duration: OnceLock::new(),
             bytes_out: OnceLock::new(),
             bytes_in: OnceLock::new(),
+            grpc: Default::default(),
             created: Instant::now(),
         }
     }
@@ -116,6 +141,29 @@ impl BackendMetrics {
             .filter_map(|l| l[class].get())
             .map(IntCounter::get)
             .sum()
+    }
+
+    /// Counts a gRPC response with status `code` (by its name; a code past 16 is UNKNOWN).
+    pub fn grpc_status(&self, code: u8) {
+        let code = if usize::from(code) < GRPC_CODES.len() {
+            usize::from(code)
+        } else {
+            2
+        };
+        self.grpc[code]
+            .get_or_init(|| {
+                let name = GRPC_CODES[code];
+                self.families.grpc.with_label_values(&[&*self.name, name])
+            })
+            .inc();
+    }
+
+    /// gRPC responses counted with `code`.
+    pub fn grpc_answered(&self, code: u8) -> u64 {
+        self.grpc
+            .get(usize::from(code))
+            .and_then(OnceLock::get)
+            .map_or(0, IntCounter::get)
     }
 
     /// When these handles were made (the first table that named the backend).
@@ -194,15 +242,24 @@ impl BackendFamilies {
                 "request_bytes_total",
                 "Request body bytes sent to endpoints, by backend.",
             ),
+            grpc: IntCounterVec::new(
+                opts(
+                    "grpc_responses_total",
+                    "gRPC responses (the backend's, and the balancer's own answers to calls), by backend and status code name.",
+                ),
+                &["backend", "grpc_code"],
+            )
+            .expect("valid metric"),
         }
     }
 
     pub(super) fn register(&self, registry: &Registry) {
-        let families: [Box<dyn prometheus::core::Collector>; 4] = [
+        let families: [Box<dyn prometheus::core::Collector>; 5] = [
             Box::new(self.requests.clone()),
             Box::new(self.duration.clone()),
             Box::new(self.bytes_out.clone()),
             Box::new(self.bytes_in.clone()),
+            Box::new(self.grpc.clone()),
         ];
         for family in families {
             registry.register(family).expect("unique metric");

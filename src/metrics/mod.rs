@@ -24,7 +24,7 @@ mod unrouted;
 mod upstream;
 
 use backend::BackendFamilies;
-pub use backend::{detached, BackendMetrics, ListenerKind, TCP_LISTENER};
+pub use backend::{detached, BackendMetrics, ListenerKind, GRPC_CODES, TCP_LISTENER};
 pub use total::TotalCounter;
 pub use unrouted::{UnroutedHost, UnroutedHosts};
 pub use upstream::Count;

@@ -126,6 +126,26 @@ pub struct PortLabels {
     pub redirect_root_to: Option<UriPath>,
     pub allowed_networks: Option<Vec<IpNet>>,
     pub healthcheck_port_index: Option<usize>,
+    /// `HAPROXY_{n}_BACKEND_PROTOCOL`.
+    pub backend_protocol: Option<BackendProtocol>,
+    /// HAProxy 2.x keywords on the default `HAPROXY_{n}_BACKEND_SERVER_OPTIONS` line.
+    pub server_line: Option<ServerLine>,
+}
+
+impl PortLabels {
+    /// The protocol spoken to the endpoints: `HAPROXY_{n}_BACKEND_PROTOCOL` when set (it says so
+    /// in so many words), else what the server line's keywords say, else HTTP/1.1.
+    pub fn protocol(&self) -> BackendProtocol {
+        self.backend_protocol
+            .or(self.server_line.map(|l| l.protocol))
+            .unwrap_or_default()
+    }
+
+    /// Whether the endpoints' certificates may be checked (`--backend-ca`): not when the
+    /// server line says `verify none`.
+    pub fn verify_backend(&self) -> bool {
+        !self.server_line.is_some_and(|l| l.verify_none)
+    }
 }
 
 /// One problem with one label.
@@ -358,11 +378,13 @@ fn split_port_index(rest: &str) -> Option<(usize, &str)> {
     Some((digits.parse().ok()?, name))
 }
 
+mod backend_protocol;
 mod groups;
 mod port;
 mod templates;
 mod values;
 
+pub use backend_protocol::{BackendProtocol, ServerLine};
 pub use groups::Groups;
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 pub use from_marathon::{catalog, catalog_after, catalog_patch, patchable};
 pub use health::HealthMemory;
-pub use labels::{Balance, Groups, Mode, PortLabels};
+pub use labels::{BackendProtocol, Balance, Groups, Mode, PortLabels};
 pub use network::AgentAddrs;
 pub use path::{PathMatch, UriPath};
 pub use problem::{Problem, ProblemKind, Severity};

@@ -61,6 +61,8 @@ pub struct ProxyConfig {
     /// HTTP/1.1 connections, plain and TLS, are served by the native path (`h1`) until a
     /// request needs hyper's; off: hyper serves every connection.
     pub native_http1: bool,
+    /// `--backend-ca`: the certificates `h1-ssl` and `h2-ssl` endpoints are checked against.
+    pub backend_ca: Option<std::path::PathBuf>,
 }
 
 /// The defaults: the one place they are written. The command line's defaults are these, and
@@ -79,6 +81,7 @@ pub const DEFAULTS: ProxyConfig = ProxyConfig {
     drain_timeout: Duration::from_secs(30),
     access_log: false,
     native_http1: true,
+    backend_ca: None,
 };
 
 impl Default for ProxyConfig {
@@ -100,6 +103,8 @@ pub struct ProxyContext {
     pub tunnels: tokio_util::task::TaskTracker,
     /// Failed `HAPROXY_{n}_AUTH` checks per client address (429 past the budget).
     pub auth_failures: request::auth::FailureLimiter,
+    /// TLS to `h1-ssl` and `h2-ssl` endpoints.
+    pub backend_tls: crate::upstream::tls::BackendTls,
 }
 
 /// Which kind of listener a request arrived on.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::BuildOptions;
 use crate::balance::Selector;
-use crate::model::{AppId, Mode, PortLabels, Service, TaskEndpoint};
+use crate::model::{AppId, BackendProtocol, Mode, PortLabels, Service, TaskEndpoint};
 use crate::upstream::{RegistryBuild, Target};
 
 /// One app port and where its traffic goes: Marathon-LB's backend.
@@ -28,9 +28,15 @@ pub struct Backend {
     /// first vhost, as Marathon-LB's proxypass glue sets it (the first exact one when the first
     /// is a wildcard; with none, the client's `Host` passes).
     pub proxypass_host: Option<http::HeaderValue>,
-    /// Whether the native HTTP/1 engine may serve it: an HTTP port whose requests go through
-    /// unchanged but for the usual headers (see [`forwards_plainly`]).
+    /// Whether the native HTTP/1 engine may serve it: an HTTP port whose endpoints speak
+    /// cleartext HTTP/1.1 and whose requests go through unchanged but for the usual headers
+    /// (see [`forwards_plainly`]).
     pub plain: bool,
+    /// How its endpoints are spoken to (HTTP mode).
+    pub protocol: BackendProtocol,
+    /// Whether the endpoints' certificates are checked against `--backend-ca` (TLS protocols;
+    /// not with the server line's `verify none`).
+    pub verify_tls: bool,
 }
 
 impl Backend {
@@ -55,12 +61,17 @@ impl Backend {
             .as_ref()
             .and_then(|_| labels.vhosts.iter().find(|v| !v.is_wildcard()))
             .and_then(|vhost| http::HeaderValue::from_str(vhost.name()).ok());
-        let plain = service.mode == Mode::Http && forwards_plainly(labels);
+        let protocol = labels.protocol();
+        let plain = service.mode == Mode::Http
+            && protocol == BackendProtocol::H1
+            && forwards_plainly(labels);
         Backend {
             name,
             metrics,
             proxypass_host,
             plain,
+            protocol,
+            verify_tls: labels.verify_backend(),
             selector: Selector::new(service.labels.balance),
             targets,
             verified_authorization: Default::default(),
@@ -101,6 +112,9 @@ fn forwards_plainly(labels: &PortLabels) -> bool {
         groups: _,
         bind_addr: _,
         healthcheck_port_index: _,
+        // How endpoints are spoken to: decided beside this (`Backend::plain`).
+        backend_protocol: _,
+        server_line: _,
         // The certificate is chosen at the handshake, before an engine sees the connection.
         ssl_cert: _,
         // What the request or its response gets on the way: hyper's engine only (HSTS is a
@@ -194,6 +208,12 @@ mod tests {
         ("HTTP_BACKEND_REVPROXY_PATH", "/r", false),
         ("HTTP_BACKEND_REDIR", "/welcome", false),
         ("BACKEND_NETWORK_ALLOWED_ACL", "10.0.0.0/8", false),
+        ("BACKEND_PROTOCOL", "h2", true),
+        (
+            "BACKEND_SERVER_OPTIONS",
+            "  server {serverName} {host_ipv4}:{port}{cookieOptions}{healthCheckOptions}{otherOptions} ssl verify none\n",
+            true,
+        ),
     ];
 
     fn port_labels(pairs: &[(&str, &str)]) -> PortLabels {
@@ -238,6 +258,8 @@ mod tests {
             revproxy_path,
             redirect_root_to,
             allowed_networks,
+            backend_protocol,
+            server_line,
         } = &labels;
         let default = PortLabels::default();
         assert!(
@@ -259,7 +281,9 @@ mod tests {
                 && proxypass_path.is_some()
                 && revproxy_path.is_some()
                 && redirect_root_to.is_some()
-                && allowed_networks.is_some(),
+                && allowed_networks.is_some()
+                && backend_protocol.is_some()
+                && server_line.is_some(),
             "{labels:?}"
         );
     }

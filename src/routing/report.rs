@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::model::{Balance, Mode, Problem, Severity, TaskEndpoint};
+use crate::model::{BackendProtocol, Balance, Mode, Problem, Severity, TaskEndpoint};
 use crate::routing::{Backend, RoutingTable};
 
 /// The serialisable view of a table.
@@ -39,6 +39,8 @@ pub struct BackendRow<'t> {
     pub port_index: usize,
     pub service_port: u16,
     pub mode: Mode,
+    /// How the endpoints are spoken to (`h1`, `h2`, `h1-ssl`, `h2-ssl`; HTTP mode).
+    pub protocol: BackendProtocol,
     pub balance: Balance,
     pub sticky: bool,
     pub endpoints: &'t [TaskEndpoint],
@@ -95,7 +97,15 @@ impl<'t> RoutesReport<'t> {
         let endpoints: HashMap<&str, String> = self
             .backends
             .iter()
-            .map(|b| (b.name, endpoint_list(b.endpoints)))
+            .map(|b| {
+                let list = endpoint_list(b.endpoints);
+                // Only what is not plain HTTP/1.1 is said.
+                let list = match b.protocol {
+                    BackendProtocol::H1 => list,
+                    protocol => format!("[{protocol}] {list}"),
+                };
+                (b.name, list)
+            })
             .collect();
         let endpoints_of = |name: &str| endpoints.get(name).cloned().unwrap_or_default();
         let mut rows = vec![[
@@ -163,6 +173,7 @@ fn backend_row(b: &Backend) -> BackendRow<'_> {
         port_index: b.service.port_index,
         service_port: b.service.service_port,
         mode: b.mode(),
+        protocol: b.protocol,
         balance: b.labels().balance,
         sticky: b.labels().sticky,
         endpoints: b.endpoints(),

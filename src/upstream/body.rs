@@ -43,6 +43,17 @@ pub struct RequestBody {
     timer: Option<Pin<Box<Sleep>>>,
     /// Bytes received in the current window.
     window_bytes: u64,
+    /// What an earlier try already read, given out again before the rest (`replay.rs`).
+    again: Option<Box<Again>>,
+}
+
+/// A request body's start, read by a try that the backend refused unprocessed.
+#[derive(Debug, Default)]
+pub struct Again {
+    pub data: std::collections::VecDeque<Bytes>,
+    pub trailers: Option<http::HeaderMap>,
+    /// The body had ended: nothing follows what is here.
+    pub ended: bool,
 }
 
 impl RequestBody {
@@ -54,7 +65,14 @@ impl RequestBody {
             timeout,
             timer: None,
             window_bytes: 0,
+            again: None,
         }
+    }
+
+    /// This body with `again` given out before what is left of it.
+    pub fn with_again(mut self, again: Again) -> RequestBody {
+        self.again = Some(Box::new(again));
+        self
     }
 
     /// An empty body counted into the same counter.
@@ -66,6 +84,7 @@ impl RequestBody {
             timeout: self.timeout,
             timer: None,
             window_bytes: 0,
+            again: None,
         }
     }
 
@@ -97,6 +116,19 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ClientBodyError>>> {
         let this = self.get_mut();
+        if let Some(again) = &mut this.again {
+            // Counted when first read.
+            if let Some(data) = again.data.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            if let Some(trailers) = again.trailers.take() {
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
+            if again.ended {
+                return Poll::Ready(None);
+            }
+            this.again = None;
+        }
         loop {
             let Some(body) = &mut this.body else {
                 return Poll::Ready(None);
@@ -139,10 +171,21 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
+        if let Some(again) = &self.again {
+            if !again.data.is_empty() || again.trailers.is_some() {
+                return false;
+            }
+            if again.ended {
+                return true;
+            }
+        }
         self.body.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.again.is_some() {
+            return SizeHint::default();
+        }
         self.body
             .as_ref()
             .map_or(SizeHint::with_exact(0), Incoming::size_hint)

@@ -1,10 +1,15 @@
 //! What the data plane keeps per endpoint between requests: its idle upstream connections
-//! (hyper's, and the native HTTP/1 path's plain sockets), the request body both engines send,
-//! and the names the rest of the proxy uses for an endpoint with those pools. Knows nothing of
-//! routes or of how a request is forwarded: the engines in `proxy/` do that.
+//! (hyper's HTTP/1, cleartext and TLS; the native HTTP/1 path's plain sockets), its HTTP/2
+//! connections (`h2.rs`), TLS to endpoints (`tls.rs`), the request body both engines send and
+//! its replay after a refused HTTP/2 stream (`replay.rs`), and the names the rest of the proxy
+//! uses for an endpoint with those pools. Knows nothing of routes or of how a request is
+//! forwarded: the engines in `proxy/` do that.
 
 pub mod body;
+pub mod h2;
 pub mod pool;
+pub mod replay;
+pub mod tls;
 
 use tokio::net::TcpStream;
 
@@ -14,6 +19,14 @@ pub use crate::balance::EndpointCounters;
 
 /// A pooled upstream connection that hyper's client drives.
 pub type UpstreamConn = hyper::client::conn::http1::SendRequest<body::RequestBody>;
+
+/// What an answered exchange leaves behind: an HTTP/1 connection to pool again (TLS or not),
+/// or an HTTP/2 stream's place on its connection, held until the response body ends.
+pub enum Exchanged {
+    Http1 { conn: UpstreamConn, tls: bool },
+    Http2(h2::StreamSlot),
+}
+
 /// An endpoint's runtime state as the proxy uses it.
 pub type Endpoint = EndpointState<UpstreamPools>;
 pub type Registry = EndpointRegistry<UpstreamPools>;
@@ -57,12 +70,17 @@ impl std::fmt::Debug for UpstreamPools {
     }
 }
 
-/// One worker's idle connections to an endpoint: hyper's, and the native HTTP/1 path's (plain
-/// sockets between exchanges).
+/// One worker's connections to an endpoint: hyper's idle HTTP/1 ones and the native HTTP/1
+/// path's (plain sockets between exchanges); hyper's HTTP/1 over TLS; its HTTP/2 connections,
+/// cleartext and TLS. Kept apart by transport: an app relabelled from `h1` to `h1-ssl` keeps
+/// its endpoints' states, and no request may meet a connection of the other kind.
 #[derive(Default)]
 pub struct WorkerPools {
     pub hyper: pool::IdlePool<UpstreamConn>,
     pub native: pool::IdlePool<UpstreamStream>,
+    pub hyper_tls: pool::IdlePool<UpstreamConn>,
+    pub h2: h2::H2Conns,
+    pub h2_tls: h2::H2Conns,
 }
 
 impl WorkerPools {
@@ -72,6 +90,7 @@ impl WorkerPools {
     pub fn expire_one(&self) {
         self.hyper.expire_one(pool::OVERFLOW_IDLE);
         self.native.expire_one(pool::OVERFLOW_IDLE);
+        self.hyper_tls.expire_one(pool::OVERFLOW_IDLE);
     }
 }
 
@@ -80,6 +99,9 @@ impl std::fmt::Debug for WorkerPools {
         f.debug_struct("WorkerPools")
             .field("hyper", &self.hyper.len())
             .field("native", &self.native.len())
+            .field("hyper_tls", &self.hyper_tls.len())
+            .field("h2", &self.h2.len())
+            .field("h2_tls", &self.h2_tls.len())
             .finish()
     }
 }

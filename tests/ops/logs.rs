@@ -105,7 +105,7 @@ impl Drop for Running {
 }
 
 /// The access line's fields in the order every line has them.
-const ACCESS_FIELDS: [&str; 17] = [
+const ACCESS_FIELDS: [&str; 18] = [
     "client",
     "listener",
     "port",
@@ -115,6 +115,7 @@ const ACCESS_FIELDS: [&str; 17] = [
     "query",
     "protocol",
     "status",
+    "grpc_status",
     "bytes_in",
     "bytes_out",
     "duration_ms",
@@ -250,7 +251,7 @@ async fn text_access_lines_name_every_field_with_a_dash_for_none() {
     assert_eq!(names, ACCESS_FIELDS, "{line}");
     for part in [
         &format!(" listener=http port={} method=GET ", running.http),
-        " method=GET host=\"web.example.com\" path=\"/x\" query=\"a=1\" protocol=HTTP/1.1 status=200 bytes_in=0 ",
+        " method=GET host=\"web.example.com\" path=\"/x\" query=\"a=1\" protocol=HTTP/1.1 status=200 grpc_status=- bytes_in=0 ",
         &format!(" bytes_out={sent} "),
         " backend=web_10850 ",
         " referer=- user_agent=\"say \\\"hi\\\"\"",

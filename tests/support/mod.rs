@@ -82,6 +82,7 @@ pub fn endpoints(table: &RoutingTable, app_id: &str, port_index: usize) -> Vec<S
 pub fn problems_of(table: &RoutingTable, kind: ProblemKind) -> Vec<&Problem> {
     table.problems().iter().filter(|p| p.kind == kind).collect()
 }
+pub mod grpc;
 pub mod process;
 pub mod proxy;
 pub mod raw;

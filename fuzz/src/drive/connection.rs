@@ -71,6 +71,7 @@ fn harness() -> &'static Harness {
             metrics,
             tunnels: tokio_util::task::TaskTracker::new(),
             auth_failures: Default::default(),
+            backend_tls: switchyard::upstream::tls::BackendTls::new(None).expect("no CA to read"),
         });
         let mut builders = HttpBuilders::new(&ctx);
         // The client below half-closes once its bytes are written. The real builders close on

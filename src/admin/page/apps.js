@@ -51,7 +51,7 @@ function routeChip(r) {
 
 // The same words as the server's `about`.
 function about(b) {
-  return `port ${b.port_index} · service port ${b.service_port} · ${b.mode} · ${b.balance}${b.sticky ? " · sticky" : ""}`;
+  return `port ${b.port_index} · service port ${b.service_port} · ${b.mode} · ${b.protocol} · ${b.balance}${b.sticky ? " · sticky" : ""}`;
 }
 
 function backendBlock(b, ctx) {

@@ -92,8 +92,10 @@ fn about(row: &BackendRow<'_>) -> String {
     };
     let sticky = if row.sticky { " · sticky" } else { "" };
     format!(
-        "port {} · service port {} · {mode} · {balance}{sticky}",
-        row.port_index, row.service_port
+        "port {} · service port {} · {mode} · {protocol} · {balance}{sticky}",
+        row.port_index,
+        row.service_port,
+        protocol = row.protocol
     )
 }
 

@@ -8,7 +8,9 @@ use super::templates::TEMPLATES;
 use super::values::{
     invalid, parse_auth, parse_bool, parse_networks, parse_number, parse_port, parse_uri_path,
 };
-use super::{Balance, Groups, LabelIssue, LabelIssueKind, Mode, PortLabels};
+use super::{
+    BackendProtocol, Balance, Groups, LabelIssue, LabelIssueKind, Mode, PortLabels, ServerLine,
+};
 use crate::model::vhost::VHost;
 
 impl PortLabels {
@@ -93,6 +95,8 @@ impl PortLabels {
             "BACKEND_HEALTHCHECK_PORT_INDEX" => {
                 self.healthcheck_port_index = Some(parse_number(key, v)?)
             }
+            "BACKEND_PROTOCOL" => self.backend_protocol = Some(BackendProtocol::parse(key, v)?),
+            "BACKEND_SERVER_OPTIONS" => self.server_line = ServerLine::parse(key, value)?,
             _ if TEMPLATES.contains(&name) => {
                 return Err(LabelIssue {
                     label: key.to_owned(),

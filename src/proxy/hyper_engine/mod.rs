@@ -2,7 +2,9 @@
 //! route → checks (ACL, redirects) → pick endpoint → rewrite → forward (retry while unsent) →
 //! rewrite the response → stream it back (or tunnel after a 101).
 
+mod answer;
 pub mod upstream;
+mod upstream_h2;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,8 +16,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
 use crate::proxy::conn::limits::{RequestGuard, Tracked};
-use crate::proxy::request::access_log::{Answer, BytesIn, Line, LoggedBody, RequestLog};
-use crate::proxy::request::account;
+use crate::proxy::request::access_log::{BytesIn, LoggedBody, RequestLog};
 use crate::proxy::request::body::ProxyBody;
 use crate::proxy::request::error::{status_response, ProxyError};
 use crate::proxy::request::headers::{self, Forwarded};
@@ -53,6 +54,8 @@ pub async fn proxy_request(
     request: Request<Incoming>,
 ) -> Result<Response<Tracked<LoggedBody<ProxyBody>>>, Infallible> {
     let http2 = request.version() == Version::HTTP_2;
+    // A gRPC call gets the balancer's own answers as gRPC statuses.
+    let grpc = crate::proxy::request::grpc::is_call(request.headers());
     let started = std::time::Instant::now();
     // Only with --access-log: what the line needs from the request before it moves on.
     let logged = (down.ctx.config.access_log)
@@ -62,9 +65,9 @@ pub async fn proxy_request(
             let bytes_in = logged.as_ref().map(|_| Arc::default());
             let answer = forward(&down, &backend, host, request, bytes_in.clone()).await;
             let logged = logged.map(|request| (request, bytes_in.map(BytesIn::Counted)));
-            account(&down, backend, started.elapsed(), logged, answer)
+            answer::account(&down, backend, started.elapsed(), logged, answer, grpc)
         }
-        Err(err) => unrouted(&down, &request, err, logged),
+        Err(err) => answer::unrouted(&down, &request, err, logged, grpc),
     };
     let response = response.map(|body| LoggedBody::new(body, line));
     Ok(crate::proxy::conn::limits::finish_response(
@@ -104,67 +107,6 @@ fn routing_host(
             .and_then(|name| HeaderValue::from_str(name).ok()),
         host => host,
     })
-}
-
-/// A request that found no backend (no route, or refused before routing): counted as
-/// `backend="unrouted"`, its host listed for `/stats` when nothing routes it, and answered.
-#[cold]
-fn unrouted(
-    down: &Downstream,
-    request: &Request<Incoming>,
-    err: ProxyError,
-    logged: Option<Box<RequestLog>>,
-) -> (Response<ProxyBody>, Option<Box<Line>>) {
-    tracing::debug!(client = %down.client, error = %err, "request failed");
-    let frontend = down.frontend;
-    let status = err.status().as_u16();
-    down.ctx.unrouted.request(frontend.metrics_kind(), status);
-    if matches!(err, ProxyError::NoRoute) {
-        let host = routing_host(down, request).ok().flatten();
-        let raw = host.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
-        let host = crate::model::vhost::host_part(raw).unwrap_or(raw);
-        let unrouted = &down.ctx.metrics.unrouted_hosts;
-        unrouted.record(frontend.listener_label(), host);
-    }
-    let answer = Answer {
-        status,
-        backend: None,
-        endpoint: None,
-    };
-    let line = logged.map(|request| request.answered(answer, BytesIn::Read(0)));
-    (err.response(), line)
-}
-
-/// Counts the answer and makes its access-log line (as the native engine does), and turns an
-/// error into its response.
-fn account(
-    down: &Downstream,
-    backend: Arc<Backend>,
-    elapsed: std::time::Duration,
-    logged: Option<(Box<RequestLog>, Option<BytesIn>)>,
-    answer: Result<Response<ProxyBody>, ProxyError>,
-) -> (Response<ProxyBody>, Option<Box<Line>>) {
-    let status = match &answer {
-        Ok(response) => response.status().as_u16(),
-        Err(err) => err.status().as_u16(),
-    };
-    account::account(down.frontend, &backend, status, elapsed);
-    let line = logged.map(|(request, bytes_in)| {
-        let served_by = answer.as_ref().ok().and_then(|r| r.extensions().get());
-        let endpoint = served_by.map(|ServedBy(addr)| *addr);
-        let backend = Some(backend);
-        let answered = Answer {
-            status,
-            backend,
-            endpoint,
-        };
-        request.answered(answered, bytes_in.unwrap_or(BytesIn::Read(0)))
-    });
-    let response = answer.unwrap_or_else(|err| {
-        tracing::debug!(client = %down.client, error = %err, "request failed");
-        err.response()
-    });
-    (response, line)
 }
 
 /// Everything after the backend is known: ACL, redirects, auth, then the endpoints in turn.
@@ -233,25 +175,29 @@ async fn forward(
         upstream_request = upstream_request.map(|body| body.logged_into(bytes_in));
     }
 
+    let protocol = backend.protocol;
+    let dial = upstream::Dial {
+        // A WebSocket upgrade goes over HTTP/1.1 whatever the backend's protocol.
+        http2: protocol.is_http2() && !upgrade,
+        tls: protocol
+            .is_tls()
+            .then_some((&ctx.backend_tls, backend.verify_tls)),
+        connect_timeout: ctx.config.connect_timeout,
+        response_timeout: ctx.config.server_timeout,
+    };
     let mut attempts = crate::proxy::Attempts::new();
     let mut last_error = ProxyError::NoEndpoint;
     while let Some(target) = attempts.next(backend, client.ip(), cookie) {
         let in_flight = target.state.begin();
-        match upstream::send(
-            &target.state,
-            upstream_request,
-            ctx.config.connect_timeout,
-            ctx.config.server_timeout,
-        )
-        .await
-        {
-            Attempt::Response(response, conn) => {
+        match upstream::send(&target.state, upstream_request, &dial).await {
+            Attempt::Response(response, exchanged) => {
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     return Ok(tunnel(ctx, response, client_upgrade));
                 }
-                upstream::release(&target.state, conn);
+                let stream = upstream::release(&target.state, exchanged);
                 let idle = ctx.config.server_timeout;
-                let mut response = rewrite::response(response, backend, frontend, idle, in_flight);
+                let held = (in_flight, stream);
+                let mut response = rewrite::response(response, backend, frontend, idle, held);
                 if ctx.config.access_log {
                     response.extensions_mut().insert(ServedBy(target.addr()));
                 }

@@ -17,7 +17,9 @@ use tokio::sync::Notify;
 use crate::balance::state::Failure;
 use crate::proxy::request::error::ProxyError;
 use crate::upstream::body::RequestBody;
-use crate::upstream::{Endpoint, UpstreamConn};
+use crate::upstream::h2::StreamSlot;
+use crate::upstream::tls::BackendTls;
+use crate::upstream::{Endpoint, Exchanged, UpstreamConn};
 
 /// The most interim (1xx, other than 101) responses one request may get before its final
 /// response, on both HTTP/1 paths: past it the exchange is given up (502), as a backend may
@@ -26,10 +28,21 @@ pub const MAX_INTERIM_RESPONSES: u32 = 16;
 /// Why such an exchange was given up.
 pub const TOO_MANY_INTERIM: &str = "too many interim (1xx) responses";
 
+/// How one request reaches its backend's endpoints: decided by the backend's protocol (a
+/// WebSocket upgrade to an HTTP/2 backend goes over HTTP/1.1) and the proxy's settings.
+#[derive(Clone, Copy)]
+pub struct Dial<'a> {
+    pub http2: bool,
+    /// TLS to the endpoint, with whether its certificate is checked.
+    pub tls: Option<(&'a BackendTls, bool)>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
 /// What happened to one attempt.
 pub enum Attempt {
     /// The upstream answered (any status).
-    Response(Response<Incoming>, UpstreamConn),
+    Response(Response<Incoming>, Exchanged),
     /// The request never left: try another endpoint with it.
     NotSent(Request<RequestBody>, ProxyError),
     /// The request was (maybe partly) sent: it cannot be replayed.
@@ -49,24 +62,22 @@ pub enum Attempt {
 pub async fn send(
     endpoint: &Arc<Endpoint>,
     request: Request<RequestBody>,
-    connect_timeout: Duration,
-    response_timeout: Duration,
+    dial: &Dial<'_>,
 ) -> Attempt {
-    let Some(mut conn) = pooled(endpoint) else {
-        return Box::pin(send_on_new(
-            endpoint,
-            request,
-            connect_timeout,
-            response_timeout,
-        ))
-        .await;
+    if dial.http2 {
+        return Box::pin(super::upstream_h2::send(endpoint, request, dial)).await;
+    }
+    let tls = dial.tls.is_some();
+    let response_timeout = dial.response_timeout;
+    let Some(mut conn) = pooled(endpoint, tls) else {
+        return Box::pin(send_on_new(endpoint, request, dial)).await;
     };
     let replay = replayable(&request);
     let mut request = request;
     let interim = count_interim(&mut request);
     let sent = capped(conn.try_send_request(request), &interim);
     let again = match tokio::time::timeout(response_timeout, sent).await {
-        Ok(Some(Ok(response))) => return answered(endpoint, response, conn),
+        Ok(Some(Ok(response))) => return answered(endpoint, response, conn, tls),
         Err(_) => return timed_out(endpoint),
         Ok(None) => return too_many_interim(endpoint),
         Ok(Some(Err(mut err))) => match (err.take_message(), replay) {
@@ -80,31 +91,24 @@ pub async fn send(
             (None, _) => return failed(endpoint, err.into_error()),
         },
     };
-    Box::pin(send_on_new(
-        endpoint,
-        again,
-        connect_timeout,
-        response_timeout,
-    ))
-    .await
+    Box::pin(send_on_new(endpoint, again, dial)).await
 }
 
 /// [`send`] on a connection opened for this request.
 async fn send_on_new(
     endpoint: &Arc<Endpoint>,
     request: Request<RequestBody>,
-    connect_timeout: Duration,
-    response_timeout: Duration,
+    dial: &Dial<'_>,
 ) -> Attempt {
-    let mut conn = match connect(endpoint, connect_timeout).await {
+    let mut conn = match connect(endpoint, dial).await {
         Ok(conn) => conn,
         Err(err) => return Attempt::NotSent(request, err),
     };
     let mut request = request;
     let interim = count_interim(&mut request);
     let sent = capped(conn.try_send_request(request), &interim);
-    match tokio::time::timeout(response_timeout, sent).await {
-        Ok(Some(Ok(response))) => answered(endpoint, response, conn),
+    match tokio::time::timeout(dial.response_timeout, sent).await {
+        Ok(Some(Ok(response))) => answered(endpoint, response, conn, dial.tls.is_some()),
         Err(_) => timed_out(endpoint),
         Ok(None) => too_many_interim(endpoint),
         Ok(Some(Err(mut err))) => match err.take_message() {
@@ -120,7 +124,12 @@ async fn send_on_new(
 }
 
 /// The upstream answered: its response, unless the framing is ambiguous.
-fn answered(endpoint: &Endpoint, response: Response<Incoming>, conn: UpstreamConn) -> Attempt {
+fn answered(
+    endpoint: &Endpoint,
+    response: Response<Incoming>,
+    conn: UpstreamConn,
+    tls: bool,
+) -> Attempt {
     if let Err(why) = check_framing(response.headers()) {
         endpoint.record_failure(Failure::Response);
         // Dropping the response and the sender closes the connection: whatever follows on it
@@ -128,7 +137,7 @@ fn answered(endpoint: &Endpoint, response: Response<Incoming>, conn: UpstreamCon
         return Attempt::Failed(ProxyError::InvalidResponse(endpoint.addr, why));
     }
     endpoint.mark_ok();
-    Attempt::Response(response, conn)
+    Attempt::Response(response, Exchanged::Http1 { conn, tls })
 }
 
 /// One request's interim responses, counted by hyper's client as they arrive.
@@ -165,13 +174,13 @@ fn too_many_interim(endpoint: &Endpoint) -> Attempt {
     Attempt::Failed(ProxyError::InvalidResponse(endpoint.addr, TOO_MANY_INTERIM))
 }
 
-fn timed_out(endpoint: &Endpoint) -> Attempt {
+pub(super) fn timed_out(endpoint: &Endpoint) -> Attempt {
     endpoint.record_failure(Failure::Response);
     Attempt::Failed(ProxyError::UpstreamTimeout(endpoint.addr))
 }
 
 /// The request was (maybe partly) sent and the exchange broke.
-fn failed(endpoint: &Endpoint, source: hyper::Error) -> Attempt {
+pub(super) fn failed(endpoint: &Endpoint, source: hyper::Error) -> Attempt {
     // A client's broken request body is not the endpoint's fault.
     if !(source.is_user() || source.is_body_write_aborted()) {
         endpoint.record_failure(Failure::Response);
@@ -229,12 +238,21 @@ fn check_framing(headers: &http::HeaderMap) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Puts a connection back for the next request to this endpoint. A connection still busy with
-/// a response body becomes ready later; [`pooled`] skips it until then.
-pub fn release(endpoint: &Endpoint, conn: UpstreamConn) {
-    if !conn.is_closed() {
-        // A full pool drops the connection, which closes it.
-        let _ = endpoint.idle().here().hyper.push(conn);
+/// Puts an HTTP/1 connection back for the next request to this endpoint (a connection still
+/// busy with a response body becomes ready later; [`pooled`] skips it until then); an HTTP/2
+/// stream's place comes back, for the response body to hold.
+pub fn release(endpoint: &Endpoint, exchanged: Exchanged) -> Option<StreamSlot> {
+    match exchanged {
+        Exchanged::Http1 { conn, tls } => {
+            if !conn.is_closed() {
+                let pools = endpoint.idle().here();
+                let pool = if tls { &pools.hyper_tls } else { &pools.hyper };
+                // A full pool drops the connection, which closes it.
+                let _ = pool.push(conn);
+            }
+            None
+        }
+        Exchanged::Http2(stream) => Some(stream),
     }
 }
 
@@ -243,10 +261,10 @@ const MAX_BUSY_SKIPPED: usize = 8;
 
 /// An idle, ready connection from the endpoint's pool. Closed ones met on the way are dropped;
 /// busy ones (a response body still coming) go back to the end, a few at most.
-fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
+fn pooled(endpoint: &Endpoint, tls: bool) -> Option<UpstreamConn> {
     let pools = endpoint.idle().here();
     pools.expire_one();
-    let pool = &pools.hyper;
+    let pool = if tls { &pools.hyper_tls } else { &pools.hyper };
     let mut busy = 0;
     for _ in 0..pool.len() {
         let conn = pool.pop()?;
@@ -268,23 +286,64 @@ fn pooled(endpoint: &Endpoint) -> Option<UpstreamConn> {
     None
 }
 
-/// A new connection; a failure marks the endpoint down for a back-off.
-async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<UpstreamConn, ProxyError> {
+/// A new HTTP/1.1 connection (over TLS when `dial` says so); a failure marks the endpoint
+/// down for a back-off.
+async fn connect(endpoint: &Endpoint, dial: &Dial<'_>) -> Result<UpstreamConn, ProxyError> {
     let addr = endpoint.addr;
-    let stream = connect_tcp(endpoint, timeout).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+    let stream = connect_tcp(endpoint, dial.connect_timeout).await?;
+    let mut sender = match dial.tls {
+        None => handshake_http1(TokioIo::new(stream), addr).await?,
+        Some((tls, check)) => {
+            let stream = tls_handshake(endpoint, stream, tls, false, check, dial).await?;
+            handshake_http1(TokioIo::new(stream), addr).await?
+        }
+    };
+    sender
+        .ready()
+        .await
+        .map_err(|source| ProxyError::Upstream { addr, source })?;
+    Ok(sender)
+}
+
+/// hyper's HTTP/1.1 client on a connection, its task spawned.
+async fn handshake_http1<I>(io: I, addr: std::net::SocketAddr) -> Result<UpstreamConn, ProxyError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(io)
         .await
         .map_err(|source| ProxyError::Upstream { addr, source })?;
     tokio::spawn(async move {
         // Ends when either side closes; errors were already reported to the request.
         let _ = connection.with_upgrades().await;
     });
-    sender
-        .ready()
-        .await
-        .map_err(|source| ProxyError::Upstream { addr, source })?;
     Ok(sender)
+}
+
+/// The TLS handshake with an endpoint, within the connect timeout; a failure marks the
+/// endpoint down for a back-off, as a refused connect does.
+pub(super) async fn tls_handshake(
+    endpoint: &Endpoint,
+    stream: TcpStream,
+    tls: &BackendTls,
+    http2: bool,
+    check: bool,
+    dial: &Dial<'_>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ProxyError> {
+    let addr = endpoint.addr;
+    let handshake = tls.connect(stream, addr, http2, check);
+    match tokio::time::timeout(dial.connect_timeout, handshake).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(source)) => {
+            endpoint.mark_failed();
+            Err(ProxyError::Tls { addr, source })
+        }
+        Err(_) => {
+            endpoint.mark_failed();
+            Err(ProxyError::ConnectTimeout(addr))
+        }
+    }
 }
 
 /// A TCP connection to `endpoint` (no delay); a failure marks the endpoint down for a

@@ -1,6 +1,7 @@
 //! The access log (`--access-log`): one line per request, routed or not, written once its
 //! response has been sent (or the client left), at target [`crate::logs::ACCESS`]. Both
-//! engines fill the same [`Line`]; `logs.rs` writes every field, `-`/`null` where there is no
+//! engines fill the same [`Line`] (a gRPC response's status from its head or trailers);
+//! `logs.rs` writes every field, `-`/`null` where there is no
 //! value. Nothing here is made without `--access-log`.
 
 use std::net::SocketAddr;
@@ -64,6 +65,7 @@ impl RequestLog {
             request: self,
             answer,
             bytes_in,
+            grpc_status: None,
         })
     }
 }
@@ -108,9 +110,17 @@ pub struct Line {
     /// From the request's head to the response's.
     response_time: Duration,
     bytes_in: BytesIn,
+    /// A gRPC response's status: from its head (Trailers-Only, or the balancer's own answer)
+    /// or its trailers.
+    grpc_status: Option<u8>,
 }
 
 impl Line {
+    /// The gRPC status the response carries in its head.
+    pub fn set_grpc_status(&mut self, code: Option<u8>) {
+        self.grpc_status = code;
+    }
+
     /// Writes the line: `bytes_out` response body bytes went to the client.
     pub fn write(&self, bytes_out: u64) {
         let RequestLog {
@@ -143,6 +153,7 @@ impl Line {
             query = query.as_deref(),
             protocol = display(protocol),
             status = answer.status,
+            grpc_status = self.grpc_status,
             bytes_in,
             bytes_out,
             duration_ms = millis(started.elapsed()),
@@ -171,6 +182,13 @@ pub struct Pending {
 impl Pending {
     pub fn new(line: Option<Box<Line>>) -> Pending {
         Pending { line, sent: 0 }
+    }
+
+    /// The status a gRPC response's trailers carry.
+    pub fn grpc_status(&mut self, code: u8) {
+        if let Some(line) = &mut self.line {
+            line.grpc_status = Some(code);
+        }
     }
 
     pub fn sent(&mut self, bytes: usize) {
@@ -217,7 +235,11 @@ where
         let frame = Pin::new(&mut this.body).poll_frame(cx);
         if this.pending.line.is_some() {
             if let Poll::Ready(Some(Ok(frame))) = &frame {
-                this.pending.sent(frame.data_ref().map_or(0, Bytes::len));
+                match frame.trailers_ref().map(super::grpc::status) {
+                    Some(Some(code)) => this.pending.grpc_status(code),
+                    Some(None) => {}
+                    None => this.pending.sent(frame.data_ref().map_or(0, Bytes::len)),
+                }
             }
         }
         frame

@@ -21,6 +21,13 @@ pub enum ProxyBody {
     Local(Full<Bytes>),
 }
 
+/// What a response body holds until it ends: its endpoint's in-flight count, and on HTTP/2 its
+/// stream's place on the upstream connection.
+pub type Held = (
+    crate::upstream::EndpointInFlight,
+    Option<crate::upstream::h2::StreamSlot>,
+);
+
 /// An upstream body with an idle timeout: a backend that stops sending mid-body does not hold
 /// the client forever. The timer is armed when the body makes hyper wait, not per frame: a
 /// body that is ready when asked (most small responses) never touches the timer wheel.
@@ -30,16 +37,18 @@ pub struct UpstreamBody {
     /// Made on the first wait; `armed` while it runs for the current wait.
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
-    _in_flight: crate::upstream::EndpointInFlight,
+    _held: Held,
     /// The backend's response-bytes counter.
     bytes: prometheus::IntCounter,
+    /// For a gRPC response whose status comes in its trailers: where the status is counted.
+    grpc: Option<std::sync::Arc<crate::metrics::BackendMetrics>>,
 }
 
 impl UpstreamBody {
     pub fn new(
         body: Incoming,
         idle: Duration,
-        in_flight: crate::upstream::EndpointInFlight,
+        held: Held,
         bytes: prometheus::IntCounter,
     ) -> UpstreamBody {
         UpstreamBody {
@@ -47,9 +56,15 @@ impl UpstreamBody {
             idle,
             timer: None,
             armed: false,
-            _in_flight: in_flight,
+            _held: held,
             bytes,
+            grpc: None,
         }
+    }
+
+    /// Counts the status in the trailers into `metrics` (a gRPC response).
+    pub fn count_grpc_status(&mut self, metrics: std::sync::Arc<crate::metrics::BackendMetrics>) {
+        self.grpc = Some(metrics);
     }
 }
 
@@ -74,9 +89,19 @@ impl Body for ProxyBody {
                     // The wait is over; a timer still registered for it may wake this task
                     // once more, which only polls again.
                     upstream.armed = false;
-                    if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
-                    {
-                        upstream.bytes.inc_by(data.map_or(0, |d| d.len() as u64));
+                    if let Some(Ok(frame)) = &frame {
+                        match frame.trailers_ref() {
+                            Some(trailers) => {
+                                let code = super::grpc::status(trailers);
+                                if let (Some(metrics), Some(code)) = (&upstream.grpc, code) {
+                                    metrics.grpc_status(code);
+                                }
+                            }
+                            None => {
+                                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                                upstream.bytes.inc_by(len);
+                            }
+                        }
                     }
                     Poll::Ready(frame.map(|f| f.map_err(BodyError::from)))
                 }

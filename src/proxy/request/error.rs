@@ -1,9 +1,10 @@
-//! Proxy errors and the one place they become HTTP statuses.
+//! Proxy errors and the one place they become HTTP statuses (and gRPC statuses, for a call).
 
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
 
+use super::grpc;
 use crate::upstream::body::ClientBodyError;
 
 /// Why a request could not be proxied. Messages are for logs; clients get [`ProxyError::status`]
@@ -22,6 +23,12 @@ pub enum ProxyError {
     },
     #[error("connecting to {0} timed out")]
     ConnectTimeout(std::net::SocketAddr),
+    #[error("the TLS handshake with {addr} failed: {source}")]
+    Tls {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("upstream {addr} failed: {source}")]
     Upstream {
         addr: std::net::SocketAddr,
@@ -54,6 +61,7 @@ impl ProxyError {
                 None => StatusCode::BAD_GATEWAY,
             },
             ProxyError::Connect { .. }
+            | ProxyError::Tls { .. }
             | ProxyError::UpstreamIo { .. }
             | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
             ProxyError::ConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
@@ -62,6 +70,41 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::Forbidden => StatusCode::FORBIDDEN,
         }
+    }
+
+    /// The gRPC status and message a call gets instead of [`ProxyError::status`].
+    pub fn grpc_status(&self) -> (u8, &'static str) {
+        use grpc::{DEADLINE_EXCEEDED, INTERNAL, PERMISSION_DENIED, UNAVAILABLE};
+        match self {
+            ProxyError::NoRoute => (UNAVAILABLE, "no backend for this host and path"),
+            ProxyError::NoEndpoint => (UNAVAILABLE, "the backend has no routable task"),
+            ProxyError::Connect { .. } => (UNAVAILABLE, "the backend refused the connection"),
+            ProxyError::ConnectTimeout(_) => (UNAVAILABLE, "connecting to the backend timed out"),
+            ProxyError::Tls { .. } => (UNAVAILABLE, "the TLS handshake with the backend failed"),
+            ProxyError::UpstreamTimeout(_) => {
+                (DEADLINE_EXCEEDED, "the backend did not answer in time")
+            }
+            ProxyError::Upstream { .. } => match self.status() {
+                StatusCode::REQUEST_TIMEOUT => (DEADLINE_EXCEEDED, "the request body stalled"),
+                StatusCode::BAD_REQUEST => (INTERNAL, "the request body was malformed"),
+                _ => (UNAVAILABLE, "the backend failed"),
+            },
+            ProxyError::UpstreamIo { .. } => (UNAVAILABLE, "the backend failed"),
+            ProxyError::InvalidResponse(..) => {
+                (UNAVAILABLE, "the backend sent an unusable response")
+            }
+            ProxyError::BadRequest(why) => (INTERNAL, why),
+            ProxyError::Forbidden => (PERMISSION_DENIED, "forbidden by the app's network ACL"),
+        }
+    }
+
+    /// The response a gRPC call sees: a Trailers-Only response with [`ProxyError::grpc_status`].
+    pub fn grpc_response<B>(&self) -> Response<B>
+    where
+        B: From<Full<Bytes>>,
+    {
+        let (code, message) = self.grpc_status();
+        grpc::answer(code, message)
     }
 
     /// The response a client sees.

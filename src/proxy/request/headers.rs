@@ -158,6 +158,21 @@ fn drop_made_up(headers: &mut HeaderMap) {
     }
 }
 
+/// Whether a request's `TE` names `trailers` (gRPC clients send `te: trailers`).
+pub fn accepts_trailers(headers: &HeaderMap) -> bool {
+    headers.get_all(header::TE).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',').any(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("trailers")
+            })
+        })
+    })
+}
+
 /// Whether a request asks for a WebSocket (`Connection: upgrade` + `Upgrade: websocket`), the
 /// one upgrade forwarded. Any other (`h2c` above all: a blind HTTP/2 tunnel to the backend,
 /// past routing and header rewriting) is stripped with the hop-by-hop headers, as HAProxy and

@@ -51,13 +51,53 @@ pub fn request(
         parts.uri = Uri::from(path_and_query);
     }
     parts.version = Version::HTTP_11;
+    let http2 = backend.protocol.is_http2() && !upgrade;
+    // gRPC needs `TE: trailers` end to end; HTTP/2 allows that one value (RFC 9113 §8.2.2).
+    let trailers = http2 && headers::accepts_trailers(&parts.headers);
     headers::strip_hop_by_hop(&mut parts.headers, upgrade);
     // The host we routed by is the host the upstream sees, but for proxypass, which names it.
-    if let Some(host) = backend.proxypass_host.clone().or(host) {
+    let host = backend.proxypass_host.clone().or(host);
+    if http2 {
+        for_http2(&mut parts, host, backend.protocol.is_tls())?;
+        if trailers {
+            parts
+                .headers
+                .insert(header::TE, HeaderValue::from_static("trailers"));
+        }
+    } else if let Some(host) = host {
         parts.headers.insert(header::HOST, host);
     }
     headers::add_forwarded(&mut parts.headers, forwarded);
     Ok(Request::from_parts(parts, body))
+}
+
+/// An HTTP/2 request names its host in `:authority` (from an absolute URI), not in `Host`
+/// (RFC 9113 §8.3.1), and its scheme is the upstream connection's. Without a host it stays in
+/// origin form (`:scheme http`, no `:authority`).
+fn for_http2(
+    parts: &mut http::request::Parts,
+    host: Option<HeaderValue>,
+    tls: bool,
+) -> Result<(), ProxyError> {
+    parts.headers.remove(header::HOST);
+    let Some(host) = host else {
+        return Ok(());
+    };
+    let authority = http::uri::Authority::try_from(host.as_bytes())
+        .map_err(|_| ProxyError::BadRequest("unusable host"))?;
+    let mut uri = http::uri::Parts::from(std::mem::take(&mut parts.uri));
+    uri.scheme = Some(if tls {
+        http::uri::Scheme::HTTPS
+    } else {
+        http::uri::Scheme::HTTP
+    });
+    uri.authority = Some(authority);
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    parts.uri = Uri::from_parts(uri).map_err(|_| ProxyError::BadRequest("unusable host"))?;
+    parts.version = Version::HTTP_2;
+    Ok(())
 }
 
 pub fn response(
@@ -65,7 +105,7 @@ pub fn response(
     backend: &Backend,
     frontend: Frontend,
     idle: std::time::Duration,
-    in_flight: crate::upstream::EndpointInFlight,
+    held: crate::proxy::request::body::Held,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     // We speak HTTP/1.1 (or 2) to the client whatever the upstream spoke.
@@ -91,15 +131,15 @@ pub fn response(
             HeaderValue::from_static("max-age=15768000"),
         );
     }
-    Response::from_parts(
-        parts,
-        ProxyBody::Upstream(UpstreamBody::new(
-            body,
-            idle,
-            in_flight,
-            backend.metrics.bytes_out().clone(),
-        )),
-    )
+    let mut body = UpstreamBody::new(body, idle, held, backend.metrics.bytes_out().clone());
+    // A gRPC response's status: in its head (Trailers-Only), counted now; else in its trailers.
+    if super::grpc::is_call(&parts.headers) {
+        match super::grpc::status(&parts.headers) {
+            Some(code) => backend.metrics.grpc_status(code),
+            None => body.count_grpc_status(backend.metrics.clone()),
+        }
+    }
+    Response::from_parts(parts, ProxyBody::Upstream(body))
 }
 
 /// The path of a `Location` that points into the app itself: a path (`/landed`), or an absolute
