@@ -3,8 +3,8 @@
 //! connection lives its whole life on the thread that accepted it: no work stealing, no
 //! cross-thread wake-up on the request path, and upstream connections pooled per worker. The
 //! control plane (Marathon, the admin port, health checks) stays on the main thread's runtime.
-//! With one thread (and in tests, which never start workers) everything runs on the runtime
-//! of the caller, as before.
+//! With one thread (and in in-process tests, which start no workers) everything runs on the
+//! caller's runtime.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
