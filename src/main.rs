@@ -19,6 +19,9 @@ fn main() -> ExitCode {
         command => command,
     };
     switchyard::logs::init(cli.log_format == LogFormat::Json, cli.log_level);
+    // Our TLS configurations name their provider; this is for any library that takes rustls'
+    // process default, which two providers in the build (ring, aws-lc-rs) leave unset.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let serving = command.is_none() && !cli.serve.dry;
     if serving {
         // Before any thread starts: it reads and edits the environment.

@@ -91,7 +91,7 @@ pub fn parse_from(source: &str, path: &Path, pem: &[u8]) -> Result<LoadedCert, C
     let key = PrivateKeyDer::from_pem_slice(pem).map_err(|_| CertError::NoKey {
         path: shown.clone(),
     })?;
-    let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|_| {
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).map_err(|_| {
         CertError::UnsupportedKey {
             path: shown.clone(),
         }
@@ -151,7 +151,7 @@ pub fn self_signed() -> Result<LoadedCert, String> {
     let key =
         PrivateKeyDer::try_from(generated.key_pair.serialize_der()).map_err(|e| e.to_string())?;
     let signing =
-        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
+        rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).map_err(|e| e.to_string())?;
     let (names, subject, not_after) = describe(&der)?;
     Ok(LoadedCert {
         path: PathBuf::from("<self-signed>"),

@@ -32,10 +32,11 @@ pub use store::{CertStore, Reload};
 
 /// A server configuration around `resolver`.
 pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Arc<ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12]);
-    // The ring provider's suites are all AEAD (AES-GCM, ChaCha20-Poly1305); versions are valid.
+    // aws-lc-rs: RSA signatures cost about two thirds of ring's (docs/benchmarks.md). Its suites
+    // are all AEAD (AES-GCM, ChaCha20-Poly1305); versions are valid.
     let mut config = match builder {
         Ok(builder) => builder.with_no_client_auth().with_cert_resolver(resolver),
         Err(_) => ServerConfig::builder()
@@ -47,7 +48,7 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Arc<ServerConfig>
     // Stateless tickets (keys rotated every 6 hours): a returning browser resumes however many
     // others came since, where the default session cache holds 256 sessions. Without a random
     // source for the keys, sessions resume from that cache alone.
-    match rustls::crypto::ring::Ticketer::new() {
+    match rustls::crypto::aws_lc_rs::Ticketer::new() {
         Ok(ticketer) => config.ticketer = ticketer,
         Err(error) => {
             tracing::warn!(%error, "no TLS session tickets; sessions resume from a cache")

@@ -42,7 +42,7 @@ pub struct BackendTls {
 impl BackendTls {
     /// From `--backend-ca` (PEM, one or more certificates), or none.
     pub fn new(ca: Option<&Path>) -> Result<BackendTls, BackendCaError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let any: Arc<dyn ServerCertVerifier> = Arc::new(AnyCertificate(provider.clone()));
         let checked: Arc<dyn ServerCertVerifier> = match ca {
             Some(path) => Arc::new(ChainOnly(chain_verifier(path, &provider)?)),

@@ -108,6 +108,9 @@ impl GrpcBackend {
         let (stop, stopping) = oneshot::channel::<()>();
         let mut server = tonic::transport::Server::builder();
         if let Some((cert, key)) = tls {
+            // tonic's TLS takes rustls' process default, which two providers in the build
+            // (ring, aws-lc-rs) leave unset.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             let identity = tonic::transport::Identity::from_pem(cert, key);
             server = server
                 .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
