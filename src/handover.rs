@@ -25,7 +25,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const FIRST_FD: i32 = 3;
 
 /// This process's listening sockets, offered to a successor, by the id of the guard that offers
-/// each (shared with its accept loop, not duplicated: a descriptor per service port is enough).
+/// each (shared with its accept loop, not duplicated: a descriptor per socket is enough; an
+/// address has one socket per worker).
 static OFFERED: Mutex<Vec<(u64, Arc<tokio::net::TcpListener>)>> = Mutex::new(Vec::new());
 
 /// What the predecessor handed over: sockets by address until claimed (several for one
