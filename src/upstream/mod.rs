@@ -6,6 +6,8 @@
 //! forwarded: the engines in `proxy/` do that.
 
 pub mod body;
+pub mod chunked;
+pub mod h1_body;
 pub mod h2;
 pub mod pool;
 pub mod replay;
@@ -21,10 +23,15 @@ pub use crate::balance::EndpointCounters;
 pub type UpstreamConn = hyper::client::conn::http1::SendRequest<body::RequestBody>;
 
 /// What an answered exchange leaves behind: an HTTP/1 connection to pool again (TLS or not),
-/// or an HTTP/2 stream's place on its connection, held until the response body ends.
+/// an HTTP/2 stream's place on its connection, held until the response body ends, or nothing.
 pub enum Exchanged {
-    Http1 { conn: UpstreamConn, tls: bool },
+    Http1 {
+        conn: UpstreamConn,
+        tls: bool,
+    },
     Http2(h2::StreamSlot),
+    /// A native HTTP/1 socket: its body ([`h1_body::H1Body`]) gives it back.
+    Native,
 }
 
 /// An endpoint's runtime state as the proxy uses it.

@@ -5,6 +5,7 @@
 
 mod backend_faults;
 mod grpc;
+mod h2_to_h1;
 mod http_balancing;
 mod http_failures;
 mod http_routing;

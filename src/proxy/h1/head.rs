@@ -158,142 +158,8 @@ pub fn request(buf: &[u8], max_head: usize, forwarded: &Forwarded, out: &mut Vec
     })
 }
 
-/// How a response's body ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// No body (HEAD, 204, 304).
-    Empty,
-    Length(u64),
-    /// Chunked, forwarded as it comes; its end is found by [`super::chunked::Scanner`].
-    Chunked,
-    /// Until the upstream closes: the client's connection closes after it.
-    Close,
-}
-
-/// A response head from the upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
-    pub len: usize,
-    pub status: u16,
-    pub framing: Framing,
-    /// The upstream connection may carry another request after this response.
-    pub reusable: bool,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum ParsedResponse {
-    Partial,
-    /// A 1xx other than 101, `len` bytes long: skipped, as hyper's client skips them.
-    Interim(usize),
-    /// The client's head is in `out`.
-    Final(ResponseHead),
-}
-
-/// Parses the response at the start of `buf` and appends the client's head to `out`:
-/// hop-by-hop headers gone (and those `Connection` names), `Connection: close` when
-/// `close_client` or the body ends with the upstream's connection.
-pub fn response(
-    buf: &[u8],
-    head_request: bool,
-    close_client: bool,
-    out: &mut Vec<u8>,
-) -> Result<ParsedResponse, &'static str> {
-    let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut []);
-    let parser = httparse::ParserConfig::default();
-    let len = match parser.parse_response_with_uninit_headers(&mut res, buf, &mut headers) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(ParsedResponse::Partial),
-        Err(httparse::Error::TooManyHeaders) => return Err("too many header lines"),
-        Err(_) => return Err("unparsable response head"),
-    };
-    let (Some(version), Some(status)) = (res.version, res.code) else {
-        return Err("unparsable response head");
-    };
-    match status {
-        101 => return Err("switching protocols without an upgrade"),
-        100..=199 => return Ok(ParsedResponse::Interim(len)),
-        _ => {}
-    }
-    let mut length = None;
-    let mut chunked = None;
-    let mut upstream_close = version == 0;
-    let mut named: smallvec::SmallVec<[&[u8]; 4]> = smallvec::SmallVec::new();
-    for header in res.headers.iter() {
-        match header_kind(header.name.as_bytes()) {
-            Kind::ContentLength => {
-                if length.is_some() {
-                    return Err("more than one Content-Length");
-                }
-                length = Some(parse_length(header.value).ok_or("bad Content-Length")?);
-            }
-            Kind::TransferEncoding => {
-                // Chunked when it is the last coding (RFC 9112 §6.3); anything else reads
-                // until close.
-                let last = tokens(header.value).last().unwrap_or(b"");
-                chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
-            }
-            Kind::Connection => {
-                for token in tokens(header.value) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        upstream_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") && version == 0 {
-                        upstream_close = false;
-                    } else {
-                        named.push(token);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if length.is_some() && chunked.is_some() {
-        return Err("both Content-Length and Transfer-Encoding");
-    }
-    let framing = if head_request || status == 204 || status == 304 {
-        Framing::Empty
-    } else {
-        match (length, chunked) {
-            (_, Some(true)) => Framing::Chunked,
-            (_, Some(false)) | (None, None) => Framing::Close,
-            (Some(n), None) => Framing::Length(n),
-        }
-    };
-
-    out.reserve(len + 32);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa3(status).as_slice());
-    out.push(b' ');
-    out.extend_from_slice(res.reason.unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for header in res.headers.iter() {
-        let name = header.name.as_bytes();
-        let keep = match header_kind(name) {
-            // The body goes through as it came, so its framing stays, whatever `Connection`
-            // names: without it the client could not find the body's end.
-            Kind::TransferEncoding => framing == Framing::Chunked,
-            Kind::ContentLength => true,
-            Kind::Connection | Kind::HopByHop => false,
-            _ => !named.iter().any(|n| n.eq_ignore_ascii_case(name)),
-        };
-        if keep {
-            line(out, name, header.value);
-        }
-    }
-    if close_client || framing == Framing::Close {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    Ok(ParsedResponse::Final(ResponseHead {
-        len,
-        status,
-        framing,
-        reusable: !upstream_close && framing != Framing::Close,
-    }))
-}
-
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Host,
     ContentLength,
     TransferEncoding,
@@ -311,7 +177,7 @@ enum Kind {
 
 /// What a header is to this path, by its name (ASCII case-insensitive). Matched on the length
 /// first: most names are none of these and leave after one comparison.
-fn header_kind(name: &[u8]) -> Kind {
+pub(super) fn header_kind(name: &[u8]) -> Kind {
     let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
     match name.len() {
         2 if is("te") => Kind::HopByHop,
@@ -336,7 +202,7 @@ fn header_kind(name: &[u8]) -> Kind {
     }
 }
 
-fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(super) fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -344,7 +210,7 @@ fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// A comma-separated list's items, trimmed, empty ones skipped.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(super) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     value
         .split(|&b| b == b',')
         .map(trim)
@@ -356,7 +222,7 @@ fn trim(value: &[u8]) -> &[u8] {
 }
 
 /// Digits only (no sign, no list), at most 18 of them.
-fn parse_length(value: &[u8]) -> Option<u64> {
+pub(super) fn parse_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 18 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
@@ -369,14 +235,9 @@ fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
     start..start + part.len()
 }
 
-/// A status code's three digits (httparse guarantees 100–999).
-fn itoa3(status: u16) -> [u8; 3] {
-    [
-        b'0' + (status / 100 % 10) as u8,
-        b'0' + (status / 10 % 10) as u8,
-        b'0' + (status % 10) as u8,
-    ]
-}
+mod response;
+
+pub use response::{response, ParsedResponse, ResponseHead, ResponseOut};
 
 #[cfg(test)]
 mod tests;

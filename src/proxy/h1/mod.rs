@@ -12,12 +12,11 @@
 //! it from there as it serves every other connection: what this path does not do, it never
 //! half-does.
 
-mod chunked;
 mod head;
 mod io;
 mod prefixed;
 mod relay;
-mod upstream;
+pub(crate) mod upstream;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 
-use super::chunked::Scanner;
-use super::head::{Framing, RequestHead};
+use super::head::RequestHead;
 use super::upstream::{self, Attempt};
 use super::{read_more, Conn, Io};
 use crate::balance::state::Failure;
@@ -16,6 +15,8 @@ use crate::proxy::request::access_log::{Answer, BytesIn, Pending};
 use crate::proxy::request::account;
 use crate::proxy::request::error::ProxyError;
 use crate::routing::Backend;
+use crate::upstream::chunked::Scanner;
+use crate::upstream::h1_body::Framing;
 use crate::upstream::Endpoint;
 
 /// Bytes read at a time from a response body.

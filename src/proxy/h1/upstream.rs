@@ -7,12 +7,19 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+pub use super::head::ResponseOut;
 use super::head::{self, ParsedResponse, ResponseHead};
 use super::read_more;
 use crate::balance::state::Failure;
-use crate::proxy::hyper_engine::upstream::{MAX_INTERIM_RESPONSES, TOO_MANY_INTERIM};
 use crate::proxy::request::error::ProxyError;
 use crate::upstream::{Endpoint, UpstreamStream};
+
+/// The most interim (1xx, other than 101) responses one request may get before its final
+/// response, on both HTTP/1 paths: past it the exchange is given up (502), as a backend may
+/// send them without end (hyper's client would skip them until the response timeout).
+pub const MAX_INTERIM_RESPONSES: u32 = 16;
+/// Why such an exchange was given up.
+pub const TOO_MANY_INTERIM: &str = "too many interim (1xx) responses";
 
 /// A response head received; its first body bytes may follow the head in `buf`.
 pub struct Answer {
@@ -46,7 +53,7 @@ pub struct Outgoing<'a> {
     pub replayable: bool,
 }
 
-/// Sends the request to `endpoint` and reads the response head, whose client form goes into
+/// Sends the request to `endpoint` and reads the response head, whose client form goes to
 /// `out`. On a pooled connection first; one the backend closed while it sat idle is replaced
 /// by a new connection, once, when the request never left whole, or left without a body
 /// and nothing came back (the backend's close and our request crossed; hyper's path replays
@@ -54,7 +61,7 @@ pub struct Outgoing<'a> {
 pub async fn exchange(
     endpoint: &Arc<Endpoint>,
     request: &Outgoing<'_>,
-    out: &mut Vec<u8>,
+    out: &mut impl ResponseOut,
     timeouts: (Duration, Duration),
 ) -> Attempt {
     let (connect_timeout, response_timeout) = timeouts;
@@ -73,11 +80,10 @@ pub async fn exchange(
             Ok(Err(Trip::Broken(err))) => return failed(endpoint, err),
         }
     }
-    let stream =
-        match crate::proxy::hyper_engine::upstream::connect_tcp(endpoint, connect_timeout).await {
-            Ok(stream) => stream,
-            Err(err) => return Attempt::NotSent(err),
-        };
+    let stream = match connect_tcp(endpoint, connect_timeout).await {
+        Ok(stream) => stream,
+        Err(err) => return Attempt::NotSent(err),
+    };
     let trip = round_trip(stream, request, out);
     match tokio::time::timeout(response_timeout, trip).await {
         Err(_) => timed_out(endpoint),
@@ -130,7 +136,7 @@ enum Trip {
 async fn round_trip(
     mut stream: TcpStream,
     request: &Outgoing<'_>,
-    out: &mut Vec<u8>,
+    out: &mut impl ResponseOut,
 ) -> Result<Answer, Trip> {
     let (head_request, close_client) = (request.head_request, request.close_client);
     stream
@@ -196,4 +202,23 @@ fn failed(endpoint: &Endpoint, err: Broken) -> Attempt {
         Broken::Io(source) => ProxyError::UpstreamIo { addr, source },
         Broken::Response(why) => ProxyError::InvalidResponse(addr, why),
     })
+}
+
+/// A TCP connection to `endpoint` (no delay); a failure marks the endpoint down for a
+/// back-off.
+pub async fn connect_tcp(endpoint: &Endpoint, timeout: Duration) -> Result<TcpStream, ProxyError> {
+    let addr = endpoint.addr;
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(source)) => {
+            endpoint.mark_failed();
+            return Err(ProxyError::Connect { addr, source });
+        }
+        Err(_) => {
+            endpoint.mark_failed();
+            return Err(ProxyError::ConnectTimeout(addr));
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }

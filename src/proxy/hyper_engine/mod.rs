@@ -5,6 +5,7 @@
 mod answer;
 pub mod upstream;
 mod upstream_h2;
+mod upstream_native;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -179,6 +180,7 @@ async fn forward(
     let dial = upstream::Dial {
         // A WebSocket upgrade goes over HTTP/1.1 whatever the backend's protocol.
         http2: protocol.is_http2() && !upgrade,
+        native_h1: protocol == crate::model::BackendProtocol::H1 && !upgrade,
         tls: protocol
             .is_tls()
             .then_some((&ctx.backend_tls, backend.verify_tls)),
@@ -285,7 +287,7 @@ fn moved(location: &str) -> Response<ProxyBody> {
 /// either closes or the tunnel idles out.
 fn tunnel(
     ctx: &ProxyContext,
-    mut response: Response<Incoming>,
+    mut response: Response<crate::proxy::request::body::Upstream>,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
 ) -> Response<ProxyBody> {
     let Some(client_upgrade) = client_upgrade else {

@@ -15,24 +15,22 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::balance::state::Failure;
+use crate::proxy::h1::upstream::{connect_tcp, MAX_INTERIM_RESPONSES, TOO_MANY_INTERIM};
+use crate::proxy::request::body::Upstream;
 use crate::proxy::request::error::ProxyError;
 use crate::upstream::body::RequestBody;
 use crate::upstream::h2::StreamSlot;
 use crate::upstream::tls::BackendTls;
 use crate::upstream::{Endpoint, Exchanged, UpstreamConn};
 
-/// The most interim (1xx, other than 101) responses one request may get before its final
-/// response, on both HTTP/1 paths: past it the exchange is given up (502), as a backend may
-/// send them without end (hyper's client would skip them until the response timeout).
-pub const MAX_INTERIM_RESPONSES: u32 = 16;
-/// Why such an exchange was given up.
-pub const TOO_MANY_INTERIM: &str = "too many interim (1xx) responses";
-
 /// How one request reaches its backend's endpoints: decided by the backend's protocol (a
 /// WebSocket upgrade to an HTTP/2 backend goes over HTTP/1.1) and the proxy's settings.
 #[derive(Clone, Copy)]
 pub struct Dial<'a> {
     pub http2: bool,
+    /// A plain HTTP/1 backend and no upgrade: a bodiless request goes over the native path's
+    /// sockets (`upstream_native.rs`).
+    pub native_h1: bool,
     /// TLS to the endpoint, with whether its certificate is checked.
     pub tls: Option<(&'a BackendTls, bool)>,
     pub connect_timeout: Duration,
@@ -42,7 +40,7 @@ pub struct Dial<'a> {
 /// What happened to one attempt.
 pub enum Attempt {
     /// The upstream answered (any status).
-    Response(Response<Incoming>, Exchanged),
+    Response(Response<Upstream>, Exchanged),
     /// The request never left: try another endpoint with it.
     NotSent(Request<RequestBody>, ProxyError),
     /// The request was (maybe partly) sent: it cannot be replayed.
@@ -66,6 +64,9 @@ pub async fn send(
 ) -> Attempt {
     if dial.http2 {
         return Box::pin(super::upstream_h2::send(endpoint, request, dial)).await;
+    }
+    if super::upstream_native::takes(&request, dial) {
+        return Box::pin(super::upstream_native::send(endpoint, request, dial)).await;
     }
     let tls = dial.tls.is_some();
     let response_timeout = dial.response_timeout;
@@ -137,6 +138,7 @@ fn answered(
         return Attempt::Failed(ProxyError::InvalidResponse(endpoint.addr, why));
     }
     endpoint.mark_ok();
+    let response = response.map(Upstream::Hyper);
     Attempt::Response(response, Exchanged::Http1 { conn, tls })
 }
 
@@ -253,6 +255,8 @@ pub fn release(endpoint: &Endpoint, exchanged: Exchanged) -> Option<StreamSlot> 
             None
         }
         Exchanged::Http2(stream) => Some(stream),
+        // The socket goes back to its pool when the body ends.
+        Exchanged::Native => None,
     }
 }
 
@@ -344,26 +348,4 @@ pub(super) async fn tls_handshake(
             Err(ProxyError::ConnectTimeout(addr))
         }
     }
-}
-
-/// A TCP connection to `endpoint` (no delay); a failure marks the endpoint down for a
-/// back-off.
-pub(in crate::proxy) async fn connect_tcp(
-    endpoint: &Endpoint,
-    timeout: Duration,
-) -> Result<TcpStream, ProxyError> {
-    let addr = endpoint.addr;
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(source)) => {
-            endpoint.mark_failed();
-            return Err(ProxyError::Connect { addr, source });
-        }
-        Err(_) => {
-            endpoint.mark_failed();
-            return Err(ProxyError::ConnectTimeout(addr));
-        }
-    };
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
 }

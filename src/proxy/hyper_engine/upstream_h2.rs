@@ -13,8 +13,9 @@ use std::time::Duration;
 use http::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::upstream::{connect_tcp, failed, timed_out, tls_handshake, Attempt, Dial};
+use super::upstream::{failed, timed_out, tls_handshake, Attempt, Dial};
 use crate::balance::state::Failure;
+use crate::proxy::h1::upstream::connect_tcp;
 use crate::proxy::request::error::ProxyError;
 use crate::upstream::body::RequestBody;
 use crate::upstream::h2::{H2Conn, H2Conns, H2Sender, StreamSlot};
@@ -81,7 +82,10 @@ async fn exchange(
         Ok(Ok(response)) => {
             replay.answered();
             endpoint.mark_ok();
-            Exchange::Done(Attempt::Response(response, Exchanged::Http2(stream)))
+            Exchange::Done(Attempt::Response(
+                response.map(crate::proxy::request::body::Upstream::Hyper),
+                Exchanged::Http2(stream),
+            ))
         }
         Err(_) => Exchange::Done(timed_out(endpoint)),
         Ok(Err(mut err)) => {

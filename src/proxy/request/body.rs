@@ -21,6 +21,46 @@ pub enum ProxyBody {
     Local(Full<Bytes>),
 }
 
+/// An upstream's response body: from hyper's client, or read from a native HTTP/1 socket.
+pub enum Upstream {
+    Hyper(Incoming),
+    Socket(crate::upstream::h1_body::H1Body),
+}
+
+impl Body for Upstream {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        // Both are `Unpin`.
+        match self.get_mut() {
+            Upstream::Hyper(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(BodyError::from))),
+            Upstream::Socket(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(BodyError::from))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Upstream::Hyper(body) => body.is_end_stream(),
+            Upstream::Socket(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Upstream::Hyper(body) => body.size_hint(),
+            Upstream::Socket(body) => body.size_hint(),
+        }
+    }
+}
+
 /// What a response body holds until it ends: its endpoint's in-flight count, and on HTTP/2 its
 /// stream's place on the upstream connection.
 pub type Held = (
@@ -32,7 +72,7 @@ pub type Held = (
 /// the client forever. The timer is armed when the body makes hyper wait, not per frame: a
 /// body that is ready when asked (most small responses) never touches the timer wheel.
 pub struct UpstreamBody {
-    body: Incoming,
+    body: Upstream,
     idle: Duration,
     /// Made on the first wait; `armed` while it runs for the current wait.
     timer: Option<Pin<Box<Sleep>>>,
@@ -46,7 +86,7 @@ pub struct UpstreamBody {
 
 impl UpstreamBody {
     pub fn new(
-        body: Incoming,
+        body: Upstream,
         idle: Duration,
         held: Held,
         bytes: prometheus::IntCounter,
@@ -103,7 +143,7 @@ impl Body for ProxyBody {
                             }
                         }
                     }
-                    Poll::Ready(frame.map(|f| f.map_err(BodyError::from)))
+                    Poll::Ready(frame)
                 }
                 Poll::Pending => {
                     if !upstream.armed {

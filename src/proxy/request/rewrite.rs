@@ -101,7 +101,7 @@ fn for_http2(
 }
 
 pub fn response(
-    response: Response<Incoming>,
+    response: Response<crate::proxy::request::body::Upstream>,
     backend: &Backend,
     frontend: Frontend,
     idle: std::time::Duration,

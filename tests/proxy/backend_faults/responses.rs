@@ -72,8 +72,9 @@ async fn d2_a_reset_mid_response_aborts_the_client_body_and_is_not_pooled() {
         assert!(body.starts_with("good "), "{body}");
     }
 
-    // The same over HTTP/2: the stream is reset (the client's body fails, never completes) and
-    // the connection serves the next stream.
+    // The same over HTTP/2: the stream is reset, the client's response or its body fails,
+    // never completes (the reset may overtake the head: a reset stream's queued frames are
+    // dropped), and the connection serves the next stream.
     let addr = proxy.handle.http_addr.unwrap();
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
@@ -83,14 +84,15 @@ async fn d2_a_reset_mid_response_aborts_the_client_body_and_is_not_pooled() {
         .unwrap();
     let url = |path: &str| format!("http://d2.example.com:{}{path}", addr.port());
     for _ in 0..3 {
-        let response = h2.get(url("/reset")).send().await.unwrap();
-        assert_eq!(response.version(), reqwest::Version::HTTP_2);
-        assert_eq!(response.status(), 200, "the head came through");
-        let body = response.text().await;
-        assert!(
-            body.is_err(),
-            "a truncated HTTP/2 body is an error: {body:?}"
-        );
+        if let Ok(response) = h2.get(url("/reset")).send().await {
+            assert_eq!(response.version(), reqwest::Version::HTTP_2);
+            assert_eq!(response.status(), 200, "the head came through");
+            let body = response.text().await;
+            assert!(
+                body.is_err(),
+                "a truncated HTTP/2 body is an error: {body:?}"
+            );
+        }
         let response = h2.get(url("/next")).send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert!(response.text().await.unwrap().starts_with("good "));

@@ -1,6 +1,7 @@
 //! Request and response heads as the native path reads and rewrites them.
 
 use super::*;
+use crate::upstream::h1_body::Framing;
 
 fn forwarded() -> Forwarded {
     Forwarded::new("10.0.0.9".parse().unwrap(), "http", 80)
@@ -200,7 +201,7 @@ proptest::proptest! {
         if let Ok(ParsedResponse::Final(head)) = response(&bytes, false, false, &mut out) {
             proptest::prop_assert!(head.len <= bytes.len());
         }
-        let mut scanner = crate::proxy::h1::chunked::Scanner::default();
+        let mut scanner = crate::upstream::chunked::Scanner::default();
         if let Ok(n) = scanner.feed(&bytes) {
             proptest::prop_assert!(n <= bytes.len());
         }

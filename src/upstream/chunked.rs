@@ -1,6 +1,7 @@
-//! The end of a chunked body, found while its bytes go through unchanged (RFC 9112 §7.1): the
-//! native path forwards a chunked response as it came, and needs only to know where it ends,
-//! so that the connection can carry the next response. Anything malformed is an error, and
+//! A chunked body's framing (RFC 9112 §7.1), read byte by byte: the native HTTP/1 path
+//! forwards a chunked response as it came and needs only where it ends, so that the
+//! connection can carry the next response; an HTTP/2 client's response is decoded from it
+//! (`h1_body.rs`: where the data is, and the trailers). Anything malformed is an error, and
 //! the exchange is cut off.
 
 /// Longest chunk-size line (extensions included) and trailer section accepted.
@@ -62,6 +63,25 @@ impl Default for Scanner {
 impl Scanner {
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// The bytes of chunk data that come next (0 while framing bytes do).
+    pub fn data_left(&self) -> u64 {
+        match self.state {
+            State::Data(left) => left,
+            _ => 0,
+        }
+    }
+
+    /// Whether the next byte belongs to the trailer section (its final CRLF included).
+    pub fn in_trailers(&self) -> bool {
+        matches!(
+            self.state,
+            State::LineStart { .. }
+                | State::TrailerLine { .. }
+                | State::TrailerLf { .. }
+                | State::EndLf
+        )
     }
 
     /// Reads `bytes` as the body's next ones; returns how many belong to it (fewer than given
