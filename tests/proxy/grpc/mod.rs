@@ -1,11 +1,12 @@
 //! gRPC and HTTP/2 to backends through the proxy, with tonic on both sides: the four call
 //! shapes, statuses and metadata, deadlines and cancellation (`calls.rs`); how backends are
 //! spoken to and the balancer's own answers (`backends.rs`); a backend's GOAWAY in churn
-//! (`churn.rs`).
+//! (`churn.rs`); a backend gone silent, found by PING (`liveness.rs`).
 
 mod backends;
 mod calls;
 mod churn;
+mod liveness;
 
 use crate::support::grpc::{self, GrpcBackend};
 use crate::support::proxy::{app, Proxy};
