@@ -1,8 +1,10 @@
 //! gRPC and HTTP/2 to backends through the proxy, with tonic on both sides: the four call
 //! shapes, statuses and metadata, deadlines and cancellation (`calls.rs`); how backends are
 //! spoken to and the balancer's own answers (`backends.rs`); a backend's GOAWAY in churn
-//! (`churn.rs`); a backend gone silent, found by PING (`liveness.rs`).
+//! (`churn.rs`); a backend's connection broken under calls (`abrupt.rs`); a backend gone
+//! silent, found by PING (`liveness.rs`).
 
+mod abrupt;
 mod backends;
 mod calls;
 mod churn;
