@@ -54,6 +54,9 @@ pub struct ProxyConfig {
     pub max_connections: usize,
     /// HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// A PING on every HTTP/2 connection to a backend this long after the last frame from it,
+    /// answered within the same, else the connection is closed (a backend gone without a FIN).
+    pub backend_h2_keep_alive: Duration,
     /// How long a stopping balancer waits for requests in flight.
     pub drain_timeout: Duration,
     /// One log line per request (target `access`).
@@ -78,6 +81,7 @@ pub const DEFAULTS: ProxyConfig = ProxyConfig {
     max_header_bytes: 64 * 1024,
     max_connections: 50_000,
     max_concurrent_streams: 100,
+    backend_h2_keep_alive: Duration::from_secs(20),
     drain_timeout: Duration::from_secs(30),
     access_log: false,
     native_http1: true,

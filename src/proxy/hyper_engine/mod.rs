@@ -186,6 +186,7 @@ async fn forward(
             .then_some((&ctx.backend_tls, backend.verify_tls)),
         connect_timeout: ctx.config.connect_timeout,
         response_timeout: ctx.config.server_timeout,
+        h2_keep_alive: ctx.config.backend_h2_keep_alive,
     };
     let mut attempts = crate::proxy::Attempts::new();
     let mut last_error = ProxyError::NoEndpoint;

@@ -35,6 +35,8 @@ pub struct Dial<'a> {
     pub tls: Option<(&'a BackendTls, bool)>,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
+    /// HTTP/2 connections' PING interval and timeout.
+    pub h2_keep_alive: Duration,
 }
 
 /// What happened to one attempt.

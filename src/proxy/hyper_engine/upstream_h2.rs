@@ -26,9 +26,6 @@ use crate::upstream::{Endpoint, Exchanged};
 /// response (the backend then waits for the window to open: flow control end to end).
 const STREAM_WINDOW: u32 = 256 * 1024;
 const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
-/// A PING every this long on every connection, answered within the same, else the connection
-/// is closed and the endpoint counted a failure (a backend gone without a FIN).
-const KEEP_ALIVE: Duration = Duration::from_secs(20);
 /// Largest response head accepted from a backend.
 const MAX_HEADER_LIST: u32 = 64 * 1024;
 
@@ -127,10 +124,10 @@ async fn open(endpoint: &Arc<Endpoint>, dial: &Dial<'_>) -> Result<StreamSlot, P
     }
     let tcp = connect_tcp(endpoint, dial.connect_timeout).await?;
     let conn = match dial.tls {
-        None => handshake(TokioIo::new(tcp), endpoint).await?,
+        None => handshake(TokioIo::new(tcp), endpoint, dial.h2_keep_alive).await?,
         Some((tls, check)) => {
             let stream = tls_handshake(endpoint, tcp, tls, true, check, dial).await?;
-            handshake(TokioIo::new(stream), endpoint).await?
+            handshake(TokioIo::new(stream), endpoint, dial.h2_keep_alive).await?
         }
     };
     conns.add(&conn);
@@ -138,8 +135,14 @@ async fn open(endpoint: &Arc<Endpoint>, dial: &Dial<'_>) -> Result<StreamSlot, P
 }
 
 /// hyper's HTTP/2 client on a new connection, every limit set explicitly; its task keeps the
-/// connection's stream limit up to date and counts a failed PING against the endpoint.
-async fn handshake<I>(io: I, endpoint: &Arc<Endpoint>) -> Result<Arc<H2Conn>, ProxyError>
+/// connection's stream limit up to date and counts a failed PING against the endpoint. A PING
+/// goes `keep_alive` after the last frame from the backend, idle or not, and must be answered
+/// within the same, else the connection is closed (a backend gone without a FIN).
+async fn handshake<I>(
+    io: I,
+    endpoint: &Arc<Endpoint>,
+    keep_alive: Duration,
+) -> Result<Arc<H2Conn>, ProxyError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -153,8 +156,8 @@ where
         .max_header_list_size(MAX_HEADER_LIST)
         // Request data queued per stream for a backend that does not read.
         .max_send_buf_size(64 * 1024)
-        .keep_alive_interval(KEEP_ALIVE)
-        .keep_alive_timeout(KEEP_ALIVE)
+        .keep_alive_interval(keep_alive)
+        .keep_alive_timeout(keep_alive)
         .keep_alive_while_idle(true)
         .handshake(io)
         .await

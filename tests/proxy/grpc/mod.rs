@@ -1,11 +1,15 @@
 //! gRPC and HTTP/2 to backends through the proxy, with tonic on both sides: the four call
 //! shapes, statuses and metadata, deadlines and cancellation (`calls.rs`); how backends are
 //! spoken to and the balancer's own answers (`backends.rs`); a backend's GOAWAY in churn
-//! (`churn.rs`).
+//! (`churn.rs`); a backend's connection broken under calls (`abrupt.rs`); a backend gone
+//! silent, found by PING (`liveness.rs`); WebSocket to an HTTP/2 backend (`websocket.rs`).
 
+mod abrupt;
 mod backends;
 mod calls;
 mod churn;
+mod liveness;
+mod websocket;
 
 use crate::support::grpc::{self, GrpcBackend};
 use crate::support::proxy::{app, Proxy};
