@@ -1,5 +1,7 @@
 //! The native path's upstream side: plain sockets pooled per endpoint between exchanges, a
-//! request written whole (its body is in the same bytes), the response head read back.
+//! request written whole (its body is in the same bytes), the response head read back. hyper's
+//! engine sends its bodiless requests to plain HTTP/1 backends this way too
+//! (`hyper_engine/upstream_native.rs`), so both engines share the sockets.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //! back when it was never sent, so that it can be retried on another endpoint. Responses with
 //! ambiguous framing are refused (502) and their connection closed.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,31 +51,41 @@ pub enum Attempt {
     Failed(ProxyError),
 }
 
-/// Sends `request` to `endpoint`, on a pooled connection when one is idle, else a new one.
+/// Sends `request` to `endpoint`: on an HTTP/2 stream, over the native HTTP/1 sockets
+/// (bodiless, plain backend), or on hyper's HTTP/1 client.
+///
+/// Every path is boxed, and only the box is held: the request's future is copied whole as
+/// hyper spawns the stream's task and again as the task ends, so each byte it holds costs
+/// every request.
+pub fn send<'a>(
+    endpoint: &'a Arc<Endpoint>,
+    request: Request<RequestBody>,
+    dial: &'a Dial<'a>,
+) -> Pin<Box<dyn Future<Output = Attempt> + Send + 'a>> {
+    if dial.http2 {
+        Box::pin(super::upstream_h2::send(endpoint, request, dial))
+    } else if super::upstream_native::takes(&request, dial) {
+        Box::pin(super::upstream_native::send(endpoint, request, dial))
+    } else {
+        Box::pin(send_http1(endpoint, request, dial))
+    }
+}
+
+/// [`send`] on hyper's HTTP/1 client, on a pooled connection when one is idle, else a new one.
 ///
 /// A pooled connection the backend closed while it sat idle (its close and our request
 /// crossed) fails before any response byte: a bodiless request is then sent once more on a
 /// fresh connection, since the backend cannot have acted on it. Timeouts, resets and broken
 /// responses count toward the endpoint's passive ejection.
-///
-/// Only the pooled path runs inline: whatever opens a connection is boxed. This future is
-/// part of every request's, and hyper's service future is moved (copied whole) as a request
-/// starts; the connect and handshake states would more than double it.
-pub async fn send(
+async fn send_http1(
     endpoint: &Arc<Endpoint>,
     request: Request<RequestBody>,
     dial: &Dial<'_>,
 ) -> Attempt {
-    if dial.http2 {
-        return Box::pin(super::upstream_h2::send(endpoint, request, dial)).await;
-    }
-    if super::upstream_native::takes(&request, dial) {
-        return Box::pin(super::upstream_native::send(endpoint, request, dial)).await;
-    }
     let tls = dial.tls.is_some();
     let response_timeout = dial.response_timeout;
     let Some(mut conn) = pooled(endpoint, tls) else {
-        return Box::pin(send_on_new(endpoint, request, dial)).await;
+        return send_on_new(endpoint, request, dial).await;
     };
     let replay = replayable(&request);
     let mut request = request;
@@ -94,7 +106,7 @@ pub async fn send(
             (None, _) => return failed(endpoint, err.into_error()),
         },
     };
-    Box::pin(send_on_new(endpoint, again, dial)).await
+    send_on_new(endpoint, again, dial).await
 }
 
 /// [`send`] on a connection opened for this request.
