@@ -29,7 +29,8 @@ const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
 /// Largest response head accepted from a backend.
 const MAX_HEADER_LIST: u32 = 64 * 1024;
 
-/// Sends `request` on a stream to `endpoint`.
+/// Sends `request` on a stream to `endpoint`. Opening a connection is boxed: this future is
+/// boxed whole for every call, and the handshakes' states would make it several times larger.
 pub async fn send(
     endpoint: &Arc<Endpoint>,
     request: Request<RequestBody>,
@@ -37,7 +38,7 @@ pub async fn send(
 ) -> Attempt {
     let stream = match conns(endpoint, dial).pick() {
         Some(stream) => stream,
-        None => match open(endpoint, dial).await {
+        None => match Box::pin(open(endpoint, dial)).await {
             Ok(stream) => stream,
             Err(err) => return Attempt::NotSent(request, err),
         },
@@ -49,7 +50,7 @@ pub async fn send(
             request
         }
     };
-    match open(endpoint, dial).await {
+    match Box::pin(open(endpoint, dial)).await {
         Ok(stream) => match exchange(endpoint, stream, request, dial).await {
             Exchange::Done(attempt) => attempt,
             Exchange::Again(request, err) => Attempt::NotSent(request, err),
