@@ -19,7 +19,8 @@
 //! proxy/      the data plane: accept/ → conn/ → h1/ (native) | hyper_engine/ | tcp/, with
 //!    │        request/ shared by both HTTP engines.
 //! upstream/   per-endpoint idle connection pools and HTTP/2 connection sets, the pooled
-//!    │        connection types, TLS to backends, the request body (and its replay).
+//!    │        connection types, TLS to backends, the request body (and its replay), an
+//!    │        HTTP/1 response body read from its socket, chunked framing.
 //! balance/    endpoint picking (atomics only) and per-endpoint state that outlives tables,
 //!             generic over what an endpoint keeps (upstream/'s pools).
 //!

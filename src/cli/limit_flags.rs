@@ -45,8 +45,9 @@ pub struct LimitFlags {
     /// durations, backend, endpoint, referer, user agent.
     #[arg(long, help_heading = heading::LOGGING)]
     pub access_log: bool,
-    /// Serve every plain HTTP/1 connection with hyper instead of the native HTTP/1 path (which
-    /// forwards the common request itself and hands anything else to hyper).
+    /// Serve every HTTP/1 connection with hyper instead of the native HTTP/1 path (which
+    /// forwards the common request itself and hands anything else to hyper), and send every
+    /// request to backends with hyper's client.
     #[arg(long, help_heading = heading::LIMITS)]
     pub hyper_http1: bool,
     /// CA certificates (PEM) that the certificates of `h1-ssl` and `h2-ssl` endpoints must

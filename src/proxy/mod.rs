@@ -62,7 +62,9 @@ pub struct ProxyConfig {
     /// One log line per request (target `access`).
     pub access_log: bool,
     /// HTTP/1.1 connections, plain and TLS, are served by the native path (`h1`) until a
-    /// request needs hyper's; off: hyper serves every connection.
+    /// request needs hyper's, and hyper's bodiless requests to plain HTTP/1 backends go over
+    /// the native upstream sockets; off: hyper serves every connection, and its client every
+    /// request.
     pub native_http1: bool,
     /// `--backend-ca`: the certificates `h1-ssl` and `h2-ssl` endpoints are checked against.
     pub backend_ca: Option<std::path::PathBuf>,

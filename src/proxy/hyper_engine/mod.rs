@@ -180,7 +180,9 @@ async fn forward(
     let dial = upstream::Dial {
         // A WebSocket upgrade goes over HTTP/1.1 whatever the backend's protocol.
         http2: protocol.is_http2() && !upgrade,
-        native_h1: protocol == crate::model::BackendProtocol::H1 && !upgrade,
+        native_h1: ctx.config.native_http1
+            && protocol == crate::model::BackendProtocol::H1
+            && !upgrade,
         tls: protocol
             .is_tls()
             .then_some((&ctx.backend_tls, backend.verify_tls)),
