@@ -14,6 +14,18 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// a refused or timed-out connect is unambiguous and ejects at once.
 pub const EJECT_AFTER: u32 = 3;
 
+/// The back-off for the `failures`-th failure in a row (this one of kind `failure`): the
+/// ejecting failure gets [`BACKOFF_BASE`], whichever kind it is, and each one after it doubles
+/// it, up to the cap.
+fn backoff_after(failures: u32, failure: Failure) -> Duration {
+    let ejecting = match failure {
+        Failure::Response => EJECT_AFTER,
+        Failure::Connect => 1,
+    };
+    let past = failures.saturating_sub(ejecting).min(4);
+    BACKOFF_BASE.saturating_mul(1 << past).min(BACKOFF_CAP)
+}
+
 /// What went wrong with one attempt, for passive health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -102,9 +114,7 @@ impl<C> EndpointState<C> {
         if failure == Failure::Response && failures < EJECT_AFTER {
             return;
         }
-        let backoff = BACKOFF_BASE
-            .saturating_mul(1 << (failures - 1).min(4))
-            .min(BACKOFF_CAP);
+        let backoff = backoff_after(failures, failure);
         let now = now_ms();
         let was_down = self
             .down_until_ms
@@ -115,6 +125,12 @@ impl<C> EndpointState<C> {
             }
             tracing::warn!(endpoint = %self.addr, failures, backoff_ms = backoff.as_millis() as u64, "endpoint ejected after failures");
         }
+    }
+
+    /// When the endpoint is down until (`now_ms`), 0 if it never was.
+    #[cfg(test)]
+    fn down_until(&self) -> u64 {
+        self.down_until_ms.load(Ordering::Relaxed)
     }
 
     /// An idle pooled connection was dropped when taken: the backend closed it, or sent bytes
@@ -312,62 +328,4 @@ pub fn now_ms() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_is_shared_by_address_and_pruned() {
-        let registry: EndpointRegistry<()> = EndpointRegistry::default();
-        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let first = registry.build().state(a);
-        let guard = first.begin();
-        let again = registry.build().state(a);
-        assert_eq!(again.in_flight(), 1, "same state for the same address");
-        drop(registry.build());
-        assert_eq!(registry.len(), 1, "kept while something holds it");
-        drop((guard, first, again));
-        drop(registry.build());
-        assert!(registry.is_empty(), "forgotten once nothing holds it");
-        let fresh = registry.build().state(a);
-        assert_eq!(fresh.in_flight(), 0, "a new state after pruning");
-    }
-
-    #[test]
-    fn failures_back_off_and_success_clears() {
-        let state: EndpointState<()> = EndpointState::new("127.0.0.1:1".parse().unwrap(), None);
-        assert!(!state.is_down());
-        state.mark_failed();
-        assert!(state.is_down());
-        state.mark_ok();
-        assert!(!state.is_down());
-    }
-
-    #[test]
-    fn response_failures_eject_after_several_in_a_row_and_are_counted() {
-        let ejections = prometheus::IntCounter::new("e", "e").unwrap();
-        let counters = EndpointCounters {
-            ejections: ejections.clone(),
-            idle_discarded: prometheus::IntCounter::new("d", "d").unwrap(),
-        };
-        let state: EndpointState<()> =
-            EndpointState::new("127.0.0.1:1".parse().unwrap(), Some(Arc::new(counters)));
-        for _ in 1..EJECT_AFTER {
-            state.record_failure(Failure::Response);
-            assert!(!state.is_down(), "fewer than EJECT_AFTER failures");
-        }
-        state.mark_ok();
-        for _ in 1..EJECT_AFTER {
-            state.record_failure(Failure::Response);
-        }
-        assert!(!state.is_down(), "a success in between resets the count");
-        state.record_failure(Failure::Response);
-        assert!(state.is_down());
-        assert_eq!(ejections.get(), 1);
-        state.record_failure(Failure::Response);
-        assert_eq!(
-            ejections.get(),
-            1,
-            "already out: a longer back-off, not a new ejection"
-        );
-    }
-}
+mod tests;
