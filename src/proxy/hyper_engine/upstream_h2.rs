@@ -81,7 +81,7 @@ async fn exchange(
             replay.answered();
             endpoint.mark_ok();
             Exchange::Done(Attempt::Response(
-                response.map(crate::proxy::request::body::Upstream::Hyper),
+                response.map(http_body_util::Either::Left),
                 Exchanged::Http2(stream),
             ))
         }

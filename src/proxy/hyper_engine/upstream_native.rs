@@ -59,7 +59,7 @@ pub async fn send(
             if let Some(reason) = head.reason {
                 response.extensions_mut().insert(reason);
             }
-            let response = response.map(crate::proxy::request::body::Upstream::Socket);
+            let response = response.map(http_body_util::Either::Right);
             Attempt::Response(response, Exchanged::Native)
         }
         native::Attempt::NotSent(err) => Attempt::NotSent(request, err),

@@ -21,45 +21,9 @@ pub enum ProxyBody {
     Local(Full<Bytes>),
 }
 
-/// An upstream's response body: from hyper's client, or read from a native HTTP/1 socket.
-pub enum Upstream {
-    Hyper(Incoming),
-    Socket(crate::upstream::h1_body::H1Body),
-}
-
-impl Body for Upstream {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        // Both are `Unpin`.
-        match self.get_mut() {
-            Upstream::Hyper(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map(|frame| frame.map(|f| f.map_err(BodyError::from))),
-            Upstream::Socket(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map(|frame| frame.map(|f| f.map_err(BodyError::from))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            Upstream::Hyper(body) => body.is_end_stream(),
-            Upstream::Socket(body) => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            Upstream::Hyper(body) => body.size_hint(),
-            Upstream::Socket(body) => body.size_hint(),
-        }
-    }
-}
+/// An upstream's response body: `Left` from hyper's client, `Right` read from a native HTTP/1
+/// socket.
+pub type Upstream = http_body_util::Either<Incoming, crate::upstream::h1_body::H1Body>;
 
 /// What a response body holds until it ends: its endpoint's in-flight count, and on HTTP/2 its
 /// stream's place on the upstream connection.
