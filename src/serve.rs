@@ -16,7 +16,7 @@ pub use crate::admin::ReadStatus;
 use crate::marathon::StreamStatus;
 use crate::metrics::Metrics;
 use crate::model::ModelOptions;
-use crate::proxy::accept::listener::{self, Connections, Protocol};
+use crate::proxy::accept::listener::{Connections, Protocol};
 use crate::proxy::{Frontend, ProxyConfig, ProxyContext};
 use crate::routing::{BuildOptions, RoutingTable, SharedTable};
 use crate::serve::pipeline::Pipeline;
@@ -232,17 +232,7 @@ pub fn start(mut options: ServeOptions, listeners: BoundListeners) -> std::io::R
     }
     for (listener, protocol, tls) in fixed {
         let (ctx, connections, stop) = (ctx.clone(), connections.clone(), stop.child_token());
-        crate::proxy::accept::spread::spawn_on_each(listener, move |listener| {
-            let (ctx, connections) = (ctx.clone(), connections.clone());
-            listener::run(
-                listener,
-                protocol,
-                tls.clone(),
-                ctx,
-                connections,
-                stop.clone(),
-            )
-        });
+        crate::proxy::accept::spread::run_on_each(listener, protocol, tls, ctx, connections, stop);
     }
     let cert_reload = Arc::new(Notify::new());
     let rebuild = Arc::new(Notify::new());

@@ -73,20 +73,14 @@ impl ServiceListeners {
                         Mode::Tcp => Protocol::Tcp { port },
                     };
                     let stop = connections.shutdown.child_token();
-                    let (ctx, connections, stopped) =
-                        (ctx.clone(), connections.clone(), stop.clone());
-                    let task =
-                        crate::proxy::accept::spread::spawn_on_each(listener, move |listener| {
-                            let (ctx, connections) = (ctx.clone(), connections.clone());
-                            listener::run(
-                                listener,
-                                protocol,
-                                tls.clone(),
-                                ctx,
-                                connections,
-                                stopped.clone(),
-                            )
-                        });
+                    let task = crate::proxy::accept::spread::run_on_each(
+                        listener,
+                        protocol,
+                        tls,
+                        ctx.clone(),
+                        connections.clone(),
+                        stop.clone(),
+                    );
                     self.open.insert(key, (stop, task));
                 }
                 Err(err) => {

@@ -8,12 +8,37 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
-use super::listener::bind_in_group;
+use super::listener::{self, bind_in_group, Connections, Protocol};
+use crate::proxy::ProxyContext;
+
+/// [`listener::run`] on every worker ([`spawn_on_each`]): what serve mode starts for each
+/// listener, fixed or opened with a service port.
+pub fn run_on_each(
+    listener: TcpListener,
+    protocol: Protocol,
+    tls: Option<TlsAcceptor>,
+    ctx: Arc<ProxyContext>,
+    connections: Connections,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    spawn_on_each(listener, move |listener| {
+        listener::run(
+            listener,
+            protocol,
+            tls.clone(),
+            ctx.clone(),
+            connections.clone(),
+            stop.clone(),
+        )
+    })
+}
 
 /// Runs `accept` on every worker, each on its own socket of `listener`'s group (on the
 /// caller's runtime without workers); the handle ends when every loop has ended.
-pub fn spawn_on_each<F, Fut>(listener: TcpListener, accept: F) -> JoinHandle<()>
+fn spawn_on_each<F, Fut>(listener: TcpListener, accept: F) -> JoinHandle<()>
 where
     F: Fn(TcpListener) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
