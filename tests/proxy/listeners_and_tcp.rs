@@ -7,7 +7,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use support::proxy::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn service_port_listeners_open_and_close_with_the_table() {
@@ -144,23 +143,7 @@ async fn websocket_echo_through_a_vhost() {
         &[ws_port]
     )]))
     .await;
-    let stream = tokio::net::TcpStream::connect(proxy.handle.http_addr.unwrap())
-        .await
-        .unwrap();
-    let request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        "ws://ws.example.com/chat",
-    )
-    .unwrap();
-    let (mut socket, response) = tokio_tungstenite::client_async(request, stream)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 101);
-    for text in ["one", "two", "three"] {
-        socket.send(Message::Text(text.into())).await.unwrap();
-        let echoed = socket.next().await.unwrap().unwrap();
-        assert_eq!(echoed, Message::Text(text.into()));
-    }
-    socket.close(None).await.unwrap();
+    proxy.websocket_echoes("ws://ws.example.com/chat").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

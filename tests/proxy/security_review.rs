@@ -220,8 +220,7 @@ async fn bytes_a_backend_sends_while_its_connection_is_idle_drop_that_connection
             .await;
         assert_eq!(second.body, b"/two", "{path}: never the stray response");
         assert_eq!(backend.connections.load(Ordering::SeqCst), 2, "{path}");
-        let url = format!("http://{}/metrics", session.proxy.handle.admin_addr);
-        let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+        let text = session.proxy.admin_text("/metrics").await;
         assert_eq!(
             metric(&text, "switchyard_upstream_idle_discarded_total"),
             1.0,

@@ -255,6 +255,34 @@ impl Proxy {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.handle.http_addr.unwrap())
     }
+
+    /// What an admin endpoint answers (`/metrics`, `/stats`, ...).
+    pub async fn admin_text(&self, path: &str) -> String {
+        let url = format!("http://{}{path}", self.handle.admin_addr);
+        reqwest::get(url).await.unwrap().text().await.unwrap()
+    }
+
+    /// A WebSocket to `url` through the HTTP listener: the upgrade answered 101, three
+    /// messages echoed back, a clean close.
+    pub async fn websocket_echoes(&self, url: &str) {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::Message;
+        let stream = tokio::net::TcpStream::connect(self.handle.http_addr.unwrap())
+            .await
+            .unwrap();
+        let request = url.into_client_request().unwrap();
+        let (mut socket, response) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 101);
+        for text in ["one", "two", "three"] {
+            socket.send(Message::Text(text.into())).await.unwrap();
+            let echoed = socket.next().await.unwrap().unwrap();
+            assert_eq!(echoed, Message::Text(text.into()));
+        }
+        socket.close(None).await.unwrap();
+    }
 }
 
 /// Serve mode on loopback listeners bound to port 0, with default routing options; returns

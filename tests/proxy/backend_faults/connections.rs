@@ -19,7 +19,7 @@ async fn d3_a_blackholed_endpoint_is_ejected_and_then_costs_no_errors() {
     let mut errors_before = 0;
     let mut requests = 0;
     while metric(
-        &admin_text(&proxy, "/metrics").await,
+        &proxy.admin_text("/metrics").await,
         "switchyard_endpoint_ejections_total",
     ) < 1.0
     {
@@ -32,8 +32,7 @@ async fn d3_a_blackholed_endpoint_is_ejected_and_then_costs_no_errors() {
         assert!(requests < 50, "never ejected after {requests} requests");
     }
     assert_eq!(errors_before, 3, "ejected after three failures in a row");
-    let stats: serde_json::Value =
-        serde_json::from_str(&admin_text(&proxy, "/stats").await).unwrap();
+    let stats: serde_json::Value = serde_json::from_str(&proxy.admin_text("/stats").await).unwrap();
     let silent_addr = format!("127.0.0.1:{}", silent.port);
     let endpoint = stats["backends"][0]["endpoints"]
         .as_array()

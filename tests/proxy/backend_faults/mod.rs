@@ -238,8 +238,3 @@ async fn fetch(
     let body = response.text().await.map_err(|e| e.to_string());
     (status, body)
 }
-
-async fn admin_text(proxy: &Proxy, path: &str) -> String {
-    let url = format!("http://{}{path}", proxy.handle.admin_addr);
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}

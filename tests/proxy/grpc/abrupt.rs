@@ -189,12 +189,7 @@ async fn calls_in_flight_fail_cleanly_when_the_connection_breaks(death: Death) {
         (HELD - 1) as u64,
         "the balancer's answers are counted under the backend"
     );
-    let metrics = reqwest::get(format!("http://{}/metrics", proxy.handle.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.admin_text("/metrics").await;
     let ejections = crate::support::metric(&metrics, "switchyard_endpoint_ejections_total");
     assert_eq!(
         ejections, 1.0,

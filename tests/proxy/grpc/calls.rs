@@ -95,12 +95,7 @@ async fn statuses_messages_and_trailing_metadata_are_relayed() {
     // The status of a stream comes in its trailers.
     let mut stream = grpc::server_stream(&channel, 3, 10).await.unwrap();
     while stream.message().await.unwrap().is_some() {}
-    let metrics = reqwest::get(format!("http://{}/metrics", proxy.handle.admin_addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.admin_text("/metrics").await;
     let count = |code: &str| {
         crate::support::metric(
             &metrics,

@@ -15,10 +15,8 @@ use hyper_util::server::conn::auto;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::support::proxy::{app, client, Proxy};
@@ -133,22 +131,9 @@ async fn plain_request_then_websocket(protocol: &str, port: u16, seen: &Seen) {
         .unwrap();
     assert_eq!(response.text().await.unwrap(), "HTTP/2.0");
 
-    let stream = tokio::net::TcpStream::connect(proxy.handle.http_addr.unwrap())
-        .await
-        .unwrap();
-    let request = format!("ws://{WS_HOST}/chat")
-        .into_client_request()
-        .unwrap();
-    let (mut socket, response) = tokio_tungstenite::client_async(request, stream)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 101);
-    for text in ["one", "two", "three"] {
-        socket.send(Message::Text(text.into())).await.unwrap();
-        let echoed = socket.next().await.unwrap().unwrap();
-        assert_eq!(echoed, Message::Text(text.into()));
-    }
-    socket.close(None).await.unwrap();
+    proxy
+        .websocket_echoes(&format!("ws://{WS_HOST}/chat"))
+        .await;
     assert_eq!(
         *seen.versions.lock().unwrap(),
         [Version::HTTP_2, Version::HTTP_11],
