@@ -3,10 +3,14 @@
 //! [`CONNECTIONS`]; past that, calls wait in the least busy connection's queue. Calls are
 //! balanced per call (the endpoint is picked per request), so a connection is only a pipe.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use arc_swap::ArcSwapOption;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::replay::ReplayBody;
 
@@ -24,16 +28,26 @@ pub struct H2Conn {
     streams: AtomicUsize,
     /// The backend's `SETTINGS_MAX_CONCURRENT_STREAMS`, as the connection's task last saw it.
     limit: Arc<AtomicUsize>,
+    /// Set by the connection's [`HeardIo`] at the first byte from the backend.
+    heard: Arc<AtomicBool>,
 }
 
 impl H2Conn {
-    /// `limit` is kept up to date by the connection's task ([`StreamLimit`]).
-    pub fn new(sender: H2Sender, limit: Arc<AtomicUsize>) -> Arc<H2Conn> {
+    /// `limit` is kept up to date by the connection's task; `heard` by its [`HeardIo`].
+    pub fn new(sender: H2Sender, limit: Arc<AtomicUsize>, heard: Arc<AtomicBool>) -> Arc<H2Conn> {
         Arc::new(H2Conn {
             sender,
             streams: AtomicUsize::new(0),
             limit,
+            heard,
         })
+    }
+
+    /// Whether the backend ever sent a byte on this connection. Its SETTINGS must be its first
+    /// frame (RFC 9113 §3.4), so a connection that ends unheard was never served: a listener
+    /// that stopped accepting (a task going away) left it in the kernel's queue.
+    pub fn heard_from_backend(&self) -> bool {
+        self.heard.load(Ordering::Relaxed)
     }
 
     /// A place for one more stream, if the backend allows it.
@@ -160,4 +174,66 @@ impl H2Conns {
 
 fn ptr(conn: &Option<Arc<H2Conn>>) -> *const H2Conn {
     conn.as_ref().map_or(std::ptr::null(), Arc::as_ptr)
+}
+
+/// A backend connection's transport, noting its first byte read into a shared flag.
+pub struct HeardIo<T> {
+    io: T,
+    heard: Arc<AtomicBool>,
+}
+
+impl<T> HeardIo<T> {
+    pub fn new(io: T) -> (HeardIo<T>, Arc<AtomicBool>) {
+        let heard = Arc::new(AtomicBool::new(false));
+        let io = HeardIo {
+            io,
+            heard: heard.clone(),
+        };
+        (io, heard)
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for HeardIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before && !self.heard.load(Ordering::Relaxed) {
+            self.heard.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for HeardIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

@@ -2,23 +2,25 @@
 //! connections, or on a new one when all are full (`upstream/h2.rs`). A request the connection
 //! never took (its GOAWAY, or its end, crossed our send) goes once more on a new connection,
 //! then, if that cannot be had, to another endpoint; a stream the backend refused unprocessed
-//! (a GOAWAY naming a lower stream, `REFUSED_STREAM`) is sent again the same way when its body
+//! (a GOAWAY naming a lower stream, `REFUSED_STREAM`), or sent on a connection that ended
+//! before the backend's first byte (never served), is sent again the same way when its body
 //! could be kept (`upstream/replay.rs`).
 
 use std::future::Future as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use http::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::upstream::{failed, timed_out, tls_handshake, Attempt, Dial};
 use crate::balance::state::Failure;
 use crate::proxy::h1::upstream::connect_tcp;
 use crate::proxy::request::error::ProxyError;
 use crate::upstream::body::RequestBody;
-use crate::upstream::h2::{H2Conn, H2Conns, H2Sender, StreamSlot};
+use crate::upstream::h2::{H2Conn, H2Conns, H2Sender, HeardIo, StreamSlot};
 use crate::upstream::replay;
 use crate::upstream::{Endpoint, Exchanged};
 
@@ -93,7 +95,11 @@ async fn exchange(
                 return Exchange::Again(replay::unwrap(unsent), error);
             }
             let source = err.into_error();
-            if replay::refused(&source) {
+            let unheard = !stream.conn().heard_from_backend();
+            if unheard {
+                endpoint.record_failure(Failure::Connect);
+            }
+            if unheard || replay::refused(&source) {
                 // Its place on the refusing connection goes first.
                 drop(stream);
                 if let Some(again) = replay.recover().await {
@@ -125,10 +131,10 @@ async fn open(endpoint: &Arc<Endpoint>, dial: &Dial<'_>) -> Result<StreamSlot, P
     }
     let tcp = connect_tcp(endpoint, dial.connect_timeout).await?;
     let conn = match dial.tls {
-        None => handshake(TokioIo::new(tcp), endpoint, dial.h2_keep_alive).await?,
+        None => handshake(HeardIo::new(tcp), endpoint, dial.h2_keep_alive).await?,
         Some((tls, check)) => {
             let stream = tls_handshake(endpoint, tcp, tls, true, check, dial).await?;
-            handshake(TokioIo::new(stream), endpoint, dial.h2_keep_alive).await?
+            handshake(HeardIo::new(stream), endpoint, dial.h2_keep_alive).await?
         }
     };
     conns.add(&conn);
@@ -140,14 +146,15 @@ async fn open(endpoint: &Arc<Endpoint>, dial: &Dial<'_>) -> Result<StreamSlot, P
 /// goes `keep_alive` after the last frame from the backend, idle or not, and must be answered
 /// within the same, else the connection is closed (a backend gone without a FIN).
 async fn handshake<I>(
-    io: I,
+    (io, heard): (HeardIo<I>, Arc<AtomicBool>),
     endpoint: &Arc<Endpoint>,
     keep_alive: Duration,
 ) -> Result<Arc<H2Conn>, ProxyError>
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let addr = endpoint.addr;
+    let io = TokioIo::new(io);
     let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .initial_stream_window_size(STREAM_WINDOW)
@@ -184,5 +191,5 @@ where
             }
         }
     });
-    Ok(H2Conn::new(sender, limit))
+    Ok(H2Conn::new(sender, limit, heard))
 }

@@ -134,3 +134,60 @@ async fn a_stream_the_backend_refused_is_sent_again_with_its_body() {
         "the first try was refused after its body"
     );
 }
+
+/// Accepts connections and never speaks HTTP/2 (as a task's listener that stopped accepting
+/// behaves: the kernel completes the connection, nobody serves it). Once a stream's HEADERS
+/// came on one of them, closes them all and the listener; returns the port and that moment.
+async fn mute_listener() -> (u16, tokio::sync::oneshot::Receiver<()>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closed, on_closed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut first, _) = listener.accept().await.unwrap();
+        // The client preface, then frames (9-byte headers) up to the first HEADERS (type 1).
+        let mut preface = [0u8; 24];
+        first.read_exact(&mut preface).await.unwrap();
+        loop {
+            let mut head = [0u8; 9];
+            first.read_exact(&mut head).await.unwrap();
+            let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; length];
+            first.read_exact(&mut payload).await.unwrap();
+            if head[3] == 1 {
+                break;
+            }
+        }
+        drop((first, listener));
+        let _ = closed.send(());
+    });
+    (port, on_closed)
+}
+
+#[tokio::test]
+async fn a_call_on_a_connection_the_backend_never_spoke_on_goes_to_another_task() {
+    let (mute, closed) = mute_listener().await;
+    let good = GrpcBackend::start("good").await;
+    let proxy = crate::support::proxy::Proxy::start(json!([app(
+        "/grpc",
+        10_500,
+        grpc::labels(HOST, "h2"),
+        &[mute, good.port()]
+    )]))
+    .await;
+    let channel = grpc::channel(proxy.handle.http_addr.unwrap(), HOST).await;
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                grpc::unary(&channel, Request::new(Bytes::from_static(b"call"))).await
+            })
+        })
+        .collect();
+    closed.await.expect("a call reached the mute backend");
+    for call in calls {
+        let reply = call.await.unwrap();
+        assert!(reply.is_ok(), "every call answered: {reply:?}");
+    }
+    assert_eq!(good.calls(), 4, "all four served by the task that spoke");
+}
