@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use http::Request;
+use http::{header, HeaderMap, Request};
 use http_body::Body as _;
 
 use super::upstream::{timed_out, Attempt, Dial};
@@ -68,8 +68,8 @@ async fn exchange(
 ) -> Exchange {
     let addr = endpoint.addr;
     let (request, replay) = replay::wrap(request);
-    // `rewrite::request` left no header HTTP/2 forbids (RFC 9113 §8.2.2) but `TE: trailers`.
-    let (head, body) = request.into_parts();
+    let (mut head, body) = request.into_parts();
+    strip_connection_headers(&mut head.headers);
     let end = body.is_end_stream();
     let mut sender = stream.conn().sender();
     let opened = match poll_fn(|cx| sender.poll_ready(cx)).await {
@@ -141,6 +141,23 @@ async fn again(replay: replay::Replay, err: ProxyError) -> Exchange {
     match replay.recover().await {
         Some(request) => Exchange::Again(request, err),
         None => Exchange::Done(Attempt::Failed(err)),
+    }
+}
+
+/// Headers HTTP/2 forbids (RFC 9113 §8.2.2), which h2 refuses to send; a request from an
+/// HTTP/1 client may still carry them after the hop-by-hop ones were stripped.
+fn strip_connection_headers(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if headers.get(header::TE).is_some_and(|te| te != "trailers") {
+        headers.remove(header::TE);
     }
 }
 
