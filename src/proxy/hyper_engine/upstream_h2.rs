@@ -45,7 +45,7 @@ pub async fn send(
         }
     };
     match Box::pin(open(endpoint, dial)).await {
-        Ok(stream) => match Box::pin(exchange(endpoint, stream, request, dial)).await {
+        Ok(stream) => match exchange(endpoint, stream, request, dial).await {
             Exchange::Done(attempt) => attempt,
             Exchange::Again(request, err) => Attempt::NotSent(request, err),
         },
@@ -85,7 +85,7 @@ async fn exchange(
                 stream.conn().close();
             }
             drop(body);
-            return Box::pin(again(replay, ProxyError::UpstreamStream { addr, source })).await;
+            return again(replay, ProxyError::UpstreamStream { addr, source }).await;
         }
     };
     let mut pump = (!end).then(|| SendBody::new(body, send));
@@ -128,7 +128,7 @@ async fn exchange(
             if unheard || replay::refused(&source) {
                 // Its place on the refusing connection goes first.
                 drop(stream);
-                return Box::pin(again(replay, ProxyError::UpstreamStream { addr, source })).await;
+                return again(replay, ProxyError::UpstreamStream { addr, source }).await;
             }
             endpoint.record_failure(Failure::Response);
             Exchange::Done(Attempt::Failed(ProxyError::UpstreamStream { addr, source }))
