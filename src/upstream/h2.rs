@@ -10,31 +10,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwapOption;
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Our side of one HTTP/2 connection: opens streams on it.
-pub type H2Sender = h2::client::SendRequest<Bytes>;
+use super::replay::ReplayBody;
+
+/// hyper's side of one HTTP/2 connection.
+pub type H2Sender = hyper::client::conn::http2::SendRequest<ReplayBody>;
 
 /// HTTP/2 connections kept per endpoint and per transport (cleartext, TLS).
 pub const CONNECTIONS: usize = 8;
-
-/// What a connection's task and its users share.
-#[derive(Debug, Default)]
-pub struct ConnState {
-    /// The backend's `SETTINGS_MAX_CONCURRENT_STREAMS`, as the connection's task last saw it.
-    pub limit: AtomicUsize,
-    /// Set by the connection's [`HeardIo`] at the first byte from the backend.
-    heard: AtomicBool,
-    /// The connection ended, or said it takes no new streams (a GOAWAY).
-    closed: AtomicBool,
-}
-
-impl ConnState {
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::Relaxed);
-    }
-}
 
 /// One HTTP/2 connection and its streams.
 #[derive(Debug)]
@@ -42,16 +26,20 @@ pub struct H2Conn {
     sender: H2Sender,
     /// Our streams open on it: from the send to the end (or drop) of the response body.
     streams: AtomicUsize,
-    state: Arc<ConnState>,
+    /// The backend's `SETTINGS_MAX_CONCURRENT_STREAMS`, as the connection's task last saw it.
+    limit: Arc<AtomicUsize>,
+    /// Set by the connection's [`HeardIo`] at the first byte from the backend.
+    heard: Arc<AtomicBool>,
 }
 
 impl H2Conn {
-    /// `state` is kept up to date by the connection's task and its [`HeardIo`].
-    pub fn new(sender: H2Sender, state: Arc<ConnState>) -> Arc<H2Conn> {
+    /// `limit` is kept up to date by the connection's task; `heard` by its [`HeardIo`].
+    pub fn new(sender: H2Sender, limit: Arc<AtomicUsize>, heard: Arc<AtomicBool>) -> Arc<H2Conn> {
         Arc::new(H2Conn {
             sender,
             streams: AtomicUsize::new(0),
-            state,
+            limit,
+            heard,
         })
     }
 
@@ -59,12 +47,12 @@ impl H2Conn {
     /// frame (RFC 9113 §3.4), so a connection that ends unheard was never served: a listener
     /// that stopped accepting (a task going away) left it in the kernel's queue.
     pub fn heard_from_backend(&self) -> bool {
-        self.state.heard.load(Ordering::Relaxed)
+        self.heard.load(Ordering::Relaxed)
     }
 
     /// A place for one more stream, if the backend allows it.
     pub fn take_stream(self: &Arc<Self>) -> Option<StreamSlot> {
-        let limit = self.state.limit.load(Ordering::Relaxed).max(1);
+        let limit = self.limit.load(Ordering::Relaxed).max(1);
         if self.streams.fetch_add(1, Ordering::Relaxed) < limit {
             return Some(StreamSlot(self.clone()));
         }
@@ -72,7 +60,7 @@ impl H2Conn {
         None
     }
 
-    /// A place for one more stream whatever the limit: it waits in h2's queue for one.
+    /// A place for one more stream whatever the limit: it waits in hyper's queue for one.
     pub fn queue_stream(self: &Arc<Self>) -> StreamSlot {
         self.streams.fetch_add(1, Ordering::Relaxed);
         StreamSlot(self.clone())
@@ -82,13 +70,8 @@ impl H2Conn {
         self.sender.clone()
     }
 
-    /// Takes no new streams: a stream on it failed before it opened (a GOAWAY, the end).
-    pub fn close(&self) {
-        self.state.close();
-    }
-
     pub fn is_closed(&self) -> bool {
-        self.state.closed.load(Ordering::Relaxed)
+        self.sender.is_closed()
     }
 
     pub fn streams(&self) -> usize {
@@ -193,15 +176,20 @@ fn ptr(conn: &Option<Arc<H2Conn>>) -> *const H2Conn {
     conn.as_ref().map_or(std::ptr::null(), Arc::as_ptr)
 }
 
-/// A backend connection's transport, noting its first byte read in the connection's state.
+/// A backend connection's transport, noting its first byte read into a shared flag.
 pub struct HeardIo<T> {
     io: T,
-    state: Arc<ConnState>,
+    heard: Arc<AtomicBool>,
 }
 
 impl<T> HeardIo<T> {
-    pub fn new(io: T, state: Arc<ConnState>) -> HeardIo<T> {
-        HeardIo { io, state }
+    pub fn new(io: T) -> (HeardIo<T>, Arc<AtomicBool>) {
+        let heard = Arc::new(AtomicBool::new(false));
+        let io = HeardIo {
+            io,
+            heard: heard.clone(),
+        };
+        (io, heard)
     }
 }
 
@@ -213,8 +201,8 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeardIo<T> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        if buf.filled().len() > before && !self.state.heard.load(Ordering::Relaxed) {
-            self.state.heard.store(true, Ordering::Relaxed);
+        if buf.filled().len() > before && !self.heard.load(Ordering::Relaxed) {
+            self.heard.store(true, Ordering::Relaxed);
         }
         polled
     }

@@ -2,8 +2,7 @@
 //! (hyper's HTTP/1, cleartext and TLS; the native HTTP/1 path's plain sockets), its HTTP/2
 //! connections (`h2.rs`), TLS to endpoints (`tls.rs`), the request body both engines send and
 //! its replay after a refused HTTP/2 stream (`replay.rs`), an HTTP/1 response body read from
-//! its pooled socket (`h1_body.rs`, with chunked framing in `chunked.rs`), an HTTP/2 stream's
-//! bodies (`h2_body.rs`), and the names the
+//! its pooled socket (`h1_body.rs`, with chunked framing in `chunked.rs`), and the names the
 //! rest of the proxy uses for an endpoint with those pools. Knows nothing of routes or of how a request is
 //! forwarded: the engines in `proxy/` do that.
 
@@ -11,7 +10,6 @@ pub mod body;
 pub mod chunked;
 pub mod h1_body;
 pub mod h2;
-pub mod h2_body;
 pub mod pool;
 pub mod replay;
 pub mod tls;

@@ -1,8 +1,8 @@
 //! Sending a request again after an HTTP/2 backend refused its stream unprocessed (a GOAWAY
 //! naming a lower stream, `REFUSED_STREAM`: RFC 9113 §8.7 says such a request may be retried).
-//! The stream has taken the request by then: [`ReplayBody`] keeps the start of the body it gives
-//! out (up to [`KEPT_BYTES`]), and hands the body back when dropped; the head is copied before
-//! the send. Once the response head is in, nothing more is kept.
+//! hyper has taken the request by then: [`ReplayBody`] keeps the start of the body it gives out
+//! (up to [`KEPT_BYTES`]), and hands the body back when hyper drops it; the head is copied
+//! before the send. Once the response head is in, nothing more is kept.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,7 @@ use super::body::{Again, ClientBodyError, RequestBody};
 
 /// Most request body bytes kept for a try again: a request refused past them fails (502).
 pub const KEPT_BYTES: usize = 64 * 1024;
-/// How long a refused request waits for its body to be let go.
+/// How long a refused request waits for hyper to let go of its body.
 const RETURN_WAIT: Duration = Duration::from_secs(1);
 
 /// A request body on its way to an HTTP/2 backend, keeping its start.
@@ -70,12 +70,29 @@ pub fn wrap(request: Request<RequestBody>) -> (Request<ReplayBody>, Replay) {
     (request, replay)
 }
 
-/// Whether a stream's error says the backend never processed it.
-pub fn refused(error: &h2::Error) -> bool {
-    // Only these two: a GOAWAY with an error code may also end streams the backend had begun.
-    let go_away = error.is_go_away() && error.reason() == Some(h2::Reason::NO_ERROR);
-    let refused = error.is_reset() && error.reason() == Some(h2::Reason::REFUSED_STREAM);
-    error.is_remote() && (go_away || refused)
+/// A request hyper handed back untouched (its connection never took it).
+pub fn unwrap(request: Request<ReplayBody>) -> Request<RequestBody> {
+    request.map(|mut body| {
+        body.body
+            .take()
+            .expect("a body is only taken when dropped or unwrapped")
+    })
+}
+
+/// Whether hyper's error says the backend never processed the stream.
+pub fn refused(error: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            // Only these two: a GOAWAY with an error code may also end streams the backend
+            // had begun.
+            let go_away = h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR);
+            let refused = h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+            return h2.is_remote() && (go_away || refused);
+        }
+        source = cause.source();
+    }
+    false
 }
 
 impl Replay {
@@ -84,8 +101,8 @@ impl Replay {
         self.shared.answered.store(true, Ordering::Relaxed);
     }
 
-    /// The request again, once its body was let go; `None` when more than [`KEPT_BYTES`] of it
-    /// went out.
+    /// The request again, once hyper has let go of its body; `None` when more than
+    /// [`KEPT_BYTES`] of it went out (or hyper kept it).
     pub async fn recover(self) -> Option<Request<RequestBody>> {
         let wait = async {
             loop {

@@ -5,7 +5,6 @@
 mod answer;
 pub mod upstream;
 mod upstream_h2;
-mod upstream_h2_conn;
 mod upstream_native;
 
 use std::convert::Infallible;

@@ -152,7 +152,7 @@ fn answered(
         return Attempt::Failed(ProxyError::InvalidResponse(endpoint.addr, why));
     }
     endpoint.mark_ok();
-    let response = response.map(|body| Upstream::Left(http_body_util::Either::Left(body)));
+    let response = response.map(Upstream::Left);
     Attempt::Response(response, Exchanged::Http1 { conn, tls })
 }
 

@@ -6,22 +6,30 @@
 //! before the backend's first byte (never served), is sent again the same way when its body
 //! could be kept (`upstream/replay.rs`).
 
-use std::future::{poll_fn, Future as _};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::Poll;
+use std::future::Future as _;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use http::{header, HeaderMap, Request};
-use http_body::Body as _;
+use http::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::upstream::{timed_out, Attempt, Dial};
+use super::upstream::{failed, timed_out, tls_handshake, Attempt, Dial};
 use crate::balance::state::Failure;
+use crate::proxy::h1::upstream::connect_tcp;
 use crate::proxy::request::error::ProxyError;
 use crate::upstream::body::RequestBody;
-use crate::upstream::h2::{H2Conns, StreamSlot};
-use crate::upstream::h2_body::{H2Body, SendBody, SendFailure};
+use crate::upstream::h2::{H2Conn, H2Conns, H2Sender, HeardIo, StreamSlot};
 use crate::upstream::replay;
 use crate::upstream::{Endpoint, Exchanged};
+
+/// Per-stream and per-connection receive windows: what one slow client can make us hold of a
+/// response (the backend then waits for the window to open: flow control end to end).
+const STREAM_WINDOW: u32 = 256 * 1024;
+const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
+/// Largest response head accepted from a backend.
+const MAX_HEADER_LIST: u32 = 64 * 1024;
 
 /// Sends `request` on a stream to `endpoint`. Opening a connection is boxed: this future is
 /// boxed whole for every call, and the handshakes' states would make it several times larger.
@@ -66,61 +74,27 @@ async fn exchange(
     request: Request<RequestBody>,
     dial: &Dial<'_>,
 ) -> Exchange {
-    let addr = endpoint.addr;
     let (request, replay) = replay::wrap(request);
-    let (mut head, body) = request.into_parts();
-    strip_connection_headers(&mut head.headers);
-    let end = body.is_end_stream();
-    let mut sender = stream.conn().sender();
-    let opened = match poll_fn(|cx| sender.poll_ready(cx)).await {
-        Ok(()) => sender.send_request(Request::from_parts(head, ()), end),
-        Err(err) => Err(err),
-    };
-    let (mut response, send) = match opened {
-        Ok(opened) => opened,
-        // The connection takes no new streams (its GOAWAY, its end): the request is whole.
-        // An error of ours (a head h2 will not send) leaves the connection as it is.
-        Err(source) => {
-            if source.is_io() || source.reason().is_some() {
-                stream.conn().close();
-            }
-            drop(body);
-            return again(replay, ProxyError::UpstreamStream { addr, source }).await;
-        }
-    };
-    let mut pump = (!end).then(|| SendBody::new(body, send));
-    let mut client_failed = None;
-    let head = poll_fn(|cx| {
-        if let Some(sending) = &mut pump {
-            if let Poll::Ready(sent) = Pin::new(sending).poll(cx) {
-                if let Err(SendFailure::Client(err)) = sent {
-                    client_failed = Some(err);
-                }
-                pump = None;
-            }
-        }
-        Pin::new(&mut response).poll(cx)
-    });
-    match tokio::time::timeout(dial.response_timeout, head).await {
+    let mut sender: H2Sender = stream.conn().sender();
+    let sent = sender.try_send_request(request);
+    let addr = endpoint.addr;
+    match tokio::time::timeout(dial.response_timeout, sent).await {
         Ok(Ok(response)) => {
             replay.answered();
             endpoint.mark_ok();
-            if let Some(rest) = pump {
-                rest.finish_on_its_own();
-            }
-            let response = response.map(|recv| http_body_util::Either::Right(H2Body::new(recv)));
             Exchange::Done(Attempt::Response(
                 response.map(http_body_util::Either::Left),
                 Exchanged::Http2(stream),
             ))
         }
         Err(_) => Exchange::Done(timed_out(endpoint)),
-        Ok(Err(source)) => {
-            if let Some(err) = client_failed {
-                // A client's broken request body is not the endpoint's fault.
-                return Exchange::Done(Attempt::Failed(ProxyError::ClientBody(err)));
+        Ok(Err(mut err)) => {
+            if let Some(unsent) = err.take_message() {
+                let source = err.into_error();
+                let error = ProxyError::Upstream { addr, source };
+                return Exchange::Again(replay::unwrap(unsent), error);
             }
-            drop(pump);
+            let source = err.into_error();
             let unheard = !stream.conn().heard_from_backend();
             if unheard {
                 endpoint.record_failure(Failure::Connect);
@@ -128,36 +102,12 @@ async fn exchange(
             if unheard || replay::refused(&source) {
                 // Its place on the refusing connection goes first.
                 drop(stream);
-                return again(replay, ProxyError::UpstreamStream { addr, source }).await;
+                if let Some(again) = replay.recover().await {
+                    return Exchange::Again(again, ProxyError::Upstream { addr, source });
+                }
             }
-            endpoint.record_failure(Failure::Response);
-            Exchange::Done(Attempt::Failed(ProxyError::UpstreamStream { addr, source }))
+            Exchange::Done(failed(endpoint, source))
         }
-    }
-}
-
-/// The request back whole, to send again; a failure when too much of its body went out.
-async fn again(replay: replay::Replay, err: ProxyError) -> Exchange {
-    match replay.recover().await {
-        Some(request) => Exchange::Again(request, err),
-        None => Exchange::Done(Attempt::Failed(err)),
-    }
-}
-
-/// Headers HTTP/2 forbids (RFC 9113 §8.2.2), which h2 refuses to send; a request from an
-/// HTTP/1 client may still carry them after the hop-by-hop ones were stripped.
-fn strip_connection_headers(headers: &mut HeaderMap) {
-    for name in [
-        header::CONNECTION,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    if headers.get(header::TE).is_some_and(|te| te != "trailers") {
-        headers.remove(header::TE);
     }
 }
 
@@ -179,7 +129,67 @@ async fn open(endpoint: &Arc<Endpoint>, dial: &Dial<'_>) -> Result<StreamSlot, P
             return Ok(stream);
         }
     }
-    let conn = super::upstream_h2_conn::open(endpoint, dial).await?;
+    let tcp = connect_tcp(endpoint, dial.connect_timeout).await?;
+    let conn = match dial.tls {
+        None => handshake(HeardIo::new(tcp), endpoint, dial.h2_keep_alive).await?,
+        Some((tls, check)) => {
+            let stream = tls_handshake(endpoint, tcp, tls, true, check, dial).await?;
+            handshake(HeardIo::new(stream), endpoint, dial.h2_keep_alive).await?
+        }
+    };
     conns.add(&conn);
     Ok(conn.take_stream().unwrap_or_else(|| conn.queue_stream()))
+}
+
+/// hyper's HTTP/2 client on a new connection, every limit set explicitly; its task keeps the
+/// connection's stream limit up to date and counts a failed PING against the endpoint. A PING
+/// goes `keep_alive` after the last frame from the backend, idle or not, and must be answered
+/// within the same, else the connection is closed (a backend gone without a FIN).
+async fn handshake<I>(
+    (io, heard): (HeardIo<I>, Arc<AtomicBool>),
+    endpoint: &Arc<Endpoint>,
+    keep_alive: Duration,
+) -> Result<Arc<H2Conn>, ProxyError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let addr = endpoint.addr;
+    let io = TokioIo::new(io);
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .adaptive_window(false)
+        .max_frame_size(16 * 1024)
+        .max_header_list_size(MAX_HEADER_LIST)
+        // Request data queued per stream for a backend that does not read.
+        .max_send_buf_size(64 * 1024)
+        .keep_alive_interval(keep_alive)
+        .keep_alive_timeout(keep_alive)
+        .keep_alive_while_idle(true)
+        .handshake(io)
+        .await
+        .map_err(|source| ProxyError::Upstream { addr, source })?;
+    let limit = Arc::new(AtomicUsize::new(conn.current_max_send_streams()));
+    let watched = limit.clone();
+    // Weak: the endpoint's state holds the connection's sender, which keeps this task alive.
+    let endpoint: Weak<Endpoint> = Arc::downgrade(endpoint);
+    tokio::spawn(async move {
+        let mut conn = Box::pin(conn);
+        let ended = std::future::poll_fn(|cx| {
+            let polled = conn.as_mut().poll(cx);
+            watched.store(conn.current_max_send_streams(), Ordering::Relaxed);
+            polled
+        })
+        .await;
+        if let Err(err) = ended {
+            if err.is_timeout() {
+                tracing::debug!(endpoint = %addr, "an HTTP/2 connection's PING went unanswered");
+                if let Some(endpoint) = endpoint.upgrade() {
+                    endpoint.record_failure(Failure::Response);
+                }
+            }
+        }
+    });
+    Ok(H2Conn::new(sender, limit, heard))
 }

@@ -8,13 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::Either;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
-
-use crate::upstream::h1_body::H1Body;
-use crate::upstream::h2_body::H2Body;
 
 /// Errors end the response early: the client sees a truncated body, never a complete one.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -25,9 +21,9 @@ pub enum ProxyBody {
     Local(Full<Bytes>),
 }
 
-/// An upstream's response body: from hyper's HTTP/1 client, read from an HTTP/2 stream, or
-/// read from a native HTTP/1 socket.
-pub type Upstream = Either<Either<Incoming, H2Body>, H1Body>;
+/// An upstream's response body: `Left` from hyper's client, `Right` read from a native HTTP/1
+/// socket.
+pub type Upstream = http_body_util::Either<Incoming, crate::upstream::h1_body::H1Body>;
 
 /// What a response body holds until it ends: its endpoint's in-flight count, and on HTTP/2 its
 /// stream's place on the upstream connection.

@@ -36,15 +36,6 @@ pub enum ProxyError {
         source: hyper::Error,
     },
     #[error("upstream {addr} failed: {source}")]
-    UpstreamStream {
-        addr: std::net::SocketAddr,
-        #[source]
-        source: h2::Error,
-    },
-    /// The client's request body broke or stalled on its way to an HTTP/2 backend.
-    #[error("{0}")]
-    ClientBody(#[source] ClientBodyError),
-    #[error("upstream {addr} failed: {source}")]
     UpstreamIo {
         addr: std::net::SocketAddr,
         #[source]
@@ -65,12 +56,11 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute | ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream { source, .. } => match client_body_error(source) {
-                Some(err) => client_body_status(err),
+                Some(ClientBodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
+                Some(ClientBodyError::Read(_)) => StatusCode::BAD_REQUEST,
                 None => StatusCode::BAD_GATEWAY,
             },
-            ProxyError::ClientBody(err) => client_body_status(err),
             ProxyError::Connect { .. }
-            | ProxyError::UpstreamStream { .. }
             | ProxyError::Tls { .. }
             | ProxyError::UpstreamIo { .. }
             | ProxyError::InvalidResponse(..) => StatusCode::BAD_GATEWAY,
@@ -94,14 +84,12 @@ impl ProxyError {
             ProxyError::UpstreamTimeout(_) => {
                 (DEADLINE_EXCEEDED, "the backend did not answer in time")
             }
-            ProxyError::Upstream { .. } | ProxyError::ClientBody(_) => match self.status() {
+            ProxyError::Upstream { .. } => match self.status() {
                 StatusCode::REQUEST_TIMEOUT => (DEADLINE_EXCEEDED, "the request body stalled"),
                 StatusCode::BAD_REQUEST => (INTERNAL, "the request body was malformed"),
                 _ => (UNAVAILABLE, "the backend failed"),
             },
-            ProxyError::UpstreamIo { .. } | ProxyError::UpstreamStream { .. } => {
-                (UNAVAILABLE, "the backend failed")
-            }
+            ProxyError::UpstreamIo { .. } => (UNAVAILABLE, "the backend failed"),
             ProxyError::InvalidResponse(..) => {
                 (UNAVAILABLE, "the backend sent an unusable response")
             }
@@ -138,13 +126,6 @@ impl ProxyError {
 
 /// The client-side cause of an upstream failure: the request body stalled or was malformed
 /// (a bad chunk), so the upstream request was aborted through no fault of the upstream.
-fn client_body_status(err: &ClientBodyError) -> StatusCode {
-    match err {
-        ClientBodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-        ClientBodyError::Read(_) => StatusCode::BAD_REQUEST,
-    }
-}
-
 fn client_body_error(err: &hyper::Error) -> Option<&ClientBodyError> {
     let mut cause = std::error::Error::source(err);
     while let Some(err) = cause {
