@@ -15,12 +15,14 @@ use tokio::time::{Instant, Sleep};
 
 /// Why a client's request body did not arrive whole. Carried through the upstream client's
 /// error so that the answer is the client's fault (400/408), never a 502.
-#[derive(Debug, thiserror::Error)]
+/// Cloned (the hyper error shared) so that the request can learn why its body broke after
+/// the upstream client took it (`replay.rs`).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientBodyError {
     #[error("request body stalled for {0:?}")]
     Timeout(Duration),
     #[error("reading the request body failed: {0}")]
-    Read(#[source] hyper::Error),
+    Read(#[source] std::sync::Arc<hyper::Error>),
 }
 
 /// Least a request body must bring in every `client_body_timeout` window once it has had to
@@ -149,7 +151,9 @@ impl Body for RequestBody {
                             return Poll::Ready(Some(Err(err)));
                         }
                     }
-                    return Poll::Ready(frame.map(|f| f.map_err(ClientBodyError::Read)));
+                    return Poll::Ready(
+                        frame.map(|f| f.map_err(|err| ClientBodyError::Read(err.into()))),
+                    );
                 }
                 Poll::Pending => {
                     let timeout = this.timeout;

@@ -38,6 +38,8 @@ struct Shared {
     /// The response head came: the body need not come back.
     answered: AtomicBool,
     back: Mutex<Option<RequestBody>>,
+    /// Why the client's body broke on its way, if it did: the client's fault, not the backend's.
+    client_failed: Mutex<Option<ClientBodyError>>,
     returned: Notify,
 }
 
@@ -96,6 +98,11 @@ pub fn refused(error: &hyper::Error) -> bool {
 }
 
 impl Replay {
+    /// Why the client's request body broke on its way to the backend, if it did.
+    pub fn client_failed(&self) -> Option<ClientBodyError> {
+        lock(&self.shared.client_failed).take()
+    }
+
     /// The response head came: the body stops keeping what it sends.
     pub fn answered(&self) {
         self.shared.answered.store(true, Ordering::Relaxed);
@@ -185,7 +192,10 @@ impl Body for ReplayBody {
             Poll::Ready(Some(Ok(frame))) => this.keep(frame),
             Poll::Ready(None) => this.kept.ended = true,
             // A broken body is not sent again.
-            Poll::Ready(Some(Err(_))) => this.unkeep(),
+            Poll::Ready(Some(Err(err))) => {
+                this.unkeep();
+                *lock(&this.shared.client_failed) = Some(err.clone());
+            }
             Poll::Pending => {}
         }
         polled

@@ -95,6 +95,10 @@ async fn exchange(
                 return Exchange::Again(replay::unwrap(unsent), error);
             }
             let source = err.into_error();
+            if let Some(err) = replay.client_failed() {
+                // hyper reset the stream for it: the client's fault, not the endpoint's.
+                return Exchange::Done(Attempt::Failed(ProxyError::ClientBody(err)));
+            }
             let unheard = !stream.conn().heard_from_backend();
             if unheard {
                 endpoint.record_failure(Failure::Connect);

@@ -35,6 +35,9 @@ pub enum ProxyError {
         #[source]
         source: hyper::Error,
     },
+    /// The client's request body broke or stalled on its way to an HTTP/2 backend.
+    #[error("{0}")]
+    ClientBody(#[source] ClientBodyError),
     #[error("upstream {addr} failed: {source}")]
     UpstreamIo {
         addr: std::net::SocketAddr,
@@ -56,10 +59,10 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute | ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Upstream { source, .. } => match client_body_error(source) {
-                Some(ClientBodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
-                Some(ClientBodyError::Read(_)) => StatusCode::BAD_REQUEST,
+                Some(err) => client_body_status(err),
                 None => StatusCode::BAD_GATEWAY,
             },
+            ProxyError::ClientBody(err) => client_body_status(err),
             ProxyError::Connect { .. }
             | ProxyError::Tls { .. }
             | ProxyError::UpstreamIo { .. }
@@ -84,7 +87,7 @@ impl ProxyError {
             ProxyError::UpstreamTimeout(_) => {
                 (DEADLINE_EXCEEDED, "the backend did not answer in time")
             }
-            ProxyError::Upstream { .. } => match self.status() {
+            ProxyError::Upstream { .. } | ProxyError::ClientBody(_) => match self.status() {
                 StatusCode::REQUEST_TIMEOUT => (DEADLINE_EXCEEDED, "the request body stalled"),
                 StatusCode::BAD_REQUEST => (INTERNAL, "the request body was malformed"),
                 _ => (UNAVAILABLE, "the backend failed"),
@@ -126,6 +129,13 @@ impl ProxyError {
 
 /// The client-side cause of an upstream failure: the request body stalled or was malformed
 /// (a bad chunk), so the upstream request was aborted through no fault of the upstream.
+fn client_body_status(err: &ClientBodyError) -> StatusCode {
+    match err {
+        ClientBodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+        ClientBodyError::Read(_) => StatusCode::BAD_REQUEST,
+    }
+}
+
 fn client_body_error(err: &hyper::Error) -> Option<&ClientBodyError> {
     let mut cause = std::error::Error::source(err);
     while let Some(err) = cause {

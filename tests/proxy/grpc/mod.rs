@@ -9,6 +9,7 @@ mod backends;
 mod calls;
 mod churn;
 mod liveness;
+mod request_body;
 mod websocket;
 
 use crate::support::grpc::{self, GrpcBackend};
