@@ -140,8 +140,10 @@ async fn drive<C: Future>(
             None
         }
     };
+    // Biased, the stop first: a request read in the same wake-up as the stop must already see
+    // the drain (its response says `Connection: close`).
     tokio::select! {
-        _ = connection.as_mut() => return,
+        biased;
         () = shutdown.cancelled() => {
             // HTTP/1 has no way to tell a client "go away" but closing, and closing an idle
             // keep-alive connection races a client sending its next request on it (the errors
@@ -167,6 +169,7 @@ async fn drive<C: Future>(
                 }
             }
         }
+        _ = connection.as_mut() => return,
         verdict = watchdog.as_mut() => match judged(verdict) {
             Some(polite) => grace = polite,
             None => return,

@@ -66,8 +66,10 @@ pub async fn run<S: Io>(stream: S, accepted: &Accepted<'_>) -> Option<(S, Vec<u8
     let outcome = {
         let run = conn.run();
         tokio::pin!(run);
+        // Biased, the stop first: a request read in the same wake-up as the stop must already
+        // see the drain (its response says `Connection: close`).
         tokio::select! {
-            outcome = &mut run => outcome,
+            biased;
             () = shutdown.cancelled() => {
                 // The next response says `Connection: close`; a connection that stays quiet
                 // (idle, no new request) for a whole grace is closed. Closing one the moment
@@ -87,6 +89,7 @@ pub async fn run<S: Io>(stream: S, accepted: &Accepted<'_>) -> Option<(S, Vec<u8
                     }
                 }
             }
+            outcome = &mut run => outcome,
         }
     };
     (outcome == Outcome::Hyper).then_some((conn.stream, conn.buf))
