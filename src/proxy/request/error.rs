@@ -127,8 +127,8 @@ impl ProxyError {
     }
 }
 
-/// The client-side cause of an upstream failure: the request body stalled or was malformed
-/// (a bad chunk), so the upstream request was aborted through no fault of the upstream.
+/// The client's answer when its request body broke: 408 when it stalled, 400 when it was
+/// malformed (a bad chunk).
 fn client_body_status(err: &ClientBodyError) -> StatusCode {
     match err {
         ClientBodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -136,6 +136,8 @@ fn client_body_status(err: &ClientBodyError) -> StatusCode {
     }
 }
 
+/// The client-side cause of an upstream failure: the request body stalled or was malformed
+/// (a bad chunk), so the upstream request was aborted through no fault of the upstream.
 fn client_body_error(err: &hyper::Error) -> Option<&ClientBodyError> {
     let mut cause = std::error::Error::source(err);
     while let Some(err) = cause {
