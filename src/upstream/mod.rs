@@ -3,8 +3,8 @@
 //! connections (`h2.rs`), TLS to endpoints (`tls.rs`), the request body both engines send and
 //! its replay after a refused HTTP/2 stream (`replay.rs`), an HTTP/1 response body read from
 //! its pooled socket (`h1_body.rs`, with chunked framing in `chunked.rs`), and the names the
-//! rest of the proxy uses for an endpoint with those pools. Knows nothing of routes or of how a request is
-//! forwarded: the engines in `proxy/` do that.
+//! rest of the proxy uses for an endpoint with those pools. Knows nothing of routes or of how
+//! a request is forwarded: the engines in `proxy/` do that.
 
 pub mod body;
 pub mod chunked;

@@ -202,7 +202,8 @@ pub(super) fn header_kind(name: &[u8]) -> Kind {
     }
 }
 
-pub(super) fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+/// One header line: `name: value` and CRLF.
+pub(in crate::proxy) fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+pub(in crate::proxy) use super::head::line as header_line;
 pub use super::head::ResponseOut;
 use super::head::{self, ParsedResponse, ResponseHead};
 use super::read_more;

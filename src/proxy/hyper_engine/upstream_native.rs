@@ -76,13 +76,10 @@ fn write_head(request: &Request<RequestBody>, out: &mut Vec<u8>) {
     let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in request.headers() {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
     let headers = request.headers();
+    for (name, value) in headers {
+        native::header_line(out, name.as_str().as_bytes(), value.as_bytes());
+    }
     let expects_body = matches!(
         *request.method(),
         Method::POST | Method::PUT | Method::PATCH
